@@ -1,0 +1,541 @@
+/*
+ * Character device core: the registry of backends by id, -serial/-chardev
+ * spec parsing (QEMU's spellings), and the byte plumbing every fd-based
+ * backend shares: non-blocking writes with a bounded buffer, and reads that
+ * never exceed what the frontend said it can take.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "char-priv.h"
+
+bool chardev_stdio_signals = true;
+
+static GHashTable *chardevs_by_id;     /* id -> Chardev* */
+static GPtrArray *chardevs;            /* creation order, for cleanup */
+
+static const ChardevBackend *const backends[] = {
+    &chardev_null_backend,
+    &chardev_stdio_backend,
+    &chardev_file_backend,
+    &chardev_pipe_backend,
+    &chardev_pty_backend,
+    &chardev_socket_backend,
+};
+
+/* ---- byte plumbing ---- */
+
+bool chardev_set_nonblock(int fd, GError **errp)
+{
+    return g_unix_set_fd_nonblocking(fd, TRUE, errp);
+}
+
+void chardev_set_filename(Chardev *chr, const char *fmt, ...)
+{
+    va_list ap;
+
+    g_free(chr->filename);
+    va_start(ap, fmt);
+    chr->filename = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+}
+
+void chardev_send_event(Chardev *chr, ChardevEvent ev)
+{
+    bool open = ev == CHR_EVENT_OPENED;
+
+    if (chr->connected == open) {
+        return;
+    }
+    chr->connected = open;
+    if (chr->has_handlers && chr->h.event) {
+        chr->h.event(chr->opaque, ev);
+    }
+}
+
+static void peer_gone(Chardev *chr, ChardevSide side)
+{
+    if (chr->be->hangup) {
+        chr->be->hangup(chr, side);
+    } else if (side == CHR_SIDE_INPUT) {
+        chardev_detach_input(chr);
+    } else {
+        g_byte_array_set_size(chr->outbuf, 0);
+    }
+}
+
+/*
+ * Writes what the fd takes now without blocking. Returns the count written,
+ * or -1 when the peer is gone. A shared blocking fd (stdout) is polled
+ * first and written at most PIPE_BUF at a time, which a pipe that polled
+ * writable always accepts whole.
+ */
+static ssize_t write_nonblocking(Chardev *chr, const uint8_t *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        size_t chunk = len - done;
+        ssize_t n;
+
+        if (chr->out_is_blocking) {
+            struct pollfd pfd = { .fd = chr->out_fd, .events = POLLOUT };
+            if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLOUT)) {
+                if (pfd.revents & (POLLERR | POLLHUP)) {
+                    return -1;
+                }
+                break;
+            }
+            chunk = MIN(chunk, PIPE_BUF);
+        }
+        n = write(chr->out_fd, buf + done, chunk);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            return -1;
+        }
+        done += n;
+    }
+    return done;
+}
+
+static gboolean out_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+    Chardev *chr = opaque;
+    ssize_t n = write_nonblocking(chr, chr->outbuf->data, chr->outbuf->len);
+
+    if (n < 0) {
+        chr->out_watch = 0;
+        g_byte_array_set_size(chr->outbuf, 0);
+        peer_gone(chr, CHR_SIDE_OUTPUT);
+        return G_SOURCE_REMOVE;
+    }
+    g_byte_array_remove_range(chr->outbuf, 0, n);
+    if (chr->outbuf->len == 0) {
+        chr->out_watch = 0;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+void chardev_write(Chardev *chr, const uint8_t *buf, size_t len)
+{
+    size_t room;
+
+    if (!chr || chr->out_fd < 0 || len == 0) {
+        return;
+    }
+    if (chr->outbuf->len == 0) {
+        ssize_t n = write_nonblocking(chr, buf, len);
+        if (n < 0) {
+            peer_gone(chr, CHR_SIDE_OUTPUT);
+            return;
+        }
+        buf += n;
+        len -= n;
+    }
+    if (len == 0) {
+        return;
+    }
+    /* A stalled peer loses what does not fit, as a UART without flow control. */
+    room = CHARDEV_OUTBUF_MAX - chr->outbuf->len;
+    g_byte_array_append(chr->outbuf, buf, MIN(len, room));
+    if (!chr->out_watch) {
+        chr->out_watch = g_unix_fd_add(chr->out_fd, G_IO_OUT, out_ready, chr);
+    }
+}
+
+static void in_watch_start(Chardev *chr);
+
+static gboolean in_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+    Chardev *chr = opaque;
+    uint8_t buf[4096];
+    size_t want = sizeof(buf);
+    ssize_t n;
+
+    if (chr->has_handlers && chr->h.can_receive) {
+        int avail = chr->h.can_receive(chr->opaque);
+        if (avail <= 0) {
+            /* resumed by chardev_accept_input() */
+            chr->in_watch = 0;
+            chr->in_paused = true;
+            return G_SOURCE_REMOVE;
+        }
+        want = MIN(want, (size_t)avail);
+    }
+    n = read(fd, buf, want);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN ||
+                  errno == EWOULDBLOCK)) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (n <= 0) {
+        chr->in_watch = 0;
+        peer_gone(chr, CHR_SIDE_INPUT);
+        /* the backend may have started a new watch (reconnect) */
+        return G_SOURCE_REMOVE;
+    }
+    if (chr->be->filter_input) {
+        n = chr->be->filter_input(chr, buf, n);
+    }
+    /* No frontend: bytes fall on the floor, like a UART with no cable. */
+    if (n > 0 && chr->has_handlers && chr->h.receive) {
+        chr->h.receive(chr->opaque, buf, n);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void in_watch_start(Chardev *chr)
+{
+    if (chr->in_fd >= 0 && !chr->in_watch) {
+        chr->in_paused = false;
+        chr->in_watch = g_unix_fd_add(chr->in_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                      in_ready, chr);
+    }
+}
+
+void chardev_accept_input(Chardev *chr)
+{
+    if (chr && chr->in_paused) {
+        in_watch_start(chr);
+    }
+}
+
+void chardev_attach_fds(Chardev *chr, int in_fd, int out_fd)
+{
+    chardev_detach_fds(chr);
+    chr->in_fd = in_fd;
+    chr->out_fd = out_fd;
+    in_watch_start(chr);
+}
+
+void chardev_detach_input(Chardev *chr)
+{
+    if (chr->in_watch) {
+        g_source_remove(chr->in_watch);
+        chr->in_watch = 0;
+    }
+    chr->in_paused = false;
+    chr->in_fd = -1;
+}
+
+void chardev_detach_output(Chardev *chr)
+{
+    if (chr->out_watch) {
+        g_source_remove(chr->out_watch);
+        chr->out_watch = 0;
+    }
+    g_byte_array_set_size(chr->outbuf, 0);
+    chr->out_fd = -1;
+}
+
+void chardev_detach_fds(Chardev *chr)
+{
+    chardev_detach_input(chr);
+    chardev_detach_output(chr);
+}
+
+/* ---- frontend interface ---- */
+
+Chardev *chardev_find(const char *id)
+{
+    if (!id || !chardevs_by_id) {
+        return NULL;
+    }
+    return g_hash_table_lookup(chardevs_by_id, id);
+}
+
+const char *chardev_id(Chardev *chr)
+{
+    return chr ? chr->id : NULL;
+}
+
+const char *chardev_filename(Chardev *chr)
+{
+    return chr ? chr->filename : NULL;
+}
+
+void chardev_set_handlers(Chardev *chr, const ChardevHandlers *h, void *opaque)
+{
+    if (!chr) {
+        return;
+    }
+    if (h) {
+        chr->h = *h;
+        chr->has_handlers = true;
+        chr->opaque = opaque;
+    } else {
+        memset(&chr->h, 0, sizeof(chr->h));
+        chr->has_handlers = false;
+        chr->opaque = NULL;
+    }
+    /* a new frontend may take input the old one refused */
+    chardev_accept_input(chr);
+    if (h && h->event && chr->connected) {
+        h->event(opaque, CHR_EVENT_OPENED);
+    }
+}
+
+/* ---- creation ---- */
+
+static const ChardevBackend *backend_find(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(backends); i++) {
+        if (!strcmp(backends[i]->name, name)) {
+            return backends[i];
+        }
+    }
+    return NULL;
+}
+
+static void chardev_free(Chardev *chr)
+{
+    chardev_detach_fds(chr);
+    if (chr->be->close) {
+        chr->be->close(chr);
+    }
+    g_byte_array_free(chr->outbuf, TRUE);
+    g_free(chr->filename);
+    g_free(chr->id);
+    g_free(chr);
+}
+
+static void registry_init(void)
+{
+    struct sigaction sa;
+
+    if (chardevs) {
+        return;
+    }
+    chardevs_by_id = g_hash_table_new(g_str_hash, g_str_equal);
+    chardevs = g_ptr_array_new();
+    /*
+     * A peer closing a pipe or socket must be an EPIPE for the backend to
+     * handle, not a signal that kills the VM.
+     */
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        signal(SIGPIPE, SIG_IGN);
+    }
+}
+
+/* Opens backend `be` from options and registers it as `id`. */
+static Chardev *chardev_open(const ChardevBackend *be, const char *id,
+                             Opts *o, GError **errp)
+{
+    Chardev *chr;
+
+    registry_init();
+    if (g_hash_table_contains(chardevs_by_id, id)) {
+        g_set_error(errp, VIREO_ERROR, 0, "duplicate chardev id '%s'", id);
+        return NULL;
+    }
+    /* unknown keys are refused before anything is opened or waited for */
+    opts_get(o, "id");
+    opts_get(o, "backend");
+    for (const char *const *k = be->keys; k && *k; k++) {
+        opts_get(o, *k);
+    }
+    if (!opts_check_unused(o, be->name, errp)) {
+        return NULL;
+    }
+    chr = g_new0(Chardev, 1);
+    chr->id = g_strdup(id);
+    chr->be = be;
+    chr->in_fd = -1;
+    chr->out_fd = -1;
+    chr->outbuf = g_byte_array_new();
+    chr->filename = g_strdup(be->name);
+    if (!be->open(chr, o, errp)) {
+        chardev_free(chr);      /* close() copes with a half-open backend */
+        return NULL;
+    }
+    g_hash_table_insert(chardevs_by_id, chr->id, chr);
+    g_ptr_array_add(chardevs, chr);
+    return chr;
+}
+
+static void opts_add(Opts *o, const char *key, const char *value)
+{
+    OptPair pair = { g_strdup(key), g_strdup(value), false };
+    g_array_append_val(o->pairs, pair);
+}
+
+Chardev *chardev_new_from_opts(const char *optstr, GError **errp)
+{
+    Opts *o = opts_parse(optstr, "backend", errp);
+    const ChardevBackend *be;
+    const char *name, *id;
+    Chardev *chr = NULL;
+
+    if (!o) {
+        g_prefix_error(errp, "-chardev %s: ", optstr);
+        return NULL;
+    }
+    name = opts_get(o, "backend");
+    id = opts_get(o, "id");
+    if (!name) {
+        g_set_error(errp, VIREO_ERROR, 0, "-chardev %s: no backend given",
+                    optstr);
+    } else if (!(be = backend_find(name))) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-chardev %s: unknown character backend '%s'", optstr,
+                    name);
+    } else if (!id || !*id) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-chardev %s: parameter 'id' is missing", optstr);
+    } else {
+        chr = chardev_open(be, id, o, errp);
+        if (!chr) {
+            g_prefix_error(errp, "-chardev %s: ", optstr);
+        }
+    }
+    opts_free(o);
+    return chr;
+}
+
+/*
+ * Turns a -serial style spec into a backend and options: "file:PATH" and
+ * "pipe:PATH" take the rest verbatim as the path, "unix:" and "tcp:" take
+ * a path or HOST:PORT followed by ",key=value" options.
+ */
+static const ChardevBackend *spec_to_opts(const char *spec, Opts **out,
+                                          GError **errp)
+{
+    const char *rest;
+    Opts *o;
+
+    if (!strcmp(spec, "none") || !strcmp(spec, "null")) {
+        *out = opts_parse("", NULL, errp);
+        return &chardev_null_backend;
+    }
+    if (!strcmp(spec, "stdio") || !strcmp(spec, "mon:stdio")) {
+        o = opts_parse("", NULL, errp);
+        if (spec[0] == 'm') {
+            /* no monitor to mux yet; keep QEMU's key handling for it */
+            opts_add(o, "signal", "off");
+        }
+        *out = o;
+        return &chardev_stdio_backend;
+    }
+    if (!strcmp(spec, "pty")) {
+        *out = opts_parse("", NULL, errp);
+        return &chardev_pty_backend;
+    }
+    if (g_str_has_prefix(spec, "file:") || g_str_has_prefix(spec, "pipe:")) {
+        rest = strchr(spec, ':') + 1;
+        o = opts_parse("", NULL, errp);
+        opts_add(o, "path", rest);
+        *out = o;
+        return spec[0] == 'f' ? &chardev_file_backend : &chardev_pipe_backend;
+    }
+    if (g_str_has_prefix(spec, "unix:")) {
+        *out = opts_parse(spec + 5, "path", errp);
+        return *out ? &chardev_socket_backend : NULL;
+    }
+    if (g_str_has_prefix(spec, "tcp:")) {
+        o = opts_parse(spec + 4, "hostport", errp);
+        if (o) {
+            const char *hp = opts_get(o, "hostport");
+            const char *colon = hp ? strrchr(hp, ':') : NULL;
+            if (!colon) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "expected tcp:HOST:PORT, got '%s'", spec);
+                opts_free(o);
+                return NULL;
+            }
+            char *host = g_strndup(hp, colon - hp);
+            /* [v6addr] */
+            if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+                char *h = g_strndup(host + 1, strlen(host) - 2);
+                g_free(host);
+                host = h;
+            }
+            opts_add(o, "host", host);
+            opts_add(o, "port", colon + 1);
+            g_free(host);
+        }
+        *out = o;
+        return o ? &chardev_socket_backend : NULL;
+    }
+    {
+        const char *colon = strchr(spec, ':');
+        char *name = colon ? g_strndup(spec, colon - spec) : g_strdup(spec);
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "unknown character backend '%s'", name);
+        g_free(name);
+    }
+    return NULL;
+}
+
+Chardev *chardev_new_from_spec(const char *label, const char *spec,
+                               GError **errp)
+{
+    static unsigned anon;
+    const ChardevBackend *be;
+    Opts *o = NULL;
+    Chardev *chr;
+    char *id;
+
+    if (!spec) {
+        spec = "none";
+    }
+    if (g_str_has_prefix(spec, "chardev:")) {
+        chr = chardev_find(spec + 8);
+        if (!chr) {
+            g_set_error(errp, VIREO_ERROR, 0, "chardev '%s' not found",
+                        spec + 8);
+        }
+        return chr;
+    }
+    be = spec_to_opts(spec, &o, errp);
+    if (!be) {
+        opts_free(o);
+        return NULL;
+    }
+    id = label ? g_strdup(label) : g_strdup_printf("compat%u", anon++);
+    chr = chardev_open(be, id, o, errp);
+    if (chr && !strcmp(spec, "none")) {
+        chardev_set_filename(chr, "none");
+    }
+    g_free(id);
+    opts_free(o);
+    return chr;
+}
+
+void chardev_cleanup_all(void)
+{
+    /* the terminal first: it matters most if anything below goes wrong */
+    chardev_stdio_restore_terminal();
+    if (!chardevs) {
+        return;
+    }
+    for (guint i = chardevs->len; i-- > 0;) {
+        Chardev *chr = g_ptr_array_index(chardevs, i);
+        g_hash_table_remove(chardevs_by_id, chr->id);
+        chardev_free(chr);
+    }
+    g_ptr_array_set_size(chardevs, 0);
+}
+
+/* ---- null ---- */
+
+static bool null_open(Chardev *chr, Opts *o, GError **errp)
+{
+    return true;
+}
+
+const ChardevBackend chardev_null_backend = {
+    .name = "null",
+    .open = null_open,
+};

@@ -1,0 +1,235 @@
+/* Device types, typed properties from strings, creation and realize. */
+#include <stdio.h>
+#include <string.h>
+
+#include "hw/device.h"
+#include "hw/i386/x86.h"
+#include "util/opts.h"
+
+static const DeviceClass *device_classes;
+
+void device_class_register(DeviceClass *cls)
+{
+    cls->next = device_classes;
+    device_classes = cls;
+}
+
+const DeviceClass *device_class_find(const char *name)
+{
+    for (const DeviceClass *c = device_classes; c; c = c->next) {
+        if (!strcmp(c->name, name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static int class_cmp(const void *a, const void *b)
+{
+    const DeviceClass *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+static const char *prop_type_name(PropType t)
+{
+    switch (t) {
+    case PROP_UINT32: return "uint32";
+    case PROP_UINT64: return "uint64";
+    case PROP_BOOL: return "bool";
+    case PROP_STRING: return "str";
+    }
+    return "?";
+}
+
+void device_class_print_help(const char *name)
+{
+    if (name) {
+        const DeviceClass *c = device_class_find(name);
+        printf("%s options:\n", c->name);
+        for (const Property *p = c->props; p && p->name; p++) {
+            printf("  %s=<%s>%s%s\n", p->name, prop_type_name(p->type),
+                   p->desc ? " - " : "", p->desc ? p->desc : "");
+        }
+        return;
+    }
+    GPtrArray *list = g_ptr_array_new();
+    for (const DeviceClass *c = device_classes; c; c = c->next) {
+        if (c->user_creatable) {
+            g_ptr_array_add(list, (gpointer)c);
+        }
+    }
+    qsort(list->pdata, list->len, sizeof(gpointer), class_cmp);
+    printf("Devices:\n");
+    for (guint i = 0; i < list->len; i++) {
+        const DeviceClass *c = g_ptr_array_index(list, i);
+        printf("name \"%s\", bus %s, desc \"%s\"\n", c->name,
+               c->bus ? c->bus : "System", c->desc ? c->desc : "");
+    }
+    g_ptr_array_free(list, TRUE);
+}
+
+Device *device_new(const char *type, GError **errp)
+{
+    const DeviceClass *c = device_class_find(type);
+    Device *dev;
+
+    if (!c) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "'%s' is not a valid device model name", type);
+        return NULL;
+    }
+    dev = g_malloc0(c->instance_size);
+    dev->cls = c;
+    for (const Property *p = c->props; p && p->name; p++) {
+        void *field = (char *)dev + p->offset;
+        switch (p->type) {
+        case PROP_UINT32: *(uint32_t *)field = p->defval; break;
+        case PROP_UINT64: *(uint64_t *)field = p->defval; break;
+        case PROP_BOOL: *(bool *)field = p->defval; break;
+        case PROP_STRING: *(char **)field = g_strdup(p->defstr); break;
+        }
+    }
+    return dev;
+}
+
+bool device_set_prop(Device *dev, const char *name, const char *value,
+                     GError **errp)
+{
+    const Property *p;
+    uint64_t n;
+    bool b;
+
+    if (!strcmp(name, "id")) {
+        g_free(dev->id);
+        dev->id = g_strdup(value);
+        return true;
+    }
+    for (p = dev->cls->props; p && p->name; p++) {
+        if (!strcmp(p->name, name)) {
+            break;
+        }
+    }
+    if (!p || !p->name) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "device '%s' has no property '%s'", dev->cls->name, name);
+        return false;
+    }
+    void *field = (char *)dev + p->offset;
+    switch (p->type) {
+    case PROP_UINT32:
+        if (!parse_uint(value, &n, errp) || n > UINT32_MAX) {
+            g_clear_error(errp);
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "%s.%s: '%s' is not a 32-bit unsigned number",
+                        dev->cls->name, name, value);
+            return false;
+        }
+        *(uint32_t *)field = n;
+        break;
+    case PROP_UINT64:
+        if (!parse_uint(value, &n, errp)) {
+            g_prefix_error(errp, "%s.%s: ", dev->cls->name, name);
+            return false;
+        }
+        *(uint64_t *)field = n;
+        break;
+    case PROP_BOOL:
+        if (!parse_bool(value, &b, errp)) {
+            g_prefix_error(errp, "%s.%s: ", dev->cls->name, name);
+            return false;
+        }
+        *(bool *)field = b;
+        break;
+    case PROP_STRING:
+        g_free(*(char **)field);
+        *(char **)field = g_strdup(value);
+        break;
+    }
+    return true;
+}
+
+bool device_realize(Device *dev, Machine *m, GError **errp)
+{
+    dev->machine = m;
+    if (dev->cls->realize && !dev->cls->realize(dev, m, errp)) {
+        g_prefix_error(errp, "device '%s': ", dev->cls->name);
+        return false;
+    }
+    dev->realized = true;
+    /* append, so reset runs in creation order */
+    Device **tail = &m->devices;
+    while (*tail) {
+        tail = &(*tail)->next;
+    }
+    *tail = dev;
+    return true;
+}
+
+Device *device_create_from_opts(Machine *m, const char *optstr,
+                                GError **errp)
+{
+    Opts *o = opts_parse(optstr, "driver", errp);
+    Device *dev = NULL;
+    const char *driver;
+
+    if (!o) {
+        return NULL;
+    }
+    driver = opts_get(o, "driver");
+    if (!driver || !strcmp(driver, "help") || !strcmp(driver, "?")) {
+        if (driver) {
+            device_class_print_help(NULL);
+        } else {
+            g_set_error(errp, VIREO_ERROR, 0, "-device: no driver given");
+        }
+        goto out;
+    }
+    const DeviceClass *c = device_class_find(driver);
+    if (!c || !c->user_creatable) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-device %s: '%s' is not a valid device model name "
+                    "(see -device help)", optstr, driver);
+        goto out;
+    }
+    if (opts_get(o, "help")) {
+        device_class_print_help(driver);
+        goto out;
+    }
+    dev = device_new(driver, errp);
+    for (guint i = 0; dev && i < o->pairs->len; i++) {
+        OptPair *p = &g_array_index(o->pairs, OptPair, i);
+        if (!strcmp(p->key, "driver")) {
+            continue;
+        }
+        if (!device_set_prop(dev, p->key, p->value, errp)) {
+            g_prefix_error(errp, "-device %s: ", optstr);
+            device_free(dev);
+            dev = NULL;
+        }
+    }
+    if (dev && !device_realize(dev, m, errp)) {
+        g_prefix_error(errp, "-device %s: ", optstr);
+        device_free(dev);
+        dev = NULL;
+    }
+out:
+    opts_free(o);
+    return dev;
+}
+
+void device_free(Device *dev)
+{
+    if (!dev) {
+        return;
+    }
+    if (dev->realized && dev->cls->unrealize) {
+        dev->cls->unrealize(dev);
+    }
+    for (const Property *p = dev->cls->props; p && p->name; p++) {
+        if (p->type == PROP_STRING) {
+            g_free(*(char **)((char *)dev + p->offset));
+        }
+    }
+    g_free(dev->id);
+    g_free(dev);
+}

@@ -1,0 +1,83 @@
+/*
+ * Device model core (minimal until the device issue): a device type is a
+ * static DeviceClass that registers itself; instances are created by boards
+ * or by -device, get typed properties from "key=value" strings, are realized
+ * against the machine and reset with it.
+ */
+#ifndef HW_DEVICE_H
+#define HW_DEVICE_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Machine Machine;
+typedef struct Device Device;
+typedef struct DeviceClass DeviceClass;
+
+typedef enum PropType {
+    PROP_UINT32,
+    PROP_UINT64,
+    PROP_BOOL,
+    PROP_STRING,    /* char *, g_free'd with the device */
+} PropType;
+
+typedef struct Property {
+    const char *name;
+    PropType type;
+    size_t offset;          /* of the field in the instance struct */
+    uint64_t defval;        /* numbers and bools */
+    const char *defstr;     /* strings */
+    const char *desc;
+} Property;
+
+#define PROP_U32(n, st, f, d, h) { n, PROP_UINT32, offsetof(st, f), d, NULL, h }
+#define PROP_U64(n, st, f, d, h) { n, PROP_UINT64, offsetof(st, f), d, NULL, h }
+#define PROP_BOOL(n, st, f, d, h) { n, PROP_BOOL, offsetof(st, f), d, NULL, h }
+#define PROP_STR(n, st, f, d, h) { n, PROP_STRING, offsetof(st, f), 0, d, h }
+#define PROP_END { NULL, 0, 0, 0, NULL, NULL }
+
+struct DeviceClass {
+    const char *name;
+    const char *desc;
+    const char *bus;            /* "isa", "sys" */
+    size_t instance_size;       /* begins with a Device */
+    const Property *props;      /* ends with PROP_END */
+    bool user_creatable;        /* may be given to -device */
+    bool (*realize)(Device *dev, Machine *m, GError **errp);
+    void (*reset)(Device *dev);
+    void (*unrealize)(Device *dev);
+    const DeviceClass *next;    /* registry link */
+};
+
+struct Device {
+    const DeviceClass *cls;
+    char *id;
+    Machine *machine;
+    bool realized;
+    Device *next;               /* in the machine's device list */
+};
+
+void device_class_register(DeviceClass *cls);
+const DeviceClass *device_class_find(const char *name);
+/* Prints "-device help" or "-device NAME,help" to stdout. */
+void device_class_print_help(const char *name);
+
+#define DEVICE_REGISTER(cls)                                            \
+    static void __attribute__((constructor)) register_##cls(void)       \
+    {                                                                   \
+        device_class_register(&cls);                                    \
+    }
+
+/* An instance with default property values, not yet realized. */
+Device *device_new(const char *type, GError **errp);
+bool device_set_prop(Device *dev, const char *name, const char *value,
+                     GError **errp);
+/* Realizes the device and adds it to the machine (which then owns it). */
+bool device_realize(Device *dev, Machine *m, GError **errp);
+/* -device TYPE,key=value,...; "help" forms print and return false with no error. */
+Device *device_create_from_opts(Machine *m, const char *opts, GError **errp);
+void device_free(Device *dev);
+
+#endif

@@ -1,0 +1,125 @@
+/* The PC-family machine as devices and loaders see it. */
+#ifndef HW_I386_X86_H
+#define HW_I386_X86_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hw/device.h"
+#include "hw/irq.h"
+#include "system/accel.h"
+#include "system/cpu.h"
+#include "system/memory.h"
+
+#define X86_IOAPIC_BASE     0xfec00000ULL
+#define X86_LAPIC_BASE      0xfee00000ULL
+#define X86_NUM_GSI         24
+/* RAM above this goes above 4 GiB; the hole holds MMIO, APICs, firmware. */
+#define X86_PC_BELOW_4G_MAX     0xc0000000ULL   /* 3 GiB, as QEMU's pc */
+#define X86_MICROVM_BELOW_4G_MAX 0xc0000000ULL
+#define X86_ACPI_PM_BASE    0x600   /* PM1a_EVT 0x600, PM1a_CNT 0x604, TMR 0x608 */
+
+typedef struct MachineClass MachineClass;
+
+typedef enum E820Type {
+    E820_RAM = 1,
+    E820_RESERVED = 2,
+    E820_ACPI = 3,
+    E820_NVS = 4,
+} E820Type;
+
+typedef struct E820Entry {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+} __attribute__((packed)) E820Entry;
+
+/* Everything the command line said about the machine to build. */
+typedef struct MachineConfig {
+    const char *machine_type;   /* "pc", "microvm" */
+    const char *accel;          /* "kvm" */
+    const char *cpu_model;      /* "host" */
+    uint64_t ram_size;
+    int smp_cpus;
+    int smp_max_cpus;
+    int sockets, cores, threads;
+    const char *kernel;
+    const char *initrd;         /* multiboot: comma-separated modules */
+    const char *append;
+    bool acpi;                  /* -machine acpi=on|off */
+    const char *serial[4];      /* chardev ids of COM1-4, NULL: absent */
+    const char *debugcon;       /* chardev id for port 0xe9, or NULL */
+    GPtrArray *devices;         /* -device option strings */
+    bool nodefaults;
+} MachineConfig;
+
+struct Machine {
+    const MachineClass *cls;
+    MachineConfig cfg;
+    const AccelOps *accel;
+    void *accel_state;
+
+    MemoryRegion *sysmem;       /* root of the system address space */
+    MemoryRegion *io;           /* root of the I/O port space */
+    AddressSpace as_mem;
+    AddressSpace as_io;
+    MemoryRegion ram;           /* all guest RAM, one block */
+    MemoryRegion ram_below_4g;  /* aliases into it */
+    MemoryRegion ram_above_4g;
+    uint64_t below_4g_mem_size;
+    uint64_t above_4g_mem_size;
+
+    int ncpus;
+    CPUState **cpus;
+    BootState boot;
+
+    IRQLine gsi[X86_NUM_GSI];   /* device interrupt lines end here */
+    GArray *e820;               /* of E820Entry, built by the board */
+    /* Guest address of the ACPI RSDP once x86_acpi_build ran, else 0. */
+    uint64_t acpi_rsdp_addr;
+    /* Blobs written to guest memory at every reset (loaders). */
+    GPtrArray *rom_blobs;
+    Device *devices;
+};
+
+struct MachineClass {
+    const char *name;
+    const char *desc;
+    bool is_default;
+    /* Builds memory, devices and boot state; cfg is already validated. */
+    bool (*init)(Machine *m, GError **errp);
+    const MachineClass *next;   /* registry link */
+};
+
+#define MACHINE_REGISTER(cls)                                           \
+    static void __attribute__((constructor)) register_##cls(void)       \
+    {                                                                   \
+        machine_class_register(&cls);                                   \
+    }
+
+void machine_class_register(MachineClass *cls);
+const MachineClass *machine_class_find(const char *name);
+uint32_t machine_apic_id(const MachineConfig *cfg, int index);
+void machine_class_print_help(void);
+
+/* Queues a blob to be copied to guest address addr now and at every reset. */
+void machine_add_rom_blob(Machine *m, const char *name, hwaddr addr,
+                          const void *data, size_t len);
+void machine_load_rom_blobs(Machine *m);
+void machine_e820_add(Machine *m, uint64_t addr, uint64_t size, uint32_t type);
+
+/* Common board pieces (hw/i386/x86.c). */
+bool x86_init_ram(Machine *m, uint64_t below_4g_max, GError **errp);
+/* Serial ports, debugcon, PM, reset ports, and i8042 when with_i8042. */
+bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp);
+/* Creates and realizes a built-in device with "key=value" properties. */
+Device *x86_create_device(Machine *m, const char *type, GError **errp, ...)
+    G_GNUC_NULL_TERMINATED;
+
+/* Direct kernel boot (hw/i386/x86_boot.c): picks Linux or multiboot. */
+bool x86_load_kernel(Machine *m, GError **errp);
+/* ACPI tables for direct boot (hw/i386/acpi_build.c). */
+bool x86_acpi_build(Machine *m, GError **errp);
+
+#endif

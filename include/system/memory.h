@@ -1,0 +1,154 @@
+/*
+ * Memory API: a tree of MemoryRegions (RAM, MMIO/PIO callbacks, aliases,
+ * containers with priorities) flattened into a FlatView per AddressSpace.
+ * Listeners (the KVM slot manager) are told about RAM ranges on each commit.
+ * All map changes and dispatch happen under the big lock (see runstate.h).
+ */
+#ifndef SYSTEM_MEMORY_H
+#define SYSTEM_MEMORY_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef uint64_t hwaddr;
+
+typedef struct MemoryRegion MemoryRegion;
+typedef struct AddressSpace AddressSpace;
+typedef struct FlatView FlatView;
+
+/*
+ * Callbacks of an I/O region. The core splits or widens accesses so that the
+ * device only ever sees sizes in [impl_min, impl_max] (0 means 1 and 8), at
+ * offsets relative to the region start. Reads of unimplemented sizes
+ * are assembled little-endian.
+ */
+typedef struct MemoryRegionOps {
+    uint64_t (*read)(void *opaque, hwaddr addr, unsigned size);
+    void (*write)(void *opaque, hwaddr addr, uint64_t val, unsigned size);
+    unsigned impl_min;
+    unsigned impl_max;
+} MemoryRegionOps;
+
+typedef enum MemoryRegionType {
+    MR_CONTAINER,
+    MR_RAM,
+    MR_IO,
+    MR_ALIAS,
+} MemoryRegionType;
+
+struct MemoryRegion {
+    MemoryRegionType type;
+    char *name;
+    uint64_t size;
+    bool enabled;
+    bool readonly;          /* ROM: guest writes are discarded */
+    /* MR_RAM */
+    uint8_t *ram;
+    /* MR_IO */
+    const MemoryRegionOps *ops;
+    void *opaque;
+    /* MR_ALIAS */
+    MemoryRegion *alias;
+    hwaddr alias_offset;
+    /* placement in the parent */
+    MemoryRegion *parent;
+    hwaddr addr;
+    int priority;
+    GPtrArray *subregions;  /* of MemoryRegion*, sorted by priority desc */
+};
+
+/* One contiguous piece of a FlatView. */
+typedef struct FlatRange {
+    hwaddr start;           /* guest address */
+    uint64_t size;
+    MemoryRegion *mr;       /* terminal region: RAM or IO */
+    hwaddr offset;          /* offset of start within mr */
+    bool readonly;
+} FlatRange;
+
+struct FlatView {
+    FlatRange *ranges;      /* sorted, non-overlapping */
+    size_t nr;
+};
+
+typedef struct MemoryListener MemoryListener;
+struct MemoryListener {
+    /* Called for each RAM range that appeared or vanished in a commit. */
+    void (*region_add)(MemoryListener *l, const FlatRange *fr);
+    void (*region_del)(MemoryListener *l, const FlatRange *fr);
+    MemoryListener *next;
+};
+
+struct AddressSpace {
+    char *name;
+    MemoryRegion *root;
+    FlatView *view;
+    MemoryListener *listeners;
+};
+
+void memory_region_init_container(MemoryRegion *mr, const char *name,
+                                  uint64_t size);
+/* Anonymous host memory; fails with a GError naming the region. */
+bool memory_region_init_ram(MemoryRegion *mr, const char *name, uint64_t size,
+                            GError **errp);
+void memory_region_init_io(MemoryRegion *mr, const char *name,
+                           const MemoryRegionOps *ops, void *opaque,
+                           uint64_t size);
+void memory_region_init_alias(MemoryRegion *mr, const char *name,
+                              MemoryRegion *orig, hwaddr offset,
+                              uint64_t size);
+void memory_region_destroy(MemoryRegion *mr);
+
+void memory_region_add_subregion(MemoryRegion *parent, hwaddr offset,
+                                 MemoryRegion *sub);
+void memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset,
+                                         MemoryRegion *sub, int priority);
+void memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub);
+void memory_region_set_enabled(MemoryRegion *mr, bool enabled);
+void memory_region_set_readonly(MemoryRegion *mr, bool readonly);
+void *memory_region_get_ram_ptr(MemoryRegion *mr);
+
+/*
+ * Changes to the tree are batched: every change marks the address spaces
+ * dirty and memory_commit() (or the outermost transaction end) flattens
+ * them and notifies the listeners.
+ */
+void memory_transaction_begin(void);
+void memory_transaction_commit(void);
+
+void address_space_init(AddressSpace *as, MemoryRegion *root,
+                        const char *name);
+void address_space_destroy(AddressSpace *as);
+void address_space_add_listener(AddressSpace *as, MemoryListener *l);
+const FlatRange *address_space_lookup(AddressSpace *as, hwaddr addr);
+
+typedef enum MemTxResult {
+    MEMTX_OK = 0,
+    MEMTX_UNASSIGNED = 1,   /* part of the range hit nothing */
+} MemTxResult;
+
+/*
+ * Accesses from a CPU or DMA. Unassigned reads return all-ones, unassigned
+ * writes are dropped, as on a PC bus; the result says whether that happened.
+ */
+MemTxResult address_space_read(AddressSpace *as, hwaddr addr, void *buf,
+                               uint64_t len);
+MemTxResult address_space_write(AddressSpace *as, hwaddr addr,
+                                const void *buf, uint64_t len);
+/* Writes into RAM and ROM alike (loaders filling firmware areas). */
+MemTxResult address_space_write_rom(AddressSpace *as, hwaddr addr,
+                                    const void *buf, uint64_t len);
+/* A single access of 1, 2, 4 or 8 bytes, as a CPU performs it. */
+MemTxResult address_space_ld(AddressSpace *as, hwaddr addr, unsigned size,
+                             uint64_t *val);
+MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
+                             uint64_t val);
+/*
+ * The one way for device DMA to reach guest RAM directly: a host pointer if
+ * [addr, addr+len) lies wholly inside one RAM range, else NULL.
+ */
+void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
+                            bool is_write);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * Run state and the big lock. Device callbacks, the memory map and the main
+ * loop's handlers all run holding the big lock; vCPU threads take it when
+ * they leave the accelerator to dispatch an exit.
+ */
+#ifndef SYSTEM_RUNSTATE_H
+#define SYSTEM_RUNSTATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+void bql_lock(void);
+void bql_unlock(void);
+bool bql_locked(void);
+/* Waits on cond, releasing the big lock meanwhile. */
+void bql_cond_wait(pthread_cond_t *cond);
+
+typedef enum ShutdownCause {
+    SHUTDOWN_NONE,
+    SHUTDOWN_GUEST_POWEROFF,  /* ACPI S5 or similar: exit status 0 */
+    SHUTDOWN_GUEST_RESET,     /* i8042 pulse, 0xCF9, triple fault */
+    SHUTDOWN_HOST_SIGNAL,     /* SIGTERM/SIGINT/SIGHUP: exit status 0 */
+    SHUTDOWN_HOST_QUIT,       /* monitor quit */
+    SHUTDOWN_DEBUG_EXIT,      /* isa-debug-exit: status from the guest */
+    SHUTDOWN_GUEST_PANIC,
+    SHUTDOWN_HOST_ERROR,      /* accelerator failure: exit status 1 */
+} ShutdownCause;
+
+/* Safe from any thread; the main loop acts on it. */
+void vm_request_shutdown(ShutdownCause cause, int exit_status);
+void vm_request_reset(ShutdownCause cause);
+
+/* Options that decide what a guest reset or poweroff means. */
+extern bool runstate_no_reboot;    /* -no-reboot: reset exits instead */
+extern bool runstate_no_shutdown;  /* -no-shutdown: poweroff pauses */
+
+#endif

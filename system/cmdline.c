@@ -1,0 +1,459 @@
+/*
+ * QEMU's command-line spellings for what Vireo supports. Every option is in
+ * the table below; anything else is an error naming it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "hw/device.h"
+#include "system/cmdline.h"
+#include "util/log.h"
+#include "util/opts.h"
+
+typedef bool (*OptHandler)(VMOptions *o, const char *arg,
+                           CmdlineAction *action, GError **errp);
+
+typedef struct OptionDef {
+    const char *name;
+    bool has_arg;
+    OptHandler handler;
+    const char *help;
+} OptionDef;
+
+static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
+                        GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    Opts *opts = opts_parse(arg, "type", errp);
+    const char *v;
+    bool ok = false;
+
+    if (!opts) {
+        return false;
+    }
+    v = opts_get(opts, "type");
+    if (v && (!strcmp(v, "help") || !strcmp(v, "?"))) {
+        machine_class_print_help();
+        *action = CMDLINE_EXIT_OK;
+        ok = true;
+        goto out;
+    }
+    if (v) {
+        o->machine.machine_type = g_intern_string(v);
+    }
+    if ((v = opts_get(opts, "accel"))) {
+        g_auto(GStrv) names = g_strsplit(v, ":", -1);
+        g_ptr_array_set_size(o->accels, 0);
+        for (char **n = names; *n; n++) {
+            g_ptr_array_add(o->accels, (gpointer)g_intern_string(*n));
+        }
+    }
+    if (!opts_get_bool(opts, "acpi", true, &o->machine.acpi, errp) ||
+        !opts_check_unused(opts, "-machine", errp)) {
+        goto out;
+    }
+    ok = true;
+out:
+    if (!ok && errp && *errp) {
+        g_prefix_error(errp, "-machine %s: ", arg);
+    }
+    opts_free(opts);
+    return ok;
+}
+
+static bool set_accel(VMOptions *o, const char *arg, CmdlineAction *action,
+                      GError **errp)
+{
+    Opts *opts = opts_parse(arg, "accel", errp);
+    const char *name;
+    bool ok;
+
+    if (!opts) {
+        return false;
+    }
+    name = opts_get(opts, "accel");
+    if (name && !strcmp(name, "help")) {
+        printf("Accelerators supported in Vireo:\nkvm\n");
+        *action = CMDLINE_EXIT_OK;
+        opts_free(opts);
+        return true;
+    }
+    ok = opts_check_unused(opts, "-accel", errp);
+    if (ok && name) {
+        g_ptr_array_add(o->accels, (gpointer)g_intern_string(name));
+    }
+    opts_free(opts);
+    return ok;
+}
+
+static bool set_enable_kvm(VMOptions *o, const char *arg,
+                           CmdlineAction *action, GError **errp)
+{
+    g_ptr_array_add(o->accels, (gpointer)"kvm");
+    return true;
+}
+
+static bool set_cpu(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(arg, ",", 2);
+    if (!strcmp(parts[0], "help")) {
+        printf("Available CPUs:\n  host   the host CPU, as KVM supports "
+               "it\n  max    same as host\n");
+        *action = CMDLINE_EXIT_OK;
+        return true;
+    }
+    if (strcmp(parts[0], "host") && strcmp(parts[0], "max")) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-cpu %s: unsupported CPU model (use 'host')", arg);
+        return false;
+    }
+    if (parts[1]) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-cpu %s: CPU feature flags are not supported yet", arg);
+        return false;
+    }
+    o->machine.cpu_model = g_intern_string(parts[0]);
+    return true;
+}
+
+static bool set_memory(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    Opts *opts = opts_parse(arg, "size", errp);
+    const char *v;
+    uint64_t size;
+    bool ok = false;
+
+    if (!opts) {
+        return false;
+    }
+    v = opts_get(opts, "size");
+    /* maxmem and slots only matter for memory hot-plug, not supported */
+    if (!v) {
+        g_set_error(errp, VIREO_ERROR, 0, "-m %s: missing size", arg);
+    } else if (!parse_size(v, 1 << 20, &size, errp)) {
+        g_prefix_error(errp, "-m %s: ", arg);
+    } else if (size < (1 << 20)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-m %s: the RAM size must be at least 1 MiB", arg);
+    } else if (opts_check_unused(opts, "-m", errp)) {
+        o->machine.ram_size = size & ~0xfffULL;
+        ok = true;
+    }
+    opts_free(opts);
+    return ok;
+}
+
+static bool set_smp(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    Opts *opts = opts_parse(arg, "cpus", errp);
+    uint64_t cpus, sockets, cores, threads, maxcpus;
+    MachineConfig *mc = &o->machine;
+    bool ok = false;
+
+    if (!opts) {
+        return false;
+    }
+    if (!opts_get_uint(opts, "cpus", 0, &cpus, errp) ||
+        !opts_get_uint(opts, "sockets", 0, &sockets, errp) ||
+        !opts_get_uint(opts, "cores", 0, &cores, errp) ||
+        !opts_get_uint(opts, "threads", 0, &threads, errp) ||
+        !opts_get_uint(opts, "maxcpus", 0, &maxcpus, errp) ||
+        !opts_check_unused(opts, "-smp", errp)) {
+        goto out;
+    }
+    if (opts_get(opts, "cpus") && cpus == 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "the vCPU count must be at least 1");
+        goto out;
+    }
+    if (sockets > 4096 || cores > 4096 || threads > 4096 || cpus > 4096 ||
+        maxcpus > 4096) {
+        g_set_error(errp, VIREO_ERROR, 0, "a count is too large");
+        goto out;
+    }
+    /* like QEMU's current machines: fill in cores before sockets */
+    threads = threads ? threads : 1;
+    if (!cpus) {
+        cpus = maxcpus ? maxcpus
+                       : (sockets ? sockets : 1) * (cores ? cores : 1) *
+                         threads;
+    }
+    maxcpus = maxcpus ? maxcpus : cpus;
+    if (!sockets) {
+        sockets = cores ? MAX(1, maxcpus / (cores * threads)) : 1;
+    }
+    if (!cores) {
+        cores = MAX(1, maxcpus / (sockets * threads));
+    }
+    if (sockets * cores * threads != maxcpus) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "sockets (%" G_GUINT64_FORMAT ") * cores (%"
+                    G_GUINT64_FORMAT ") * threads (%" G_GUINT64_FORMAT
+                    ") != maxcpus (%" G_GUINT64_FORMAT ")",
+                    sockets, cores, threads, maxcpus);
+        goto out;
+    }
+    if (cpus > maxcpus) {
+        g_set_error(errp, VIREO_ERROR, 0, "cpus (%" G_GUINT64_FORMAT
+                    ") exceeds maxcpus (%" G_GUINT64_FORMAT ")", cpus,
+                    maxcpus);
+        goto out;
+    }
+    mc->smp_cpus = cpus;
+    mc->smp_max_cpus = maxcpus;
+    mc->sockets = sockets;
+    mc->cores = cores;
+    mc->threads = threads;
+    ok = true;
+out:
+    if (!ok) {
+        g_prefix_error(errp, "-smp %s: ", arg);
+    }
+    opts_free(opts);
+    return ok;
+}
+
+#define SET_STRING(fn, field)                                           \
+    static bool fn(VMOptions *o, const char *arg, CmdlineAction *action, \
+                   GError **errp)                                       \
+    {                                                                   \
+        o->field = arg;                                                 \
+        return true;                                                    \
+    }
+
+SET_STRING(set_kernel, machine.kernel)
+SET_STRING(set_initrd, machine.initrd)
+SET_STRING(set_append, machine.append)
+SET_STRING(set_pidfile, pidfile)
+SET_STRING(set_debugcon, debugcon)
+SET_STRING(set_log_items, log_items)
+SET_STRING(set_log_file, log_file)
+
+#define SET_FLAG(fn, field)                                             \
+    static bool fn(VMOptions *o, const char *arg, CmdlineAction *action, \
+                   GError **errp)                                       \
+    {                                                                   \
+        o->field = true;                                                \
+        return true;                                                    \
+    }
+
+SET_FLAG(set_nographic, nographic)
+SET_FLAG(set_no_reboot, no_reboot)
+SET_FLAG(set_no_shutdown, no_shutdown)
+SET_FLAG(set_daemonize, daemonize)
+SET_FLAG(set_nodefaults, machine.nodefaults)
+
+static bool add_serial(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    if (o->serials->len >= 4) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-serial %s: at most 4 serial ports are supported", arg);
+        return false;
+    }
+    g_ptr_array_add(o->serials, (gpointer)arg);
+    return true;
+}
+
+static bool add_chardev(VMOptions *o, const char *arg, CmdlineAction *action,
+                        GError **errp)
+{
+    g_ptr_array_add(o->chardevs, (gpointer)arg);
+    return true;
+}
+
+static bool add_device(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(arg, ",", -1);
+    if (!strcmp(parts[0], "help") || !strcmp(parts[0], "?")) {
+        device_class_print_help(NULL);
+        *action = CMDLINE_EXIT_OK;
+        return true;
+    }
+    if (parts[1] && !strcmp(parts[1], "help") && !parts[2]) {
+        const DeviceClass *c = device_class_find(parts[0]);
+        if (!c || !c->user_creatable) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "-device %s: '%s' is not a valid device model name",
+                        arg, parts[0]);
+            return false;
+        }
+        device_class_print_help(parts[0]);
+        *action = CMDLINE_EXIT_OK;
+        return true;
+    }
+    g_ptr_array_add(o->machine.devices, (gpointer)arg);
+    return true;
+}
+
+static bool set_display(VMOptions *o, const char *arg, CmdlineAction *action,
+                        GError **errp)
+{
+    if (!strcmp(arg, "help")) {
+        printf("Available display backend types:\nnone\n");
+        *action = CMDLINE_EXIT_OK;
+        return true;
+    }
+    if (strcmp(arg, "none")) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-display %s: display type not supported yet (use none "
+                    "or -nographic)", arg);
+        return false;
+    }
+    o->display_none = true;
+    return true;
+}
+
+static bool set_name(VMOptions *o, const char *arg, CmdlineAction *action,
+                     GError **errp)
+{
+    Opts *opts = opts_parse(arg, "guest", errp);
+    bool ok, debug_threads;
+
+    if (!opts) {
+        return false;
+    }
+    o->name = g_intern_string(opts_get(opts, "guest") ?: "");
+    const char *p = opts_get(opts, "process");
+    o->process_name = p ? g_intern_string(p) : NULL;
+    ok = opts_get_bool(opts, "debug-threads", false, &debug_threads, errp) &&
+         opts_check_unused(opts, "-name", errp);
+    if (!ok) {
+        g_prefix_error(errp, "-name %s: ", arg);
+    }
+    opts_free(opts);
+    return ok;
+}
+
+static bool print_version(VMOptions *o, const char *arg,
+                          CmdlineAction *action, GError **errp)
+{
+    printf("Vireo emulator version " VIREO_VERSION "\n"
+           "Copyright (c) the Vireo developers\n");
+    *action = CMDLINE_EXIT_OK;
+    return true;
+}
+
+static bool print_help(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    cmdline_print_help();
+    *action = CMDLINE_EXIT_OK;
+    return true;
+}
+
+static const OptionDef options[] = {
+    { "h", false, print_help, "print this help" },
+    { "help", false, print_help, NULL },
+    { "version", false, print_version, "print the version" },
+    { "M", true, set_machine, NULL },
+    { "machine", true, set_machine,
+      "TYPE[,accel=kvm][,acpi=on|off]  machine type (-machine help)" },
+    { "accel", true, set_accel, "kvm  accelerator (repeat to fall back)" },
+    { "enable-kvm", false, set_enable_kvm, "same as -accel kvm" },
+    { "cpu", true, set_cpu, "host  CPU model" },
+    { "m", true, set_memory, "SIZE[M|G]  guest RAM (default 128M)" },
+    { "smp", true, set_smp,
+      "N[,cpus=N][,sockets=S][,cores=C][,threads=T][,maxcpus=M]" },
+    { "kernel", true, set_kernel, "FILE  bzImage or multiboot kernel" },
+    { "initrd", true, set_initrd,
+      "FILE  initrd (multiboot: \"mod1 args,mod2\" modules)" },
+    { "append", true, set_append, "STRING  kernel command line" },
+    { "serial", true, add_serial,
+      "DEV  stdio|null|none|file:F|pipe:P|pty|unix:P[,server=on]|"
+      "tcp:H:P[,server=on]|chardev:ID" },
+    { "chardev", true, add_chardev, "BACKEND,id=ID[,...]" },
+    { "debugcon", true, set_debugcon, "DEV  debug console on port 0xe9" },
+    { "device", true, add_device, "DRIVER[,prop=value...] (-device help)" },
+    { "nographic", false, set_nographic, "serial on the terminal, no window" },
+    { "display", true, set_display, "none" },
+    { "nodefaults", false, set_nodefaults, "no default devices" },
+    { "no-reboot", false, set_no_reboot, "exit instead of rebooting" },
+    { "no-shutdown", false, set_no_shutdown,
+      "pause instead of exiting on guest poweroff" },
+    { "name", true, set_name, "NAME[,process=P][,debug-threads=on|off]" },
+    { "pidfile", true, set_pidfile, "FILE  write the process ID to FILE" },
+    { "daemonize", false, set_daemonize, "run in the background" },
+    { "d", true, set_log_items, "ITEM,...  debug log items (-d help)" },
+    { "D", true, set_log_file, "FILE  debug log file" },
+};
+
+void cmdline_print_help(void)
+{
+    printf("usage: vireo [options]\n\nVireo, an x86-64 PC emulator running "
+           "guests under KVM.\n\nOptions:\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        if (options[i].help) {
+            printf("  -%-12s %s\n", options[i].name, options[i].help);
+        }
+    }
+}
+
+static void vm_options_init(VMOptions *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->machine.machine_type = "pc";
+    o->machine.cpu_model = "host";
+    o->machine.ram_size = 128ULL << 20;
+    o->machine.smp_cpus = o->machine.smp_max_cpus = 1;
+    o->machine.sockets = o->machine.cores = o->machine.threads = 1;
+    o->machine.acpi = true;
+    o->machine.devices = g_ptr_array_new();
+    o->accels = g_ptr_array_new();
+    o->chardevs = g_ptr_array_new();
+    o->serials = g_ptr_array_new();
+}
+
+void vm_options_free(VMOptions *o)
+{
+    g_ptr_array_free(o->machine.devices, TRUE);
+    g_ptr_array_free(o->accels, TRUE);
+    g_ptr_array_free(o->chardevs, TRUE);
+    g_ptr_array_free(o->serials, TRUE);
+}
+
+bool cmdline_parse(int argc, char **argv, VMOptions *o,
+                   CmdlineAction *action, GError **errp)
+{
+    vm_options_init(o);
+    *action = CMDLINE_RUN;
+    for (int i = 1; i < argc && *action == CMDLINE_RUN; i++) {
+        const char *arg = argv[i];
+        const OptionDef *def = NULL;
+
+        if (arg[0] != '-') {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "%s: booting a disk image is not supported yet "
+                        "(use -kernel)", arg);
+            return false;
+        }
+        const char *name = arg + 1 + (arg[1] == '-');
+        for (size_t j = 0; j < G_N_ELEMENTS(options); j++) {
+            if (!strcmp(options[j].name, name)) {
+                def = &options[j];
+                break;
+            }
+        }
+        if (!def) {
+            g_set_error(errp, VIREO_ERROR, 0, "%s: invalid option", arg);
+            return false;
+        }
+        const char *val = NULL;
+        if (def->has_arg) {
+            if (i + 1 >= argc) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "%s: requires an argument", arg);
+                return false;
+            }
+            val = argv[++i];
+        }
+        if (!def->handler(o, val, action, errp)) {
+            return false;
+        }
+    }
+    return true;
+}

@@ -1,0 +1,180 @@
+/* Machine creation and reset, independent of the board and accelerator. */
+#include <stdio.h>
+#include <string.h>
+
+#include "hw/i386/x86.h"
+#include "system/vm.h"
+#include "util/opts.h"
+
+typedef struct RomBlob {
+    char *name;
+    hwaddr addr;
+    void *data;
+    size_t len;
+} RomBlob;
+
+static void rom_blob_free(gpointer p)
+{
+    RomBlob *b = p;
+    g_free(b->name);
+    g_free(b->data);
+    g_free(b);
+}
+
+void machine_add_rom_blob(Machine *m, const char *name, hwaddr addr,
+                          const void *data, size_t len)
+{
+    RomBlob *b = g_new0(RomBlob, 1);
+
+    b->name = g_strdup(name);
+    b->addr = addr;
+    b->data = g_memdup2(data, len);
+    b->len = len;
+    g_ptr_array_add(m->rom_blobs, b);
+    address_space_write_rom(&m->as_mem, addr, data, len);
+}
+
+void machine_load_rom_blobs(Machine *m)
+{
+    for (guint i = 0; i < m->rom_blobs->len; i++) {
+        RomBlob *b = g_ptr_array_index(m->rom_blobs, i);
+        address_space_write_rom(&m->as_mem, b->addr, b->data, b->len);
+    }
+}
+
+/*
+ * APIC IDs follow the topology: the thread, core and socket numbers each get
+ * the bits their count needs, as CPUID leaf 0xB describes them.
+ */
+static unsigned bits_for(unsigned count)
+{
+    unsigned bits = 0;
+    while ((1u << bits) < count) {
+        bits++;
+    }
+    return bits;
+}
+
+uint32_t machine_apic_id(const MachineConfig *cfg, int index)
+{
+    unsigned tbits = bits_for(cfg->threads), cbits = bits_for(cfg->cores);
+    unsigned thread = index % cfg->threads;
+    unsigned core = (index / cfg->threads) % cfg->cores;
+    unsigned socket = index / (cfg->threads * cfg->cores);
+
+    return (socket << (tbits + cbits)) | (core << tbits) | thread;
+}
+
+Machine *machine_create(const MachineConfig *cfg, GError **errp)
+{
+    Machine *m = g_new0(Machine, 1);
+
+    m->cfg = *cfg;
+    m->cls = machine_class_find(cfg->machine_type);
+    if (!m->cls) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "unsupported machine type '%s' (use -machine help to "
+                    "list them)", cfg->machine_type);
+        goto fail;
+    }
+    m->accel = accel_find(cfg->accel);
+    if (!m->accel) {
+        g_set_error(errp, VIREO_ERROR, 0, "-accel %s: no such accelerator",
+                    cfg->accel);
+        goto fail;
+    }
+    m->rom_blobs = g_ptr_array_new_with_free_func(rom_blob_free);
+    m->e820 = g_array_new(FALSE, TRUE, sizeof(E820Entry));
+    m->sysmem = g_new0(MemoryRegion, 1);
+    m->io = g_new0(MemoryRegion, 1);
+    memory_region_init_container(m->sysmem, "system", UINT64_MAX);
+    memory_region_init_container(m->io, "io", 0x10000);
+    address_space_init(&m->as_mem, m->sysmem, "memory");
+    address_space_init(&m->as_io, m->io, "I/O");
+
+    if (!m->accel->init(m, errp)) {
+        goto fail;
+    }
+    int max = m->accel->max_cpus(m);
+    if (cfg->smp_cpus > max) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-smp %d: this host's %s allows at most %d vCPUs",
+                    cfg->smp_cpus, m->accel->name, max);
+        goto fail;
+    }
+    m->ncpus = cfg->smp_cpus;
+    m->cpus = g_new0(CPUState *, m->ncpus);
+    for (int i = 0; i < m->ncpus; i++) {
+        CPUState *cpu = g_new0(CPUState, 1);
+        cpu->machine = m;
+        cpu->index = i;
+        cpu->apic_id = machine_apic_id(cfg, i);
+        m->cpus[i] = cpu;
+    }
+    m->accel->memory_listen(m, &m->as_mem);
+
+    memory_transaction_begin();
+    bool ok = m->cls->init(m, errp);
+    for (guint i = 0; ok && cfg->devices && i < cfg->devices->len; i++) {
+        ok = device_create_from_opts(m, g_ptr_array_index(cfg->devices, i),
+                                     errp) != NULL;
+    }
+    memory_transaction_commit();
+    if (!ok) {
+        goto fail;
+    }
+    for (int i = 0; i < m->ncpus; i++) {
+        if (!m->accel->vcpu_create(m->cpus[i], errp)) {
+            goto fail;
+        }
+    }
+    if (!machine_reset(m, errp)) {
+        goto fail;
+    }
+    return m;
+fail:
+    machine_destroy(m);
+    return NULL;
+}
+
+bool machine_reset(Machine *m, GError **errp)
+{
+    for (Device *d = m->devices; d; d = d->next) {
+        if (d->cls->reset) {
+            d->cls->reset(d);
+        }
+    }
+    machine_load_rom_blobs(m);
+    for (int i = 0; i < m->ncpus; i++) {
+        if (!m->accel->vcpu_reset(m->cpus[i], errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void machine_destroy(Machine *m)
+{
+    if (!m) {
+        return;
+    }
+    while (m->devices) {
+        Device *d = m->devices;
+        m->devices = d->next;
+        device_free(d);
+    }
+    if (m->accel && m->accel_state) {
+        m->accel->destroy(m);
+    }
+    for (int i = 0; m->cpus && i < m->ncpus; i++) {
+        g_free(m->cpus[i]);
+    }
+    g_free(m->cpus);
+    if (m->rom_blobs) {
+        g_ptr_array_free(m->rom_blobs, TRUE);
+    }
+    if (m->e820) {
+        g_array_free(m->e820, TRUE);
+    }
+    g_free(m);
+}

@@ -1,0 +1,287 @@
+/*
+ * vireo: parse the command line, build the machine, run the main loop until
+ * the guest or the host asks to stop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "chardev/char.h"
+#include "system/cmdline.h"
+#include "system/vm.h"
+#include "util/log.h"
+#include "util/opts.h"
+
+static int terminate_signal;
+static const char *pidfile_path;
+
+static gboolean on_terminate_signal(gpointer data)
+{
+    terminate_signal = GPOINTER_TO_INT(data);
+    vm_request_shutdown(SHUTDOWN_HOST_SIGNAL, 0);
+    return G_SOURCE_CONTINUE;
+}
+
+/* The main loop sleeps in poll without the big lock. */
+static gint poll_unlocked(GPollFD *fds, guint nfds, gint timeout)
+{
+    bql_unlock();
+    gint r = g_poll(fds, nfds, timeout);
+    bql_lock();
+    return r;
+}
+
+static bool write_pidfile(const char *path, GError **errp)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    char buf[32];
+
+    if (fd < 0 || lockf(fd, F_TLOCK, 0) < 0 || ftruncate(fd, 0) < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "-pidfile %s: %s", path,
+                    errno == EAGAIN || errno == EACCES
+                        ? "locked by another running process"
+                        : g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    int n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+    if (write(fd, buf, n) != n) {
+        g_set_error(errp, VIREO_ERROR, 0, "-pidfile %s: %s", path,
+                    g_strerror(errno));
+        close(fd);
+        return false;
+    }
+    pidfile_path = path;    /* fd stays open: the lock lasts our lifetime */
+    return true;
+}
+
+/*
+ * Forks into the background; the parent exits once the child reports that
+ * start-up finished (status 0) or failed (status 1).
+ */
+static int daemon_ready_fd = -1;
+
+static void daemonize_start(void)
+{
+    int fds[2];
+    if (pipe(fds) < 0) {
+        log_error("-daemonize: pipe: %s", g_strerror(errno));
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("-daemonize: fork: %s", g_strerror(errno));
+        exit(1);
+    }
+    if (pid > 0) {
+        char status = 1;
+        close(fds[1]);
+        while (read(fds[0], &status, 1) < 0 && errno == EINTR) {
+        }
+        _exit(status);
+    }
+    close(fds[0]);
+    daemon_ready_fd = fds[1];
+    setsid();
+    if (fork() > 0) {
+        _exit(0);
+    }
+}
+
+static void daemonize_finish(void)
+{
+    char ok = 0;
+    int null = open("/dev/null", O_RDWR);
+
+    if (daemon_ready_fd < 0) {
+        return;
+    }
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    close(null);
+    if (write(daemon_ready_fd, &ok, 1) < 0) {
+        /* the parent is gone; nothing to tell */
+    }
+    close(daemon_ready_fd);
+    daemon_ready_fd = -1;
+}
+
+/* Creates the chardevs and fills the machine's serial ids. */
+static bool setup_chardevs(VMOptions *o, GError **errp)
+{
+    MachineConfig *mc = &o->machine;
+
+    for (guint i = 0; i < o->chardevs->len; i++) {
+        if (!chardev_new_from_opts(g_ptr_array_index(o->chardevs, i), errp)) {
+            return false;
+        }
+    }
+    if (o->serials->len == 0 && !mc->nodefaults) {
+        /* QEMU's default: COM1 on the terminal with -nographic */
+        g_ptr_array_add(o->serials, o->nographic ? "stdio" : "null");
+    }
+    for (guint i = 0; i < o->serials->len; i++) {
+        char label[16];
+        snprintf(label, sizeof(label), "serial%u", i);
+        Chardev *chr = chardev_new_from_spec(
+            label, g_ptr_array_index(o->serials, i), errp);
+        if (!chr && errp && *errp) {
+            return false;
+        }
+        mc->serial[i] = chr ? chardev_id(chr) : NULL;
+    }
+    if (o->debugcon) {
+        Chardev *chr = chardev_new_from_spec("debugcon", o->debugcon, errp);
+        if (!chr && errp && *errp) {
+            return false;
+        }
+        mc->debugcon = chr ? chardev_id(chr) : NULL;
+    }
+    return true;
+}
+
+static bool choose_accel(VMOptions *o, GError **errp)
+{
+    if (o->accels->len == 0) {
+        /* QEMU defaults to TCG; without a software CPU yet, KVM it is */
+        g_ptr_array_add(o->accels, "kvm");
+    }
+    for (guint i = 0; i < o->accels->len; i++) {
+        const char *name = g_ptr_array_index(o->accels, i);
+        if (!accel_find(name)) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "-accel %s: no such accelerator in this build "
+                        "(available: kvm)", name);
+            return false;
+        }
+    }
+    o->machine.accel = g_ptr_array_index(o->accels, 0);
+    return true;
+}
+
+static int run_main_loop(Machine *m)
+{
+    int status = 0;
+
+    for (;;) {
+        g_main_context_iteration(NULL, TRUE);
+        ShutdownCause cause = vm_take_shutdown_request(&status);
+        if (cause == SHUTDOWN_GUEST_POWEROFF && runstate_no_shutdown) {
+            vcpus_pause(m);   /* QEMU: stays, paused, until killed */
+            continue;
+        }
+        if (cause != SHUTDOWN_NONE) {
+            return status;
+        }
+        if (vm_take_reset_request() != SHUTDOWN_NONE) {
+            g_autoptr(GError) err = NULL;
+            vcpus_pause(m);
+            log_mask_printf(LOG_CPU_RESET, "system reset");
+            if (!machine_reset(m, &err)) {
+                log_error("reset failed: %s", err->message);
+                return 1;
+            }
+            vcpus_resume(m);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    VMOptions o;
+    CmdlineAction action;
+    Machine *m = NULL;
+    int status = 1;
+
+    if (!cmdline_parse(argc, argv, &o, &action, &err)) {
+        log_error("%s", err->message);
+        return 1;
+    }
+    if (action == CMDLINE_EXIT_OK) {
+        return 0;
+    }
+    runstate_no_reboot = o.no_reboot;
+    runstate_no_shutdown = o.no_shutdown;
+    if (o.log_items && !log_set_mask(o.log_items, &err)) {
+        if (!err) {
+            return 0;   /* -d help */
+        }
+        goto fail;
+    }
+    if (o.log_file && !log_set_file(o.log_file, &err)) {
+        goto fail;
+    }
+    if (o.daemonize && (o.nographic || o.machine.nodefaults == false)) {
+        /* stdio cannot follow us into the background */
+        for (guint i = 0; i < o.serials->len; i++) {
+            if (!strcmp(g_ptr_array_index(o.serials, i), "stdio")) {
+                o.nographic = true;
+            }
+        }
+        if (o.nographic) {
+            g_set_error(&err, VIREO_ERROR, 0,
+                        "-daemonize cannot be used with -nographic or "
+                        "-serial stdio");
+            goto fail;
+        }
+    }
+    if (o.process_name) {
+        prctl(PR_SET_NAME, o.process_name);
+    }
+    if (o.daemonize) {
+        daemonize_start();
+    }
+    if (o.pidfile && !write_pidfile(o.pidfile, &err)) {
+        goto fail;
+    }
+
+    bql_lock();
+    g_main_context_set_poll_func(NULL, poll_unlocked);
+    g_unix_signal_add(SIGTERM, on_terminate_signal, GINT_TO_POINTER(SIGTERM));
+    g_unix_signal_add(SIGINT, on_terminate_signal, GINT_TO_POINTER(SIGINT));
+    g_unix_signal_add(SIGHUP, on_terminate_signal, GINT_TO_POINTER(SIGHUP));
+
+    if (!choose_accel(&o, &err) || !setup_chardevs(&o, &err)) {
+        goto fail;
+    }
+    m = machine_create(&o.machine, &err);
+    if (!m || !vcpus_start(m, &err)) {
+        goto fail;
+    }
+    daemonize_finish();
+    status = run_main_loop(m);
+    if (terminate_signal) {
+        fprintf(stderr, "vireo: terminating on signal %d\n", terminate_signal);
+    }
+    vcpus_stop(m);
+    machine_destroy(m);
+    chardev_cleanup_all();
+    if (pidfile_path) {
+        unlink(pidfile_path);
+    }
+    vm_options_free(&o);
+    return status;
+
+fail:
+    log_error("%s", err->message);
+    if (m) {
+        vcpus_stop(m);
+        machine_destroy(m);
+    }
+    chardev_cleanup_all();
+    if (pidfile_path) {
+        unlink(pidfile_path);
+    }
+    return 1;
+}

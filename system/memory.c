@@ -1,0 +1,583 @@
+/*
+ * The memory API: regions form a tree, each address space flattens its tree
+ * into a sorted list of non-overlapping ranges (higher priority, then later
+ * added, wins) and tells listeners which RAM ranges came and went.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "system/memory.h"
+#include "util/opts.h"
+
+static GPtrArray *address_spaces;   /* every live AddressSpace */
+static int transaction_depth;
+static bool memory_dirty;
+
+static void region_init(MemoryRegion *mr, MemoryRegionType type,
+                        const char *name, uint64_t size)
+{
+    memset(mr, 0, sizeof(*mr));
+    mr->type = type;
+    mr->name = g_strdup(name);
+    mr->size = size;
+    mr->enabled = true;
+    mr->subregions = g_ptr_array_new();
+}
+
+void memory_region_init_container(MemoryRegion *mr, const char *name,
+                                  uint64_t size)
+{
+    region_init(mr, MR_CONTAINER, name, size);
+}
+
+bool memory_region_init_ram(MemoryRegion *mr, const char *name, uint64_t size,
+                            GError **errp)
+{
+    void *p = MAP_FAILED;
+
+    if (size) {
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
+    if (p == MAP_FAILED) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "cannot allocate %" G_GUINT64_FORMAT
+                    " MiB of guest RAM for '%s': %s",
+                    size >> 20, name, size ? g_strerror(errno) : "size is 0");
+        return false;
+    }
+    region_init(mr, MR_RAM, name, size);
+    mr->ram = p;
+    return true;
+}
+
+void memory_region_init_io(MemoryRegion *mr, const char *name,
+                           const MemoryRegionOps *ops, void *opaque,
+                           uint64_t size)
+{
+    region_init(mr, MR_IO, name, size);
+    mr->ops = ops;
+    mr->opaque = opaque;
+}
+
+void memory_region_init_alias(MemoryRegion *mr, const char *name,
+                              MemoryRegion *orig, hwaddr offset,
+                              uint64_t size)
+{
+    region_init(mr, MR_ALIAS, name, size);
+    mr->alias = orig;
+    mr->alias_offset = offset;
+}
+
+void memory_region_destroy(MemoryRegion *mr)
+{
+    if (mr->parent) {
+        memory_region_del_subregion(mr->parent, mr);
+    }
+    if (mr->type == MR_RAM && mr->ram) {
+        munmap(mr->ram, mr->size);
+    }
+    g_ptr_array_free(mr->subregions, TRUE);
+    g_free(mr->name);
+    memset(mr, 0, sizeof(*mr));
+}
+
+static void memory_changed(void)
+{
+    memory_dirty = true;
+    if (!transaction_depth) {
+        memory_transaction_begin();
+        memory_transaction_commit();
+    }
+}
+
+void memory_region_add_subregion_overlap(MemoryRegion *parent, hwaddr offset,
+                                         MemoryRegion *sub, int priority)
+{
+    guint i;
+
+    g_assert(!sub->parent);
+    sub->parent = parent;
+    sub->addr = offset;
+    sub->priority = priority;
+    /* keep sorted by priority, highest first; equal: newest first */
+    for (i = 0; i < parent->subregions->len; i++) {
+        MemoryRegion *other = g_ptr_array_index(parent->subregions, i);
+        if (other->priority <= priority) {
+            break;
+        }
+    }
+    g_ptr_array_insert(parent->subregions, i, sub);
+    memory_changed();
+}
+
+void memory_region_add_subregion(MemoryRegion *parent, hwaddr offset,
+                                 MemoryRegion *sub)
+{
+    memory_region_add_subregion_overlap(parent, offset, sub, 0);
+}
+
+void memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub)
+{
+    g_assert(sub->parent == parent);
+    g_ptr_array_remove(parent->subregions, sub);
+    sub->parent = NULL;
+    memory_changed();
+}
+
+void memory_region_set_enabled(MemoryRegion *mr, bool enabled)
+{
+    if (mr->enabled != enabled) {
+        mr->enabled = enabled;
+        memory_changed();
+    }
+}
+
+void memory_region_set_readonly(MemoryRegion *mr, bool readonly)
+{
+    if (mr->readonly != readonly) {
+        mr->readonly = readonly;
+        memory_changed();
+    }
+}
+
+void *memory_region_get_ram_ptr(MemoryRegion *mr)
+{
+    while (mr->type == MR_ALIAS) {
+        mr = mr->alias;
+    }
+    return mr->ram;
+}
+
+/* --- flattening --- */
+
+typedef struct FlatBuilder {
+    GArray *ranges;     /* of FlatRange, sorted by start */
+} FlatBuilder;
+
+/* Adds [start, end) of mr, only where no range is yet: earlier = higher. */
+static void insert_in_gaps(FlatBuilder *fb, hwaddr start, hwaddr end,
+                           MemoryRegion *mr, hwaddr mr_base, bool readonly)
+{
+    guint i = 0;
+
+    while (start < end) {
+        FlatRange *fr = NULL;
+        hwaddr piece_end = end;
+
+        /* skip ranges entirely below start */
+        while (i < fb->ranges->len) {
+            fr = &g_array_index(fb->ranges, FlatRange, i);
+            if (fr->start + fr->size > start) {
+                break;
+            }
+            i++;
+            fr = NULL;
+        }
+        if (fr && fr->start <= start) {
+            /* covered already: jump past it */
+            start = fr->start + fr->size;
+            i++;
+            continue;
+        }
+        if (fr && fr->start < piece_end) {
+            piece_end = fr->start;
+        }
+        FlatRange nr = {
+            .start = start,
+            .size = piece_end - start,
+            .mr = mr,
+            .offset = start - mr_base,
+            .readonly = readonly,
+        };
+        g_array_insert_val(fb->ranges, i, nr);
+        i++;
+        start = piece_end;
+    }
+}
+
+static void render(FlatBuilder *fb, MemoryRegion *mr, hwaddr base,
+                   hwaddr clip_start, hwaddr clip_end, bool readonly)
+{
+    hwaddr start = MAX(base, clip_start);
+    hwaddr end;
+
+    if (!mr->enabled || !mr->size) {
+        return;
+    }
+    /* an end beyond 2^64 is clipped to the top of the address space */
+    end = base + mr->size < base ? G_MAXUINT64 : base + mr->size;
+    end = MIN(end, clip_end);
+    if (start >= end) {
+        return;
+    }
+    readonly |= mr->readonly;
+    switch (mr->type) {
+    case MR_ALIAS:
+        render(fb, mr->alias, base - mr->alias_offset, start, end, readonly);
+        break;
+    case MR_CONTAINER:
+        for (guint i = 0; i < mr->subregions->len; i++) {
+            MemoryRegion *sub = g_ptr_array_index(mr->subregions, i);
+            render(fb, sub, base + sub->addr, start, end, readonly);
+        }
+        break;
+    case MR_RAM:
+    case MR_IO:
+        insert_in_gaps(fb, start, end, mr, base, readonly);
+        break;
+    }
+}
+
+static FlatView *flatview_build(MemoryRegion *root)
+{
+    FlatBuilder fb = { g_array_new(FALSE, FALSE, sizeof(FlatRange)) };
+    FlatView *view = g_new0(FlatView, 1);
+    guint out = 0;
+
+    render(&fb, root, 0, 0, G_MAXUINT64, false);
+    /* merge neighbours that continue the same region */
+    for (guint i = 0; i < fb.ranges->len; i++) {
+        FlatRange *cur = &g_array_index(fb.ranges, FlatRange, i);
+        if (out) {
+            FlatRange *prev = &g_array_index(fb.ranges, FlatRange, out - 1);
+            if (prev->mr == cur->mr && prev->readonly == cur->readonly &&
+                prev->start + prev->size == cur->start &&
+                prev->offset + prev->size == cur->offset) {
+                prev->size += cur->size;
+                continue;
+            }
+        }
+        g_array_index(fb.ranges, FlatRange, out++) = *cur;
+    }
+    view->nr = out;
+    view->ranges = (FlatRange *)g_array_free(fb.ranges, FALSE);
+    return view;
+}
+
+static void flatview_free(FlatView *view)
+{
+    if (view) {
+        g_free(view->ranges);
+        g_free(view);
+    }
+}
+
+static bool range_equal(const FlatRange *a, const FlatRange *b)
+{
+    return a->start == b->start && a->size == b->size && a->mr == b->mr &&
+           a->offset == b->offset && a->readonly == b->readonly;
+}
+
+static bool view_contains(const FlatView *v, const FlatRange *fr)
+{
+    for (size_t i = 0; v && i < v->nr; i++) {
+        if (range_equal(&v->ranges[i], fr)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Tells listeners about RAM ranges that vanished, then those that appeared. */
+static void notify_listeners(AddressSpace *as, FlatView *old, FlatView *new)
+{
+    for (MemoryListener *l = as->listeners; l; l = l->next) {
+        for (size_t i = 0; old && i < old->nr; i++) {
+            const FlatRange *fr = &old->ranges[i];
+            if (fr->mr->type == MR_RAM && !view_contains(new, fr) &&
+                l->region_del) {
+                l->region_del(l, fr);
+            }
+        }
+        for (size_t i = 0; i < new->nr; i++) {
+            const FlatRange *fr = &new->ranges[i];
+            if (fr->mr->type == MR_RAM && !view_contains(old, fr) &&
+                l->region_add) {
+                l->region_add(l, fr);
+            }
+        }
+    }
+}
+
+static void address_space_update(AddressSpace *as)
+{
+    FlatView *old = as->view;
+    FlatView *new = flatview_build(as->root);
+
+    as->view = new;
+    notify_listeners(as, old, new);
+    flatview_free(old);
+}
+
+void memory_transaction_begin(void)
+{
+    transaction_depth++;
+}
+
+void memory_transaction_commit(void)
+{
+    g_assert(transaction_depth > 0);
+    if (--transaction_depth || !memory_dirty) {
+        return;
+    }
+    memory_dirty = false;
+    for (guint i = 0; address_spaces && i < address_spaces->len; i++) {
+        address_space_update(g_ptr_array_index(address_spaces, i));
+    }
+}
+
+void address_space_init(AddressSpace *as, MemoryRegion *root,
+                        const char *name)
+{
+    memset(as, 0, sizeof(*as));
+    as->name = g_strdup(name);
+    as->root = root;
+    if (!address_spaces) {
+        address_spaces = g_ptr_array_new();
+    }
+    g_ptr_array_add(address_spaces, as);
+    as->view = flatview_build(root);
+}
+
+void address_space_destroy(AddressSpace *as)
+{
+    g_ptr_array_remove(address_spaces, as);
+    flatview_free(as->view);
+    g_free(as->name);
+    memset(as, 0, sizeof(*as));
+}
+
+void address_space_add_listener(AddressSpace *as, MemoryListener *l)
+{
+    l->next = as->listeners;
+    as->listeners = l;
+    /* replay the current map to the newcomer */
+    for (size_t i = 0; i < as->view->nr; i++) {
+        const FlatRange *fr = &as->view->ranges[i];
+        if (fr->mr->type == MR_RAM && l->region_add) {
+            l->region_add(l, fr);
+        }
+    }
+}
+
+const FlatRange *address_space_lookup(AddressSpace *as, hwaddr addr)
+{
+    FlatView *v = as->view;
+    size_t lo = 0, hi = v->nr;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const FlatRange *fr = &v->ranges[mid];
+        if (addr < fr->start) {
+            hi = mid;
+        } else if (addr - fr->start >= fr->size) {
+            lo = mid + 1;
+        } else {
+            return fr;
+        }
+    }
+    return NULL;
+}
+
+/* --- dispatch --- */
+
+static unsigned impl_min(const MemoryRegionOps *ops)
+{
+    return ops->impl_min ? ops->impl_min : 1;
+}
+
+static unsigned impl_max(const MemoryRegionOps *ops)
+{
+    return ops->impl_max ? ops->impl_max : 8;
+}
+
+/* One access of size bytes to an I/O region, adapted to what it implements. */
+static uint64_t io_read(MemoryRegion *mr, hwaddr off, unsigned size)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    unsigned lo = impl_min(ops), hi = impl_max(ops);
+    uint64_t val = 0;
+
+    if (!ops->read) {
+        return ~0ULL >> (64 - size * 8);
+    }
+    if (size < lo) {
+        hwaddr base = off & ~(hwaddr)(lo - 1);
+        uint64_t wide = ops->read(mr->opaque, base, lo);
+        val = wide >> ((off - base) * 8);
+    } else if (size > hi) {
+        for (unsigned i = 0; i < size; i += hi) {
+            val |= ops->read(mr->opaque, off + i, hi) << (i * 8);
+        }
+    } else {
+        val = ops->read(mr->opaque, off, size);
+    }
+    return size == 8 ? val : val & ((1ULL << (size * 8)) - 1);
+}
+
+static void io_write(MemoryRegion *mr, hwaddr off, unsigned size,
+                     uint64_t val)
+{
+    const MemoryRegionOps *ops = mr->ops;
+    unsigned lo = impl_min(ops), hi = impl_max(ops);
+
+    if (!ops->write) {
+        return;
+    }
+    if (size < lo) {
+        hwaddr base = off & ~(hwaddr)(lo - 1);
+        ops->write(mr->opaque, base, val << ((off - base) * 8), lo);
+    } else if (size > hi) {
+        for (unsigned i = 0; i < size; i += hi) {
+            uint64_t part = val >> (i * 8);
+            if (hi < 8) {
+                part &= (1ULL << (hi * 8)) - 1;
+            }
+            ops->write(mr->opaque, off + i, part, hi);
+        }
+    } else {
+        ops->write(mr->opaque, off, val, size);
+    }
+}
+
+static bool access_fits(const FlatRange *fr, hwaddr addr, uint64_t len)
+{
+    return len <= fr->size && addr - fr->start <= fr->size - len;
+}
+
+MemTxResult address_space_ld(AddressSpace *as, hwaddr addr, unsigned size,
+                             uint64_t *val)
+{
+    const FlatRange *fr = address_space_lookup(as, addr);
+
+    if (!fr || !access_fits(fr, addr, size)) {
+        /* unassigned, or straddling two ranges: go byte by byte */
+        uint8_t b[8];
+        MemTxResult r = address_space_read(as, addr, b, size);
+        *val = 0;
+        memcpy(val, b, size);
+        return r;
+    }
+    hwaddr off = fr->offset + (addr - fr->start);
+    if (fr->mr->type == MR_RAM) {
+        *val = 0;
+        memcpy(val, fr->mr->ram + off, size);
+    } else {
+        *val = io_read(fr->mr, off, size);
+    }
+    return MEMTX_OK;
+}
+
+MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
+                             uint64_t val)
+{
+    const FlatRange *fr = address_space_lookup(as, addr);
+
+    if (!fr || !access_fits(fr, addr, size)) {
+        return address_space_write(as, addr, &val, size);
+    }
+    hwaddr off = fr->offset + (addr - fr->start);
+    if (fr->mr->type == MR_RAM) {
+        if (!fr->readonly) {
+            memcpy(fr->mr->ram + off, &val, size);
+        }
+    } else {
+        io_write(fr->mr, off, size, val);
+    }
+    return MEMTX_OK;
+}
+
+/* Start of the first range above addr, or the top of the address space. */
+static hwaddr next_range_start(AddressSpace *as, hwaddr addr)
+{
+    FlatView *v = as->view;
+    size_t lo = 0, hi = v->nr;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v->ranges[mid].start <= addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < v->nr ? v->ranges[lo].start : G_MAXUINT64;
+}
+
+static MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, void *buf,
+                                    uint64_t len, bool is_write, bool rom)
+{
+    MemTxResult res = MEMTX_OK;
+    uint8_t *p = buf;
+
+    while (len) {
+        const FlatRange *fr = address_space_lookup(as, addr);
+        uint64_t chunk;
+
+        if (!fr) {
+            /* unassigned up to the next range or the end */
+            chunk = MIN(len, next_range_start(as, addr) - addr);
+            if (!is_write) {
+                memset(p, 0xff, chunk);
+            }
+            res = MEMTX_UNASSIGNED;
+        } else {
+            hwaddr off = fr->offset + (addr - fr->start);
+            chunk = MIN(len, fr->size - (addr - fr->start));
+            if (fr->mr->type == MR_RAM) {
+                if (!is_write) {
+                    memcpy(p, fr->mr->ram + off, chunk);
+                } else if (!fr->readonly || rom) {
+                    memcpy(fr->mr->ram + off, p, chunk);
+                }
+            } else {
+                /* devices see the bytes one at a time */
+                chunk = 1;
+                if (is_write) {
+                    io_write(fr->mr, off, 1, *p);
+                } else {
+                    *p = io_read(fr->mr, off, 1);
+                }
+            }
+        }
+        p += chunk;
+        addr += chunk;
+        len -= chunk;
+        if (!addr && len) {
+            return MEMTX_UNASSIGNED;   /* wrapped past the top */
+        }
+    }
+    return res;
+}
+
+MemTxResult address_space_read(AddressSpace *as, hwaddr addr, void *buf,
+                               uint64_t len)
+{
+    return address_space_rw(as, addr, buf, len, false, false);
+}
+
+MemTxResult address_space_write(AddressSpace *as, hwaddr addr,
+                                const void *buf, uint64_t len)
+{
+    return address_space_rw(as, addr, (void *)buf, len, true, false);
+}
+
+MemTxResult address_space_write_rom(AddressSpace *as, hwaddr addr,
+                                    const void *buf, uint64_t len)
+{
+    return address_space_rw(as, addr, (void *)buf, len, true, true);
+}
+
+void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
+                            bool is_write)
+{
+    const FlatRange *fr = address_space_lookup(as, addr);
+
+    if (!fr || fr->mr->type != MR_RAM || !access_fits(fr, addr, len) ||
+        (is_write && fr->readonly)) {
+        return NULL;
+    }
+    return fr->mr->ram + fr->offset + (addr - fr->start);
+}

@@ -1,0 +1,75 @@
+/* The big lock and the requests that the main loop turns into actions. */
+#include <glib.h>
+#include <pthread.h>
+
+#include "system/runstate.h"
+#include "system/vm.h"
+
+static pthread_mutex_t bql = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool bql_held;
+
+bool runstate_no_reboot;
+bool runstate_no_shutdown;
+
+void bql_lock(void)
+{
+    pthread_mutex_lock(&bql);
+    bql_held = true;
+}
+
+void bql_unlock(void)
+{
+    bql_held = false;
+    pthread_mutex_unlock(&bql);
+}
+
+bool bql_locked(void)
+{
+    return bql_held;
+}
+
+void bql_cond_wait(pthread_cond_t *cond)
+{
+    bql_held = false;
+    pthread_cond_wait(cond, &bql);
+    bql_held = true;
+}
+
+/* Requests are plain flags polled by the main loop after a wakeup. */
+static volatile ShutdownCause shutdown_request;
+static volatile int shutdown_status;
+static volatile ShutdownCause reset_request;
+
+void vm_request_shutdown(ShutdownCause cause, int exit_status)
+{
+    if (!shutdown_request) {
+        shutdown_status = exit_status;
+        shutdown_request = cause;
+    }
+    g_main_context_wakeup(NULL);
+}
+
+void vm_request_reset(ShutdownCause cause)
+{
+    if (runstate_no_reboot) {
+        /* QEMU: -no-reboot turns a guest reset into an orderly exit, 0 */
+        vm_request_shutdown(cause, 0);
+        return;
+    }
+    reset_request = cause;
+    g_main_context_wakeup(NULL);
+}
+
+ShutdownCause vm_take_shutdown_request(int *status)
+{
+    ShutdownCause c = shutdown_request;
+    *status = shutdown_status;
+    return c;
+}
+
+ShutdownCause vm_take_reset_request(void)
+{
+    ShutdownCause c = reset_request;
+    reset_request = SHUTDOWN_NONE;
+    return c;
+}

@@ -1,0 +1,86 @@
+/*
+ * vCPU threads: one per vCPU, running the accelerator's loop. Pausing sets
+ * cpu->stop, kicks the thread out of the guest and waits until it parks.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "system/vm.h"
+#include "util/opts.h"
+
+static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t resume_cond = PTHREAD_COND_INITIALIZER;
+
+void vcpu_wait_while_paused(CPUState *cpu)
+{
+    bql_lock();
+    cpu->stopped = true;
+    pthread_cond_broadcast(&parked_cond);
+    while (cpu->stop && !cpu->exit) {
+        bql_cond_wait(&resume_cond);
+    }
+    cpu->stopped = false;
+    bql_unlock();
+}
+
+bool vcpus_start(Machine *m, GError **errp)
+{
+    for (int i = 0; i < m->ncpus; i++) {
+        CPUState *cpu = m->cpus[i];
+        int err = pthread_create(&cpu->thread, NULL, m->accel->vcpu_thread,
+                                 cpu);
+        if (err) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "cannot start the thread of vCPU %d: %s", i,
+                        g_strerror(err));
+            return false;
+        }
+        cpu->created = true;
+        char name[16];
+        snprintf(name, sizeof(name), "CPU %d/KVM", i);
+        pthread_setname_np(cpu->thread, name);
+    }
+    return true;
+}
+
+void vcpus_pause(Machine *m)
+{
+    for (int i = 0; i < m->ncpus; i++) {
+        m->cpus[i]->stop = true;
+        if (m->cpus[i]->created) {
+            m->accel->vcpu_kick(m->cpus[i]);
+        }
+    }
+    for (int i = 0; i < m->ncpus; i++) {
+        while (m->cpus[i]->created && !m->cpus[i]->stopped) {
+            bql_cond_wait(&parked_cond);
+        }
+    }
+}
+
+void vcpus_resume(Machine *m)
+{
+    for (int i = 0; i < m->ncpus; i++) {
+        m->cpus[i]->stop = false;
+    }
+    pthread_cond_broadcast(&resume_cond);
+}
+
+void vcpus_stop(Machine *m)
+{
+    for (int i = 0; i < m->ncpus; i++) {
+        m->cpus[i]->exit = true;
+        if (m->cpus[i]->created) {
+            m->accel->vcpu_kick(m->cpus[i]);
+        }
+    }
+    pthread_cond_broadcast(&resume_cond);
+    bql_unlock();
+    for (int i = 0; i < m->ncpus; i++) {
+        if (m->cpus[i]->created) {
+            pthread_join(m->cpus[i]->thread, NULL);
+            m->cpus[i]->created = false;
+        }
+    }
+    bql_lock();
+}
