@@ -415,7 +415,7 @@ static const ChardevBackend *spec_to_opts(const char *spec, Opts **out,
     const char *rest;
     Opts *o;
 
-    if (!strcmp(spec, "none") || !strcmp(spec, "null")) {
+    if (!strcmp(spec, "null")) {
         *out = opts_parse("", NULL, errp);
         return &chardev_null_backend;
     }
@@ -478,6 +478,21 @@ static const ChardevBackend *spec_to_opts(const char *spec, Opts **out,
     return NULL;
 }
 
+/* Error messages name the option the user typed; labels follow main.c. */
+static const char *option_for_label(const char *label)
+{
+    static const char *const options[] = {
+        "-serial", "-debugcon", "-monitor", "-parallel", "-qmp",
+    };
+
+    for (size_t i = 0; label && i < G_N_ELEMENTS(options); i++) {
+        if (g_str_has_prefix(label, options[i] + 1)) {
+            return options[i];
+        }
+    }
+    return "character device";
+}
+
 Chardev *chardev_new_from_spec(const char *label, const char *spec,
                                GError **errp)
 {
@@ -487,8 +502,9 @@ Chardev *chardev_new_from_spec(const char *label, const char *spec,
     Chardev *chr;
     char *id;
 
-    if (!spec) {
-        spec = "none";
+    /* "none": no backend and, for -serial, no device (QEMU) */
+    if (!spec || !strcmp(spec, "none")) {
+        return NULL;
     }
     if (g_str_has_prefix(spec, "chardev:")) {
         chr = chardev_find(spec + 8);
@@ -496,20 +512,17 @@ Chardev *chardev_new_from_spec(const char *label, const char *spec,
             g_set_error(errp, VIREO_ERROR, 0, "chardev '%s' not found",
                         spec + 8);
         }
-        return chr;
+    } else if ((be = spec_to_opts(spec, &o, errp))) {
+        id = label ? g_strdup(label) : g_strdup_printf("compat%u", anon++);
+        chr = chardev_open(be, id, o, errp);
+        g_free(id);
+    } else {
+        chr = NULL;
     }
-    be = spec_to_opts(spec, &o, errp);
-    if (!be) {
-        opts_free(o);
-        return NULL;
-    }
-    id = label ? g_strdup(label) : g_strdup_printf("compat%u", anon++);
-    chr = chardev_open(be, id, o, errp);
-    if (chr && !strcmp(spec, "none")) {
-        chardev_set_filename(chr, "none");
-    }
-    g_free(id);
     opts_free(o);
+    if (!chr) {
+        g_prefix_error(errp, "%s %s: ", option_for_label(label), spec);
+    }
     return chr;
 }
 

@@ -36,8 +36,8 @@ bool vcpus_start(Machine *m, GError **errp)
             return false;
         }
         cpu->created = true;
-        char name[16];
-        snprintf(name, sizeof(name), "CPU %d/KVM", i);
+        char name[16];  /* the kernel limit on thread names */
+        snprintf(name, sizeof(name), "CPU %d/KVM", i & 0xffff);
         pthread_setname_np(cpu->thread, name);
     }
     return true;

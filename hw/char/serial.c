@@ -354,8 +354,21 @@ static void serial_write_fcr(SerialState *s, uint8_t val)
 {
     static const unsigned trigger[4] = { 1, 4, 8, 14 };
 
-    /* toggling FIFO enable clears both FIFOs (datasheet, FCR bit 0) */
-    if ((val ^ s->fcr) & UART_FCR_FE) {
+    bool toggled = (val ^ s->fcr) & UART_FCR_FE;
+
+    /* the other bits only program with bit 0 set (datasheet, FCR bit 0) */
+    if (!(val & UART_FCR_FE)) {
+        if (toggled) {
+            rx_fifo_reset(s);   /* leaving FIFO mode empties the FIFOs */
+        }
+        s->fcr = 0;
+        s->rx_trigger = 1;
+        serial_update_irq(s);
+        chardev_accept_input(s->chr);
+        return;
+    }
+    /* toggling FIFO enable clears both FIFOs */
+    if (toggled) {
         val |= UART_FCR_RFR | UART_FCR_XFR;
     }
     if (val & UART_FCR_RFR) {

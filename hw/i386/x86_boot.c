@@ -250,6 +250,14 @@ bool x86_acpi_build(Machine *m, GError **errp)
     if (!tables) {
         return false;
     }
+    if (tables->len > ACPI_TABLES_END - ACPI_TABLES_ADDR) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "ACPI: tables for %d vCPUs need %u bytes, more than the "
+                    "%u bytes at 0x%x", m->ncpus, tables->len,
+                    ACPI_TABLES_END - ACPI_TABLES_ADDR, ACPI_TABLES_ADDR);
+        g_byte_array_unref(tables);
+        return false;
+    }
     machine_add_rom_blob(m, "acpi tables", ACPI_TABLES_ADDR, tables->data,
                          tables->len);
     m->acpi_rsdp_addr = rsdp;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hw/i386/acpi.h"
 #include "hw/i386/x86.h"
 
 /*
@@ -139,15 +140,6 @@ typedef struct AcpiBuildConfig {
     bool pc_legacy;             /* i8042 and PS/2 devices present */
     uint16_t pm_base;           /* PM1a_EVT; CNT at +4, TMR at +8 */
 } AcpiBuildConfig;
-
-/*
- * SLP_TYP for S5 in \_S5_ and the value acpi-pm accepts in PM1a_CNT. Any
- * value works as long as both agree; 5 mirrors the state number.
- */
-#define ACPI_S5_SLP_TYP         5
-#define ACPI_SCI_IRQ            9
-#define ACPI_RESET_PORT         0xcf9
-#define ACPI_RESET_VALUE        0x06    /* SYS_RST | RST_CPU: hard reset */
 
 /*
  * Builds RSDP, RSDT, XSDT, FADT, FACS, MADT and DSDT as one blob meant to be

@@ -167,13 +167,13 @@ static void out_num(struct outbuf *o, uint64_t v, int base, bool neg,
         out_char(o, tmp[--n]);
 }
 
-/* Supports %[0][width][l|ll|z]{d,u,x,s,c,p} and %%. */
+/* Supports %[0][width][.*][l|ll|z]{d,u,x,s,c,p} and %%. */
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
     struct outbuf o = { buf, size, 0 };
 
     for (; *fmt; fmt++) {
-        int lng = 0, width = 0;
+        int lng = 0, width = 0, prec = -1;
         char pad = ' ';
         if (*fmt != '%') {
             out_char(&o, *fmt);
@@ -186,6 +186,10 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
         }
         while (*fmt >= '0' && *fmt <= '9')
             width = width * 10 + (*fmt++ - '0');
+        if (fmt[0] == '.' && fmt[1] == '*') {
+            prec = va_arg(ap, int);
+            fmt += 2;
+        }
         while (*fmt == 'l' || *fmt == 'z') {
             lng++;
             fmt++;
@@ -213,7 +217,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
             const char *s = va_arg(ap, const char *);
             if (!s)
                 s = "(null)";
-            while (*s)
+            while (*s && prec-- != 0)
                 out_char(&o, *s++);
             break;
         }

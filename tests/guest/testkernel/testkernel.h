@@ -137,6 +137,9 @@ void uart_init(void);
 void uart_putc(char c);
 int uart_getc_nowait(void);
 
+/* boot.c */
+void boot_info_init(enum boot_kind kind, uint64_t info, uint32_t magic);
+
 /* cmdline.c */
 bool cmdline_get(const char *key, const char **val, size_t *len);
 bool cmdline_has_word(const char *word, size_t len);

@@ -1,0 +1,26 @@
+# Drives meson/ninja. ./configure first (make does it with defaults if not).
+BUILD ?= build
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	./configure --builddir=$(BUILD)
+
+check: all
+	python3 tests/run.py
+
+bench: all
+	VIREO_WITH_QEMU=1 bash scripts/install-deps.sh
+	python3 tests/bench/boot --write
+
+install: all
+	meson install -C $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all check bench install format clean

@@ -1,0 +1,631 @@
+/*
+ * ACPI tables for direct kernel boot (ACPI 6.x chapter 5): RSDP, RSDT, XSDT,
+ * FADT for a legacy PC with fixed PM registers (hw/acpi/pm.c), FACS, MADT and
+ * a small hand-encoded DSDT (chapter 20, AML) with \_S5_ and the ISA serial
+ * ports, plus the PS/2 controller and RTC on pc.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "util/opts.h"
+#include "x86_boot_internal.h"
+
+#define ACPI_OEM_ID             "VIREO "
+#define ACPI_OEM_TABLE_ID       "VIREOPC "
+#define ACPI_CREATOR_ID         "VIRO"
+#define ACPI_HEADER_SIZE        36
+
+/* Table 5.9: FADT layout (revision 6, ACPI 6.0 and later) */
+#define FADT_REVISION           6
+#define FADT_SIZE               276
+#define FADT_FIRMWARE_CTRL      36
+#define FADT_DSDT               40
+#define FADT_SCI_INT            46
+#define FADT_SMI_CMD            48
+#define FADT_PM1A_EVT_BLK       56
+#define FADT_PM1A_CNT_BLK       64
+#define FADT_PM_TMR_BLK         76
+#define FADT_PM1_EVT_LEN        88
+#define FADT_PM1_CNT_LEN        89
+#define FADT_PM_TMR_LEN         91
+#define FADT_P_LVL2_LAT         96
+#define FADT_P_LVL3_LAT         98
+#define FADT_IAPC_BOOT_ARCH     109
+#define FADT_FLAGS              112
+#define FADT_RESET_REG          116
+#define FADT_RESET_VALUE        128
+#define FADT_MINOR_VERSION      131
+#define FADT_X_DSDT             140
+#define FADT_X_PM1A_EVT_BLK     148
+#define FADT_X_PM1A_CNT_BLK     172
+#define FADT_X_PM_TMR_BLK       208
+
+/* Table 5.10: IA-PC boot architecture flags */
+#define IAPC_LEGACY_DEVICES     (1u << 0)
+#define IAPC_8042               (1u << 1)
+/* Table 5.10: FADT feature flags */
+#define FADT_F_WBINVD           (1u << 0)
+#define FADT_F_PROC_C1          (1u << 2)
+#define FADT_F_SLP_BUTTON       (1u << 5)   /* no fixed sleep button */
+#define FADT_F_FIX_RTC          (1u << 6)   /* no RTC_STS in PM1 */
+#define FADT_F_RESET_REG_SUP    (1u << 10)
+
+/* Table 5.1: Generic Address Structure */
+#define GAS_SPACE_IO            1
+#define GAS_ACCESS_BYTE         1
+#define GAS_ACCESS_WORD         2
+#define GAS_ACCESS_DWORD        3
+
+/* Section 5.2.10: FACS */
+#define FACS_SIZE               64
+#define FACS_VERSION            2
+
+/* Section 5.2.12: MADT */
+#define MADT_REVISION           3
+#define MADT_PCAT_COMPAT        (1u << 0)
+#define MADT_LOCAL_APIC         0
+#define MADT_IO_APIC            1
+#define MADT_INT_SRC_OVERRIDE   2
+#define MADT_LOCAL_APIC_NMI     4
+#define MADT_LOCAL_X2APIC       9
+#define MADT_LOCAL_X2APIC_NMI   10
+#define MADT_ENABLED            (1u << 0)
+/* MPS INTI flags: active high (01), level triggered (11) */
+#define MPS_INTI_ACTIVE_HIGH    0x1
+#define MPS_INTI_LEVEL          0xc
+
+/* Chapter 20: AML opcodes */
+#define AML_ZERO_OP             0x00
+#define AML_ONE_OP              0x01
+#define AML_NAME_OP             0x08
+#define AML_BYTE_PREFIX         0x0a
+#define AML_WORD_PREFIX         0x0b
+#define AML_DWORD_PREFIX        0x0c
+#define AML_STRING_PREFIX       0x0d
+#define AML_QWORD_PREFIX        0x0e
+#define AML_SCOPE_OP            0x10
+#define AML_BUFFER_OP           0x11
+#define AML_PACKAGE_OP          0x12
+#define AML_ONES_OP             0xff
+#define AML_EXT_OP_PREFIX       0x5b
+#define AML_DEVICE_OP           0x82    /* after AML_EXT_OP_PREFIX */
+#define AML_ROOT_CHAR           '\\'
+#define AML_PARENT_CHAR         '^'
+#define AML_DUAL_NAME_PREFIX    0x2e
+#define AML_MULTI_NAME_PREFIX   0x2f
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = v;
+    p[1] = v >> 8;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, v);
+    put16(p + 2, v >> 16);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, v);
+    put32(p + 4, v >> 32);
+}
+
+static void append_bytes(GByteArray *a, const void *p, size_t len)
+{
+    g_byte_array_append(a, p, len);
+}
+
+static void append8(GByteArray *a, uint8_t v)
+{
+    g_byte_array_append(a, &v, 1);
+}
+
+static void append16(GByteArray *a, uint16_t v)
+{
+    uint8_t b[2];
+    put16(b, v);
+    append_bytes(a, b, 2);
+}
+
+static void append32(GByteArray *a, uint32_t v)
+{
+    uint8_t b[4];
+    put32(b, v);
+    append_bytes(a, b, 4);
+}
+
+static void append64(GByteArray *a, uint64_t v)
+{
+    uint8_t b[8];
+    put64(b, v);
+    append_bytes(a, b, 8);
+}
+
+uint8_t acpi_checksum(const uint8_t *data, size_t len)
+{
+    uint8_t sum = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        sum += data[i];
+    }
+    return sum;
+}
+
+/* --- AML (chapter 20): just the terms the DSDT needs --- */
+
+/* Section 20.2.4: PkgLength counts itself; 1 to 4 bytes. */
+static void aml_pkglength(GByteArray *a, size_t body_len)
+{
+    size_t total;
+
+    if (body_len + 1 < 0x40) {
+        append8(a, body_len + 1);
+        return;
+    }
+    for (unsigned n = 1; n <= 3; n++) {
+        total = body_len + 1 + n;
+        if (total < (1u << (4 + 8 * n))) {
+            append8(a, (n << 6) | (total & 0xf));
+            for (unsigned i = 0; i < n; i++) {
+                append8(a, total >> (4 + 8 * i));
+            }
+            return;
+        }
+    }
+    g_assert_not_reached();     /* our DSDT is far below 256 MiB */
+}
+
+/* Section 20.2.2: "\_SB_.COM1" style paths, segments padded with '_'. */
+static void aml_namestring(GByteArray *a, const char *name)
+{
+    while (*name == AML_ROOT_CHAR || *name == AML_PARENT_CHAR) {
+        append8(a, *name++);
+    }
+    g_auto(GStrv) segs = g_strsplit(name, ".", -1);
+    guint n = g_strv_length(segs);
+    if (n == 2) {
+        append8(a, AML_DUAL_NAME_PREFIX);
+    } else if (n > 2) {
+        append8(a, AML_MULTI_NAME_PREFIX);
+        append8(a, n);
+    }
+    for (guint i = 0; i < n; i++) {
+        char seg[4] = { '_', '_', '_', '_' };
+        g_assert(strlen(segs[i]) >= 1 && strlen(segs[i]) <= 4);
+        memcpy(seg, segs[i], strlen(segs[i]));
+        append_bytes(a, seg, 4);
+    }
+}
+
+static void aml_integer(GByteArray *a, uint64_t v)
+{
+    if (v == 0) {
+        append8(a, AML_ZERO_OP);
+    } else if (v == 1) {
+        append8(a, AML_ONE_OP);
+    } else if (v <= 0xff) {
+        append8(a, AML_BYTE_PREFIX);
+        append8(a, v);
+    } else if (v <= 0xffff) {
+        append8(a, AML_WORD_PREFIX);
+        append16(a, v);
+    } else if (v <= 0xffffffff) {
+        append8(a, AML_DWORD_PREFIX);
+        append32(a, v);
+    } else {
+        append8(a, AML_QWORD_PREFIX);
+        append64(a, v);
+    }
+}
+
+/* An opcode, the PkgLength of body, then body (Scope, Device, Package). */
+static void aml_wrap(GByteArray *a, const uint8_t *op, size_t op_len,
+                     const GByteArray *body)
+{
+    append_bytes(a, op, op_len);
+    aml_pkglength(a, body->len);
+    append_bytes(a, body->data, body->len);
+}
+
+static void aml_name(GByteArray *a, const char *name, const GByteArray *val)
+{
+    append8(a, AML_NAME_OP);
+    aml_namestring(a, name);
+    append_bytes(a, val->data, val->len);
+}
+
+static void aml_name_integer(GByteArray *a, const char *name, uint64_t v)
+{
+    g_autoptr(GByteArray) val = g_byte_array_new();
+    aml_integer(val, v);
+    aml_name(a, name, val);
+}
+
+static void aml_scope(GByteArray *a, const char *name, const GByteArray *terms)
+{
+    static const uint8_t op[] = { AML_SCOPE_OP };
+    g_autoptr(GByteArray) body = g_byte_array_new();
+
+    aml_namestring(body, name);
+    append_bytes(body, terms->data, terms->len);
+    aml_wrap(a, op, sizeof(op), body);
+}
+
+static void aml_device(GByteArray *a, const char *name,
+                       const GByteArray *terms)
+{
+    static const uint8_t op[] = { AML_EXT_OP_PREFIX, AML_DEVICE_OP };
+    g_autoptr(GByteArray) body = g_byte_array_new();
+
+    aml_namestring(body, name);
+    append_bytes(body, terms->data, terms->len);
+    aml_wrap(a, op, sizeof(op), body);
+}
+
+static void aml_package(GByteArray *a, const uint64_t *elems, unsigned n)
+{
+    static const uint8_t op[] = { AML_PACKAGE_OP };
+    g_autoptr(GByteArray) body = g_byte_array_new();
+
+    append8(body, n);
+    for (unsigned i = 0; i < n; i++) {
+        aml_integer(body, elems[i]);
+    }
+    aml_wrap(a, op, sizeof(op), body);
+}
+
+static void aml_buffer(GByteArray *a, const GByteArray *bytes)
+{
+    static const uint8_t op[] = { AML_BUFFER_OP };
+    g_autoptr(GByteArray) body = g_byte_array_new();
+
+    aml_integer(body, bytes->len);
+    append_bytes(body, bytes->data, bytes->len);
+    aml_wrap(a, op, sizeof(op), body);
+}
+
+/* Section 19.3.4 EISAID(): three 5-bit letters and four hex digits. */
+static uint32_t aml_eisaid(const char *id)
+{
+    uint8_t b[4];
+
+    b[0] = ((id[0] - '@') << 2) | ((id[1] - '@') >> 3);
+    b[1] = (((id[1] - '@') & 7) << 5) | (id[2] - '@');
+    b[2] = g_ascii_xdigit_value(id[3]) << 4 | g_ascii_xdigit_value(id[4]);
+    b[3] = g_ascii_xdigit_value(id[5]) << 4 | g_ascii_xdigit_value(id[6]);
+    return b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Section 6.4.2.5: I/O port descriptor, 16-bit decode, fixed base. */
+static void res_io(GByteArray *r, uint16_t base, uint8_t len)
+{
+    const uint8_t d[] = { 0x47, 0x01, base, base >> 8, base, base >> 8, 1,
+                          len };
+    append_bytes(r, d, sizeof(d));
+}
+
+/* Section 6.4.2.1: IRQ descriptor without flags (edge, active high). */
+static void res_irq(GByteArray *r, unsigned irq)
+{
+    uint16_t mask = 1u << irq;
+    const uint8_t d[] = { 0x22, mask, mask >> 8 };
+    append_bytes(r, d, sizeof(d));
+}
+
+/* Section 6.4.2.9: end tag; a zero checksum means "don't check". */
+static void res_end(GByteArray *r)
+{
+    const uint8_t d[] = { 0x79, 0x00 };
+    append_bytes(r, d, sizeof(d));
+}
+
+/* Device(name) { _HID, [_UID], _CRS } for a legacy ISA device. */
+static void dsdt_isa_device(GByteArray *sb, const char *name, const char *hid,
+                            int uid, const uint16_t *ports,
+                            const uint8_t *port_lens, unsigned nports,
+                            int irq)
+{
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+
+    aml_name_integer(dev, "_HID", aml_eisaid(hid));
+    if (uid >= 0) {
+        aml_name_integer(dev, "_UID", uid);
+    }
+    for (unsigned i = 0; i < nports; i++) {
+        res_io(crs, ports[i], port_lens[i]);
+    }
+    if (irq >= 0) {
+        res_irq(crs, irq);
+    }
+    res_end(crs);
+    aml_buffer(buf, crs);
+    aml_name(dev, "_CRS", buf);
+    aml_device(sb, name, dev);
+}
+
+/* --- tables --- */
+
+static GByteArray *table_new(const char *sig, uint8_t rev)
+{
+    GByteArray *t = g_byte_array_new();
+    uint8_t h[ACPI_HEADER_SIZE] = { 0 };
+
+    memcpy(h, sig, 4);
+    h[8] = rev;
+    memcpy(h + 10, ACPI_OEM_ID, 6);
+    memcpy(h + 16, ACPI_OEM_TABLE_ID, 8);
+    put32(h + 24, 1);                       /* OEM revision */
+    memcpy(h + 28, ACPI_CREATOR_ID, 4);
+    put32(h + 32, 1);                       /* creator revision */
+    append_bytes(t, h, sizeof(h));
+    return t;
+}
+
+/* Fills in length and checksum once the body is complete. */
+static void table_finish(GByteArray *t)
+{
+    put32(t->data + 4, t->len);
+    t->data[9] = 0;
+    t->data[9] = -acpi_checksum(t->data, t->len);
+}
+
+static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
+{
+    GByteArray *t = table_new("DSDT", 2);   /* rev 2: 64-bit integers */
+    g_autoptr(GByteArray) sb = g_byte_array_new();
+    g_autoptr(GByteArray) s5 = g_byte_array_new();
+    static const uint16_t com1[] = { 0x3f8 }, com2[] = { 0x2f8 };
+    static const uint16_t kbd[] = { 0x60, 0x64 }, rtc[] = { 0x70 };
+    static const uint8_t len8[] = { 8 }, len1x2[] = { 1, 1 }, len2[] = { 2 };
+
+    dsdt_isa_device(sb, "COM1", "PNP0501", 1, com1, len8, 1, 4);
+    dsdt_isa_device(sb, "COM2", "PNP0501", 2, com2, len8, 1, 3);
+    if (cfg->pc_legacy) {
+        dsdt_isa_device(sb, "KBD", "PNP0303", -1, kbd, len1x2, 2, 1);
+        dsdt_isa_device(sb, "MOU", "PNP0F13", -1, NULL, NULL, 0, 12);
+        dsdt_isa_device(sb, "RTC", "PNP0B00", -1, rtc, len2, 1, 8);
+    }
+    aml_scope(t, "\\_SB", sb);
+
+    /* Section 7.4.2: \_S5_ {SLP_TYPa, SLP_TYPb, reserved, reserved} */
+    const uint64_t s5_pkg[] = { ACPI_S5_SLP_TYP, ACPI_S5_SLP_TYP, 0, 0 };
+    aml_package(s5, s5_pkg, 4);
+    aml_name(t, "\\_S5", s5);
+
+    table_finish(t);
+    return t;
+}
+
+static GByteArray *build_facs(void)
+{
+    GByteArray *t = g_byte_array_new();
+    uint8_t f[FACS_SIZE] = { 0 };
+
+    /* Section 5.2.10: no checksum; waking vectors stay 0 (no S3). */
+    memcpy(f, "FACS", 4);
+    put32(f + 4, FACS_SIZE);
+    f[32] = FACS_VERSION;
+    append_bytes(t, f, sizeof(f));
+    return t;
+}
+
+static void put_gas(uint8_t *p, uint8_t space, uint8_t bits, uint8_t access,
+                    uint64_t addr)
+{
+    p[0] = space;
+    p[1] = bits;
+    p[2] = 0;
+    p[3] = access;
+    put64(p + 4, addr);
+}
+
+static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
+                              uint32_t dsdt)
+{
+    GByteArray *t = table_new("FACP", FADT_REVISION);
+    uint16_t pm = cfg->pm_base;
+
+    g_byte_array_set_size(t, FADT_SIZE);
+    uint8_t *f = t->data;
+    memset(f + ACPI_HEADER_SIZE, 0, FADT_SIZE - ACPI_HEADER_SIZE);
+
+    put32(f + FADT_FIRMWARE_CTRL, facs);
+    put32(f + FADT_DSDT, dsdt);
+    put16(f + FADT_SCI_INT, ACPI_SCI_IRQ);
+    /* SMI_CMD 0: ACPI mode is always on, SCI_EN reads as 1. */
+    put32(f + FADT_SMI_CMD, 0);
+    put32(f + FADT_PM1A_EVT_BLK, pm);
+    put32(f + FADT_PM1A_CNT_BLK, pm + 4);
+    put32(f + FADT_PM_TMR_BLK, pm + 8);
+    f[FADT_PM1_EVT_LEN] = 4;
+    f[FADT_PM1_CNT_LEN] = 2;
+    f[FADT_PM_TMR_LEN] = 4;
+    /* Latencies above 100 and 1000 us say C2 and C3 are unsupported. */
+    put16(f + FADT_P_LVL2_LAT, 101);
+    put16(f + FADT_P_LVL3_LAT, 1001);
+    put16(f + FADT_IAPC_BOOT_ARCH,
+          cfg->pc_legacy ? IAPC_LEGACY_DEVICES | IAPC_8042 : 0);
+    /* TMR_VAL_EXT stays clear: the PM timer is 24 bits wide. */
+    put32(f + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 |
+                          FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |
+                          FADT_F_RESET_REG_SUP);
+    put_gas(f + FADT_RESET_REG, GAS_SPACE_IO, 8, GAS_ACCESS_BYTE,
+            ACPI_RESET_PORT);
+    f[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
+    f[FADT_MINOR_VERSION] = 0;
+    put64(f + FADT_X_DSDT, dsdt);
+    put_gas(f + FADT_X_PM1A_EVT_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_WORD, pm);
+    put_gas(f + FADT_X_PM1A_CNT_BLK, GAS_SPACE_IO, 16, GAS_ACCESS_WORD,
+            pm + 4);
+    put_gas(f + FADT_X_PM_TMR_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_DWORD,
+            pm + 8);
+    table_finish(t);
+    return t;
+}
+
+static GByteArray *build_madt(const AcpiBuildConfig *cfg)
+{
+    GByteArray *t = table_new("APIC", MADT_REVISION);
+    uint32_t max_apic_id = 0;
+    bool x2apic = false;
+
+    append32(t, X86_LAPIC_BASE);
+    append32(t, MADT_PCAT_COMPAT);     /* KVM's irqchip includes the 8259s */
+
+    /* Section 5.2.12.2 / 5.2.12.12: xAPIC entries hold 8-bit IDs < 255. */
+    for (int i = 0; i < cfg->ncpus; i++) {
+        uint32_t id = cfg->apic_ids[i];
+        max_apic_id = MAX(max_apic_id, id);
+        if (id < 0xff && i < 0xff) {
+            const uint8_t e[] = { MADT_LOCAL_APIC, 8, i, id,
+                                  MADT_ENABLED, 0, 0, 0 };
+            append_bytes(t, e, sizeof(e));
+        } else {
+            append8(t, MADT_LOCAL_X2APIC);
+            append8(t, 16);
+            append16(t, 0);
+            append32(t, id);
+            append32(t, MADT_ENABLED);
+            append32(t, i);
+            x2apic = true;
+        }
+    }
+
+    /* Section 5.2.12.3: the I/O APIC takes the ID after the CPUs'. */
+    append8(t, MADT_IO_APIC);
+    append8(t, 12);
+    append8(t, (max_apic_id + 1) & 0xff);
+    append8(t, 0);
+    append32(t, X86_IOAPIC_BASE);
+    append32(t, 0);                     /* GSI base */
+
+    /* Section 5.2.12.5: the PIT's IRQ0 arrives on I/O APIC pin 2. */
+    const uint8_t irq0[] = { MADT_INT_SRC_OVERRIDE, 10, 0, 0, 2, 0, 0, 0,
+                             0, 0 };
+    append_bytes(t, irq0, sizeof(irq0));
+    const uint16_t sci_flags = MPS_INTI_ACTIVE_HIGH | MPS_INTI_LEVEL;
+    const uint8_t sci[] = { MADT_INT_SRC_OVERRIDE, 10, 0, ACPI_SCI_IRQ,
+                            ACPI_SCI_IRQ, 0, 0, 0, sci_flags, 0 };
+    append_bytes(t, sci, sizeof(sci));
+
+    /* Section 5.2.12.7: NMI on LINT1 of every processor (UID 0xff: all). */
+    const uint8_t nmi[] = { MADT_LOCAL_APIC_NMI, 6, 0xff, 0, 0, 1 };
+    append_bytes(t, nmi, sizeof(nmi));
+    if (x2apic) {
+        append8(t, MADT_LOCAL_X2APIC_NMI);
+        append8(t, 12);
+        append16(t, 0);                 /* flags: conforms to the bus */
+        append32(t, 0xffffffff);        /* all processors */
+        append8(t, 1);                  /* LINT1 */
+        append8(t, 0);
+        append8(t, 0);
+        append8(t, 0);
+    }
+    table_finish(t);
+    return t;
+}
+
+static GByteArray *build_rsdt(const uint64_t *tables, unsigned n, bool xsdt)
+{
+    GByteArray *t = table_new(xsdt ? "XSDT" : "RSDT", 1);
+
+    for (unsigned i = 0; i < n; i++) {
+        if (xsdt) {
+            append64(t, tables[i]);
+        } else {
+            append32(t, tables[i]);
+        }
+    }
+    table_finish(t);
+    return t;
+}
+
+/* Section 5.2.5.3: RSDP revision 2 with both checksums. */
+static GByteArray *build_rsdp(uint32_t rsdt, uint64_t xsdt)
+{
+    GByteArray *t = g_byte_array_new();
+    uint8_t r[36] = { 0 };
+
+    memcpy(r, "RSD PTR ", 8);
+    memcpy(r + 9, ACPI_OEM_ID, 6);
+    r[15] = 2;
+    put32(r + 16, rsdt);
+    put32(r + 20, sizeof(r));
+    put64(r + 24, xsdt);
+    r[8] = -acpi_checksum(r, 20);
+    r[32] = -acpi_checksum(r, sizeof(r));
+    append_bytes(t, r, sizeof(r));
+    return t;
+}
+
+/* Appends tbl at the next multiple of align and returns its address. */
+static uint64_t place(GByteArray *out, hwaddr base, const GByteArray *tbl,
+                      size_t align)
+{
+    size_t off = (out->len + align - 1) & ~(align - 1);
+
+    g_byte_array_set_size(out, off);
+    append_bytes(out, tbl->data, tbl->len);
+    return base + off;
+}
+
+static size_t align_up(size_t v, size_t align)
+{
+    return (v + align - 1) & ~(align - 1);
+}
+
+GByteArray *acpi_build_tables(const AcpiBuildConfig *cfg, hwaddr base,
+                              hwaddr *rsdp_addr, GError **errp)
+{
+    if (cfg->ncpus < 1) {
+        g_set_error(errp, VIREO_ERROR, 0, "ACPI: no CPUs to describe");
+        return NULL;
+    }
+    if (base & 15 || base + ACPI_TABLES_END - ACPI_TABLES_ADDR > 1ULL << 32) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "ACPI: tables at 0x%" PRIx64 " must be 16-byte aligned "
+                    "and below 4 GiB", (uint64_t)base);
+        return NULL;
+    }
+    g_autoptr(GByteArray) dsdt = build_dsdt(cfg);
+    g_autoptr(GByteArray) facs = build_facs();
+    g_autoptr(GByteArray) madt = build_madt(cfg);
+
+    /*
+     * Layout: RSDP first (the BIOS-area scan looks at 16-byte boundaries),
+     * FACS on a 64-byte boundary, then DSDT, MADT, FADT, RSDT, XSDT. The
+     * sizes of FADT, RSDT and XSDT are fixed, so addresses can be computed
+     * before the tables that hold them are built.
+     */
+    size_t off_facs = 64;
+    size_t off_dsdt = align_up(off_facs + facs->len, 16);
+    size_t off_madt = align_up(off_dsdt + dsdt->len, 16);
+    size_t off_fadt = align_up(off_madt + madt->len, 16);
+    size_t off_rsdt = align_up(off_fadt + FADT_SIZE, 16);
+    size_t off_xsdt = align_up(off_rsdt + ACPI_HEADER_SIZE + 2 * 4, 16);
+
+    g_autoptr(GByteArray) fadt = build_fadt(cfg, base + off_facs,
+                                            base + off_dsdt);
+    const uint64_t entries[] = { base + off_fadt, base + off_madt };
+    g_autoptr(GByteArray) rsdt = build_rsdt(entries, 2, false);
+    g_autoptr(GByteArray) xsdt = build_rsdt(entries, 2, true);
+    g_autoptr(GByteArray) rsdp = build_rsdp(base + off_rsdt,
+                                            base + off_xsdt);
+
+    GByteArray *out = g_byte_array_new();
+    *rsdp_addr = place(out, base, rsdp, 16);
+    uint64_t a_facs = place(out, base, facs, 64);
+    uint64_t a_dsdt = place(out, base, dsdt, 16);
+    uint64_t a_madt = place(out, base, madt, 16);
+    uint64_t a_fadt = place(out, base, fadt, 16);
+    uint64_t a_rsdt = place(out, base, rsdt, 16);
+    uint64_t a_xsdt = place(out, base, xsdt, 16);
+    g_assert(a_facs == base + off_facs && a_dsdt == base + off_dsdt &&
+             a_madt == base + off_madt && a_fadt == base + off_fadt &&
+             a_rsdt == base + off_rsdt && a_xsdt == base + off_xsdt);
+    return out;
+}

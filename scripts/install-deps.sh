@@ -1,0 +1,30 @@
+#!/bin/bash
+# Installs the Debian packages Vireo needs to build, test and benchmark.
+# Only asks apt when something is missing, so a rerun is quick.
+set -euo pipefail
+
+PACKAGES=(
+    gcc make meson ninja-build pkg-config libglib2.0-dev
+    python3 python3-pytest python3-pytest-xdist
+    cpio gzip xz-utils zstd busybox-static kmod
+)
+# for tests/bench: the QEMU that Vireo is measured against
+if [ "${VIREO_WITH_QEMU:-0}" = 1 ]; then
+    PACKAGES+=(qemu-system-x86 qemu-utils)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: run as root to install packages" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
