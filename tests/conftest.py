@@ -120,10 +120,13 @@ class GTestCase(pytest.Item):
         report = (f"$ {' '.join(args)}\nexit status {p.returncode}\n"
                   f"--- stdout\n{p.stdout}--- stderr\n{p.stderr}")
         if status is None:
-            raise GTestError(f"no TAP result for {self.path}\n{report}")
+            why = f"killed by signal {-p.returncode}" if p.returncode < 0 \
+                else f"exit status {p.returncode}"
+            raise GTestError(f"{self.path}: no TAP result ({why})\n{report}")
         directive = status.partition("#")[2].strip()
         if status.startswith("ok") and directive.upper().startswith("SKIP"):
-            pytest.skip(directive[4:].strip() or "skipped by the test")
+            pytest.skip(f"{self.binary.name} {self.path}: "
+                        f"{directive[4:].strip() or 'skipped by the test'}")
         if status.startswith("not ok") and directive.upper().startswith("TODO"):
             pytest.xfail(directive[4:].strip() or "marked TODO")
         if not status.startswith("ok") or p.returncode != 0:

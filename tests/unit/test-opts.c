@@ -12,6 +12,7 @@ static void test_opts_escaped_comma(void)
     g_assert_no_error(err);
     g_assert_cmpstr(opts_get(o, "path"), ==, "file:a,b");
     g_assert_cmpstr(opts_get(o, "server"), ==, "on");
+    g_assert_cmpstr(opts_get(o, "wait"), ==, "off");
     g_assert_true(opts_check_unused(o, "x", &err));
     opts_free(o);
 }

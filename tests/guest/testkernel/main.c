@@ -21,9 +21,9 @@ extern int tests_passed, tests_failed;
 static const char *boot_kind_name(enum boot_kind k)
 {
     switch (k) {
-    case BOOT_MULTIBOOT: return "multiboot";
-    case BOOT_LINUX32: return "linux32";
-    case BOOT_LINUX64: return "linux64";
+    case BOOT_KIND_MULTIBOOT: return "multiboot";
+    case BOOT_KIND_LINUX32: return "linux32";
+    case BOOT_KIND_LINUX64: return "linux64";
     }
     return "?";
 }

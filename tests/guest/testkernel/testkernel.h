@@ -5,18 +5,15 @@
 #ifndef TESTKERNEL_H
 #define TESTKERNEL_H
 
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 /* GDT selectors, shared with head.S and trampoline.S */
 #define KERNEL_CS32 0x08
 #define KERNEL_DS 0x10
 #define KERNEL_CS64 0x18
 
 /* How we were entered (kernel_main's first argument) */
-enum boot_kind { BOOT_MULTIBOOT = 1, BOOT_LINUX32 = 2, BOOT_LINUX64 = 3 };
+#define BOOT_MULTIBOOT 1
+#define BOOT_LINUX32 2
+#define BOOT_LINUX64 3
 
 #define MAX_CPUS 64
 #define MAX_MMAP 128
@@ -29,6 +26,15 @@ enum boot_kind { BOOT_MULTIBOOT = 1, BOOT_LINUX32 = 2, BOOT_LINUX64 = 3 };
 #define VEC_TIMER 0x40
 #define VEC_SERIAL 0x41
 #define VEC_SPURIOUS 0xff
+
+#ifndef __ASSEMBLY__
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum boot_kind { BOOT_KIND_MULTIBOOT = BOOT_MULTIBOOT, BOOT_KIND_LINUX32 = BOOT_LINUX32,
+                 BOOT_KIND_LINUX64 = BOOT_LINUX64 };
 
 /* e820 / multiboot memory types */
 #define E820_RAM 1
@@ -234,4 +240,5 @@ void halt_forever(void) __attribute__((noreturn));
 /* linker symbols */
 extern char __kernel_start[], __kernel_end[];
 
+#endif /* __ASSEMBLY__ */
 #endif
