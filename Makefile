@@ -8,11 +8,11 @@ $(BUILD)/build.ninja:
 	./configure --builddir=$(BUILD)
 
 check: all
-	python3 tests/run.py
+	/usr/bin/python3 tests/run.py
 
 bench: all
 	VIREO_WITH_QEMU=1 bash scripts/install-deps.sh
-	python3 tests/bench/boot --write
+	/usr/bin/python3 tests/bench/boot --write
 
 install: all
 	meson install -C $(BUILD)

@@ -10,4 +10,4 @@ if [ ! -f build/build.ninja ]; then
     ./configure --enable-werror
 fi
 ninja -C build
-exec python3 tests/run.py "$@"
+exec /usr/bin/python3 tests/run.py "$@"

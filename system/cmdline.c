@@ -274,14 +274,14 @@ static bool add_device(VMOptions *o, const char *arg, CmdlineAction *action,
         *action = CMDLINE_EXIT_OK;
         return true;
     }
+    const DeviceClass *c = device_class_find(parts[0]);
+    if (!c || !c->user_creatable) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-device %s: '%s' is not a valid device model name "
+                    "(see -device help)", arg, parts[0]);
+        return false;
+    }
     if (parts[1] && !strcmp(parts[1], "help") && !parts[2]) {
-        const DeviceClass *c = device_class_find(parts[0]);
-        if (!c || !c->user_creatable) {
-            g_set_error(errp, VIREO_ERROR, 0,
-                        "-device %s: '%s' is not a valid device model name",
-                        arg, parts[0]);
-            return false;
-        }
         device_class_print_help(parts[0]);
         *action = CMDLINE_EXIT_OK;
         return true;

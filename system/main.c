@@ -169,6 +169,30 @@ static bool choose_accel(VMOptions *o, GError **errp)
     return true;
 }
 
+/*
+ * A guest that triple-faults again right after each reset would loop for
+ * ever; after a few quick ones in a row, give up with an error instead.
+ */
+#define TRIPLE_FAULT_LOOP_COUNT 5
+#define TRIPLE_FAULT_LOOP_US G_TIME_SPAN_SECOND
+
+static bool triple_fault_loop(ShutdownCause cause)
+{
+    static gint64 last_reset;
+    static int quick_faults;
+    gint64 now = g_get_monotonic_time();
+
+    if (cause != SHUTDOWN_GUEST_TRIPLE_FAULT) {
+        quick_faults = 0;
+    } else if (now - last_reset < TRIPLE_FAULT_LOOP_US) {
+        quick_faults++;
+    } else {
+        quick_faults = 1;
+    }
+    last_reset = now;
+    return quick_faults >= TRIPLE_FAULT_LOOP_COUNT;
+}
+
 static int run_main_loop(Machine *m)
 {
     int status = 0;
@@ -183,8 +207,14 @@ static int run_main_loop(Machine *m)
         if (cause != SHUTDOWN_NONE) {
             return status;
         }
-        if (vm_take_reset_request() != SHUTDOWN_NONE) {
+        ShutdownCause reset = vm_take_reset_request();
+        if (reset != SHUTDOWN_NONE) {
             g_autoptr(GError) err = NULL;
+            if (triple_fault_loop(reset)) {
+                log_error("the guest triple-faults right after every reset; "
+                          "giving up");
+                return 1;
+            }
             vcpus_pause(m);
             log_mask_printf(LOG_CPU_RESET, "system reset");
             if (!machine_reset(m, &err)) {

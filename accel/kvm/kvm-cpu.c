@@ -334,6 +334,17 @@ static void report_internal_error(CPUState *cpu, struct kvm_run *run)
     }
 }
 
+static void report_triple_fault(CPUState *cpu)
+{
+    KVMVCPU *v = cpu->accel;
+    struct kvm_regs regs = { 0 };
+
+    ioctl(v->fd, KVM_GET_REGS, &regs);
+    log_error("vCPU %d: triple fault at rip=0x%llx, %s", cpu->index,
+              (unsigned long long)regs.rip,
+              runstate_no_reboot ? "exiting (-no-reboot)" : "resetting");
+}
+
 /* Returns false when this vCPU must stop running the guest. */
 static bool handle_exit(CPUState *cpu, struct kvm_run *run)
 {
@@ -351,8 +362,8 @@ static bool handle_exit(CPUState *cpu, struct kvm_run *run)
         return true;
     case KVM_EXIT_SHUTDOWN:
         /* triple fault: the PC resets */
-        log_guest_error("vCPU %d: triple fault, resetting", cpu->index);
-        vm_request_reset(SHUTDOWN_GUEST_RESET);
+        report_triple_fault(cpu);
+        vm_request_reset(SHUTDOWN_GUEST_TRIPLE_FAULT);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
         if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {

@@ -18,7 +18,8 @@ void bql_cond_wait(pthread_cond_t *cond);
 typedef enum ShutdownCause {
     SHUTDOWN_NONE,
     SHUTDOWN_GUEST_POWEROFF,  /* ACPI S5 or similar: exit status 0 */
-    SHUTDOWN_GUEST_RESET,     /* i8042 pulse, 0xCF9, triple fault */
+    SHUTDOWN_GUEST_RESET,     /* i8042 pulse, 0xCF9, port 0x92 */
+    SHUTDOWN_GUEST_TRIPLE_FAULT,
     SHUTDOWN_HOST_SIGNAL,     /* SIGTERM/SIGINT/SIGHUP: exit status 0 */
     SHUTDOWN_HOST_QUIT,       /* monitor quit */
     SHUTDOWN_DEBUG_EXIT,      /* isa-debug-exit: status from the guest */

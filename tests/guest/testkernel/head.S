@@ -124,11 +124,12 @@ call_main:
     .code32
     .globl ap_entry32
 ap_entry32:
-    lgdt gdt_desc
+    /* ds still has its real-mode 64 KiB limit: reload before touching data */
     mov $KERNEL_DS, %eax
     mov %eax, %ds
     mov %eax, %es
     mov %eax, %ss
+    lgdt gdt_desc
     mov %cr4, %eax
     or $CR4_PAE, %eax
     mov %eax, %cr4

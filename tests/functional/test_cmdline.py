@@ -1,0 +1,196 @@
+"""The command line and process behaviour: help output, bad input with a
+clear error and exit status 1, signals, pidfile, daemonize, reset rules."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import minikernel
+from vmrun import VMProcess, kvm_usable, run_vm, vireo_binary
+
+needs_kvm = pytest.mark.skipif(not kvm_usable()[0], reason=kvm_usable()[1])
+DEBUG_EXIT = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+
+
+def vireo(*args, timeout=30, **kw):
+    return run_vm([vireo_binary(), *args], timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mini")
+    return {k: minikernel.build(k, d) for k in minikernel.BODIES}
+
+
+def test_version_and_help_exit_zero():
+    r = vireo("-version")
+    assert r.returncode == 0 and "Vireo emulator version" in r.output
+    r = vireo("-h")
+    assert r.returncode == 0 and "-kernel" in r.output
+    r = vireo("-machine", "help")
+    assert r.returncode == 0 and "microvm" in r.output and "pc" in r.output
+    r = vireo("-device", "help")
+    assert r.returncode == 0 and "isa-debug-exit" in r.output
+    r = vireo("-device", "isa-debug-exit,help")
+    assert r.returncode == 0 and "iobase" in r.output
+
+
+def test_installed_name_for_qemu_tools():
+    # meson installs vireo-system-x86_64 as a link to vireo
+    meson_build = (vireo_binary().parents[1] / "meson.build").read_text()
+    assert "vireo-system-x86_64" in meson_build
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-m", "0"], "-m 0"),
+    (["-m", "12X"], "-m 12X"),
+    (["-smp", "0"], "-smp 0"),
+    (["-smp", "cpus=4,sockets=3,cores=1"], "maxcpus"),
+    (["-M", "nosuchmachine"], "nosuchmachine"),
+    (["-nosuchoption"], "-nosuchoption: invalid option"),
+    (["-kernel"], "-kernel: requires an argument"),
+    (["-cpu", "pentium"], "-cpu pentium"),
+    (["-device", "nosuchdev"], "nosuchdev"),
+    (["-serial", "bogus:x"], "bogus"),
+    (["-accel", "whpx"], "whpx"),
+    (["-d", "nosuchitem"], "nosuchitem"),
+])
+def test_bad_options_fail_with_a_clear_error(args, message):
+    r = vireo(*args)
+    assert r.returncode == 1, r.describe()
+    assert message in r.output, r.describe()
+    assert "vireo:" in r.output
+
+
+@needs_kvm
+def test_missing_kernel(tmp_path):
+    r = vireo("-M", "microvm", "-kernel", tmp_path / "nope", "-display",
+              "none")
+    assert r.returncode == 1
+    assert "nope" in r.output and "No such file" in r.output, r.describe()
+
+
+@needs_kvm
+def test_unreadable_kernel(tmp_path):
+    r = vireo("-M", "microvm", "-kernel", tmp_path, "-display", "none")
+    assert r.returncode == 1
+    assert str(tmp_path) in r.output, r.describe()
+
+
+@needs_kvm
+def test_not_a_kernel(tmp_path):
+    junk = tmp_path / "junk"
+    junk.write_bytes(os.urandom(20000))
+    r = vireo("-M", "pc", "-kernel", junk, "-display", "none")
+    assert r.returncode == 1
+    assert "not a Linux bzImage or multiboot image" in r.output, r.describe()
+
+
+@needs_kvm
+def test_module_that_does_not_fit_in_ram(tmp_path, kernels):
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.truncate(64 << 20)
+    r = vireo("-M", "microvm", "-m", "32", "-kernel", kernels["exit"],
+              "-initrd", big, "-display", "none")
+    assert r.returncode == 1
+    assert "big" in r.output and "RAM" in r.output, r.describe()
+
+
+@needs_kvm
+def test_more_ram_than_the_host_can_map(kernels):
+    r = vireo("-M", "microvm", "-m", "300T", "-kernel", kernels["exit"],
+              "-display", "none")
+    assert r.returncode == 1
+    assert "-m" in r.output or "RAM" in r.output, r.describe()
+
+
+@needs_kvm
+def test_more_vcpus_than_kvm_allows(kernels):
+    r = vireo("-M", "microvm", "-smp", "4096", "-kernel", kernels["exit"],
+              "-display", "none")
+    assert r.returncode == 1
+    assert "-smp 4096" in r.output, r.describe()
+
+
+@needs_kvm
+def test_debug_exit_status(kernels):
+    r = vireo("-M", "microvm", "-kernel", kernels["exit"], "-nographic",
+              *DEBUG_EXIT)
+    assert r.returncode == 1, r.describe()
+    assert "READY" in r.output
+
+
+@needs_kvm
+def test_triple_fault_with_no_reboot_exits_zero(kernels):
+    r = vireo("-M", "pc", "-kernel", kernels["triple"], "-nographic",
+              "-no-reboot")
+    assert r.returncode == 0, r.describe()
+    assert "triple fault" in r.output
+
+
+@needs_kvm
+def test_kernel_that_triple_faults_at_once_is_given_up_on(kernels):
+    r = vireo("-M", "microvm", "-kernel", kernels["triple"], "-nographic")
+    assert r.returncode == 1, r.describe()
+    assert r.output.count("READY") >= 2      # it was reset and rerun
+    assert "triple-faults right after every reset" in r.output
+
+
+@needs_kvm
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT,
+                                 signal.SIGHUP])
+def test_signals_shut_down_in_order(kernels, sig):
+    with VMProcess([vireo_binary(), "-M", "microvm", "-smp", "2",
+                    "-kernel", kernels["idle"], "-display", "none",
+                    "-serial", "stdio"]) as vm:
+        assert vm.expect("READY", timeout=20), vm.output
+        os.kill(vm.proc.pid, sig)
+        r = vm.wait(timeout=20)
+    assert r.returncode == 0, r.describe()
+    assert f"terminating on signal {int(sig)}" in r.output
+
+
+@needs_kvm
+def test_pidfile_and_daemonize(tmp_path, kernels):
+    pidfile = tmp_path / "vm.pid"
+    out = tmp_path / "serial.txt"
+    r = vireo("-M", "microvm", "-kernel", kernels["idle"], "-display", "none",
+              "-serial", f"file:{out}", "-daemonize", "-pidfile", pidfile,
+              "-name", "vm1,process=vireo-vm1")
+    assert r.returncode == 0, r.describe()
+    pid = int(pidfile.read_text())
+    try:
+        deadline = time.monotonic() + 20
+        while "READY" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "READY" in out.read_text()
+        assert open(f"/proc/{pid}/comm").read().strip() == "vireo-vm1"
+        # a second VM cannot take the same pidfile
+        r2 = vireo("-M", "microvm", "-kernel", kernels["idle"], "-display",
+                   "none", "-pidfile", pidfile)
+        assert r2.returncode == 1 and "pidfile" in r2.output
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pidfile.exists()
+
+
+@needs_kvm
+def test_daemonize_refuses_stdio(kernels):
+    r = vireo("-M", "microvm", "-kernel", kernels["idle"], "-nographic",
+              "-daemonize")
+    assert r.returncode == 1 and "-daemonize" in r.output
+
+
+@needs_kvm
+def test_debug_log_file(tmp_path, kernels):
+    log = tmp_path / "log.txt"
+    r = vireo("-M", "microvm", "-kernel", kernels["triple"], "-nographic",
+              "-no-reboot", "-d", "cpu_reset,guest_errors", "-D", log)
+    assert r.returncode == 0, r.describe()
+    assert log.exists()
