@@ -37,7 +37,7 @@ typedef struct ChardevBackend {
 
 struct Chardev {
     char *id;
-    char *filename;             /* QEMU-style description, e.g. "pty:/dev/pts/3" */
+    char *filename;             /* QEMU-style, e.g. "pty:/dev/pts/3" */
     const ChardevBackend *be;
     void *be_state;
 

@@ -53,7 +53,7 @@ static void set_raw_mode(bool signals)
     tty = saved_tty;
     tty.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR |
                      ICRNL | IXON);
-    tty.c_oflag |= OPOST;   /* keep "\n" -> "\r\n" for our own messages */
+    tty.c_oflag |= OPOST;   /* keep "\n" -> "\r\n" for messages on stderr */
     tty.c_lflag &= ~(ECHO | ECHONL | ICANON | IEXTEN);
     if (!signals) {
         tty.c_lflag &= ~ISIG;
@@ -68,10 +68,10 @@ static void set_raw_mode(bool signals)
 static void print_escape_help(void)
 {
     static const char help[] =
-        "\r\n"
-        "C-a h    print this help\r\n"
-        "C-a x    exit emulator\r\n"
-        "C-a C-a  sends C-a\r\n";
+        "\n"
+        "C-a h    print this help\n"
+        "C-a x    exit emulator\n"
+        "C-a C-a  sends C-a\n";
     if (write(2, help, sizeof(help) - 1) < 0) {
         /* nothing better to do with a broken stderr */
     }
@@ -102,7 +102,7 @@ static size_t stdio_filter_input(Chardev *chr, uint8_t *buf, size_t len)
             buf[out++] = c;
             break;
         case 'x':
-            fprintf(stderr, "\r\nvireo: terminating on signal from console\r\n");
+            fprintf(stderr, "\nvireo: terminated from the console (C-a x)\n");
             vm_request_shutdown(SHUTDOWN_HOST_QUIT, 0);
             break;
         case 'h':
@@ -110,7 +110,7 @@ static size_t stdio_filter_input(Chardev *chr, uint8_t *buf, size_t len)
             print_escape_help();
             break;
         case 'c':
-            fprintf(stderr, "\r\nvireo: no monitor on this console\r\n");
+            fprintf(stderr, "\nvireo: no monitor on this console\n");
             break;
         default:
             break;
@@ -144,25 +144,27 @@ static bool stdio_open(Chardev *chr, Opts *o, GError **errp)
         return false;
     }
     flags = fcntl(0, F_GETFL);
-    if (flags < 0) {
-        g_set_error(errp, VIREO_ERROR, 0, "stdin is not open: %s",
-                    g_strerror(errno));
-        return false;
+    if (flags >= 0) {
+        static bool atexit_done;
+        saved_fd0_flags = flags;
+        if (!atexit_done) {
+            atexit(restore_at_exit);
+            atexit_done = true;
+        }
+        /* stdin is ours alone; stdout is shared with stderr: left blocking */
+        if (!chardev_set_nonblock(0, errp)) {
+            return false;
+        }
+        set_raw_mode(signals);
     }
-    saved_fd0_flags = flags;
-    atexit(restore_at_exit);
-    /* stdin is ours alone; stdout is shared with stderr and stays blocking */
-    if (!chardev_set_nonblock(0, errp)) {
-        return false;
-    }
-    set_raw_mode(signals);
     stdio_in_use = true;
 
     s = g_new0(StdioState, 1);
     s->escapes = !signals;
     chr->be_state = s;
     chr->out_is_blocking = true;
-    chardev_attach_fds(chr, 0, 1);
+    /* a closed stdin (<&-) leaves an output-only console */
+    chardev_attach_fds(chr, flags >= 0 ? 0 : -1, 1);
     chr->connected = true;
     return true;
 }

@@ -148,7 +148,7 @@ void chardev_write(Chardev *chr, const uint8_t *buf, size_t len)
     if (len == 0) {
         return;
     }
-    /* A stalled peer loses what does not fit, as a UART without flow control. */
+    /* a stalled peer loses what does not fit: a UART has no flow control */
     room = CHARDEV_OUTBUF_MAX - chr->outbuf->len;
     g_byte_array_append(chr->outbuf, buf, MIN(len, room));
     if (!chr->out_watch) {

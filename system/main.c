@@ -282,6 +282,8 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGINT, on_terminate_signal, GINT_TO_POINTER(SIGINT));
     g_unix_signal_add(SIGHUP, on_terminate_signal, GINT_TO_POINTER(SIGHUP));
 
+    /* -nographic: Ctrl-C goes to the guest, Ctrl-a x quits, as in QEMU */
+    chardev_stdio_signals = !o.nographic;
     if (!choose_accel(&o, &err) || !setup_chardevs(&o, &err)) {
         goto fail;
     }

@@ -14,33 +14,32 @@
 #include "util/opts.h"
 
 /* Table 4.16: PM1 status bits; the enable register uses the same layout. */
-#define PM1_TMR_STS         (1u << 0)
-#define PM1_BM_STS          (1u << 4)
-#define PM1_GBL_STS         (1u << 5)
-#define PM1_PWRBTN_STS      (1u << 8)
-#define PM1_SLPBTN_STS      (1u << 9)
-#define PM1_RTC_STS         (1u << 10)
-#define PM1_WAK_STS         (1u << 15)
+#define PM1_TMR_STS (1u << 0)
+#define PM1_BM_STS (1u << 4)
+#define PM1_GBL_STS (1u << 5)
+#define PM1_PWRBTN_STS (1u << 8)
+#define PM1_SLPBTN_STS (1u << 9)
+#define PM1_RTC_STS (1u << 10)
+#define PM1_WAK_STS (1u << 15)
 /* Status bits that have an enable bit and so may raise the SCI. */
-#define PM1_SCI_SOURCES     (PM1_TMR_STS | PM1_GBL_STS | PM1_PWRBTN_STS | \
-                             PM1_SLPBTN_STS | PM1_RTC_STS)
-#define PM1_STS_DEFINED     (PM1_SCI_SOURCES | PM1_BM_STS | PM1_WAK_STS)
+#define PM1_SCI_SOURCES                                                        \
+    (PM1_TMR_STS | PM1_GBL_STS | PM1_PWRBTN_STS | PM1_SLPBTN_STS | PM1_RTC_STS)
 
 /* Table 4.18: PM1 control bits */
-#define PM1_CNT_SCI_EN      (1u << 0)
+#define PM1_CNT_SCI_EN (1u << 0)
 #define PM1_CNT_SLP_TYP_SHIFT 10
 #define PM1_CNT_SLP_TYP_MASK (7u << PM1_CNT_SLP_TYP_SHIFT)
-#define PM1_CNT_SLP_EN      (1u << 13)  /* write-only */
+#define PM1_CNT_SLP_EN (1u << 13) /* write-only */
 
 /* Section 4.8.3.3: the PM timer runs at 3.579545 MHz. */
-#define PM_TIMER_FREQ       3579545ULL
-#define PM_TIMER_MASK       0xffffffu
-#define PM_TIMER_MSB        (1u << 23)
+#define PM_TIMER_FREQ 3579545ULL
+#define PM_TIMER_MASK 0xffffffu
+#define PM_TIMER_MSB (1u << 23)
 
 /* PIIX/ICH reset control register at 0xCF9 */
-#define RCR_SYS_RST         (1u << 1)
-#define RCR_RST_CPU         (1u << 2)
-#define RCR_FULL_RST        (1u << 3)
+#define RCR_SYS_RST (1u << 1)
+#define RCR_RST_CPU (1u << 2)
+#define RCR_FULL_RST (1u << 3)
 
 typedef struct AcpiPMState {
     Device parent;
@@ -53,7 +52,7 @@ typedef struct AcpiPMState {
     uint16_t pm1_en;
     uint16_t pm1_cnt;
     uint8_t rcr_val;
-    uint64_t tmr_seen;      /* timer ticks at the last PM1_STS update */
+    uint64_t tmr_seen; /* timer ticks at the last PM1_STS update */
     bool sci_level;
 } AcpiPMState;
 
@@ -228,7 +227,8 @@ static bool acpi_pm_realize(Device *dev, Machine *m, GError **errp)
     if (s->iobase > 0x10000 - 12) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "acpi-pm: iobase 0x%x leaves no room for the 12-byte "
-                    "register block", s->iobase);
+                    "register block",
+                    s->iobase);
         return false;
     }
     s->m = m;
@@ -244,8 +244,7 @@ static bool acpi_pm_realize(Device *dev, Machine *m, GError **errp)
          * chipsets; a higher priority gives us just this byte.
          */
         memory_region_init_io(&s->rcr, "reset-control", &rcr_ops, s, 1);
-        memory_region_add_subregion_overlap(m->io, ACPI_RESET_PORT, &s->rcr,
-                                            1);
+        memory_region_add_subregion_overlap(m->io, ACPI_RESET_PORT, &s->rcr, 1);
     }
     acpi_pm_reset(dev);
     return true;

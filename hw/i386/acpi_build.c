@@ -10,89 +10,89 @@
 #include "util/opts.h"
 #include "x86_boot_internal.h"
 
-#define ACPI_OEM_ID             "VIREO "
-#define ACPI_OEM_TABLE_ID       "VIREOPC "
-#define ACPI_CREATOR_ID         "VIRO"
-#define ACPI_HEADER_SIZE        36
+#define ACPI_OEM_ID "VIREO "
+#define ACPI_OEM_TABLE_ID "VIREOPC "
+#define ACPI_CREATOR_ID "VIRO"
+#define ACPI_HEADER_SIZE 36
 
 /* Table 5.9: FADT layout (revision 6, ACPI 6.0 and later) */
-#define FADT_REVISION           6
-#define FADT_SIZE               276
-#define FADT_FIRMWARE_CTRL      36
-#define FADT_DSDT               40
-#define FADT_SCI_INT            46
-#define FADT_SMI_CMD            48
-#define FADT_PM1A_EVT_BLK       56
-#define FADT_PM1A_CNT_BLK       64
-#define FADT_PM_TMR_BLK         76
-#define FADT_PM1_EVT_LEN        88
-#define FADT_PM1_CNT_LEN        89
-#define FADT_PM_TMR_LEN         91
-#define FADT_P_LVL2_LAT         96
-#define FADT_P_LVL3_LAT         98
-#define FADT_IAPC_BOOT_ARCH     109
-#define FADT_FLAGS              112
-#define FADT_RESET_REG          116
-#define FADT_RESET_VALUE        128
-#define FADT_MINOR_VERSION      131
-#define FADT_X_DSDT             140
-#define FADT_X_PM1A_EVT_BLK     148
-#define FADT_X_PM1A_CNT_BLK     172
-#define FADT_X_PM_TMR_BLK       208
+#define FADT_REVISION 6
+#define FADT_SIZE 276
+#define FADT_FIRMWARE_CTRL 36
+#define FADT_DSDT 40
+#define FADT_SCI_INT 46
+#define FADT_SMI_CMD 48
+#define FADT_PM1A_EVT_BLK 56
+#define FADT_PM1A_CNT_BLK 64
+#define FADT_PM_TMR_BLK 76
+#define FADT_PM1_EVT_LEN 88
+#define FADT_PM1_CNT_LEN 89
+#define FADT_PM_TMR_LEN 91
+#define FADT_P_LVL2_LAT 96
+#define FADT_P_LVL3_LAT 98
+#define FADT_IAPC_BOOT_ARCH 109
+#define FADT_FLAGS 112
+#define FADT_RESET_REG 116
+#define FADT_RESET_VALUE 128
+#define FADT_MINOR_VERSION 131
+#define FADT_X_DSDT 140
+#define FADT_X_PM1A_EVT_BLK 148
+#define FADT_X_PM1A_CNT_BLK 172
+#define FADT_X_PM_TMR_BLK 208
 
 /* Table 5.10: IA-PC boot architecture flags */
-#define IAPC_LEGACY_DEVICES     (1u << 0)
-#define IAPC_8042               (1u << 1)
+#define IAPC_LEGACY_DEVICES (1u << 0)
+#define IAPC_8042 (1u << 1)
 /* Table 5.10: FADT feature flags */
-#define FADT_F_WBINVD           (1u << 0)
-#define FADT_F_PROC_C1          (1u << 2)
-#define FADT_F_SLP_BUTTON       (1u << 5)   /* no fixed sleep button */
-#define FADT_F_FIX_RTC          (1u << 6)   /* no RTC_STS in PM1 */
-#define FADT_F_RESET_REG_SUP    (1u << 10)
+#define FADT_F_WBINVD (1u << 0)
+#define FADT_F_PROC_C1 (1u << 2)
+#define FADT_F_SLP_BUTTON (1u << 5) /* no fixed sleep button */
+#define FADT_F_FIX_RTC (1u << 6)    /* no RTC_STS in PM1 */
+#define FADT_F_RESET_REG_SUP (1u << 10)
 
 /* Table 5.1: Generic Address Structure */
-#define GAS_SPACE_IO            1
-#define GAS_ACCESS_BYTE         1
-#define GAS_ACCESS_WORD         2
-#define GAS_ACCESS_DWORD        3
+#define GAS_SPACE_IO 1
+#define GAS_ACCESS_BYTE 1
+#define GAS_ACCESS_WORD 2
+#define GAS_ACCESS_DWORD 3
 
 /* Section 5.2.10: FACS */
-#define FACS_SIZE               64
-#define FACS_VERSION            2
+#define FACS_SIZE 64
+#define FACS_VERSION 2
 
 /* Section 5.2.12: MADT */
-#define MADT_REVISION           3
-#define MADT_PCAT_COMPAT        (1u << 0)
-#define MADT_LOCAL_APIC         0
-#define MADT_IO_APIC            1
-#define MADT_INT_SRC_OVERRIDE   2
-#define MADT_LOCAL_APIC_NMI     4
-#define MADT_LOCAL_X2APIC       9
-#define MADT_LOCAL_X2APIC_NMI   10
-#define MADT_ENABLED            (1u << 0)
+#define MADT_REVISION 3
+#define MADT_PCAT_COMPAT (1u << 0)
+#define MADT_LOCAL_APIC 0
+#define MADT_IO_APIC 1
+#define MADT_INT_SRC_OVERRIDE 2
+#define MADT_LOCAL_APIC_NMI 4
+#define MADT_LOCAL_X2APIC 9
+#define MADT_LOCAL_X2APIC_NMI 10
+#define MADT_ENABLED (1u << 0)
 /* MPS INTI flags: active high (01), level triggered (11) */
-#define MPS_INTI_ACTIVE_HIGH    0x1
-#define MPS_INTI_LEVEL          0xc
+#define MPS_INTI_ACTIVE_HIGH 0x1
+#define MPS_INTI_LEVEL 0xc
 
 /* Chapter 20: AML opcodes */
-#define AML_ZERO_OP             0x00
-#define AML_ONE_OP              0x01
-#define AML_NAME_OP             0x08
-#define AML_BYTE_PREFIX         0x0a
-#define AML_WORD_PREFIX         0x0b
-#define AML_DWORD_PREFIX        0x0c
-#define AML_STRING_PREFIX       0x0d
-#define AML_QWORD_PREFIX        0x0e
-#define AML_SCOPE_OP            0x10
-#define AML_BUFFER_OP           0x11
-#define AML_PACKAGE_OP          0x12
-#define AML_ONES_OP             0xff
-#define AML_EXT_OP_PREFIX       0x5b
-#define AML_DEVICE_OP           0x82    /* after AML_EXT_OP_PREFIX */
-#define AML_ROOT_CHAR           '\\'
-#define AML_PARENT_CHAR         '^'
-#define AML_DUAL_NAME_PREFIX    0x2e
-#define AML_MULTI_NAME_PREFIX   0x2f
+#define AML_ZERO_OP 0x00
+#define AML_ONE_OP 0x01
+#define AML_NAME_OP 0x08
+#define AML_BYTE_PREFIX 0x0a
+#define AML_WORD_PREFIX 0x0b
+#define AML_DWORD_PREFIX 0x0c
+#define AML_STRING_PREFIX 0x0d
+#define AML_QWORD_PREFIX 0x0e
+#define AML_SCOPE_OP 0x10
+#define AML_BUFFER_OP 0x11
+#define AML_PACKAGE_OP 0x12
+#define AML_ONES_OP 0xff
+#define AML_EXT_OP_PREFIX 0x5b
+#define AML_DEVICE_OP 0x82 /* after AML_EXT_OP_PREFIX */
+#define AML_ROOT_CHAR '\\'
+#define AML_PARENT_CHAR '^'
+#define AML_DUAL_NAME_PREFIX 0x2e
+#define AML_MULTI_NAME_PREFIX 0x2f
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -174,7 +174,7 @@ static void aml_pkglength(GByteArray *a, size_t body_len)
             return;
         }
     }
-    g_assert_not_reached();     /* our DSDT is far below 256 MiB */
+    g_assert_not_reached(); /* our DSDT is far below 256 MiB */
 }
 
 /* Section 20.2.2: "\_SB_.COM1" style paths, segments padded with '_'. */
@@ -192,7 +192,7 @@ static void aml_namestring(GByteArray *a, const char *name)
         append8(a, n);
     }
     for (guint i = 0; i < n; i++) {
-        char seg[4] = { '_', '_', '_', '_' };
+        char seg[4] = {'_', '_', '_', '_'};
         g_assert(strlen(segs[i]) >= 1 && strlen(segs[i]) <= 4);
         memcpy(seg, segs[i], strlen(segs[i]));
         append_bytes(a, seg, 4);
@@ -245,7 +245,7 @@ static void aml_name_integer(GByteArray *a, const char *name, uint64_t v)
 
 static void aml_scope(GByteArray *a, const char *name, const GByteArray *terms)
 {
-    static const uint8_t op[] = { AML_SCOPE_OP };
+    static const uint8_t op[] = {AML_SCOPE_OP};
     g_autoptr(GByteArray) body = g_byte_array_new();
 
     aml_namestring(body, name);
@@ -253,10 +253,9 @@ static void aml_scope(GByteArray *a, const char *name, const GByteArray *terms)
     aml_wrap(a, op, sizeof(op), body);
 }
 
-static void aml_device(GByteArray *a, const char *name,
-                       const GByteArray *terms)
+static void aml_device(GByteArray *a, const char *name, const GByteArray *terms)
 {
-    static const uint8_t op[] = { AML_EXT_OP_PREFIX, AML_DEVICE_OP };
+    static const uint8_t op[] = {AML_EXT_OP_PREFIX, AML_DEVICE_OP};
     g_autoptr(GByteArray) body = g_byte_array_new();
 
     aml_namestring(body, name);
@@ -266,7 +265,7 @@ static void aml_device(GByteArray *a, const char *name,
 
 static void aml_package(GByteArray *a, const uint64_t *elems, unsigned n)
 {
-    static const uint8_t op[] = { AML_PACKAGE_OP };
+    static const uint8_t op[] = {AML_PACKAGE_OP};
     g_autoptr(GByteArray) body = g_byte_array_new();
 
     append8(body, n);
@@ -278,7 +277,7 @@ static void aml_package(GByteArray *a, const uint64_t *elems, unsigned n)
 
 static void aml_buffer(GByteArray *a, const GByteArray *bytes)
 {
-    static const uint8_t op[] = { AML_BUFFER_OP };
+    static const uint8_t op[] = {AML_BUFFER_OP};
     g_autoptr(GByteArray) body = g_byte_array_new();
 
     aml_integer(body, bytes->len);
@@ -301,8 +300,7 @@ static uint32_t aml_eisaid(const char *id)
 /* Section 6.4.2.5: I/O port descriptor, 16-bit decode, fixed base. */
 static void res_io(GByteArray *r, uint16_t base, uint8_t len)
 {
-    const uint8_t d[] = { 0x47, 0x01, base, base >> 8, base, base >> 8, 1,
-                          len };
+    const uint8_t d[] = {0x47, 0x01, base, base >> 8, base, base >> 8, 1, len};
     append_bytes(r, d, sizeof(d));
 }
 
@@ -310,22 +308,21 @@ static void res_io(GByteArray *r, uint16_t base, uint8_t len)
 static void res_irq(GByteArray *r, unsigned irq)
 {
     uint16_t mask = 1u << irq;
-    const uint8_t d[] = { 0x22, mask, mask >> 8 };
+    const uint8_t d[] = {0x22, mask, mask >> 8};
     append_bytes(r, d, sizeof(d));
 }
 
 /* Section 6.4.2.9: end tag; a zero checksum means "don't check". */
 static void res_end(GByteArray *r)
 {
-    const uint8_t d[] = { 0x79, 0x00 };
+    const uint8_t d[] = {0x79, 0x00};
     append_bytes(r, d, sizeof(d));
 }
 
 /* Device(name) { _HID, [_UID], _CRS } for a legacy ISA device. */
 static void dsdt_isa_device(GByteArray *sb, const char *name, const char *hid,
                             int uid, const uint16_t *ports,
-                            const uint8_t *port_lens, unsigned nports,
-                            int irq)
+                            const uint8_t *port_lens, unsigned nports, int irq)
 {
     g_autoptr(GByteArray) dev = g_byte_array_new();
     g_autoptr(GByteArray) crs = g_byte_array_new();
@@ -352,15 +349,15 @@ static void dsdt_isa_device(GByteArray *sb, const char *name, const char *hid,
 static GByteArray *table_new(const char *sig, uint8_t rev)
 {
     GByteArray *t = g_byte_array_new();
-    uint8_t h[ACPI_HEADER_SIZE] = { 0 };
+    uint8_t h[ACPI_HEADER_SIZE] = {0};
 
     memcpy(h, sig, 4);
     h[8] = rev;
     memcpy(h + 10, ACPI_OEM_ID, 6);
     memcpy(h + 16, ACPI_OEM_TABLE_ID, 8);
-    put32(h + 24, 1);                       /* OEM revision */
+    put32(h + 24, 1); /* OEM revision */
     memcpy(h + 28, ACPI_CREATOR_ID, 4);
-    put32(h + 32, 1);                       /* creator revision */
+    put32(h + 32, 1); /* creator revision */
     append_bytes(t, h, sizeof(h));
     return t;
 }
@@ -375,12 +372,12 @@ static void table_finish(GByteArray *t)
 
 static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
 {
-    GByteArray *t = table_new("DSDT", 2);   /* rev 2: 64-bit integers */
+    GByteArray *t = table_new("DSDT", 2); /* rev 2: 64-bit integers */
     g_autoptr(GByteArray) sb = g_byte_array_new();
     g_autoptr(GByteArray) s5 = g_byte_array_new();
-    static const uint16_t com1[] = { 0x3f8 }, com2[] = { 0x2f8 };
-    static const uint16_t kbd[] = { 0x60, 0x64 }, rtc[] = { 0x70 };
-    static const uint8_t len8[] = { 8 }, len1x2[] = { 1, 1 }, len2[] = { 2 };
+    static const uint16_t com1[] = {0x3f8}, com2[] = {0x2f8};
+    static const uint16_t kbd[] = {0x60, 0x64}, rtc[] = {0x70};
+    static const uint8_t len8[] = {8}, len1x2[] = {1, 1}, len2[] = {2};
 
     dsdt_isa_device(sb, "COM1", "PNP0501", 1, com1, len8, 1, 4);
     dsdt_isa_device(sb, "COM2", "PNP0501", 2, com2, len8, 1, 3);
@@ -392,7 +389,7 @@ static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
     aml_scope(t, "\\_SB", sb);
 
     /* Section 7.4.2: \_S5_ {SLP_TYPa, SLP_TYPb, reserved, reserved} */
-    const uint64_t s5_pkg[] = { ACPI_S5_SLP_TYP, ACPI_S5_SLP_TYP, 0, 0 };
+    const uint64_t s5_pkg[] = {ACPI_S5_SLP_TYP, ACPI_S5_SLP_TYP, 0, 0};
     aml_package(s5, s5_pkg, 4);
     aml_name(t, "\\_S5", s5);
 
@@ -403,7 +400,7 @@ static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
 static GByteArray *build_facs(void)
 {
     GByteArray *t = g_byte_array_new();
-    uint8_t f[FACS_SIZE] = { 0 };
+    uint8_t f[FACS_SIZE] = {0};
 
     /* Section 5.2.10: no checksum; waking vectors stay 0 (no S3). */
     memcpy(f, "FACS", 4);
@@ -450,19 +447,16 @@ static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
     put16(f + FADT_IAPC_BOOT_ARCH,
           cfg->pc_legacy ? IAPC_LEGACY_DEVICES | IAPC_8042 : 0);
     /* TMR_VAL_EXT stays clear: the PM timer is 24 bits wide. */
-    put32(f + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 |
-                          FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |
-                          FADT_F_RESET_REG_SUP);
+    put32(f + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
+                              FADT_F_FIX_RTC | FADT_F_RESET_REG_SUP);
     put_gas(f + FADT_RESET_REG, GAS_SPACE_IO, 8, GAS_ACCESS_BYTE,
             ACPI_RESET_PORT);
     f[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
     f[FADT_MINOR_VERSION] = 0;
     put64(f + FADT_X_DSDT, dsdt);
     put_gas(f + FADT_X_PM1A_EVT_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_WORD, pm);
-    put_gas(f + FADT_X_PM1A_CNT_BLK, GAS_SPACE_IO, 16, GAS_ACCESS_WORD,
-            pm + 4);
-    put_gas(f + FADT_X_PM_TMR_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_DWORD,
-            pm + 8);
+    put_gas(f + FADT_X_PM1A_CNT_BLK, GAS_SPACE_IO, 16, GAS_ACCESS_WORD, pm + 4);
+    put_gas(f + FADT_X_PM_TMR_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_DWORD, pm + 8);
     table_finish(t);
     return t;
 }
@@ -474,15 +468,15 @@ static GByteArray *build_madt(const AcpiBuildConfig *cfg)
     bool x2apic = false;
 
     append32(t, X86_LAPIC_BASE);
-    append32(t, MADT_PCAT_COMPAT);     /* KVM's irqchip includes the 8259s */
+    append32(t, MADT_PCAT_COMPAT); /* KVM's irqchip includes the 8259s */
 
     /* Section 5.2.12.2 / 5.2.12.12: xAPIC entries hold 8-bit IDs < 255. */
     for (int i = 0; i < cfg->ncpus; i++) {
         uint32_t id = cfg->apic_ids[i];
         max_apic_id = MAX(max_apic_id, id);
         if (id < 0xff && i < 0xff) {
-            const uint8_t e[] = { MADT_LOCAL_APIC, 8, i, id,
-                                  MADT_ENABLED, 0, 0, 0 };
+            const uint8_t e[] = {MADT_LOCAL_APIC, 8, i, id,
+                                 MADT_ENABLED,    0, 0, 0};
             append_bytes(t, e, sizeof(e));
         } else {
             append8(t, MADT_LOCAL_X2APIC);
@@ -501,26 +495,33 @@ static GByteArray *build_madt(const AcpiBuildConfig *cfg)
     append8(t, (max_apic_id + 1) & 0xff);
     append8(t, 0);
     append32(t, X86_IOAPIC_BASE);
-    append32(t, 0);                     /* GSI base */
+    append32(t, 0); /* GSI base */
 
     /* Section 5.2.12.5: the PIT's IRQ0 arrives on I/O APIC pin 2. */
-    const uint8_t irq0[] = { MADT_INT_SRC_OVERRIDE, 10, 0, 0, 2, 0, 0, 0,
-                             0, 0 };
+    const uint8_t irq0[] = {MADT_INT_SRC_OVERRIDE, 10, 0, 0, 2, 0, 0, 0, 0, 0};
     append_bytes(t, irq0, sizeof(irq0));
     const uint16_t sci_flags = MPS_INTI_ACTIVE_HIGH | MPS_INTI_LEVEL;
-    const uint8_t sci[] = { MADT_INT_SRC_OVERRIDE, 10, 0, ACPI_SCI_IRQ,
-                            ACPI_SCI_IRQ, 0, 0, 0, sci_flags, 0 };
+    const uint8_t sci[] = {MADT_INT_SRC_OVERRIDE,
+                           10,
+                           0,
+                           ACPI_SCI_IRQ,
+                           ACPI_SCI_IRQ,
+                           0,
+                           0,
+                           0,
+                           sci_flags,
+                           0};
     append_bytes(t, sci, sizeof(sci));
 
     /* Section 5.2.12.7: NMI on LINT1 of every processor (UID 0xff: all). */
-    const uint8_t nmi[] = { MADT_LOCAL_APIC_NMI, 6, 0xff, 0, 0, 1 };
+    const uint8_t nmi[] = {MADT_LOCAL_APIC_NMI, 6, 0xff, 0, 0, 1};
     append_bytes(t, nmi, sizeof(nmi));
     if (x2apic) {
         append8(t, MADT_LOCAL_X2APIC_NMI);
         append8(t, 12);
-        append16(t, 0);                 /* flags: conforms to the bus */
-        append32(t, 0xffffffff);        /* all processors */
-        append8(t, 1);                  /* LINT1 */
+        append16(t, 0);          /* flags: conforms to the bus */
+        append32(t, 0xffffffff); /* all processors */
+        append8(t, 1);           /* LINT1 */
         append8(t, 0);
         append8(t, 0);
         append8(t, 0);
@@ -548,7 +549,7 @@ static GByteArray *build_rsdt(const uint64_t *tables, unsigned n, bool xsdt)
 static GByteArray *build_rsdp(uint32_t rsdt, uint64_t xsdt)
 {
     GByteArray *t = g_byte_array_new();
-    uint8_t r[36] = { 0 };
+    uint8_t r[36] = {0};
 
     memcpy(r, "RSD PTR ", 8);
     memcpy(r + 9, ACPI_OEM_ID, 6);
@@ -588,7 +589,8 @@ GByteArray *acpi_build_tables(const AcpiBuildConfig *cfg, hwaddr base,
     if (base & 15 || base + ACPI_TABLES_END - ACPI_TABLES_ADDR > 1ULL << 32) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "ACPI: tables at 0x%" PRIx64 " must be 16-byte aligned "
-                    "and below 4 GiB", (uint64_t)base);
+                    "and below 4 GiB",
+                    (uint64_t)base);
         return NULL;
     }
     g_autoptr(GByteArray) dsdt = build_dsdt(cfg);
@@ -608,13 +610,12 @@ GByteArray *acpi_build_tables(const AcpiBuildConfig *cfg, hwaddr base,
     size_t off_rsdt = align_up(off_fadt + FADT_SIZE, 16);
     size_t off_xsdt = align_up(off_rsdt + ACPI_HEADER_SIZE + 2 * 4, 16);
 
-    g_autoptr(GByteArray) fadt = build_fadt(cfg, base + off_facs,
-                                            base + off_dsdt);
-    const uint64_t entries[] = { base + off_fadt, base + off_madt };
+    g_autoptr(GByteArray) fadt =
+        build_fadt(cfg, base + off_facs, base + off_dsdt);
+    const uint64_t entries[] = {base + off_fadt, base + off_madt};
     g_autoptr(GByteArray) rsdt = build_rsdt(entries, 2, false);
     g_autoptr(GByteArray) xsdt = build_rsdt(entries, 2, true);
-    g_autoptr(GByteArray) rsdp = build_rsdp(base + off_rsdt,
-                                            base + off_xsdt);
+    g_autoptr(GByteArray) rsdp = build_rsdp(base + off_rsdt, base + off_xsdt);
 
     GByteArray *out = g_byte_array_new();
     *rsdp_addr = place(out, base, rsdp, 16);

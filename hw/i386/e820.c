@@ -17,16 +17,15 @@ static gint e820_compare(gconstpointer a, gconstpointer b)
     return 0;
 }
 
-void e820_table_add(GArray *table, uint64_t addr, uint64_t size,
-                    uint32_t type)
+void e820_table_add(GArray *table, uint64_t addr, uint64_t size, uint32_t type)
 {
     if (size == 0) {
         return;
     }
     /* A range running past the top of the address space ends there. */
     uint64_t end = addr + size < addr ? UINT64_MAX : addr + size;
-    GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(E820Entry),
-                                    table->len + 2);
+    GArray *out =
+        g_array_sized_new(FALSE, FALSE, sizeof(E820Entry), table->len + 2);
 
     /* Keep the parts of existing entries that the new range leaves alone. */
     for (guint i = 0; i < table->len; i++) {
@@ -38,15 +37,15 @@ void e820_table_add(GArray *table, uint64_t addr, uint64_t size,
             continue;
         }
         if (e.addr < addr) {
-            E820Entry lo = { e.addr, addr - e.addr, e.type };
+            E820Entry lo = {e.addr, addr - e.addr, e.type};
             g_array_append_val(out, lo);
         }
         if (e_end > end) {
-            E820Entry hi = { end, e_end - end, e.type };
+            E820Entry hi = {end, e_end - end, e.type};
             g_array_append_val(out, hi);
         }
     }
-    E820Entry n = { addr, end - addr, type };
+    E820Entry n = {addr, end - addr, type};
     g_array_append_val(out, n);
     g_array_sort(out, e820_compare);
 
@@ -55,8 +54,7 @@ void e820_table_add(GArray *table, uint64_t addr, uint64_t size,
     for (guint i = 0; i < out->len; i++) {
         E820Entry e = g_array_index(out, E820Entry, i);
         if (table->len) {
-            E820Entry *last = &g_array_index(table, E820Entry,
-                                             table->len - 1);
+            E820Entry *last = &g_array_index(table, E820Entry, table->len - 1);
             if (last->type == e.type && last->addr + last->size == e.addr) {
                 last->size += e.size;
                 continue;

@@ -12,39 +12,39 @@
 
 /* Offsets in the image and in boot_params (the setup header is at 0x1f1 in
  * both). Names follow struct setup_header / struct boot_params. */
-#define BP_ACPI_RSDP_ADDR       0x070   /* boot_params, kernels >= 5.0 */
-#define BP_E820_ENTRIES         0x1e8
-#define HDR_SETUP_SECTS         0x1f1
-#define HDR_BOOT_FLAG           0x1fe
-#define HDR_JUMP                0x200
-#define HDR_HEADER              0x202
-#define HDR_VERSION             0x206
-#define HDR_TYPE_OF_LOADER      0x210
-#define HDR_LOADFLAGS           0x211
-#define HDR_CODE32_START        0x214
-#define HDR_RAMDISK_IMAGE       0x218
-#define HDR_RAMDISK_SIZE        0x21c
-#define HDR_HEAP_END_PTR        0x224
-#define HDR_CMD_LINE_PTR        0x228
-#define HDR_INITRD_ADDR_MAX     0x22c
-#define HDR_KERNEL_ALIGNMENT    0x230
-#define HDR_RELOCATABLE_KERNEL  0x234
-#define HDR_XLOADFLAGS          0x236
-#define HDR_CMDLINE_SIZE        0x238
-#define HDR_PREF_ADDRESS        0x258
-#define HDR_INIT_SIZE           0x260
-#define HDR_END_MAX             0x290   /* edd_mbr_sig_buffer follows */
-#define BP_E820_TABLE           0x2d0
-#define BP_E820_MAX             128     /* E820_MAX_ENTRIES_ZEROPAGE */
-#define BP_SIZE                 0x1000
+#define BP_ACPI_RSDP_ADDR 0x070 /* boot_params, kernels >= 5.0 */
+#define BP_E820_ENTRIES 0x1e8
+#define HDR_SETUP_SECTS 0x1f1
+#define HDR_BOOT_FLAG 0x1fe
+#define HDR_JUMP 0x200
+#define HDR_HEADER 0x202
+#define HDR_VERSION 0x206
+#define HDR_TYPE_OF_LOADER 0x210
+#define HDR_LOADFLAGS 0x211
+#define HDR_CODE32_START 0x214
+#define HDR_RAMDISK_IMAGE 0x218
+#define HDR_RAMDISK_SIZE 0x21c
+#define HDR_HEAP_END_PTR 0x224
+#define HDR_CMD_LINE_PTR 0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGNMENT 0x230
+#define HDR_RELOCATABLE_KERNEL 0x234
+#define HDR_XLOADFLAGS 0x236
+#define HDR_CMDLINE_SIZE 0x238
+#define HDR_PREF_ADDRESS 0x258
+#define HDR_INIT_SIZE 0x260
+#define HDR_END_MAX 0x290 /* edd_mbr_sig_buffer follows */
+#define BP_E820_TABLE 0x2d0
+#define BP_E820_MAX 128 /* E820_MAX_ENTRIES_ZEROPAGE */
+#define BP_SIZE 0x1000
 
-#define HDRS_MAGIC              0x53726448  /* "HdrS" */
-#define LOADFLAGS_CAN_USE_HEAP  0x80
-#define XLF_KERNEL_64           0x01
-#define LOADER_TYPE_UNDEFINED   0xff
+#define HDRS_MAGIC 0x53726448 /* "HdrS" */
+#define LOADFLAGS_CAN_USE_HEAP 0x80
+#define XLF_KERNEL_64 0x01
+#define LOADER_TYPE_UNDEFINED 0xff
 /* The 64-bit entry is startup_64, 0x200 past the protected-mode start. */
-#define LINUX_ENTRY64_OFFSET    0x200
-#define PAGE_SIZE               0x1000ULL
+#define LINUX_ENTRY64_OFFSET 0x200
+#define PAGE_SIZE 0x1000ULL
 
 static uint16_t ld16(const uint8_t *p)
 {
@@ -113,17 +113,21 @@ static uint64_t kernel_footprint_end(const uint8_t *hdr, uint64_t pm_size)
     uint64_t align = ld32(hdr + HDR_KERNEL_ALIGNMENT);
     uint64_t start;
 
+    /*
+     * startup_64 decompresses at its load address rounded up to
+     * kernel_alignment, but never below LOAD_PHYSICAL_ADDR, which the header
+     * reports as pref_address; a non-relocatable kernel always uses that.
+     */
+    start = ld64(hdr + HDR_PREF_ADDRESS);
     if (hdr[HDR_RELOCATABLE_KERNEL]) {
-        /* startup_64 rounds its load address up to kernel_alignment */
-        start = LINUX_KERNEL_ADDR;
+        uint64_t aligned = LINUX_KERNEL_ADDR;
         if (align && (align & (align - 1)) == 0) {
-            start = (start + align - 1) & ~(align - 1);
+            aligned = (aligned + align - 1) & ~(align - 1);
         }
-    } else {
-        start = ld64(hdr + HDR_PREF_ADDRESS);
+        start = MAX(start, aligned);
     }
     if (start > UINT64_MAX - init_size) {
-        return UINT64_MAX;      /* a bogus pref_address: never fits */
+        return UINT64_MAX; /* a bogus pref_address: never fits */
     }
     return MAX(LINUX_KERNEL_ADDR + pm_size, start + init_size);
 }
@@ -190,8 +194,7 @@ static bool build_e820(const BootMemory *mem, uint8_t *bp, GError **errp)
     return true;
 }
 
-bool linux_boot_build(const LinuxBootInput *in, BootImage *img,
-                      GError **errp)
+bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
 {
     const uint8_t *k = in->kernel;
     const char *cmdline = in->cmdline ? in->cmdline : "";
@@ -210,7 +213,8 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img,
     if (pm_offset + LINUX_ENTRY64_OFFSET >= in->kernel_len) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: bzImage is truncated: setup is %zu bytes, the "
-                    "file %zu", pm_offset, in->kernel_len);
+                    "file %zu",
+                    pm_offset, in->kernel_len);
         return false;
     }
     uint64_t pm_size = in->kernel_len - pm_offset;
@@ -224,19 +228,18 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img,
     }
 
     /* cmdline_size excludes the terminating NUL. */
-    size_t cmdline_max = MIN(ld32(k + HDR_CMDLINE_SIZE),
-                             LINUX_CMDLINE_MAX - 1);
+    size_t cmdline_max = MIN(ld32(k + HDR_CMDLINE_SIZE), LINUX_CMDLINE_MAX - 1);
     size_t cmdline_len = strlen(cmdline);
     if (cmdline_len > cmdline_max) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "-append: command line is %zu bytes, this kernel accepts "
-                    "at most %zu", cmdline_len, cmdline_max);
+                    "at most %zu",
+                    cmdline_len, cmdline_max);
         return false;
     }
 
     uint64_t initrd_addr = 0;
-    if (in->initrd &&
-        !place_initrd(in, k, kernel_end, &initrd_addr, errp)) {
+    if (in->initrd && !place_initrd(in, k, kernel_end, &initrd_addr, errp)) {
         return false;
     }
 
@@ -272,8 +275,7 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img,
                    g_memdup2(k + pm_offset, pm_size), pm_size);
     if (in->initrd) {
         boot_image_add(img, "linux initrd", initrd_addr,
-                       g_memdup2(in->initrd, in->initrd_len),
-                       in->initrd_len);
+                       g_memdup2(in->initrd, in->initrd_len), in->initrd_len);
     }
     add_page_tables(img);
     boot_add_gdt(img, true);

@@ -11,43 +11,43 @@
 #include "x86_boot_internal.h"
 
 /* Section 3.1: the OS image's header */
-#define MB_HEADER_MAGIC         0x1BADB002
-#define MB_SEARCH_LEN           8192
-#define MB_FLAG_PAGE_ALIGN      (1u << 0)
-#define MB_FLAG_MEMORY_INFO     (1u << 1)
-#define MB_FLAG_VIDEO_MODE      (1u << 2)
-#define MB_FLAG_AOUT_KLUDGE     (1u << 16)
+#define MB_HEADER_MAGIC 0x1BADB002
+#define MB_SEARCH_LEN 8192
+#define MB_FLAG_PAGE_ALIGN (1u << 0)
+#define MB_FLAG_MEMORY_INFO (1u << 1)
+#define MB_FLAG_VIDEO_MODE (1u << 2)
+#define MB_FLAG_AOUT_KLUDGE (1u << 16)
 /* Bits 0-15 are requirements: a loader must refuse ones it doesn't know. */
-#define MB_FLAGS_REQUIRED_MASK  0xffffu
-#define MB_FLAGS_KNOWN          (MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMORY_INFO | \
-                                 MB_FLAG_VIDEO_MODE)
+#define MB_FLAGS_REQUIRED_MASK 0xffffu
+#define MB_FLAGS_KNOWN                                                         \
+    (MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMORY_INFO | MB_FLAG_VIDEO_MODE)
 
 /* Section 3.2: machine state */
-#define MB_BOOTLOADER_MAGIC     0x2BADB002
+#define MB_BOOTLOADER_MAGIC 0x2BADB002
 
 /* Section 3.3: boot information format */
-#define MBI_FLAG_MEM            (1u << 0)
-#define MBI_FLAG_CMDLINE        (1u << 2)
-#define MBI_FLAG_MODS           (1u << 3)
-#define MBI_FLAG_MMAP           (1u << 6)
-#define MBI_FLAG_LOADER_NAME    (1u << 9)
-#define MBI_FLAGS               0
-#define MBI_MEM_LOWER           4
-#define MBI_MEM_UPPER           8
-#define MBI_CMDLINE             16
-#define MBI_MODS_COUNT          20
-#define MBI_MODS_ADDR           24
-#define MBI_MMAP_LENGTH         44
-#define MBI_MMAP_ADDR           48
-#define MBI_BOOT_LOADER_NAME    64
-#define MBI_SIZE                120     /* through the framebuffer fields */
-#define MB_MOD_SIZE             16
-#define MB_MMAP_ENTRY_SIZE      24      /* the size field + 20 */
+#define MBI_FLAG_MEM (1u << 0)
+#define MBI_FLAG_CMDLINE (1u << 2)
+#define MBI_FLAG_MODS (1u << 3)
+#define MBI_FLAG_MMAP (1u << 6)
+#define MBI_FLAG_LOADER_NAME (1u << 9)
+#define MBI_FLAGS 0
+#define MBI_MEM_LOWER 4
+#define MBI_MEM_UPPER 8
+#define MBI_CMDLINE 16
+#define MBI_MODS_COUNT 20
+#define MBI_MODS_ADDR 24
+#define MBI_MMAP_LENGTH 44
+#define MBI_MMAP_ADDR 48
+#define MBI_BOOT_LOADER_NAME 64
+#define MBI_SIZE 120 /* through the framebuffer fields */
+#define MB_MOD_SIZE 16
+#define MB_MMAP_ENTRY_SIZE 24 /* the size field + 20 */
 
-#define PAGE_SIZE               0x1000ULL
-#define ELF_PT_LOAD             1
-#define ELF_EM_386              3
-#define ELF_EM_X86_64           62
+#define PAGE_SIZE 0x1000ULL
+#define ELF_PT_LOAD 1
+#define ELF_EM_386 3
+#define ELF_EM_X86_64 62
 
 typedef struct Segment {
     uint64_t addr;
@@ -103,9 +103,9 @@ char **multiboot_split_modules(const char *list)
     GPtrArray *mods = g_ptr_array_new();
     GString *cur = g_string_new(NULL);
 
-    for (const char *p = list; ; p++) {
+    for (const char *p = list;; p++) {
         if (*p == ',' && p[1] == ',') {
-            g_string_append_c(cur, ',');    /* ",," is a literal comma */
+            g_string_append_c(cur, ','); /* ",," is a literal comma */
             p++;
         } else if (*p == ',' || *p == '\0') {
             if (cur->len) {
@@ -128,7 +128,10 @@ char **multiboot_split_modules(const char *list)
 static bool parse_elf(const uint8_t *k, size_t len, GArray *segs,
                       uint64_t *entry, GError **errp)
 {
-    if (len < 52 || memcmp(k, "\x7f" "ELF", 4) != 0) {
+    if (len < 52 || memcmp(k,
+                           "\x7f"
+                           "ELF",
+                           4) != 0) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: multiboot image is not ELF and its header does "
                     "not set the a.out kludge (flag bit 16)");
@@ -175,7 +178,8 @@ static bool parse_elf(const uint8_t *k, size_t len, GArray *segs,
         if (s.filesz > s.memsz || off > len || s.filesz > len - off) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "KERNEL: multiboot ELF segment %u lies outside the "
-                        "file or has p_filesz > p_memsz", i);
+                        "file or has p_filesz > p_memsz",
+                        i);
             return false;
         }
         s.data = k + off;
@@ -201,7 +205,8 @@ static bool parse_aout_kludge(const uint8_t *k, size_t len, size_t hdr,
     if (hdr + 32 > MIN(len, MB_SEARCH_LEN)) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: multiboot header at 0x%zx is cut off before its "
-                    "address fields", hdr);
+                    "address fields",
+                    hdr);
         return false;
     }
     uint32_t header_addr = ld32(k + hdr + 12);
@@ -217,15 +222,16 @@ static bool parse_aout_kludge(const uint8_t *k, size_t len, size_t hdr,
         return false;
     }
     size_t file_off = hdr - (header_addr - load_addr);
-    uint64_t load_size = load_end ? (uint64_t)load_end - load_addr
-                                  : len - file_off;
+    uint64_t load_size =
+        load_end ? (uint64_t)load_end - load_addr : len - file_off;
     if (load_end && load_end < load_addr) {
         load_size = UINT64_MAX;
     }
     if (load_size > len - file_off) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: multiboot load_end_addr 0x%x lies beyond the "
-                    "end of the file", load_end);
+                    "end of the file",
+                    load_end);
         return false;
     }
     uint64_t mem_end = load_addr + load_size;
@@ -233,7 +239,8 @@ static bool parse_aout_kludge(const uint8_t *k, size_t len, size_t hdr,
         if (bss_end < mem_end) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "KERNEL: multiboot bss_end_addr 0x%x is below the "
-                        "end of the loaded image", bss_end);
+                        "end of the loaded image",
+                        bss_end);
             return false;
         }
         mem_end = bss_end;
@@ -257,8 +264,7 @@ static bool check_segment(const MultibootInput *in, const Segment *s,
     uint64_t end = s->addr + s->memsz;
 
     if (end < s->addr || end > 0x100000000ULL ||
-        !e820_range_is_ram(in->mem.e820, in->mem.e820_nr, s->addr,
-                           s->memsz)) {
+        !e820_range_is_ram(in->mem.e820, in->mem.e820_nr, s->addr, s->memsz)) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "%s at 0x%" PRIx64 "-0x%" PRIx64 " is outside guest RAM",
                     what, s->addr, end);
@@ -267,7 +273,8 @@ static bool check_segment(const MultibootInput *in, const Segment *s,
     if (s->addr < BOOT_LOW_DATA_END) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "%s at 0x%" PRIx64 "-0x%" PRIx64 " overlaps the boot "
-                    "data below 0x%x", what, s->addr, end, BOOT_LOW_DATA_END);
+                    "data below 0x%x",
+                    what, s->addr, end, BOOT_LOW_DATA_END);
         return false;
     }
     return true;
@@ -338,22 +345,22 @@ static bool build_info(const MultibootInput *in, const uint64_t *mod_addrs,
     uint8_t *mbi = a.buf;
     uint32_t mmap_len = in->mem.e820_nr * MB_MMAP_ENTRY_SIZE;
     uint32_t mmap = info_alloc(&a, mmap_len, errp);
-    uint32_t mods = mmap ? info_alloc(&a, in->nr_modules * MB_MOD_SIZE,
-                                      errp) : 0;
-    g_autofree char *cmdline = in->cmdline && *in->cmdline
-        ? g_strdup_printf("%s %s", in->kernel_path, in->cmdline)
-        : g_strdup(in->kernel_path);
+    uint32_t mods =
+        mmap ? info_alloc(&a, in->nr_modules * MB_MOD_SIZE, errp) : 0;
+    g_autofree char *cmdline =
+        in->cmdline && *in->cmdline
+            ? g_strdup_printf("%s %s", in->kernel_path, in->cmdline)
+            : g_strdup(in->kernel_path);
     uint32_t cmdline_addr = mods ? info_add_string(&a, cmdline, errp) : 0;
-    uint32_t name_addr = cmdline_addr ? info_add_string(&a, "vireo", errp)
-                                      : 0;
+    uint32_t name_addr = cmdline_addr ? info_add_string(&a, "vireo", errp) : 0;
     if (!name_addr) {
         g_free(a.buf);
         return false;
     }
 
     for (size_t i = 0; i < in->mem.e820_nr; i++) {
-        uint8_t *e = a.buf + (mmap - MULTIBOOT_INFO_ADDR) +
-                     i * MB_MMAP_ENTRY_SIZE;
+        uint8_t *e =
+            a.buf + (mmap - MULTIBOOT_INFO_ADDR) + i * MB_MMAP_ENTRY_SIZE;
         st32(e, MB_MMAP_ENTRY_SIZE - 4);
         st64(e + 4, in->mem.e820[i].addr);
         st64(e + 12, in->mem.e820[i].size);
@@ -372,7 +379,7 @@ static bool build_info(const MultibootInput *in, const uint64_t *mod_addrs,
     }
 
     st32(mbi + MBI_FLAGS, MBI_FLAG_MEM | MBI_FLAG_CMDLINE | MBI_FLAG_MODS |
-                          MBI_FLAG_MMAP | MBI_FLAG_LOADER_NAME);
+                              MBI_FLAG_MMAP | MBI_FLAG_LOADER_NAME);
     info_memory(&in->mem, mbi);
     st32(mbi + MBI_CMDLINE, cmdline_addr);
     st32(mbi + MBI_MODS_COUNT, in->nr_modules);
@@ -405,7 +412,8 @@ static bool check_header(const uint8_t *k, size_t len, long hdr,
     if (unknown) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: multiboot header requires features this loader "
-                    "lacks (flags 0x%x)", unknown);
+                    "lacks (flags 0x%x)",
+                    unknown);
         return false;
     }
     return true;
@@ -429,8 +437,7 @@ static bool load_segments(const MultibootInput *in, GArray *segs,
     return true;
 }
 
-bool multiboot_build(const MultibootInput *in, BootImage *img,
-                     GError **errp)
+bool multiboot_build(const MultibootInput *in, BootImage *img, GError **errp)
 {
     const uint8_t *k = in->kernel;
     long hdr = multiboot_find_header(k, in->kernel_len);
@@ -441,16 +448,18 @@ bool multiboot_build(const MultibootInput *in, BootImage *img,
         return false;
     }
     g_autoptr(GArray) segs = g_array_new(FALSE, FALSE, sizeof(Segment));
-    bool ok = flags & MB_FLAG_AOUT_KLUDGE
-        ? parse_aout_kludge(k, in->kernel_len, hdr, segs, &entry, errp)
-        : parse_elf(k, in->kernel_len, segs, &entry, errp);
+    bool ok =
+        flags & MB_FLAG_AOUT_KLUDGE
+            ? parse_aout_kludge(k, in->kernel_len, hdr, segs, &entry, errp)
+            : parse_elf(k, in->kernel_len, segs, &entry, errp);
     if (!ok || !load_segments(in, segs, img, &end, errp)) {
         return false;
     }
     if (entry >= 0x100000000ULL) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: multiboot entry point 0x%" PRIx64 " is not "
-                    "reachable in 32-bit protected mode", entry);
+                    "reachable in 32-bit protected mode",
+                    entry);
         return false;
     }
 
@@ -459,9 +468,9 @@ bool multiboot_build(const MultibootInput *in, BootImage *img,
     uint64_t next = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
     for (size_t i = 0; i < in->nr_modules; i++) {
         const MultibootModule *mod = &in->modules[i];
-        Segment s = { .addr = next, .memsz = mod->len };
-        g_autofree char *what = g_strdup_printf("multiboot module '%s'",
-                                                mod->cmdline);
+        Segment s = {.addr = next, .memsz = mod->len};
+        g_autofree char *what =
+            g_strdup_printf("multiboot module '%s'", mod->cmdline);
         if (!check_segment(in, &s, what, errp)) {
             return false;
         }

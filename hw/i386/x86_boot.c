@@ -69,7 +69,7 @@ void boot_add_gdt(BootImage *img, bool long_mode)
     const uint64_t code64 = 0x00af9b000000ffffULL;
     const uint64_t code32 = 0x00cf9b000000ffffULL;
     const uint64_t data = 0x00cf93000000ffffULL;
-    uint64_t gdt[4] = { 0, 0, long_mode ? code64 : code32, data };
+    uint64_t gdt[4] = {0, 0, long_mode ? code64 : code32, data};
     uint8_t *buf = g_malloc(sizeof(gdt));
 
     for (int i = 0; i < 4; i++) {
@@ -98,19 +98,20 @@ static bool read_file(const char *what, const char *path, uint8_t **data,
         return false;
     }
     if (!S_ISREG(st.st_mode)) {
-        g_set_error(errp, VIREO_ERROR, 0, "%s '%s': not a regular file",
-                    what, path);
+        g_set_error(errp, VIREO_ERROR, 0, "%s '%s': not a regular file", what,
+                    path);
         close(fd);
         return false;
     }
     *len = st.st_size;
     *data = g_malloc(*len ? *len : 1);
-    for (size_t done = 0; done < *len; ) {
+    for (size_t done = 0; done < *len;) {
         ssize_t n = read(fd, *data + done, *len - done);
         if (n <= 0) {
             g_set_error(errp, VIREO_ERROR, 0, "%s '%s': %s", what, path,
-                        n < 0 ? g_strerror(errno) : "file shrank while "
-                        "reading");
+                        n < 0 ? g_strerror(errno)
+                              : "file shrank while "
+                                "reading");
             g_free(*data);
             close(fd);
             return false;
@@ -159,17 +160,17 @@ static bool load_multiboot(Machine *m, const uint8_t *kernel, size_t len,
                            BootImage *img, GError **errp)
 {
     g_auto(GStrv) entries = m->cfg.initrd
-        ? multiboot_split_modules(m->cfg.initrd) : g_new0(char *, 1);
+                                ? multiboot_split_modules(m->cfg.initrd)
+                                : g_new0(char *, 1);
     size_t nr = g_strv_length(entries);
     MultibootModule *mods = g_new0(MultibootModule, nr + 1);
     bool ok = true;
 
     for (size_t i = 0; i < nr && ok; i++) {
-        g_autofree char *path = g_strndup(entries[i],
-                                          strcspn(entries[i], " "));
+        g_autofree char *path = g_strndup(entries[i], strcspn(entries[i], " "));
         uint8_t *data = NULL;
-        ok = read_file("-initrd (multiboot module)", path, &data,
-                       &mods[i].len, errp);
+        ok = read_file("-initrd (multiboot module)", path, &data, &mods[i].len,
+                       errp);
         mods[i].data = data;
         mods[i].cmdline = entries[i];
     }
@@ -240,21 +241,21 @@ bool x86_acpi_build(Machine *m, GError **errp)
     AcpiBuildConfig cfg = {
         .ncpus = m->ncpus,
         .apic_ids = apic_ids,
-        .pc_legacy = !m->cfg.machine_type ||
-                     strcmp(m->cfg.machine_type, "microvm") != 0,
+        .pc_legacy =
+            !m->cfg.machine_type || strcmp(m->cfg.machine_type, "microvm") != 0,
         .pm_base = X86_ACPI_PM_BASE,
     };
     hwaddr rsdp;
-    GByteArray *tables = acpi_build_tables(&cfg, ACPI_TABLES_ADDR, &rsdp,
-                                           errp);
+    GByteArray *tables = acpi_build_tables(&cfg, ACPI_TABLES_ADDR, &rsdp, errp);
     if (!tables) {
         return false;
     }
     if (tables->len > ACPI_TABLES_END - ACPI_TABLES_ADDR) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "ACPI: tables for %d vCPUs need %u bytes, more than the "
-                    "%u bytes at 0x%x", m->ncpus, tables->len,
-                    ACPI_TABLES_END - ACPI_TABLES_ADDR, ACPI_TABLES_ADDR);
+                    "%u bytes at 0x%x",
+                    m->ncpus, tables->len, ACPI_TABLES_END - ACPI_TABLES_ADDR,
+                    ACPI_TABLES_ADDR);
         g_byte_array_unref(tables);
         return false;
     }

@@ -19,27 +19,27 @@
  * Low memory used by the loaders. Everything between BOOT_LOW_DATA_START and
  * BOOT_LOW_DATA_END is ours; a multiboot image may not load there.
  */
-#define BOOT_LOW_DATA_START     0x500
-#define BOOT_GDT_ADDR           0x500       /* 4 descriptors */
-#define LINUX_BOOT_PARAMS_ADDR  0x7000      /* the "zero page", 4 KiB */
-#define BOOT_STACK_TOP          0x9000      /* grows down into 0x8xxx */
-#define BOOT_PML4_ADDR          0x9000
-#define BOOT_PDPT_ADDR          0xa000
-#define BOOT_PD_ADDR            0xb000      /* 4 PDs: 0xb000..0xefff */
-#define MULTIBOOT_INFO_ADDR     0x9000      /* info, mmap, modules, strings */
-#define MULTIBOOT_INFO_END      0x20000
-#define LINUX_CMDLINE_ADDR      0x20000
-#define LINUX_CMDLINE_MAX       0x10000     /* up to BOOT_LOW_DATA_END */
-#define BOOT_LOW_DATA_END       0x30000
-#define LINUX_KERNEL_ADDR       0x100000    /* protected-mode kernel */
+#define BOOT_LOW_DATA_START 0x500
+#define BOOT_GDT_ADDR 0x500           /* 4 descriptors */
+#define LINUX_BOOT_PARAMS_ADDR 0x7000 /* the "zero page", 4 KiB */
+#define BOOT_STACK_TOP 0x9000         /* grows down into 0x8xxx */
+#define BOOT_PML4_ADDR 0x9000
+#define BOOT_PDPT_ADDR 0xa000
+#define BOOT_PD_ADDR 0xb000        /* 4 PDs: 0xb000..0xefff */
+#define MULTIBOOT_INFO_ADDR 0x9000 /* info, mmap, modules, strings */
+#define MULTIBOOT_INFO_END 0x20000
+#define LINUX_CMDLINE_ADDR 0x20000
+#define LINUX_CMDLINE_MAX 0x10000 /* up to BOOT_LOW_DATA_END */
+#define BOOT_LOW_DATA_END 0x30000
+#define LINUX_KERNEL_ADDR 0x100000 /* protected-mode kernel */
 
 /* Where the ACPI tables go for direct boot: the BIOS area the spec scans. */
-#define ACPI_TABLES_ADDR        0xe0000
-#define ACPI_TABLES_END         0x100000
+#define ACPI_TABLES_ADDR 0xe0000
+#define ACPI_TABLES_END 0x100000
 
 /* Selectors the GDT provides; Linux's boot protocol fixes 0x10 and 0x18. */
-#define BOOT_CS_SELECTOR        0x10
-#define BOOT_DS_SELECTOR        0x18
+#define BOOT_CS_SELECTOR 0x10
+#define BOOT_DS_SELECTOR 0x18
 
 /* One piece of guest memory a loader wants written at every reset. */
 typedef struct BootBlob {
@@ -51,7 +51,7 @@ typedef struct BootBlob {
 
 /* What a loader produces: blobs to write and the boot CPU's entry state. */
 typedef struct BootImage {
-    GPtrArray *blobs;   /* of BootBlob *, owned */
+    GPtrArray *blobs; /* of BootBlob *, owned */
     BootState boot;
 } BootImage;
 
@@ -69,7 +69,7 @@ typedef struct BootMemory {
     uint64_t above_4g_mem_size;
     const E820Entry *e820;
     size_t e820_nr;
-    uint64_t acpi_rsdp_addr;    /* 0: no ACPI tables */
+    uint64_t acpi_rsdp_addr; /* 0: no ACPI tables */
 } BootMemory;
 
 /* GDT with flat code at BOOT_CS_SELECTOR (64-bit or 32-bit) and data. */
@@ -82,32 +82,31 @@ void boot_add_gdt(BootImage *img, bool long_mode);
  * overrides whatever it overlaps; the table stays sorted with adjacent
  * ranges of the same type merged.
  */
-void e820_table_add(GArray *table, uint64_t addr, uint64_t size,
-                    uint32_t type);
+void e820_table_add(GArray *table, uint64_t addr, uint64_t size, uint32_t type);
 /* Whether [addr, addr+size) lies wholly in E820_RAM entries. */
 bool e820_range_is_ram(const E820Entry *e820, size_t nr, uint64_t addr,
                        uint64_t size);
 
-/* --- linux_boot.c: Linux x86 boot protocol (Documentation/arch/x86/boot.rst) */
+/* --- linux_boot.c: Linux x86 boot protocol (Documentation/arch/x86/boot.rst)
+ */
 
 typedef struct LinuxBootInput {
     const uint8_t *kernel;
     size_t kernel_len;
-    const uint8_t *initrd;      /* NULL: none */
+    const uint8_t *initrd; /* NULL: none */
     size_t initrd_len;
-    const char *cmdline;        /* NULL: empty */
+    const char *cmdline; /* NULL: empty */
     BootMemory mem;
 } LinuxBootInput;
 
 /* Whether the image carries a Linux setup header ("HdrS" at 0x202). */
 bool linux_boot_probe(const uint8_t *kernel, size_t len);
-bool linux_boot_build(const LinuxBootInput *in, BootImage *img,
-                      GError **errp);
+bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp);
 
 /* --- multiboot.c: Multiboot Specification 0.6.96 --- */
 
 typedef struct MultibootModule {
-    const char *cmdline;        /* the whole entry: "path args..." */
+    const char *cmdline; /* the whole entry: "path args..." */
     const uint8_t *data;
     size_t len;
 } MultibootModule;
@@ -115,8 +114,8 @@ typedef struct MultibootModule {
 typedef struct MultibootInput {
     const uint8_t *kernel;
     size_t kernel_len;
-    const char *kernel_path;    /* first word of the command line */
-    const char *cmdline;        /* -append, NULL: none */
+    const char *kernel_path; /* first word of the command line */
+    const char *cmdline;     /* -append, NULL: none */
     const MultibootModule *modules;
     size_t nr_modules;
     BootMemory mem;
@@ -129,16 +128,15 @@ long multiboot_find_header(const uint8_t *kernel, size_t len);
  * ",," is a literal comma. Returns a NULL-terminated g_strfreev vector.
  */
 char **multiboot_split_modules(const char *list);
-bool multiboot_build(const MultibootInput *in, BootImage *img,
-                     GError **errp);
+bool multiboot_build(const MultibootInput *in, BootImage *img, GError **errp);
 
 /* --- acpi_build.c: ACPI 6.x tables for direct boot --- */
 
 typedef struct AcpiBuildConfig {
     int ncpus;
-    const uint32_t *apic_ids;   /* ncpus entries */
-    bool pc_legacy;             /* i8042 and PS/2 devices present */
-    uint16_t pm_base;           /* PM1a_EVT; CNT at +4, TMR at +8 */
+    const uint32_t *apic_ids; /* ncpus entries */
+    bool pc_legacy;           /* i8042 and PS/2 devices present */
+    uint16_t pm_base;         /* PM1a_EVT; CNT at +4, TMR at +8 */
 } AcpiBuildConfig;
 
 /*

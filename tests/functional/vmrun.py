@@ -94,6 +94,11 @@ class VMResult:
     first_output: float = None  # seconds from start to the first byte out
     args: list = field(default_factory=list)
 
+    def __repr__(self):
+        # pytest shows this in assertion rewrites; describe() has the output.
+        return (f"VMResult(returncode={self.returncode}, "
+                f"timed_out={self.timed_out}, duration={self.duration:.1f})")
+
     def describe(self):
         """A text for assertion messages: command, status and output tail."""
         state = "timed out and was killed" if self.timed_out \

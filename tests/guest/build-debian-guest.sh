@@ -118,11 +118,18 @@ print_outputs() {
     echo "env=$cache/guest.env"
 }
 
+# The package lists as of now (their names, sizes and times), without the
+# lock and partial/ that other apt runs touch.
+apt_lists_fingerprint() {
+    (ls -l --time-style=+%s /var/lib/apt/lists/ 2>/dev/null || true) |
+        grep -Ev ' (lock|partial|auxfiles)$' | sha256sum | cut -d' ' -f1
+}
+
 # Fast path: apt-cache takes about half a second per call, so when neither
 # this script nor apt's package lists changed since the last build, the
 # package versions cannot have changed either.
-script_sum=$(sha256sum "$0" | cut -d' ' -f1)
-lists_sum=$( (ls -l --time-style=+%s /var/lib/apt/lists/ 2>/dev/null || true) | sha256sum | cut -d' ' -f1)
+script_sum=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+lists_sum=$(apt_lists_fingerprint)
 quick="script=$script_sum lists=$lists_sum compress=${VIREO_GUEST_COMPRESS:-auto}"
 if [ "$force" = 0 ] && outputs_exist && [ -s "$cache/stamp" ] &&
     [ "$(cat "$cache/quickstamp" 2>/dev/null)" = "$quick" ]; then
@@ -247,6 +254,13 @@ for m in "${guest_modules[@]}"; do
         die "module $m is not in $kpkg"
     fi
     visit "$n"
+done
+
+for n in "${load_order[@]}"; do
+    case ${path_of[$n]} in
+    *.ko.xz) need_tools xz:xz-utils ;;
+    *.ko.zst) need_tools zstd:zstd ;;
+    esac
 done
 
 gmoddir=$root/lib/modules/$kernel_release
@@ -426,7 +440,7 @@ mv "$tmp/initrd.img" "$cache/initrd.img"
 mv "$tmp/guest.env" "$cache/guest.env"
 echo "$stamp" >"$cache/stamp"
 # apt-get update may have run above: fingerprint the lists as they are now.
-lists_sum=$( (ls -l --time-style=+%s /var/lib/apt/lists/ 2>/dev/null || true) | sha256sum | cut -d' ' -f1)
+lists_sum=$(apt_lists_fingerprint)
 echo "script=$script_sum lists=$lists_sum compress=${VIREO_GUEST_COMPRESS:-auto}" >"$cache/quickstamp"
 log "built $kpkg $kver ($kernel_release), busybox-static $bver," \
     "${#load_order[@]} modules, $compress initrd of $(du -k "$cache/initrd.img" | cut -f1) KiB"

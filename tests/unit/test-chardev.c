@@ -131,14 +131,16 @@ static void test_bad_specs(void)
 
     expect_spec_error("serial0", "foo",
                       "-serial foo: unknown character backend 'foo'");
-    expect_spec_error("serial0", "vc:80Cx24C", "unknown character backend 'vc'");
+    expect_spec_error("serial0", "vc:80Cx24C",
+                      "unknown character backend 'vc'");
     expect_spec_error("serial0", "file:", "'path' is missing");
     expect_spec_error("serial0", badfile, "could not open");
     expect_spec_error("serial0", "tcp:4444", "tcp:HOST:PORT");
     expect_spec_error("serial0", "unix:/tmp/x,server=on,bogus=1",
                       "invalid parameter 'bogus'");
     expect_spec_error("serial0", "unix:/tmp/x,server=maybe", "server");
-    expect_spec_error("serial1", "chardev:nosuch", "chardev 'nosuch' not found");
+    expect_spec_error("serial1", "chardev:nosuch",
+                      "chardev 'nosuch' not found");
     expect_spec_error("debugcon", "bar", "-debugcon bar:");
     expect_opts_error("null", "'id' is missing");
     expect_opts_error("frob,id=x", "unknown character backend 'frob'");

@@ -42,9 +42,9 @@ static void test_board_512m(void)
 {
     g_autoptr(GArray) t = board_table(512 * MiB);
     const Expect exp[] = {
-        { 0, 0x9fc00, E820_RAM },
-        { 0x9fc00, 0x60400, E820_RESERVED },
-        { 0x100000, 511 * MiB, E820_RAM },
+        {0, 0x9fc00, E820_RAM},
+        {0x9fc00, 0x60400, E820_RESERVED},
+        {0x100000, 511 * MiB, E820_RAM},
     };
     check_table(t, exp, G_N_ELEMENTS(exp));
 }
@@ -53,9 +53,9 @@ static void test_board_3g(void)
 {
     g_autoptr(GArray) t = board_table(3 * GiB);
     const Expect exp[] = {
-        { 0, 0x9fc00, E820_RAM },
-        { 0x9fc00, 0x60400, E820_RESERVED },
-        { 0x100000, 3 * GiB - MiB, E820_RAM },
+        {0, 0x9fc00, E820_RAM},
+        {0x9fc00, 0x60400, E820_RESERVED},
+        {0x100000, 3 * GiB - MiB, E820_RAM},
     };
     check_table(t, exp, G_N_ELEMENTS(exp));
 }
@@ -64,10 +64,10 @@ static void test_board_4g_splits_around_pci_hole(void)
 {
     g_autoptr(GArray) t = board_table(4 * GiB);
     const Expect exp[] = {
-        { 0, 0x9fc00, E820_RAM },
-        { 0x9fc00, 0x60400, E820_RESERVED },
-        { 0x100000, 3 * GiB - MiB, E820_RAM },
-        { 4 * GiB, 1 * GiB, E820_RAM },
+        {0, 0x9fc00, E820_RAM},
+        {0x9fc00, 0x60400, E820_RESERVED},
+        {0x100000, 3 * GiB - MiB, E820_RAM},
+        {4 * GiB, 1 * GiB, E820_RAM},
     };
     check_table(t, exp, G_N_ELEMENTS(exp));
 }
@@ -76,14 +76,14 @@ static void test_board_8g(void)
 {
     g_autoptr(GArray) t = board_table(8 * GiB);
     const Expect exp[] = {
-        { 0, 0x9fc00, E820_RAM },
-        { 0x9fc00, 0x60400, E820_RESERVED },
-        { 0x100000, 3 * GiB - MiB, E820_RAM },
-        { 4 * GiB, 5 * GiB, E820_RAM },
+        {0, 0x9fc00, E820_RAM},
+        {0x9fc00, 0x60400, E820_RESERVED},
+        {0x100000, 3 * GiB - MiB, E820_RAM},
+        {4 * GiB, 5 * GiB, E820_RAM},
     };
     check_table(t, exp, G_N_ELEMENTS(exp));
-    g_assert_true(e820_range_is_ram((E820Entry *)t->data, t->len,
-                                    6 * GiB, GiB));
+    g_assert_true(
+        e820_range_is_ram((E820Entry *)t->data, t->len, 6 * GiB, GiB));
     g_assert_false(e820_range_is_ram((E820Entry *)t->data, t->len,
                                      3 * GiB - MiB, 2 * MiB));
 }
@@ -96,8 +96,8 @@ static void test_adjacent_same_type_merges(void)
     e820_table_add(t, 1 * MiB, MiB, E820_RAM);
     e820_table_add(t, 3 * MiB, MiB, E820_ACPI);
     const Expect exp[] = {
-        { 1 * MiB, 2 * MiB, E820_RAM },
-        { 3 * MiB, MiB, E820_ACPI },
+        {1 * MiB, 2 * MiB, E820_RAM},
+        {3 * MiB, MiB, E820_ACPI},
     };
     check_table(t, exp, G_N_ELEMENTS(exp));
 }
@@ -109,19 +109,19 @@ static void test_overlap_overrides_and_splits(void)
     e820_table_add(t, 0, GiB, E820_RAM);
     e820_table_add(t, 16 * MiB, MiB, E820_RESERVED);
     const Expect exp[] = {
-        { 0, 16 * MiB, E820_RAM },
-        { 16 * MiB, MiB, E820_RESERVED },
-        { 17 * MiB, GiB - 17 * MiB, E820_RAM },
+        {0, 16 * MiB, E820_RAM},
+        {16 * MiB, MiB, E820_RESERVED},
+        {17 * MiB, GiB - 17 * MiB, E820_RAM},
     };
     check_table(t, exp, G_N_ELEMENTS(exp));
-    g_assert_false(e820_range_is_ram((E820Entry *)t->data, t->len,
-                                     15 * MiB, 2 * MiB));
-    g_assert_true(e820_range_is_ram((E820Entry *)t->data, t->len,
-                                    17 * MiB, MiB));
+    g_assert_false(
+        e820_range_is_ram((E820Entry *)t->data, t->len, 15 * MiB, 2 * MiB));
+    g_assert_true(
+        e820_range_is_ram((E820Entry *)t->data, t->len, 17 * MiB, MiB));
 
     /* giving the range back as RAM merges everything again */
     e820_table_add(t, 16 * MiB, MiB, E820_RAM);
-    const Expect merged[] = { { 0, GiB, E820_RAM } };
+    const Expect merged[] = {{0, GiB, E820_RAM}};
     check_table(t, merged, 1);
 }
 
@@ -131,9 +131,9 @@ static void test_override_covering_several(void)
 
     e820_table_add(t, 0x80000, 0x100000, E820_RESERVED);
     const Expect exp[] = {
-        { 0, 0x80000, E820_RAM },
-        { 0x80000, 0x100000, E820_RESERVED },
-        { 0x180000, 512 * MiB - 0x180000, E820_RAM },
+        {0, 0x80000, E820_RAM},
+        {0x80000, 0x100000, E820_RESERVED},
+        {0x180000, 512 * MiB - 0x180000, E820_RAM},
     };
     check_table(t, exp, G_N_ELEMENTS(exp));
 }

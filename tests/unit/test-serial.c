@@ -60,6 +60,7 @@ static void tm_fini(TestMachine *tm)
         d = next;
     }
     address_space_destroy(&tm->m.as_io);
+    memory_region_destroy(&tm->io);
     chardev_cleanup_all();
 }
 

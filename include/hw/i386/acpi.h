@@ -14,10 +14,10 @@ typedef struct Machine Machine;
  * SLP_TYP for S5 in \_S5_ and the value acpi-pm accepts in PM1a_CNT. Any
  * value works as long as both agree; 5 mirrors the state number.
  */
-#define ACPI_S5_SLP_TYP         5
-#define ACPI_SCI_IRQ            9       /* ISA IRQ and GSI, level, high */
-#define ACPI_RESET_PORT         0xcf9   /* FADT RESET_REG (I/O, 8 bits) */
-#define ACPI_RESET_VALUE        0x06    /* SYS_RST | RST_CPU: hard reset */
+#define ACPI_S5_SLP_TYP 5
+#define ACPI_SCI_IRQ 9        /* ISA IRQ and GSI, level, high */
+#define ACPI_RESET_PORT 0xcf9 /* FADT RESET_REG (I/O, 8 bits) */
+#define ACPI_RESET_VALUE 0x06 /* SYS_RST | RST_CPU: hard reset */
 
 /*
  * Sets PWRBTN_STS in the machine's acpi-pm device, raising the SCI if the

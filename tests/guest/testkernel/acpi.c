@@ -143,6 +143,10 @@ static void parse_fadt(const struct sdt_header *h)
         acpi.pm1a_cnt = *(const uint32_t *)(p + 64);
     if (h->length >= 116)
         acpi.fadt_flags = *(const uint32_t *)(p + 112);
+    if (h->length >= 129 && (acpi.fadt_flags & (1u << 10))) { /* RESET_REG_SUP */
+        memcpy(&acpi.reset_reg, p + 116, sizeof(acpi.reset_reg));
+        acpi.reset_value = p[128];
+    }
     if (h->length >= 184) {
         const struct acpi_gas *x = (const void *)(p + 172);
         if (x->space == 1 && x->address && !acpi.pm1a_cnt)

@@ -11,8 +11,11 @@
  *   modules=N, modI=SIZE:CRC32, modargI=WORD   modules/initrd contents
  *   action=exit|poweroff|reboot|echo|halt|triple   what to do afterwards
  *                    (default exit: isa-debug-exit 0 on success, 1 on failure)
- *   reboot=kbd|cf9|triple   how action=reboot resets
+ *   reboot=kbd|cf9|acpi|triple   how action=reboot resets
  *   early=triple     triple-fault before any test
+ *   reenter=linux64  (multiboot only) act as a 64-bit Linux boot loader for
+ *                    ourselves: build boot_params and enter at 0x100200, so
+ *                    the 64-bit entry path runs on loaders that lack it
  */
 #include "testkernel.h"
 
@@ -26,6 +29,39 @@ static const char *boot_kind_name(enum boot_kind k)
     case BOOT_KIND_LINUX64: return "linux64";
     }
     return "?";
+}
+
+#define REENTER_BP 0x90000 /* boot_params, then the command line */
+
+/* Enter ourselves through the 64-bit boot protocol entry (boot.rst, "64-bit
+ * boot protocol"), passing on the memory map, command line and module 0. */
+static void reenter_linux64(void)
+{
+    uint8_t *bp = (uint8_t *)REENTER_BP;
+    char *cmd = (char *)(REENTER_BP + 0x1000);
+    int n = boot.nmmap < 128 ? boot.nmmap : 128;
+
+    memset(bp, 0, 0x1000);
+    strncpy_z(cmd, boot.cmdline, CMDLINE_MAX);
+    for (int i = 0; i < n; i++) {
+        uint8_t *e = bp + 0x2d0 + 20 * i;
+        memcpy(e, &boot.mmap[i].base, 8);
+        memcpy(e + 8, &boot.mmap[i].len, 8);
+        memcpy(e + 16, &boot.mmap[i].type, 4);
+    }
+    bp[0x1e8] = (uint8_t)n;
+    *(uint16_t *)(bp + 0x1fe) = 0xaa55;
+    memcpy(bp + 0x202, "HdrS", 4);
+    bp[0x210] = 0xff;                            /* type_of_loader: undefined */
+    *(uint32_t *)(bp + 0x228) = (uint32_t)(uint64_t)cmd;
+    if (boot.nmods) {
+        *(uint32_t *)(bp + 0x218) = (uint32_t)boot.mods[0].start;
+        *(uint32_t *)(bp + 0x21c) = (uint32_t)(boot.mods[0].end - boot.mods[0].start);
+    }
+    *(uint64_t *)(bp + 0x70) = acpi.rsdp;
+    printk("reenter: jumping to the 64-bit entry with boot_params at %x\n", REENTER_BP);
+    __asm__ volatile("cli; jmp *%0" : : "r"(0x100200ull), "S"(bp) : "memory");
+    __builtin_unreachable();
 }
 
 static bool selected(const char *name)
@@ -58,6 +94,8 @@ void kernel_main(enum boot_kind kind, uint64_t info, uint32_t magic)
     idt_init();
     pic_disable();
     acpi_init();
+    if (kind == BOOT_KIND_MULTIBOOT && cmdline_value_is("reenter", "linux64"))
+        reenter_linux64();
     lapic_init();
 
     if (selected("cmdline"))

@@ -12,7 +12,13 @@ void halt_forever(void)
 /* QEMU's isa-debug-exit: the VMM exits with status (code << 1) | 1. */
 void debug_exit(uint32_t code)
 {
+    uint64_t dl;
+
     outl(DEBUG_EXIT_PORT, code);
+    /* a VMM may finish the vCPU's current run before it exits */
+    dl = deadline_after_ms(2000);
+    while (!deadline_passed(dl))
+        cpu_relax();
     printk("note: isa-debug-exit at 0x%x did not stop the VM\n", DEBUG_EXIT_PORT);
     halt_forever();
 }
@@ -61,11 +67,12 @@ void triple_fault(void)
         uint16_t limit;
         uint64_t base;
     } __attribute__((packed)) empty = { 0, 0 };
-    __asm__ volatile("lidt %0; int3" : : "m"(empty));
+    __asm__ volatile("lidt %0; ud2" : : "m"(empty));
     halt_forever();
 }
 
-/* how: "kbd" (8042 pulse, default), "cf9" (PIIX reset control), "triple" */
+/* how: "kbd" (8042 pulse, default), "cf9" (PIIX reset control), "acpi"
+ * (FADT RESET_REG), "triple" */
 void reboot(const char *how)
 {
     uint64_t dl;
@@ -74,6 +81,12 @@ void reboot(const char *how)
     if (!strncmp(how, "cf9", 4)) {
         outb(0xcf9, 0x02);
         outb(0xcf9, 0x06);
+    } else if (!strncmp(how, "acpi", 5)) {
+        if (!acpi.reset_reg.address) {
+            printk("FAIL reboot: FADT has no reset register\n");
+            debug_exit(1);
+        }
+        gas_write(&acpi.reset_reg, acpi.reset_value);
     } else if (!strncmp(how, "triple", 7)) {
         triple_fault();
     } else {

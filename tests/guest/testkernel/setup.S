@@ -9,6 +9,7 @@
  */
 #define SETUP_SECTS 2
 #define E820_MAX 128
+#define BOOT_PARAMS 0x1000 /* in the setup segment, past our code */
 
     .code16
     .section .text
@@ -72,9 +73,21 @@ start_of_setup:
     cld
     mov %ds, %ax
     mov %ax, %es
+    /*
+     * Build boot_params (the "zero page") at ds:BOOT_PARAMS, past this code:
+     * zero it, copy the setup header the loader filled in, add the e820 map.
+     */
+    mov $BOOT_PARAMS, %di
+    mov $(4096 / 2), %cx
+    xor %ax, %ax
+    rep stosw
+    mov $0x1f1, %si
+    mov $(BOOT_PARAMS + 0x1f1), %di
+    mov $(kernel_version_str - 0x1f1), %cx
+    rep movsb
     /* BIOS e820 (int 15h, ax=e820h) into boot_params.e820_table */
     xor %ebx, %ebx
-    mov $0x2d0, %di
+    mov $(BOOT_PARAMS + 0x2d0), %di
     xor %bp, %bp
 2:  mov $0xe820, %eax
     mov $20, %ecx
@@ -90,16 +103,16 @@ start_of_setup:
     cmp $E820_MAX, %bp
     jb 2b
 3:  mov %bp, %ax
-    movb %al, 0x1e8
-    /* linear address of boot_params = ds << 4 */
+    movb %al, BOOT_PARAMS + 0x1e8
+    /* linear addresses: boot_params, our GDT and the 32-bit code */
     xor %esi, %esi
     mov %ds, %si
     shl $4, %esi
-    /* patch the GDT descriptor base and the far jump with linear addresses */
     lea setup_gdt(%esi), %eax
     mov %eax, setup_gdt_base
     lea pm_entry(%esi), %eax
     mov %eax, pm_jump_off
+    add $BOOT_PARAMS, %esi
     lgdtl setup_gdt_desc
     mov %cr0, %eax
     or $1, %eax

@@ -172,6 +172,8 @@ struct acpi_info {
     uint32_t fadt_flags;
     uint32_t pm1a_cnt;            /* I/O port, 0 if none */
     struct acpi_gas sleep_control; /* HW-reduced sleep control register */
+    struct acpi_gas reset_reg;    /* FADT RESET_REG, valid if address != 0 */
+    uint8_t reset_value;
     int s5_typ;                   /* -1 if \_S5_ not found */
     int bad_checksums;
     char bad_table[8];

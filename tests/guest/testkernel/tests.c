@@ -83,7 +83,7 @@ static bool probe_page(uint64_t addr)
  * mem=SIZE: the usable RAM (type 1) must be within [SIZE - 2 MiB, SIZE]: the
  * VMM and firmware keep the legacy hole 0x9fc00-0x100000 and a few pages for
  * their own tables. With SIZE above 3.5 GiB, some RAM must lie above 4 GiB.
- * Then every RAM range's first and last page is written and read back.
+ * Then every RAM range's first, middle and last page is written and read back.
  */
 void test_mem(void)
 {
@@ -137,8 +137,8 @@ void test_mem(void)
         uint64_t last = ((r->base + r->len) & ~4095ull) - 4096;
         if (r->type != E820_RAM || r->len < 8192 || last < first)
             continue;
-        uint64_t pages[2] = { first, last };
-        for (int k = 0; k < 2; k++) {
+        uint64_t pages[3] = { first, first + ((last - first) / 2 & ~4095ull), last };
+        for (int k = 0; k < 3; k++) {
             if (page_is_ours(pages[k]))
                 continue;
             if (!probe_page(pages[k])) {
@@ -414,8 +414,8 @@ void action_echo(void)
         printk("FAIL echo: no IOAPIC\n");
         return;
     }
-    while (inb(COM1 + UART_LSR) & 1)
-        inb(COM1);
+    /* input that arrived early waits in the FIFO and raises the interrupt
+     * as soon as it is enabled */
     outb(COM1 + UART_IER, UART_IER_RDI);
     irq_enable();
     printk("ECHO READY\n");
