@@ -18,7 +18,7 @@ if [ -d /sys/module/kvm_pvm ] || ! grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then
     echo "run-default-guest: this host's KVM cannot run a stock Linux kernel" \
          "(nested KVM without VMX/SVM, e.g. kvm_pvm); the software CPU that" \
          "runs it anyway is not built yet. Booting the KVM test kernel instead." >&2
-    make -s -C tests/guest/testkernel OUT="$PWD/$cache/testkernel" >/dev/null
+    make -s -C tests/guest/testkernel O="$PWD/$cache/testkernel" >/dev/null
     exec build/vireo -M "$machine" -enable-kvm -cpu host -m 512 -smp 2 \
         -kernel "$cache/testkernel/testkernel.elf" -append "test=all cpus=2" \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 -nographic

@@ -60,10 +60,16 @@ void vm_request_reset(ShutdownCause cause)
     g_main_context_wakeup(NULL);
 }
 
+bool vm_request_pending(void)
+{
+    return shutdown_request != SHUTDOWN_NONE || reset_request != SHUTDOWN_NONE;
+}
+
 ShutdownCause vm_take_shutdown_request(int *status)
 {
     ShutdownCause c = shutdown_request;
     *status = shutdown_status;
+    shutdown_request = SHUTDOWN_NONE;
     return c;
 }
 

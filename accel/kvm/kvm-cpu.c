@@ -405,7 +405,11 @@ void *kvm_vcpu_thread(void *opaque)
             continue;
         }
         bql_lock();
-        if (!handle_exit(cpu, run)) {
+        /*
+         * After an exit that asked for a shutdown or reset (isa-debug-exit,
+         * ACPI S5, 0xCF9), the guest must not run on in the meantime.
+         */
+        if (!handle_exit(cpu, run) || vm_request_pending()) {
             /* stay out of the guest until the main loop resets or stops */
             cpu->stop = true;
         }

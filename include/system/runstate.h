@@ -30,6 +30,8 @@ typedef enum ShutdownCause {
 /* Safe from any thread; the main loop acts on it. */
 void vm_request_shutdown(ShutdownCause cause, int exit_status);
 void vm_request_reset(ShutdownCause cause);
+/* A shutdown or reset is waiting for the main loop. */
+bool vm_request_pending(void);
 
 /* Options that decide what a guest reset or poweroff means. */
 extern bool runstate_no_reboot;    /* -no-reboot: reset exits instead */

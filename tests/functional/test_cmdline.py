@@ -194,3 +194,19 @@ def test_debug_log_file(tmp_path, kernels):
               "-no-reboot", "-d", "cpu_reset,guest_errors", "-D", log)
     assert r.returncode == 0, r.describe()
     assert log.exists()
+
+
+@needs_kvm
+def test_no_shutdown_pauses_and_a_signal_still_ends_it(kernels):
+    # the test kernel powers off through ACPI S5 with action=poweroff
+    import testkernel
+    kernel = testkernel.build()["elf"]
+    with VMProcess([vireo_binary(), "-M", "pc", "-kernel", kernel,
+                    "-append", "test=cmdline action=poweroff", "-display",
+                    "none", "-serial", "stdio", "-no-shutdown"]) as vm:
+        assert vm.expect("TESTKERNEL DONE", timeout=20), vm.output
+        time.sleep(0.5)
+        assert vm.proc.poll() is None, "-no-shutdown must keep the process"
+        os.kill(vm.proc.pid, signal.SIGTERM)
+        r = vm.wait(timeout=20)
+    assert r.returncode == 0, r.describe()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPO / "tests" / "guest" / "testkernel"
-CACHE_DIR = Path(os.environ.get("VIREO_CACHE",
+CACHE_DIR = Path(os.environ.get("VIREO_GUEST_CACHE",
                                 REPO / "tests" / "guest" / "cache"))
 
 EXIT_PASS = 1      # isa-debug-exit value 0 -> (0 << 1) | 1
