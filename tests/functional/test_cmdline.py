@@ -1,6 +1,7 @@
 """The command line and process behaviour: help output, bad input with a
 clear error and exit status 1, signals, pidfile, daemonize, reset rules."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -210,3 +211,35 @@ def test_no_shutdown_pauses_and_a_signal_still_ends_it(kernels):
         os.kill(vm.proc.pid, signal.SIGTERM)
         r = vm.wait(timeout=20)
     assert r.returncode == 0, r.describe()
+
+
+def _mini_exit_kernel(tmp_path):
+    return minikernel.build("exit", tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to drop privileges")
+def test_kvm_without_permission(tmp_path):
+    kernel = _mini_exit_kernel(tmp_path)
+    os.chmod(tmp_path, 0o755)
+    r = run_vm(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                "--clear-groups", vireo_binary(), "-M", "microvm",
+                "-kernel", kernel, "-display", "none"], timeout=30)
+    if os.access("/dev/kvm", os.R_OK | os.W_OK) and \
+            os.stat("/dev/kvm").st_mode & 0o006 == 0o006:
+        pytest.skip("/dev/kvm is world-accessible here")
+    assert r.returncode == 1, r.describe()
+    assert "no permission to open /dev/kvm" in r.output, r.describe()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="needs root and unshare for a private /dev")
+def test_kvm_missing(tmp_path):
+    kernel = _mini_exit_kernel(tmp_path)
+    script = (f"mount -t tmpfs none /dev && exec {vireo_binary()} "
+              f"-M microvm -kernel {kernel} -display none -nodefaults")
+    r = run_vm(["unshare", "-m", "sh", "-c", script], timeout=30)
+    if "mount" in r.output and "vireo" not in r.output:
+        pytest.skip(f"cannot make a private /dev here: {r.output}")
+    assert r.returncode == 1, r.describe()
+    assert "/dev/kvm does not exist" in r.output, r.describe()
