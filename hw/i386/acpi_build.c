@@ -9,6 +9,7 @@
 
 #include "util/opts.h"
 #include "x86_boot_internal.h"
+#include "util/le.h"
 
 #define ACPI_OEM_ID "VIREO "
 #define ACPI_OEM_TABLE_ID "VIREOPC "
@@ -94,24 +95,6 @@
 #define AML_DUAL_NAME_PREFIX 0x2e
 #define AML_MULTI_NAME_PREFIX 0x2f
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = v;
-    p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v);
-    put16(p + 2, v >> 16);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, v);
-    put32(p + 4, v >> 32);
-}
-
 static void append_bytes(GByteArray *a, const void *p, size_t len)
 {
     g_byte_array_append(a, p, len);
@@ -125,21 +108,21 @@ static void append8(GByteArray *a, uint8_t v)
 static void append16(GByteArray *a, uint16_t v)
 {
     uint8_t b[2];
-    put16(b, v);
+    st16(b, v);
     append_bytes(a, b, 2);
 }
 
 static void append32(GByteArray *a, uint32_t v)
 {
     uint8_t b[4];
-    put32(b, v);
+    st32(b, v);
     append_bytes(a, b, 4);
 }
 
 static void append64(GByteArray *a, uint64_t v)
 {
     uint8_t b[8];
-    put64(b, v);
+    st64(b, v);
     append_bytes(a, b, 8);
 }
 
@@ -355,9 +338,9 @@ static GByteArray *table_new(const char *sig, uint8_t rev)
     h[8] = rev;
     memcpy(h + 10, ACPI_OEM_ID, 6);
     memcpy(h + 16, ACPI_OEM_TABLE_ID, 8);
-    put32(h + 24, 1); /* OEM revision */
+    st32(h + 24, 1); /* OEM revision */
     memcpy(h + 28, ACPI_CREATOR_ID, 4);
-    put32(h + 32, 1); /* creator revision */
+    st32(h + 32, 1); /* creator revision */
     append_bytes(t, h, sizeof(h));
     return t;
 }
@@ -365,7 +348,7 @@ static GByteArray *table_new(const char *sig, uint8_t rev)
 /* Fills in length and checksum once the body is complete. */
 static void table_finish(GByteArray *t)
 {
-    put32(t->data + 4, t->len);
+    st32(t->data + 4, t->len);
     t->data[9] = 0;
     t->data[9] = -acpi_checksum(t->data, t->len);
 }
@@ -404,7 +387,7 @@ static GByteArray *build_facs(void)
 
     /* Section 5.2.10: no checksum; waking vectors stay 0 (no S3). */
     memcpy(f, "FACS", 4);
-    put32(f + 4, FACS_SIZE);
+    st32(f + 4, FACS_SIZE);
     f[32] = FACS_VERSION;
     append_bytes(t, f, sizeof(f));
     return t;
@@ -417,7 +400,7 @@ static void put_gas(uint8_t *p, uint8_t space, uint8_t bits, uint8_t access,
     p[1] = bits;
     p[2] = 0;
     p[3] = access;
-    put64(p + 4, addr);
+    st64(p + 4, addr);
 }
 
 static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
@@ -430,30 +413,30 @@ static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
     uint8_t *f = t->data;
     memset(f + ACPI_HEADER_SIZE, 0, FADT_SIZE - ACPI_HEADER_SIZE);
 
-    put32(f + FADT_FIRMWARE_CTRL, facs);
-    put32(f + FADT_DSDT, dsdt);
-    put16(f + FADT_SCI_INT, ACPI_SCI_IRQ);
+    st32(f + FADT_FIRMWARE_CTRL, facs);
+    st32(f + FADT_DSDT, dsdt);
+    st16(f + FADT_SCI_INT, ACPI_SCI_IRQ);
     /* SMI_CMD 0: ACPI mode is always on, SCI_EN reads as 1. */
-    put32(f + FADT_SMI_CMD, 0);
-    put32(f + FADT_PM1A_EVT_BLK, pm);
-    put32(f + FADT_PM1A_CNT_BLK, pm + 4);
-    put32(f + FADT_PM_TMR_BLK, pm + 8);
+    st32(f + FADT_SMI_CMD, 0);
+    st32(f + FADT_PM1A_EVT_BLK, pm);
+    st32(f + FADT_PM1A_CNT_BLK, pm + 4);
+    st32(f + FADT_PM_TMR_BLK, pm + 8);
     f[FADT_PM1_EVT_LEN] = 4;
     f[FADT_PM1_CNT_LEN] = 2;
     f[FADT_PM_TMR_LEN] = 4;
     /* Latencies above 100 and 1000 us say C2 and C3 are unsupported. */
-    put16(f + FADT_P_LVL2_LAT, 101);
-    put16(f + FADT_P_LVL3_LAT, 1001);
-    put16(f + FADT_IAPC_BOOT_ARCH,
+    st16(f + FADT_P_LVL2_LAT, 101);
+    st16(f + FADT_P_LVL3_LAT, 1001);
+    st16(f + FADT_IAPC_BOOT_ARCH,
           cfg->pc_legacy ? IAPC_LEGACY_DEVICES | IAPC_8042 : 0);
     /* TMR_VAL_EXT stays clear: the PM timer is 24 bits wide. */
-    put32(f + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
+    st32(f + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
                               FADT_F_FIX_RTC | FADT_F_RESET_REG_SUP);
     put_gas(f + FADT_RESET_REG, GAS_SPACE_IO, 8, GAS_ACCESS_BYTE,
             ACPI_RESET_PORT);
     f[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
     f[FADT_MINOR_VERSION] = 0;
-    put64(f + FADT_X_DSDT, dsdt);
+    st64(f + FADT_X_DSDT, dsdt);
     put_gas(f + FADT_X_PM1A_EVT_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_WORD, pm);
     put_gas(f + FADT_X_PM1A_CNT_BLK, GAS_SPACE_IO, 16, GAS_ACCESS_WORD, pm + 4);
     put_gas(f + FADT_X_PM_TMR_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_DWORD, pm + 8);
@@ -554,9 +537,9 @@ static GByteArray *build_rsdp(uint32_t rsdt, uint64_t xsdt)
     memcpy(r, "RSD PTR ", 8);
     memcpy(r + 9, ACPI_OEM_ID, 6);
     r[15] = 2;
-    put32(r + 16, rsdt);
-    put32(r + 20, sizeof(r));
-    put64(r + 24, xsdt);
+    st32(r + 16, rsdt);
+    st32(r + 20, sizeof(r));
+    st64(r + 24, xsdt);
     r[8] = -acpi_checksum(r, 20);
     r[32] = -acpi_checksum(r, sizeof(r));
     append_bytes(t, r, sizeof(r));

@@ -9,6 +9,7 @@
 
 #include "util/opts.h"
 #include "x86_boot_internal.h"
+#include "util/le.h"
 
 /* Offsets in the image and in boot_params (the setup header is at 0x1f1 in
  * both). Names follow struct setup_header / struct boot_params. */
@@ -45,39 +46,6 @@
 /* The 64-bit entry is startup_64, 0x200 past the protected-mode start. */
 #define LINUX_ENTRY64_OFFSET 0x200
 #define PAGE_SIZE 0x1000ULL
-
-static uint16_t ld16(const uint8_t *p)
-{
-    return p[0] | (uint16_t)p[1] << 8;
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-    return ld16(p) | (uint32_t)ld16(p + 2) << 16;
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-    return ld32(p) | (uint64_t)ld32(p + 4) << 32;
-}
-
-static void st16(uint8_t *p, uint16_t v)
-{
-    p[0] = v;
-    p[1] = v >> 8;
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-    st16(p, v);
-    st16(p + 2, v >> 16);
-}
-
-static void st64(uint8_t *p, uint64_t v)
-{
-    st32(p, v);
-    st32(p + 4, v >> 32);
-}
 
 bool linux_boot_probe(const uint8_t *kernel, size_t len)
 {

@@ -9,6 +9,7 @@
 
 #include "util/opts.h"
 #include "x86_boot_internal.h"
+#include "util/le.h"
 
 /* Section 3.1: the OS image's header */
 #define MB_HEADER_MAGIC 0x1BADB002
@@ -55,35 +56,6 @@ typedef struct Segment {
     uint64_t filesz;
     uint64_t memsz;
 } Segment;
-
-static uint16_t ld16(const uint8_t *p)
-{
-    return p[0] | (uint16_t)p[1] << 8;
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-    return ld16(p) | (uint32_t)ld16(p + 2) << 16;
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-    return ld32(p) | (uint64_t)ld32(p + 4) << 32;
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-    p[0] = v;
-    p[1] = v >> 8;
-    p[2] = v >> 16;
-    p[3] = v >> 24;
-}
-
-static void st64(uint8_t *p, uint64_t v)
-{
-    st32(p, v);
-    st32(p + 4, v >> 32);
-}
 
 long multiboot_find_header(const uint8_t *kernel, size_t len)
 {

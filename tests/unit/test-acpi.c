@@ -10,23 +10,9 @@
 #include "../../hw/i386/x86_boot_internal.h"
 #include "hw/device.h"
 #include "system/vm.h"
+#include "util/le.h"
 
 #define BASE 0xe0000
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return p[0] | p[1] << 8;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return rd16(p) | (uint32_t)rd16(p + 2) << 16;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
 
 typedef struct Tables {
     GByteArray *blob;
@@ -58,7 +44,7 @@ static const uint8_t *table_at(Tables *t, uint64_t addr, const char *sig)
     g_assert_cmphex(addr, >=, BASE);
     g_assert_cmphex(addr + 36, <=, BASE + t->blob->len);
     const uint8_t *p = t->blob->data + (addr - BASE);
-    uint32_t len = rd32(p + 4);
+    uint32_t len = ld32(p + 4);
     g_assert_cmpmem(p, 4, sig, 4);
     g_assert_cmphex(addr + len, <=, BASE + t->blob->len);
     g_assert_cmpuint(acpi_checksum(p, len), ==, 0);
@@ -68,13 +54,13 @@ static const uint8_t *table_at(Tables *t, uint64_t addr, const char *sig)
 static const uint8_t *find_table(Tables *t, const char *sig)
 {
     const uint8_t *rsdp = t->blob->data + (t->rsdp - BASE);
-    const uint8_t *xsdt = table_at(t, rd64(rsdp + 24), "XSDT");
-    unsigned n = (rd32(xsdt + 4) - 36) / 8;
+    const uint8_t *xsdt = table_at(t, ld64(rsdp + 24), "XSDT");
+    unsigned n = (ld32(xsdt + 4) - 36) / 8;
 
     for (unsigned i = 0; i < n; i++) {
-        const uint8_t *p = t->blob->data + (rd64(xsdt + 36 + i * 8) - BASE);
+        const uint8_t *p = t->blob->data + (ld64(xsdt + 36 + i * 8) - BASE);
         if (memcmp(p, sig, 4) == 0) {
-            return table_at(t, rd64(xsdt + 36 + i * 8), sig);
+            return table_at(t, ld64(xsdt + 36 + i * 8), sig);
         }
     }
     return NULL;
@@ -91,17 +77,17 @@ static void test_rsdp_and_root_tables(void)
     g_assert_cmpmem(rsdp, 8, "RSD PTR ", 8);
     g_assert_cmpuint(rsdp[15], ==, 2);
     g_assert_cmpuint(acpi_checksum(rsdp, 20), ==, 0);
-    g_assert_cmpuint(rd32(rsdp + 20), ==, 36);
+    g_assert_cmpuint(ld32(rsdp + 20), ==, 36);
     g_assert_cmpuint(acpi_checksum(rsdp, 36), ==, 0);
 
     /* RSDT and XSDT list the same tables */
-    const uint8_t *rsdt = table_at(&t, rd32(rsdp + 16), "RSDT");
-    const uint8_t *xsdt = table_at(&t, rd64(rsdp + 24), "XSDT");
-    unsigned n = (rd32(rsdt + 4) - 36) / 4;
+    const uint8_t *rsdt = table_at(&t, ld32(rsdp + 16), "RSDT");
+    const uint8_t *xsdt = table_at(&t, ld64(rsdp + 24), "XSDT");
+    unsigned n = (ld32(rsdt + 4) - 36) / 4;
     g_assert_cmpuint(n, ==, 2);
-    g_assert_cmpuint((rd32(xsdt + 4) - 36) / 8, ==, n);
+    g_assert_cmpuint((ld32(xsdt + 4) - 36) / 8, ==, n);
     for (unsigned i = 0; i < n; i++) {
-        g_assert_cmphex(rd32(rsdt + 36 + i * 4), ==, rd64(xsdt + 36 + i * 8));
+        g_assert_cmphex(ld32(rsdt + 36 + i * 4), ==, ld64(xsdt + 36 + i * 8));
     }
     g_assert_nonnull(find_table(&t, "FACP"));
     g_assert_nonnull(find_table(&t, "APIC"));
@@ -114,34 +100,34 @@ static void test_fadt_pm_block(void)
 
     build(&t, 1, true);
     const uint8_t *f = find_table(&t, "FACP");
-    g_assert_cmpuint(rd32(f + 4), ==, 276);
-    g_assert_cmpuint(rd16(f + 46), ==, 9);    /* SCI_INT */
-    g_assert_cmpuint(rd32(f + 48), ==, 0);    /* SMI_CMD */
-    g_assert_cmphex(rd32(f + 56), ==, 0x600); /* PM1a_EVT_BLK */
-    g_assert_cmphex(rd32(f + 64), ==, 0x604); /* PM1a_CNT_BLK */
-    g_assert_cmphex(rd32(f + 76), ==, 0x608); /* PM_TMR_BLK */
+    g_assert_cmpuint(ld32(f + 4), ==, 276);
+    g_assert_cmpuint(ld16(f + 46), ==, 9);    /* SCI_INT */
+    g_assert_cmpuint(ld32(f + 48), ==, 0);    /* SMI_CMD */
+    g_assert_cmphex(ld32(f + 56), ==, 0x600); /* PM1a_EVT_BLK */
+    g_assert_cmphex(ld32(f + 64), ==, 0x604); /* PM1a_CNT_BLK */
+    g_assert_cmphex(ld32(f + 76), ==, 0x608); /* PM_TMR_BLK */
     g_assert_cmpuint(f[88], ==, 4);
     g_assert_cmpuint(f[89], ==, 2);
     g_assert_cmpuint(f[91], ==, 4);
-    g_assert_cmphex(rd16(f + 109) & 3, ==, 3); /* legacy, 8042 */
-    uint32_t flags = rd32(f + 112);
+    g_assert_cmphex(ld16(f + 109) & 3, ==, 3); /* legacy, 8042 */
+    uint32_t flags = ld32(f + 112);
     g_assert_true(flags & (1u << 10));  /* RESET_REG_SUP */
     g_assert_false(flags & (1u << 8));  /* 24-bit timer */
     g_assert_false(flags & (1u << 20)); /* not HW-reduced */
     g_assert_cmpuint(f[116], ==, 1);    /* I/O space */
-    g_assert_cmphex(rd64(f + 120), ==, 0xcf9);
+    g_assert_cmphex(ld64(f + 120), ==, 0xcf9);
     g_assert_cmphex(f[128], ==, 0x06);
-    g_assert_cmphex(rd64(f + 148 + 4), ==, 0x600); /* X_PM1a_EVT */
-    g_assert_cmphex(rd64(f + 208 + 4), ==, 0x608); /* X_PM_TMR */
+    g_assert_cmphex(ld64(f + 148 + 4), ==, 0x600); /* X_PM1a_EVT */
+    g_assert_cmphex(ld64(f + 208 + 4), ==, 0x608); /* X_PM_TMR */
 
     /* DSDT and X_DSDT agree; FACS is 64-byte aligned */
-    g_assert_cmphex(rd32(f + 40), ==, rd64(f + 140));
-    table_at(&t, rd32(f + 40), "DSDT");
-    uint32_t facs = rd32(f + 36);
+    g_assert_cmphex(ld32(f + 40), ==, ld64(f + 140));
+    table_at(&t, ld32(f + 40), "DSDT");
+    uint32_t facs = ld32(f + 36);
     g_assert_cmphex(facs & 63, ==, 0);
     const uint8_t *fp = t.blob->data + (facs - BASE);
     g_assert_cmpmem(fp, 4, "FACS", 4);
-    g_assert_cmpuint(rd32(fp + 4), ==, 64);
+    g_assert_cmpuint(ld32(fp + 4), ==, 64);
     g_byte_array_unref(t.blob);
 }
 
@@ -151,7 +137,7 @@ static void test_fadt_microvm_has_no_8042(void)
 
     build(&t, 1, false);
     const uint8_t *f = find_table(&t, "FACP");
-    g_assert_cmphex(rd16(f + 109) & 2, ==, 0);
+    g_assert_cmphex(ld16(f + 109) & 2, ==, 0);
     g_byte_array_unref(t.blob);
 }
 
@@ -165,11 +151,11 @@ typedef struct MadtCount {
 static void count_madt(Tables *t, MadtCount *c)
 {
     const uint8_t *m = find_table(t, "APIC");
-    uint32_t len = rd32(m + 4);
+    uint32_t len = ld32(m + 4);
 
     memset(c, 0, sizeof(*c));
     memset(c->iso_gsi, 0xff, sizeof(c->iso_gsi));
-    g_assert_cmphex(rd32(m + 36), ==, X86_LAPIC_BASE);
+    g_assert_cmphex(ld32(m + 36), ==, X86_LAPIC_BASE);
     for (uint32_t off = 44; off < len; off += m[off + 1]) {
         const uint8_t *e = m + off;
         g_assert_cmpuint(e[1], >=, 2);
@@ -177,7 +163,7 @@ static void count_madt(Tables *t, MadtCount *c)
         switch (e[0]) {
         case 0:
             g_assert_cmpuint(e[3], ==, c->lapic);     /* APIC ID */
-            g_assert_cmpuint(rd32(e + 4) & 1, ==, 1); /* enabled */
+            g_assert_cmpuint(ld32(e + 4) & 1, ==, 1); /* enabled */
             c->lapic++;
             break;
         case 9:
@@ -186,14 +172,14 @@ static void count_madt(Tables *t, MadtCount *c)
         case 1:
             c->ioapic++;
             c->ioapic_id = e[2];
-            c->ioapic_addr = rd32(e + 4);
-            g_assert_cmpuint(rd32(e + 8), ==, 0);
+            c->ioapic_addr = ld32(e + 4);
+            g_assert_cmpuint(ld32(e + 8), ==, 0);
             break;
         case 2:
             c->iso++;
             g_assert_cmpuint(e[3], <, 16);
-            c->iso_gsi[e[3]] = rd32(e + 4);
-            c->iso_flags[e[3]] = rd16(e + 8);
+            c->iso_gsi[e[3]] = ld32(e + 4);
+            c->iso_flags[e[3]] = ld16(e + 8);
             break;
         case 4:
             c->nmi++;
@@ -273,8 +259,8 @@ static void test_dsdt_aml_structure(void)
 
     build(&t, 1, true);
     const uint8_t *f = find_table(&t, "FACP");
-    const uint8_t *d = table_at(&t, rd32(f + 40), "DSDT");
-    uint32_t len = rd32(d + 4);
+    const uint8_t *d = table_at(&t, ld32(f + 40), "DSDT");
+    uint32_t len = ld32(d + 4);
     size_t off = 36, n;
 
     /* Scope(\_SB_) { Device()... } then Name(\_S5_, ...) fill the table */
@@ -317,8 +303,8 @@ static void test_dsdt_microvm_serial_only(void)
 
     build(&t, 1, false);
     const uint8_t *f = find_table(&t, "FACP");
-    const uint8_t *d = table_at(&t, rd32(f + 40), "DSDT");
-    uint32_t len = rd32(d + 4);
+    const uint8_t *d = table_at(&t, ld32(f + 40), "DSDT");
+    uint32_t len = ld32(d + 4);
     g_assert_nonnull(find_bytes(d, len, "_S5_", 4));
     g_assert_nonnull(find_bytes(d, len, "COM1", 4));
     g_assert_null(find_bytes(d, len, "KBD_", 4));
@@ -334,7 +320,7 @@ static void test_every_checksum_is_zero(void)
     for (unsigned i = 0; i < G_N_ELEMENTS(sigs); i++) {
         const uint8_t *p = find_table(&t, sigs[i]);
         g_assert_nonnull(p);
-        g_assert_cmpuint(acpi_checksum(p, rd32(p + 4)), ==, 0);
+        g_assert_cmpuint(acpi_checksum(p, ld32(p + 4)), ==, 0);
     }
     g_byte_array_unref(t.blob);
 }

@@ -7,37 +7,10 @@
 #include <string.h>
 
 #include "../../hw/i386/x86_boot_internal.h"
+#include "util/le.h"
 
 #define MiB (1024ULL * 1024)
 #define GiB (1024ULL * MiB)
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = v;
-    p[1] = v >> 8;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, v);
-    wr16(p + 2, v >> 16);
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, v);
-    wr32(p + 4, v >> 32);
-}
 
 /* Guest memory as the blobs would leave it: the bytes at addr. */
 static const uint8_t *guest_ptr(const BootImage *img, hwaddr addr, size_t len)
@@ -92,20 +65,20 @@ static uint8_t *make_bzimage(size_t *len, uint16_t version, uint16_t xlf)
     uint8_t *k = g_malloc0(PM_OFFSET + PM_SIZE);
 
     k[0x1f1] = SETUP_SECTS;
-    wr16(k + 0x1fe, 0xaa55);
+    st16(k + 0x1fe, 0xaa55);
     k[0x200] = 0xeb;
     k[0x201] = 0x6a; /* header ends at 0x26c */
     memcpy(k + 0x202, "HdrS", 4);
-    wr16(k + 0x206, version);
+    st16(k + 0x206, version);
     k[0x211] = 0x01; /* LOADED_HIGH */
-    wr32(k + 0x214, 0x100000);
-    wr32(k + 0x22c, 0x7fffffff); /* initrd_addr_max */
-    wr32(k + 0x230, 0x200000);   /* kernel_alignment */
+    st32(k + 0x214, 0x100000);
+    st32(k + 0x22c, 0x7fffffff); /* initrd_addr_max */
+    st32(k + 0x230, 0x200000);   /* kernel_alignment */
     k[0x234] = 1;                /* relocatable */
-    wr16(k + 0x236, xlf);
-    wr32(k + 0x238, 2047);      /* cmdline_size */
-    wr64(k + 0x258, 0x1000000); /* pref_address */
-    wr32(k + 0x260, INIT_SIZE);
+    st16(k + 0x236, xlf);
+    st32(k + 0x238, 2047);      /* cmdline_size */
+    st64(k + 0x258, 0x1000000); /* pref_address */
+    st32(k + 0x260, INIT_SIZE);
     for (size_t i = 0; i < PM_SIZE; i++) {
         k[PM_OFFSET + i] = i * 7 + 3;
     }
@@ -152,18 +125,18 @@ static void test_linux_boot_params(void)
     g_assert_cmphex(bp[0x1f1], ==, SETUP_SECTS);
     g_assert_cmphex(bp[0x210], ==, 0xff);            /* type_of_loader */
     g_assert_cmphex(bp[0x211] & 0x81, ==, 0x81);     /* CAN_USE_HEAP */
-    g_assert_cmphex(rd32(bp + 0x214), ==, 0x100000); /* code32_start */
-    g_assert_cmphex(rd32(bp + 0x260), ==, INIT_SIZE);
-    g_assert_cmphex(rd64(bp + 0x070), ==, 0xe0000); /* acpi_rsdp_addr */
+    g_assert_cmphex(ld32(bp + 0x214), ==, 0x100000); /* code32_start */
+    g_assert_cmphex(ld32(bp + 0x260), ==, INIT_SIZE);
+    g_assert_cmphex(ld64(bp + 0x070), ==, 0xe0000); /* acpi_rsdp_addr */
 
     /* command line */
-    g_assert_cmphex(rd32(bp + 0x228), ==, LINUX_CMDLINE_ADDR);
+    g_assert_cmphex(ld32(bp + 0x228), ==, LINUX_CMDLINE_ADDR);
     g_assert_cmpstr(
         (const char *)guest_ptr(&img, LINUX_CMDLINE_ADDR, strlen(cmdline) + 1),
         ==, cmdline);
 
     /* initrd: page-aligned, at the top of RAM, above the kernel */
-    uint32_t rd_addr = rd32(bp + 0x218), rd_size = rd32(bp + 0x21c);
+    uint32_t rd_addr = ld32(bp + 0x218), rd_size = ld32(bp + 0x21c);
     g_assert_cmpuint(rd_size, ==, initrd_len);
     g_assert_cmphex(rd_addr & 0xfff, ==, 0);
     g_assert_cmphex(rd_addr + rd_size, <=, 512 * MiB);
@@ -179,9 +152,9 @@ static void test_linux_boot_params(void)
     for (guint i = 0; i < 3; i++) {
         const uint8_t *e = bp + 0x2d0 + i * 20;
         E820Entry *x = &g_array_index(env.e820, E820Entry, i);
-        g_assert_cmphex(rd64(e), ==, x->addr);
-        g_assert_cmphex(rd64(e + 8), ==, x->size);
-        g_assert_cmpuint(rd32(e + 16), ==, x->type);
+        g_assert_cmphex(ld64(e), ==, x->addr);
+        g_assert_cmphex(ld64(e + 8), ==, x->size);
+        g_assert_cmpuint(ld32(e + 16), ==, x->type);
     }
 
     /* the protected-mode kernel at 1 MiB */
@@ -195,18 +168,18 @@ static void test_linux_boot_params(void)
     g_assert_cmphex(img.boot.cr3, ==, BOOT_PML4_ADDR);
     g_assert_cmphex(img.boot.gdt_base, ==, BOOT_GDT_ADDR);
     g_assert_cmpuint(img.boot.gdt_limit, ==, 31);
-    uint64_t cs = rd64(guest_ptr(&img, BOOT_GDT_ADDR + BOOT_CS_SELECTOR, 8));
-    uint64_t ds = rd64(guest_ptr(&img, BOOT_GDT_ADDR + BOOT_DS_SELECTOR, 8));
+    uint64_t cs = ld64(guest_ptr(&img, BOOT_GDT_ADDR + BOOT_CS_SELECTOR, 8));
+    uint64_t ds = ld64(guest_ptr(&img, BOOT_GDT_ADDR + BOOT_DS_SELECTOR, 8));
     g_assert_true(cs & (1ULL << 53));             /* L: 64-bit code */
     g_assert_false(cs & (1ULL << 54));            /* D must be 0 with L */
     g_assert_cmphex((ds >> 40) & 0x9a, ==, 0x92); /* present data, writable */
 
     /* identity page tables: 4 GiB with 2 MiB pages */
-    g_assert_cmphex(rd64(guest_ptr(&img, BOOT_PML4_ADDR, 8)), ==,
+    g_assert_cmphex(ld64(guest_ptr(&img, BOOT_PML4_ADDR, 8)), ==,
                     BOOT_PDPT_ADDR | 3);
-    g_assert_cmphex(rd64(guest_ptr(&img, BOOT_PDPT_ADDR + 3 * 8, 8)), ==,
+    g_assert_cmphex(ld64(guest_ptr(&img, BOOT_PDPT_ADDR + 3 * 8, 8)), ==,
                     (BOOT_PD_ADDR + 3 * 0x1000) | 3);
-    uint64_t pde = rd64(guest_ptr(&img, BOOT_PD_ADDR + 2047 * 8, 8));
+    uint64_t pde = ld64(guest_ptr(&img, BOOT_PD_ADDR + 2047 * 8, 8));
     g_assert_cmphex(pde, ==, (4 * GiB - 2 * MiB) | 0x83);
 
     boot_image_destroy(&img);
@@ -222,13 +195,13 @@ static void test_linux_initrd_below_initrd_addr_max(void)
     BootImage img;
     GError *err = NULL;
 
-    wr32(k + 0x22c, 0x37ffffff);
+    st32(k + 0x22c, 0x37ffffff);
     env_init(&env, 2 * GiB);
     g_assert_true(
         build_linux(&env, k, len, initrd, sizeof(initrd), NULL, &img, &err));
     g_assert_no_error(err);
     const uint8_t *bp = guest_ptr(&img, LINUX_BOOT_PARAMS_ADDR, 0x1000);
-    uint32_t addr = rd32(bp + 0x218);
+    uint32_t addr = ld32(bp + 0x218);
     g_assert_cmphex(addr & 0xfff, ==, 0);
     g_assert_cmphex(addr + sizeof(initrd), <=, 0x38000000);
     g_assert_cmphex(addr, >=, 0x38000000 - 0x3000);
@@ -332,9 +305,9 @@ static void test_not_a_kernel(void)
 
 static void put_mb_header(uint8_t *p, uint32_t flags)
 {
-    wr32(p, 0x1BADB002);
-    wr32(p + 4, flags);
-    wr32(p + 8, -(0x1BADB002 + flags));
+    st32(p, 0x1BADB002);
+    st32(p + 4, flags);
+    st32(p + 8, -(0x1BADB002 + flags));
 }
 
 /* An ELF32 i386 executable: one PT_LOAD linked high, loaded at 2 MiB. */
@@ -349,21 +322,21 @@ static uint8_t *make_elf32(size_t *len, uint32_t paddr)
     k[4] = 1; /* ELFCLASS32 */
     k[5] = 1; /* little-endian */
     k[6] = 1;
-    wr16(k + 16, 2); /* ET_EXEC */
-    wr16(k + 18, 3); /* EM_386 */
-    wr32(k + 20, 1);
-    wr32(k + 24, ELF_VADDR + 0x10); /* e_entry (virtual) */
-    wr32(k + 28, 52);               /* e_phoff */
-    wr16(k + 40, 52);
-    wr16(k + 42, 32); /* e_phentsize */
-    wr16(k + 44, 1);  /* e_phnum */
+    st16(k + 16, 2); /* ET_EXEC */
+    st16(k + 18, 3); /* EM_386 */
+    st32(k + 20, 1);
+    st32(k + 24, ELF_VADDR + 0x10); /* e_entry (virtual) */
+    st32(k + 28, 52);               /* e_phoff */
+    st16(k + 40, 52);
+    st16(k + 42, 32); /* e_phentsize */
+    st16(k + 44, 1);  /* e_phnum */
     uint8_t *ph = k + 52;
-    wr32(ph, 1); /* PT_LOAD */
-    wr32(ph + 4, ELF_SEG_OFF);
-    wr32(ph + 8, ELF_VADDR);
-    wr32(ph + 12, paddr);
-    wr32(ph + 16, ELF_FILESZ);
-    wr32(ph + 20, ELF_MEMSZ);
+    st32(ph, 1); /* PT_LOAD */
+    st32(ph + 4, ELF_SEG_OFF);
+    st32(ph + 8, ELF_VADDR);
+    st32(ph + 12, paddr);
+    st32(ph + 16, ELF_FILESZ);
+    st32(ph + 20, ELF_MEMSZ);
     put_mb_header(k + MB_HDR_OFF, 0x3); /* page-align, memory info */
     memset(k + ELF_SEG_OFF, 0xc3, ELF_FILESZ);
     *len = ELF_SEG_OFF + ELF_FILESZ;
@@ -412,7 +385,7 @@ static void test_multiboot_elf32_info(void)
     g_assert_cmphex(img.boot.rip, ==, ELF_PADDR + 0x10);
     g_assert_cmphex(img.boot.rax, ==, 0x2BADB002);
     g_assert_cmphex(img.boot.rbx, ==, MULTIBOOT_INFO_ADDR);
-    uint64_t cs = rd64(guest_ptr(&img, BOOT_GDT_ADDR + BOOT_CS_SELECTOR, 8));
+    uint64_t cs = ld64(guest_ptr(&img, BOOT_GDT_ADDR + BOOT_CS_SELECTOR, 8));
     g_assert_true(cs & (1ULL << 54)); /* D: 32-bit code */
     g_assert_false(cs & (1ULL << 53));
 
@@ -423,39 +396,39 @@ static void test_multiboot_elf32_info(void)
     g_assert_cmphex(seg[ELF_MEMSZ - 1], ==, 0);
 
     const uint8_t *mbi = guest_ptr(&img, MULTIBOOT_INFO_ADDR, 88);
-    uint32_t flags = rd32(mbi);
+    uint32_t flags = ld32(mbi);
     g_assert_cmphex(flags, ==,
                     (1 << 0) | (1 << 2) | (1 << 3) | (1 << 6) | (1 << 9));
-    g_assert_cmpuint(rd32(mbi + 4), ==, 639);              /* mem_lower */
-    g_assert_cmpuint(rd32(mbi + 8), ==, (512 - 1) * 1024); /* mem_upper */
-    g_assert_cmpstr((const char *)guest_ptr(&img, rd32(mbi + 16), 1), ==,
+    g_assert_cmpuint(ld32(mbi + 4), ==, 639);              /* mem_lower */
+    g_assert_cmpuint(ld32(mbi + 8), ==, (512 - 1) * 1024); /* mem_upper */
+    g_assert_cmpstr((const char *)guest_ptr(&img, ld32(mbi + 16), 1), ==,
                     "/tmp/kernel.elf console=ttyS0 quiet");
-    g_assert_cmpstr((const char *)guest_ptr(&img, rd32(mbi + 64), 1), ==,
+    g_assert_cmpstr((const char *)guest_ptr(&img, ld32(mbi + 64), 1), ==,
                     "vireo");
 
     /* modules: page-aligned after the kernel, whole entry as the string */
-    g_assert_cmpuint(rd32(mbi + 20), ==, 2);
-    const uint8_t *mod = guest_ptr(&img, rd32(mbi + 24), 32);
-    uint32_t start0 = rd32(mod), end0 = rd32(mod + 4);
-    uint32_t start1 = rd32(mod + 16), end1 = rd32(mod + 20);
+    g_assert_cmpuint(ld32(mbi + 20), ==, 2);
+    const uint8_t *mod = guest_ptr(&img, ld32(mbi + 24), 32);
+    uint32_t start0 = ld32(mod), end0 = ld32(mod + 4);
+    uint32_t start1 = ld32(mod + 16), end1 = ld32(mod + 20);
     g_assert_cmphex(start0, ==, ELF_PADDR + ELF_MEMSZ);
     g_assert_cmphex(end0 - start0, ==, sizeof(m1));
     g_assert_cmphex(start1 & 0xfff, ==, 0);
     g_assert_cmphex(start1, >=, end0);
     g_assert_cmphex(end1 - start1, ==, sizeof(m2));
-    g_assert_cmpstr((const char *)guest_ptr(&img, rd32(mod + 8), 1), ==,
+    g_assert_cmpstr((const char *)guest_ptr(&img, ld32(mod + 8), 1), ==,
                     "/tmp/mod1 arg1 arg2");
-    g_assert_cmpstr((const char *)guest_ptr(&img, rd32(mod + 24), 1), ==,
+    g_assert_cmpstr((const char *)guest_ptr(&img, ld32(mod + 24), 1), ==,
                     "/tmp/mod,2");
     g_assert_cmphex(guest_ptr(&img, start1, sizeof(m2))[4999], ==, 0x22);
 
     /* memory map: the e820 table, 24 bytes per entry */
-    g_assert_cmpuint(rd32(mbi + 44), ==, 3 * 24);
-    const uint8_t *mmap = guest_ptr(&img, rd32(mbi + 48), 3 * 24);
-    g_assert_cmpuint(rd32(mmap), ==, 20);
-    g_assert_cmphex(rd64(mmap + 24 + 4), ==, 0x9fc00);
-    g_assert_cmpuint(rd32(mmap + 24 + 20), ==, E820_RESERVED);
-    g_assert_cmphex(rd64(mmap + 48 + 12), ==, 511 * MiB);
+    g_assert_cmpuint(ld32(mbi + 44), ==, 3 * 24);
+    const uint8_t *mmap = guest_ptr(&img, ld32(mbi + 48), 3 * 24);
+    g_assert_cmpuint(ld32(mmap), ==, 20);
+    g_assert_cmphex(ld64(mmap + 24 + 4), ==, 0x9fc00);
+    g_assert_cmpuint(ld32(mmap + 24 + 20), ==, E820_RESERVED);
+    g_assert_cmphex(ld64(mmap + 48 + 12), ==, 511 * MiB);
 
     boot_image_destroy(&img);
     env_destroy(&env);
@@ -470,11 +443,11 @@ static void test_multiboot_aout_kludge(void)
 
     /* the header is the first thing in a flat binary loaded at 1 MiB */
     put_mb_header(k, 1u << 16);
-    wr32(k + 12, 0x100000); /* header_addr */
-    wr32(k + 16, 0x100000); /* load_addr */
-    wr32(k + 20, 0);        /* load_end_addr: whole file */
-    wr32(k + 24, 0x103000); /* bss_end_addr */
-    wr32(k + 28, 0x100020); /* entry_addr */
+    st32(k + 12, 0x100000); /* header_addr */
+    st32(k + 16, 0x100000); /* load_addr */
+    st32(k + 20, 0);        /* load_end_addr: whole file */
+    st32(k + 24, 0x103000); /* bss_end_addr */
+    st32(k + 28, 0x100020); /* entry_addr */
     k[0x20] = 0xf4;
     env_init(&env, 128 * MiB);
     g_assert_true(build_mb(&env, k, sizeof(k), NULL, 0, &img, &err));
@@ -484,7 +457,7 @@ static void test_multiboot_aout_kludge(void)
     g_assert_cmphex(seg[0x20], ==, 0xf4);
     g_assert_cmphex(seg[0x2fff], ==, 0);
     const uint8_t *mbi = guest_ptr(&img, MULTIBOOT_INFO_ADDR, 88);
-    g_assert_cmpuint(rd32(mbi + 20), ==, 0);
+    g_assert_cmpuint(ld32(mbi + 20), ==, 0);
     boot_image_destroy(&img);
     env_destroy(&env);
 }
