@@ -158,6 +158,15 @@ void machine_destroy(Machine *m)
     if (!m) {
         return;
     }
+    /*
+     * Take the address spaces down first: devices then leave the memory
+     * tree one by one without the map being flattened through regions of
+     * devices already freed.
+     */
+    if (m->sysmem) {
+        address_space_destroy(&m->as_mem);
+        address_space_destroy(&m->as_io);
+    }
     while (m->devices) {
         Device *d = m->devices;
         m->devices = d->next;
@@ -165,6 +174,19 @@ void machine_destroy(Machine *m)
     }
     if (m->accel && m->accel_state) {
         m->accel->destroy(m);
+    }
+    if (m->ram.ram) {
+        memory_region_destroy(&m->ram_below_4g);
+        if (m->above_4g_mem_size) {
+            memory_region_destroy(&m->ram_above_4g);
+        }
+        memory_region_destroy(&m->ram);
+    }
+    if (m->sysmem) {
+        memory_region_destroy(m->sysmem);
+        memory_region_destroy(m->io);
+        g_free(m->sysmem);
+        g_free(m->io);
     }
     for (int i = 0; m->cpus && i < m->ncpus; i++) {
         g_free(m->cpus[i]);

@@ -170,6 +170,13 @@ static bool i8042_realize(Device *dev, Machine *m, GError **errp)
     return true;
 }
 
+static void i8042_unrealize(Device *dev)
+{
+    I8042 *s = (I8042 *)dev;
+    memory_region_destroy(&s->data_io);
+    memory_region_destroy(&s->cmd_io);
+}
+
 static DeviceClass i8042_class = {
     .name = "i8042",
     .desc = "PS/2 keyboard controller",
@@ -177,5 +184,6 @@ static DeviceClass i8042_class = {
     .instance_size = sizeof(I8042),
     .realize = i8042_realize,
     .reset = i8042_reset,
+    .unrealize = i8042_unrealize,
 };
 DEVICE_REGISTER(i8042_class)

@@ -40,6 +40,11 @@ static bool port92_realize(Device *dev, Machine *m, GError **errp)
     return true;
 }
 
+static void port92_unrealize(Device *dev)
+{
+    memory_region_destroy(&((Port92 *)dev)->io);
+}
+
 static void port92_reset(Device *dev)
 {
     ((Port92 *)dev)->value = 0x02;
@@ -52,5 +57,6 @@ static DeviceClass port92_class = {
     .instance_size = sizeof(Port92),
     .realize = port92_realize,
     .reset = port92_reset,
+    .unrealize = port92_unrealize,
 };
 DEVICE_REGISTER(port92_class)
