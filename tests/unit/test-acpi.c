@@ -11,6 +11,7 @@
 #include "hw/device.h"
 #include "system/vm.h"
 #include "util/le.h"
+#include "io-machine.h"
 
 #define BASE 0xe0000
 
@@ -352,13 +353,7 @@ static void tm_init(TestMachine *tm)
     GError *err = NULL;
 
     memset(tm, 0, sizeof(*tm));
-    memory_region_init_container(&tm->io, "io", 0x10000);
-    tm->m.io = &tm->io;
-    address_space_init(&tm->m.as_io, &tm->io, "io");
-    for (int i = 0; i < X86_NUM_GSI; i++) {
-        tm->m.gsi[i].handler = gsi_handler;
-        tm->m.gsi[i].n = i;
-    }
+    io_machine_init(&tm->m, &tm->io, gsi_handler);
     sci_level = sci_changes = 0;
     Device *dev = device_new("acpi-pm", &err);
     g_assert_no_error(err);
@@ -372,13 +367,7 @@ static void tm_init(TestMachine *tm)
 
 static void tm_fini(TestMachine *tm)
 {
-    while (tm->m.devices) {
-        Device *d = tm->m.devices;
-        tm->m.devices = d->next;
-        device_free(d);
-    }
-    address_space_destroy(&tm->m.as_io);
-    memory_region_destroy(&tm->io);
+    io_machine_fini(&tm->m, &tm->io);
 }
 
 static uint64_t in(TestMachine *tm, uint16_t port, unsigned size)

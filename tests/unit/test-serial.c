@@ -16,6 +16,7 @@
 #include "hw/device.h"
 #include "hw/i386/x86.h"
 #include "system/memory.h"
+#include "io-machine.h"
 
 #define COM1 0x3f8
 enum { RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR };
@@ -40,27 +41,14 @@ static char *tmpdir;
 static void tm_init(TestMachine *tm)
 {
     memset(tm, 0, sizeof(*tm));
-    memory_region_init_container(&tm->io, "io", 0x10000);
-    tm->m.io = &tm->io;
-    address_space_init(&tm->m.as_io, &tm->io, "io");
-    for (int i = 0; i < X86_NUM_GSI; i++) {
-        tm->m.gsi[i].handler = gsi_handler;
-        tm->m.gsi[i].n = i;
-    }
+    io_machine_init(&tm->m, &tm->io, gsi_handler);
     memset(irq_level, 0, sizeof(irq_level));
     irq_changes = 0;
 }
 
 static void tm_fini(TestMachine *tm)
 {
-    Device *d = tm->m.devices;
-    while (d) {
-        Device *next = d->next;
-        device_free(d);
-        d = next;
-    }
-    address_space_destroy(&tm->m.as_io);
-    memory_region_destroy(&tm->io);
+    io_machine_fini(&tm->m, &tm->io);
     chardev_cleanup_all();
 }
 
