@@ -116,6 +116,20 @@ static void daemonize_finish(void)
     daemon_ready_fd = -1;
 }
 
+/* Whether a console stays on the terminal (which -daemonize leaves). */
+static bool uses_stdio(const VMOptions *o)
+{
+    if (o->nographic) {
+        return true;
+    }
+    for (guint i = 0; i < o->serials->len; i++) {
+        if (!strcmp(g_ptr_array_index(o->serials, i), "stdio")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Creates the chardevs and fills the machine's serial ids. */
 static bool setup_chardevs(VMOptions *o, GError **errp)
 {
@@ -252,19 +266,11 @@ int main(int argc, char **argv)
     if (o.log_file && !log_set_file(o.log_file, &err)) {
         goto fail;
     }
-    if (o.daemonize && (o.nographic || o.machine.nodefaults == false)) {
-        /* stdio cannot follow us into the background */
-        for (guint i = 0; i < o.serials->len; i++) {
-            if (!strcmp(g_ptr_array_index(o.serials, i), "stdio")) {
-                o.nographic = true;
-            }
-        }
-        if (o.nographic) {
-            g_set_error(&err, VIREO_ERROR, 0,
-                        "-daemonize cannot be used with -nographic or "
-                        "-serial stdio");
-            goto fail;
-        }
+    if (o.daemonize && uses_stdio(&o)) {
+        g_set_error(&err, VIREO_ERROR, 0,
+                    "-daemonize cannot be used with -nographic or "
+                    "-serial stdio");
+        goto fail;
     }
     if (o.process_name) {
         prctl(PR_SET_NAME, o.process_name);
@@ -296,17 +302,12 @@ int main(int argc, char **argv)
     if (terminate_signal) {
         fprintf(stderr, "vireo: terminating on signal %d\n", terminate_signal);
     }
-    vcpus_stop(m);
-    machine_destroy(m);
-    chardev_cleanup_all();
-    if (pidfile_path) {
-        unlink(pidfile_path);
-    }
-    vm_options_free(&o);
-    return status;
+    goto out;
 
 fail:
     log_error("%s", err->message);
+    status = 1;
+out:
     if (m) {
         vcpus_stop(m);
         machine_destroy(m);
@@ -315,5 +316,6 @@ fail:
     if (pidfile_path) {
         unlink(pidfile_path);
     }
-    return 1;
+    vm_options_free(&o);
+    return status;
 }

@@ -4,10 +4,7 @@
  * boot blobs; also places the ACPI tables the direct-boot guest finds.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "hw/i386/x86.h"
 #include "util/opts.h"
@@ -86,39 +83,25 @@ void boot_add_gdt(BootImage *img, bool long_mode)
 static bool read_file(const char *what, const char *path, uint8_t **data,
                       size_t *len, GError **errp)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
+    g_autoptr(GError) err = NULL;
+    gsize size;
 
-    if (fd < 0 || fstat(fd, &st) < 0) {
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
         g_set_error(errp, VIREO_ERROR, 0, "%s '%s': %s", what, path,
-                    g_strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
+                    g_strerror(ENOENT));
         return false;
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
         g_set_error(errp, VIREO_ERROR, 0, "%s '%s': not a regular file", what,
                     path);
-        close(fd);
         return false;
     }
-    *len = st.st_size;
-    *data = g_malloc(*len ? *len : 1);
-    for (size_t done = 0; done < *len;) {
-        ssize_t n = read(fd, *data + done, *len - done);
-        if (n <= 0) {
-            g_set_error(errp, VIREO_ERROR, 0, "%s '%s': %s", what, path,
-                        n < 0 ? g_strerror(errno)
-                              : "file shrank while "
-                                "reading");
-            g_free(*data);
-            close(fd);
-            return false;
-        }
-        done += n;
+    if (!g_file_get_contents(path, (gchar **)data, &size, &err)) {
+        g_set_error(errp, VIREO_ERROR, 0, "%s '%s': %s", what, path,
+                    err->message);
+        return false;
     }
-    close(fd);
+    *len = size;
     return true;
 }
 
