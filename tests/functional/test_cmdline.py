@@ -117,6 +117,20 @@ def test_more_vcpus_than_kvm_allows(kernels):
 
 
 @needs_kvm
+@pytest.mark.parametrize("props,message", [
+    ("iosize=9", "iosize"),
+    ("iobase=0xffff,iosize=4", "outside the I/O port space"),
+    ("iobase=banana", "not a 32-bit unsigned number"),
+    ("nosuchprop=1", "no property 'nosuchprop'"),
+])
+def test_debug_exit_bad_properties(kernels, props, message):
+    r = vireo("-M", "microvm", "-kernel", kernels["exit"], "-display", "none",
+              "-device", f"isa-debug-exit,{props}")
+    assert r.returncode == 1, r.describe()
+    assert message in r.output, r.describe()
+
+
+@needs_kvm
 def test_debug_exit_status(kernels):
     r = vireo("-M", "microvm", "-kernel", kernels["exit"], "-nographic",
               *DEBUG_EXIT)
