@@ -25,8 +25,8 @@ else:
     TIMEOUT = 120
     _ok, _why = vmrun.kvm_runs_stock_linux()
     SKIP_REASON = None if _ok else (
-        f"Debian guest under KVM: {_why} (VIREO_DEBIAN_ACCEL=tcg runs it on "
-        "the software CPU)")
+        f"Debian guest under KVM: {_why}; Vireo's software CPU, which will "
+        "run it here (VIREO_DEBIAN_ACCEL=tcg), is not built yet")
 
 pytestmark = pytest.mark.skipif(SKIP_REASON is not None,
                                 reason=SKIP_REASON or "")
