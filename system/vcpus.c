@@ -84,3 +84,18 @@ void vcpus_stop(Machine *m)
     }
     bql_lock();
 }
+
+__thread CPUState *current_cpu;
+
+void cpu_interrupt(CPUState *cpu, int mask)
+{
+    __atomic_or_fetch(&cpu->interrupt_request, mask, __ATOMIC_SEQ_CST);
+    if (cpu->created) {
+        cpu->machine->accel->vcpu_kick(cpu);
+    }
+}
+
+void cpu_reset_interrupt(CPUState *cpu, int mask)
+{
+    __atomic_and_fetch(&cpu->interrupt_request, ~mask, __ATOMIC_SEQ_CST);
+}

@@ -28,6 +28,15 @@ typedef struct BootState {
     uint16_t gdt_limit;
 } BootState;
 
+/* Bits of CPUState.interrupt_request: what waits for the vCPU's attention. */
+#define CPU_INTERRUPT_HARD  0x01    /* the LAPIC or PIC has a vector to give */
+#define CPU_INTERRUPT_NMI   0x02
+#define CPU_INTERRUPT_INIT  0x04
+#define CPU_INTERRUPT_SIPI  0x08    /* CPUState.sipi_vector holds the page */
+#define CPU_INTERRUPT_TLB_FLUSH 0x10 /* the physical map changed */
+
+typedef struct APICState APICState;
+
 typedef struct CPUState {
     Machine *machine;
     int index;
@@ -39,6 +48,23 @@ typedef struct CPUState {
     volatile bool stop;     /* pause requested */
     volatile bool stopped;  /* vCPU thread acknowledges it is parked */
     volatile bool exit;     /* thread must end */
+    /*
+     * Userspace interrupt controllers (software CPU, kernel-irqchip=off):
+     * the LAPIC sets bits under the big lock with cpu_interrupt(); the vCPU
+     * thread reads them atomically between instructions.
+     */
+    APICState *apic;
+    int interrupt_request;
+    uint8_t sipi_vector;
+    /* TSC = virtual clock in ns + tsc_offset: the guest TSC runs at 1 GHz. */
+    int64_t tsc_offset;
 } CPUState;
+
+/* The vCPU this thread runs, or NULL on other threads (LAPIC MMIO uses it). */
+extern __thread CPUState *current_cpu;
+
+/* Sets bits of interrupt_request and kicks the vCPU; any thread. */
+void cpu_interrupt(CPUState *cpu, int mask);
+void cpu_reset_interrupt(CPUState *cpu, int mask);
 
 #endif
