@@ -93,6 +93,9 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp)
     address_space_init(&m->as_io, m->io, "I/O");
 
     if (!m->accel->init(m, errp)) {
+        if (errp && *errp) {
+            (*errp)->code = VIREO_ERROR_ACCEL_INIT;
+        }
         goto fail;
     }
     int max = m->accel->max_cpus(m);

@@ -15,6 +15,7 @@
 
 #include "chardev/char.h"
 #include "system/cmdline.h"
+#include "system/timer.h"
 #include "system/vm.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -164,23 +165,46 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
     return true;
 }
 
-static bool choose_accel(VMOptions *o, GError **errp)
+static bool check_accels(VMOptions *o, GError **errp)
 {
     if (o->accels->len == 0) {
-        /* QEMU defaults to TCG; without a software CPU yet, KVM it is */
+        /* KVM where it works, else the software CPU */
         g_ptr_array_add(o->accels, "kvm");
+        g_ptr_array_add(o->accels, "tcg");
     }
     for (guint i = 0; i < o->accels->len; i++) {
         const char *name = g_ptr_array_index(o->accels, i);
         if (!accel_find(name)) {
             g_set_error(errp, VIREO_ERROR, 0,
-                        "-accel %s: no such accelerator in this build "
-                        "(available: kvm)", name);
+                        "-accel %s: no such accelerator (available: kvm, "
+                        "tcg)", name);
             return false;
         }
     }
-    o->machine.accel = g_ptr_array_index(o->accels, 0);
     return true;
+}
+
+/*
+ * Builds the machine with the first accelerator in the list that can be
+ * initialised here, as QEMU's "-accel kvm -accel tcg" does.
+ */
+static Machine *create_machine(VMOptions *o, GError **errp)
+{
+    for (guint i = 0; i < o->accels->len; i++) {
+        g_autoptr(GError) err = NULL;
+        o->machine.accel = g_ptr_array_index(o->accels, i);
+        Machine *m = machine_create(&o->machine, &err);
+        if (m) {
+            return m;
+        }
+        if (err->code != VIREO_ERROR_ACCEL_INIT || i + 1 == o->accels->len) {
+            g_propagate_error(errp, g_steal_pointer(&err));
+            return NULL;
+        }
+        log_warn("%s; falling back to %s", err->message,
+                 (const char *)g_ptr_array_index(o->accels, i + 1));
+    }
+    return NULL;
 }
 
 /*
@@ -290,10 +314,11 @@ int main(int argc, char **argv)
 
     /* -nographic: Ctrl-C goes to the guest, Ctrl-a x quits, as in QEMU */
     chardev_stdio_signals = !o.nographic;
-    if (!choose_accel(&o, &err) || !setup_chardevs(&o, &err)) {
+    timers_init();
+    if (!check_accels(&o, &err) || !setup_chardevs(&o, &err)) {
         goto fail;
     }
-    m = machine_create(&o.machine, &err);
+    m = create_machine(&o, &err);
     if (!m || !vcpus_start(m, &err)) {
         goto fail;
     }

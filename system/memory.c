@@ -470,6 +470,8 @@ MemTxResult address_space_ld(AddressSpace *as, hwaddr addr, unsigned size,
     return MEMTX_OK;
 }
 
+void (*memory_ram_write_notify)(hwaddr addr, uint64_t len);
+
 MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
                              uint64_t val)
 {
@@ -482,6 +484,9 @@ MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
     if (fr->mr->type == MR_RAM) {
         if (!fr->readonly) {
             memcpy(fr->mr->ram + off, &val, size);
+            if (memory_ram_write_notify) {
+                memory_ram_write_notify(addr, size);
+            }
         }
     } else {
         io_write(fr->mr, off, size, val);
@@ -531,6 +536,9 @@ static MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, void *buf,
                     memcpy(p, fr->mr->ram + off, chunk);
                 } else if (!fr->readonly || rom) {
                     memcpy(fr->mr->ram + off, p, chunk);
+                    if (memory_ram_write_notify) {
+                        memory_ram_write_notify(addr, chunk);
+                    }
                 }
             } else {
                 /* devices see the bytes one at a time */
@@ -578,6 +586,9 @@ void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
     if (!fr || fr->mr->type != MR_RAM || !access_fits(fr, addr, len) ||
         (is_write && fr->readonly)) {
         return NULL;
+    }
+    if (is_write && memory_ram_write_notify) {
+        memory_ram_write_notify(addr, len);
     }
     return fr->mr->ram + fr->offset + (addr - fr->start);
 }

@@ -35,6 +35,18 @@ void bql_cond_wait(pthread_cond_t *cond)
     bql_held = true;
 }
 
+/*
+ * A vCPU that asked for a shutdown or reset (isa-debug-exit, ACPI S5) must
+ * not run guest code in the meantime: its accelerator sees the request
+ * after the kick.
+ */
+static void kick_current_cpu(void)
+{
+    if (current_cpu && current_cpu->created) {
+        current_cpu->machine->accel->vcpu_kick(current_cpu);
+    }
+}
+
 /* Requests are plain flags polled by the main loop after a wakeup. */
 static volatile ShutdownCause shutdown_request;
 static volatile int shutdown_status;
@@ -46,6 +58,7 @@ void vm_request_shutdown(ShutdownCause cause, int exit_status)
         shutdown_status = exit_status;
         shutdown_request = cause;
     }
+    kick_current_cpu();
     g_main_context_wakeup(NULL);
 }
 
@@ -57,6 +70,7 @@ void vm_request_reset(ShutdownCause cause)
         return;
     }
     reset_request = cause;
+    kick_current_cpu();
     g_main_context_wakeup(NULL);
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "system/timer.h"
 #include "system/vm.h"
 #include "util/opts.h"
 
@@ -37,7 +38,8 @@ bool vcpus_start(Machine *m, GError **errp)
         }
         cpu->created = true;
         char name[16];  /* the kernel limit on thread names */
-        snprintf(name, sizeof(name), "CPU %d/KVM", i & 0xffff);
+        snprintf(name, sizeof(name), "CPU %d/%s", i & 0xffff,
+                 m->accel->name);
         pthread_setname_np(cpu->thread, name);
     }
     return true;
@@ -45,6 +47,7 @@ bool vcpus_start(Machine *m, GError **errp)
 
 void vcpus_pause(Machine *m)
 {
+    clock_virtual_stop();
     for (int i = 0; i < m->ncpus; i++) {
         m->cpus[i]->stop = true;
         if (m->cpus[i]->created) {
@@ -63,6 +66,7 @@ void vcpus_resume(Machine *m)
     for (int i = 0; i < m->ncpus; i++) {
         m->cpus[i]->stop = false;
     }
+    clock_virtual_start();
     pthread_cond_broadcast(&resume_cond);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hw/i386/x86.h"
+#include "hw/intc/x86-irqchip.h"
 #include "util/opts.h"
 
 static const MachineClass *machine_classes;
@@ -125,6 +126,13 @@ bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp)
     static const char *const com_base[] = { "0x3f8", "0x2f8", "0x3e8",
                                             "0x2e8" };
     static const char *const com_irq[] = { "4", "3", "4", "3" };
+
+    /* without KVM's in-kernel irqchip and PIT, Vireo's own */
+    if (m->userspace_irqchip &&
+        (!x86_irqchip_create(m, errp) ||
+         !x86_create_device(m, "isa-pit", errp, NULL))) {
+        return false;
+    }
 
     for (int i = 0; i < 4; i++) {
         char index[4];

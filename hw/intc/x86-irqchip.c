@@ -1,1 +1,218 @@
-/* placeholder: written in issue 3 */
+/*
+ * Vireo's PC interrupt controllers as one unit: creates the 8259 pair, the
+ * IOAPIC and a LAPIC per vCPU, routes GSIs the way the KVM path does, turns
+ * MSI writes into LAPIC messages, and resets them all with the machine.
+ */
+#include <string.h>
+
+#include "hw/i386/x86.h"
+#include "irqchip-internal.h"
+#include "util/opts.h"
+
+/* Where MSI writes land: the whole 0xfee00000 - 0xfeefffff window. */
+#define MSI_WINDOW_SIZE     0x100000
+#define LAPIC_WINDOW_SIZE   0x1000
+
+/* MSI address and data (SDM 10.11.1, 10.11.2) */
+#define MSI_ADDR_DEST_SHIFT 12
+#define MSI_ADDR_RH         (1u << 3)
+#define MSI_ADDR_DM         (1u << 2)
+#define MSI_DATA_DELIVERY_SHIFT 8
+#define MSI_DATA_TRIGGER_LEVEL (1u << 15)
+
+typedef struct IrqChipDevice {
+    X86IrqChip chip;
+    MemoryRegion msi_mmio;
+    uint32_t pin_levels;    /* IOAPIC inputs, for the observer */
+} IrqChipDevice;
+
+/* Machines are few; a Machine* -> chip map keeps x86.h untouched. */
+static GHashTable *chips;
+
+X86IrqChip *x86_irqchip_find(Machine *m)
+{
+    return chips ? g_hash_table_lookup(chips, m) : NULL;
+}
+
+static int gsi_to_ioapic_pin(int gsi)
+{
+    return gsi == 0 ? 2 : gsi;  /* the MADT's interrupt source override */
+}
+
+void x86_irqchip_set_irq(Machine *m, int gsi, int level)
+{
+    IrqChipDevice *d = (IrqChipDevice *)x86_irqchip_find(m);
+    int pin;
+
+    if (!d || gsi < 0 || gsi >= X86_NUM_GSI) {
+        return;
+    }
+    if (gsi < 16) {
+        pic_set_irq(d->chip.pic, gsi, level);
+    }
+    pin = gsi_to_ioapic_pin(gsi);
+    if (!!(d->pin_levels & (1u << pin)) != !!level) {
+        d->pin_levels ^= 1u << pin;
+        if (d->chip.observer) {
+            d->chip.observer(d->chip.observer_opaque, pin, !!level);
+        }
+    }
+    ioapic_set_irq(d->chip.ioapic, pin, level);
+}
+
+void x86_irqchip_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    APICMessage msg = {
+        .dest = (addr >> MSI_ADDR_DEST_SHIFT) & 0xff,
+        .logical = addr & MSI_ADDR_DM,
+        .delivery_mode = (data >> MSI_DATA_DELIVERY_SHIFT) & 7,
+        .vector = data & 0xff,
+        .level = data & MSI_DATA_TRIGGER_LEVEL,
+    };
+
+    if ((addr >> 20) != (X86_LAPIC_BASE >> 20) || !x86_irqchip_find(m)) {
+        return;
+    }
+    /* redirection hint: lowest-priority arbitration among the targets */
+    if ((addr & MSI_ADDR_RH) && msg.delivery_mode == APIC_DM_FIXED) {
+        msg.delivery_mode = APIC_DM_LOWEST;
+    }
+    if (msg.delivery_mode != APIC_DM_FIXED &&
+        msg.delivery_mode != APIC_DM_LOWEST) {
+        msg.level = false;
+    }
+    apic_deliver(m, &msg);
+}
+
+void x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
+                                  void *opaque)
+{
+    X86IrqChip *chip = x86_irqchip_find(m);
+
+    if (chip) {
+        chip->observer = fn;
+        chip->observer_opaque = opaque;
+    }
+}
+
+/* ---- MSI window ---- */
+
+static uint64_t msi_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return 0xffffffff;
+}
+
+static void msi_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    x86_irqchip_send_msi(opaque, X86_LAPIC_BASE + addr, val);
+}
+
+static const MemoryRegionOps msi_ops = {
+    .read = msi_read,
+    .write = msi_write,
+    .impl_min = 4,
+    .impl_max = 4,
+};
+
+/* ---- the device ---- */
+
+static void irqchip_reset(Device *dev)
+{
+    X86IrqChip *chip = (X86IrqChip *)dev;
+    Machine *m = chip->m;
+    /* a kernel loaded without firmware expects what firmware leaves */
+    bool virtual_wire = m->boot.mode != BOOT_MODE_REAL;
+
+    pic_reset(chip->pic);
+    ioapic_reset(chip->ioapic);
+    for (int i = 0; i < m->ncpus; i++) {
+        if (m->cpus[i]->apic) {
+            apic_reset(m->cpus[i]->apic, i == 0, virtual_wire);
+        }
+    }
+}
+
+static bool irqchip_realize(Device *dev, Machine *m, GError **errp)
+{
+    IrqChipDevice *d = (IrqChipDevice *)dev;
+    X86IrqChip *chip = &d->chip;
+
+    if (x86_irqchip_find(m)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "the machine already has its interrupt controllers");
+        return false;
+    }
+    if (!chips) {
+        chips = g_hash_table_new(g_direct_hash, g_direct_equal);
+    }
+    chip->m = m;
+    g_hash_table_insert(chips, m, chip);
+    for (int i = 0; i < m->ncpus; i++) {
+        apic_new(m->cpus[i]);
+    }
+    chip->ioapic = ioapic_new(m);
+    chip->pic = pic_new(m);
+    if (m->sysmem) {
+        memory_region_init_io(&d->msi_mmio, "msi", &msi_ops, m,
+                              MSI_WINDOW_SIZE);
+        memory_region_init_io(&chip->lapic_mmio, "apic", &apic_mmio_ops, m,
+                              LAPIC_WINDOW_SIZE);
+        memory_region_add_subregion_overlap(m->sysmem, X86_LAPIC_BASE,
+                                            &d->msi_mmio, 0);
+        memory_region_add_subregion_overlap(m->sysmem, X86_LAPIC_BASE,
+                                            &chip->lapic_mmio, 1);
+        chip->mapped = true;
+    }
+    return true;
+}
+
+static void irqchip_unrealize(Device *dev)
+{
+    IrqChipDevice *d = (IrqChipDevice *)dev;
+    X86IrqChip *chip = &d->chip;
+    Machine *m = chip->m;
+
+    if (chip->mapped) {
+        memory_region_del_subregion(m->sysmem, &chip->lapic_mmio);
+        memory_region_del_subregion(m->sysmem, &d->msi_mmio);
+        memory_region_destroy(&chip->lapic_mmio);
+        memory_region_destroy(&d->msi_mmio);
+        chip->mapped = false;
+    }
+    pic_free(chip->pic);
+    ioapic_free(chip->ioapic);
+    for (int i = 0; i < m->ncpus; i++) {
+        apic_free(m->cpus[i]->apic);
+    }
+    chip->pic = NULL;
+    chip->ioapic = NULL;
+    g_hash_table_remove(chips, m);
+}
+
+static DeviceClass irqchip_class = {
+    .name = "x86-irqchip",
+    .desc = "LAPICs, IOAPIC and 8259 pair (software irqchip)",
+    .bus = "sys",
+    .instance_size = sizeof(IrqChipDevice),
+    .user_creatable = false,
+    .realize = irqchip_realize,
+    .reset = irqchip_reset,
+    .unrealize = irqchip_unrealize,
+};
+
+DEVICE_REGISTER(irqchip_class)
+
+bool x86_irqchip_create(Machine *m, GError **errp)
+{
+    Device *dev = device_new(irqchip_class.name, errp);
+
+    if (!dev) {
+        return false;
+    }
+    if (!device_realize(dev, m, errp)) {
+        device_free(dev);
+        return false;
+    }
+    irqchip_reset(dev);
+    return true;
+}

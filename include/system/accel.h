@@ -35,5 +35,6 @@ typedef struct AccelOps {
 
 const AccelOps *accel_find(const char *name);
 extern const AccelOps kvm_accel_ops;
+extern const AccelOps tcg_accel_ops;
 
 #endif

@@ -145,6 +145,12 @@ MemTxResult address_space_ld(AddressSpace *as, hwaddr addr, unsigned size,
 MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
                              uint64_t val);
 /*
+ * Called after every write into RAM through the functions above (DMA,
+ * loaders), so that the software CPU drops code it decoded from there.
+ */
+extern void (*memory_ram_write_notify)(hwaddr addr, uint64_t len);
+
+/*
  * The one way for device DMA to reach guest RAM directly: a host pointer if
  * [addr, addr+len) lies wholly inside one RAM range, else NULL.
  */

@@ -39,7 +39,11 @@ void clock_virtual_start(void);
 
 /*
  * For qtest: the virtual clock no longer follows the host; it moves only by
- * clock_virtual_step/set, which also run the timers that became due.
+ * clock_virtual_step/set, which also run the timers that became due (each
+ * sees the clock at its own deadline). Turned on before any virtual timer
+ * is armed (at start-up), the clock starts at 0 as QEMU's qtest clock does;
+ * otherwise it goes on from its current value. clock_virtual_set never
+ * moves the clock backwards; both return the new time.
  */
 void clock_virtual_set_manual(bool manual);
 int64_t clock_virtual_step(int64_t ns);

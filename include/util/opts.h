@@ -50,6 +50,8 @@ bool parse_size(const char *s, uint64_t default_unit, uint64_t *out,
 #endif
 
 #define VIREO_ERROR vireo_error_quark()
+/* Error codes in VIREO_ERROR that callers act on (0 is any other). */
+#define VIREO_ERROR_ACCEL_INIT 1    /* the accelerator is not usable here */
 GQuark vireo_error_quark(void);
 
 #endif

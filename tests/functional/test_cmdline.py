@@ -1,10 +1,13 @@
 """The command line and process behaviour: help output, bad input with a
 clear error and exit status 1, signals, pidfile, daemonize, reset rules."""
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -231,29 +234,65 @@ def _mini_exit_kernel(tmp_path):
     return minikernel.build("exit", tmp_path)
 
 
+def _run_as_nobody(tmp_path, *args):
+    # pytest's own temporary directories are private to root
+    public = Path(tempfile.mkdtemp(prefix="vireo-nobody-"))
+    os.chmod(public, 0o755)
+    kernel = shutil.copy(_mini_exit_kernel(tmp_path), public)
+    os.chmod(kernel, 0o644)
+    try:
+        return run_vm(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                       "--clear-groups", vireo_binary(), "-M", "microvm",
+                       "-kernel", kernel, "-display", "none", *args],
+                      timeout=30)
+    finally:
+        shutil.rmtree(public)
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                     reason="needs root and setpriv to drop privileges")
 def test_kvm_without_permission(tmp_path):
-    kernel = _mini_exit_kernel(tmp_path)
-    os.chmod(tmp_path, 0o755)
-    r = run_vm(["setpriv", "--reuid=nobody", "--regid=nogroup",
-                "--clear-groups", vireo_binary(), "-M", "microvm",
-                "-kernel", kernel, "-display", "none"], timeout=30)
     if os.access("/dev/kvm", os.R_OK | os.W_OK) and \
             os.stat("/dev/kvm").st_mode & 0o006 == 0o006:
         pytest.skip("/dev/kvm is world-accessible here")
+    r = _run_as_nobody(tmp_path, "-accel", "kvm")
     assert r.returncode == 1, r.describe()
     assert "no permission to open /dev/kvm" in r.output, r.describe()
+    # without an explicit accelerator, the software CPU takes over
+    r = _run_as_nobody(tmp_path, *DEBUG_EXIT, "-serial", "stdio")
+    assert r.returncode == 1, r.describe()     # isa-debug-exit: 0 -> 1
+    assert "READY" in r.output and "falling back to tcg" in r.output
+
+
+def _run_without_dev_kvm(tmp_path, *args):
+    kernel = _mini_exit_kernel(tmp_path)
+    script = (f"mount -t tmpfs none /dev && exec {vireo_binary()} "
+              f"-M microvm -kernel {kernel} -display none -nodefaults "
+              + " ".join(shlex.quote(a) for a in args))
+    r = run_vm(["unshare", "-m", "sh", "-c", script], timeout=30)
+    if "mount" in r.output and "vireo" not in r.output:
+        pytest.skip(f"cannot make a private /dev here: {r.output}")
+    return r
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="needs root and unshare for a private /dev")
-def test_kvm_missing(tmp_path):
-    kernel = _mini_exit_kernel(tmp_path)
-    script = (f"mount -t tmpfs none /dev && exec {vireo_binary()} "
-              f"-M microvm -kernel {kernel} -display none -nodefaults")
-    r = run_vm(["unshare", "-m", "sh", "-c", script], timeout=30)
-    if "mount" in r.output and "vireo" not in r.output:
-        pytest.skip(f"cannot make a private /dev here: {r.output}")
+@pytest.mark.parametrize("accel", [["-accel", "kvm"], ["-enable-kvm"],
+                                   ["-machine", "accel=kvm"]])
+def test_kvm_missing(tmp_path, accel):
+    r = _run_without_dev_kvm(tmp_path, *accel)
     assert r.returncode == 1, r.describe()
     assert "/dev/kvm does not exist" in r.output, r.describe()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="needs root and unshare for a private /dev")
+@pytest.mark.parametrize("accel", [[], ["-accel", "kvm", "-accel", "tcg"],
+                                   ["-machine", "accel=kvm:tcg"]])
+def test_kvm_missing_falls_back_to_tcg(tmp_path, accel):
+    r = _run_without_dev_kvm(tmp_path, *accel, *DEBUG_EXIT, "-serial",
+                             "stdio")
+    assert r.returncode == 1, r.describe()     # isa-debug-exit: 0 -> 1
+    assert "READY" in r.output, r.describe()
+    assert "/dev/kvm does not exist" in r.output, r.describe()
+    assert "falling back to tcg" in r.output, r.describe()

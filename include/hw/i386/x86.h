@@ -59,6 +59,8 @@ struct Machine {
     MachineConfig cfg;
     const AccelOps *accel;
     void *accel_state;
+    /* Vireo's own LAPIC/IOAPIC/8259/8254 instead of KVM's (hw/intc). */
+    bool userspace_irqchip;
 
     MemoryRegion *sysmem;       /* root of the system address space */
     MemoryRegion *io;           /* root of the I/O port space */

@@ -17,9 +17,19 @@
 #include "hw/i386/x86.h"
 
 /*
+ * The LAPIC timer's input clock before its divider: 1 GHz, one tick per
+ * CLK_VIRTUAL nanosecond (CPUID leaves 0x15/0x16 may report it).
+ */
+#define X86_APIC_BUS_HZ 1000000000
+
+/*
  * Creates the 8259 pair (ports 0x20/0xa0, ELCR 0x4d0), the IOAPIC at
  * X86_IOAPIC_BASE, the LAPIC MMIO window at X86_LAPIC_BASE and a LAPIC for
  * each vCPU in m->cpus (cpu->apic). Call after the vCPUs exist.
+ * They form one device ("x86-irqchip") in m->devices, so machine_reset
+ * resets them: 8259s and IOAPIC to power-on, each LAPIC with
+ * apic_reset(bsp = index 0, virtual_wire = m->boot.mode != BOOT_MODE_REAL).
+ * Writes to 0xfee00000-0xfeefffff by anything but a vCPU are MSIs.
  */
 bool x86_irqchip_create(Machine *m, GError **errp);
 /* Drives a GSI; call with the big lock held. */
@@ -38,7 +48,14 @@ void x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
  * ExtINT from the 8259 through LINT0), and raises CPU_INTERRUPT_NMI,
  * CPU_INTERRUPT_INIT and CPU_INTERRUPT_SIPI for those deliveries.
  */
-/* Acknowledges the highest deliverable interrupt: its vector, or -1. */
+/*
+ * INTA: acknowledges the highest deliverable interrupt and returns its
+ * vector (an 8259 vector for ExtINT). Call it only while
+ * CPU_INTERRUPT_HARD is set: if the request went away in between, the
+ * answer is a spurious vector, as on hardware (the 8259's IR7 in virtual
+ * wire mode, else the SVR vector); -1 only if nothing can answer (LAPIC
+ * hardware-disabled on an AP).
+ */
 int apic_get_interrupt(APICState *s);
 /* Whether the LAPIC is hardware-enabled (APIC_BASE bit 11). */
 bool apic_enabled(APICState *s);
