@@ -16,6 +16,8 @@ log_items[] = {
     { "unimp", LOG_UNIMP, "log unimplemented functionality" },
     { "int", LOG_INT, "log interrupts and exceptions" },
     { "cpu_reset", LOG_CPU_RESET, "log CPU resets" },
+    { "exec_stats", LOG_EXEC_STATS,
+      "log instructions run per software vCPU at exit (-accel tcg)" },
 };
 
 bool log_set_mask(const char *items, GError **errp)

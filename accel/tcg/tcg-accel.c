@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "hw/intc/x86-irqchip.h"
+#include "system/timer.h"
 #include "system/vm.h"
 #include "target/x86/cpu.h"
 #include "util/log.h"
@@ -83,6 +84,7 @@ static void *tcg_vcpu_thread(void *opaque)
 {
     CPUState *cs = opaque;
     TCGVCPU *v = cs->accel;
+    int64_t start = clock_get_ns(CLK_REALTIME);
 
     current_cpu = cs;
     while (!cs->exit) {
@@ -109,6 +111,11 @@ static void *tcg_vcpu_thread(void *opaque)
             cs->stop = true;
         }
     }
+    double secs = (clock_get_ns(CLK_REALTIME) - start) / 1e9;
+    log_mask_printf(LOG_EXEC_STATS,
+                    "vCPU %d: %" PRIu64 " instructions in %.3f s "
+                    "(%.1f M/s of wall time)", cs->index, v->cpu->icount,
+                    secs, v->cpu->icount / secs / 1e6);
     return NULL;
 }
 

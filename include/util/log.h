@@ -13,6 +13,7 @@ enum {
     LOG_UNIMP = 1 << 1,         /* -d unimp */
     LOG_INT = 1 << 2,           /* -d int */
     LOG_CPU_RESET = 1 << 3,     /* -d cpu_reset */
+    LOG_EXEC_STATS = 1 << 4,    /* -d exec_stats */
 };
 
 extern unsigned log_mask;
