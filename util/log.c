@@ -64,11 +64,12 @@ bool log_set_file(const char *path, GError **errp)
     return true;
 }
 
+/* One line in one locked stdio call: vCPU threads log too. */
 static void vlog(FILE *f, const char *prefix, const char *fmt, va_list ap)
 {
-    fprintf(f, "%s", prefix);
-    vfprintf(f, fmt, ap);
-    fprintf(f, "\n");
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+
+    fprintf(f, "%s%s\n", prefix, msg);
     fflush(f);
 }
 

@@ -573,6 +573,8 @@ static bool apic_deliver_one(APICState *s, const APICMessage *msg)
         cpu_interrupt(cpu, CPU_INTERRUPT_NMI);
         return true;
     case APIC_DM_INIT:
+        /* an INIT discards a SIPI not yet taken; later SIPIs stay */
+        cpu_reset_interrupt(cpu, CPU_INTERRUPT_SIPI);
         cpu_interrupt(cpu, CPU_INTERRUPT_INIT);
         return true;
     case APIC_DM_STARTUP:

@@ -366,9 +366,14 @@ void x86_handle_interrupts(X86CPU *cpu)
         x86_cpu_flush_all(cpu);
     }
     if (req & CPU_INTERRUPT_INIT) {
-        cpu_reset_interrupt(cs, CPU_INTERRUPT_INIT | CPU_INTERRUPT_SIPI);
+        /* a SIPI sent right after the INIT may already be pending: the
+         * APIC dropped older ones when it accepted the INIT */
+        cpu_reset_interrupt(cs, CPU_INTERRUPT_INIT);
         cpu_init(cpu);
-        return;
+        req = __atomic_load_n(&cs->interrupt_request, __ATOMIC_SEQ_CST);
+        if (!cpu->wait_for_sipi) {
+            return;
+        }
     }
     if (req & CPU_INTERRUPT_SIPI) {
         cpu_reset_interrupt(cs, CPU_INTERRUPT_SIPI);
