@@ -74,10 +74,19 @@ static bool set_accel(VMOptions *o, const char *arg, CmdlineAction *action,
     }
     name = opts_get(opts, "accel");
     if (name && !strcmp(name, "help")) {
-        printf("Accelerators supported in Vireo:\nkvm\n");
+        printf("Accelerators supported in Vireo:\nkvm\ntcg\n");
         *action = CMDLINE_EXIT_OK;
         opts_free(opts);
         return true;
+    }
+    /* QEMU's MTTCG switch: Vireo's software vCPUs always run in parallel */
+    const char *thread = opts_get(opts, "thread");
+    if (thread && (!name || strcmp(name, "tcg") || strcmp(thread, "multi"))) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-accel %s: thread=%s is not supported (only tcg, with "
+                    "thread=multi)", arg, thread);
+        opts_free(opts);
+        return false;
     }
     ok = opts_check_unused(opts, "-accel", errp);
     if (ok && name) {
@@ -353,7 +362,8 @@ static const OptionDef options[] = {
     { "M", true, set_machine, NULL },
     { "machine", true, set_machine,
       "TYPE[,accel=kvm][,acpi=on|off]  machine type (-machine help)" },
-    { "accel", true, set_accel, "kvm  accelerator (repeat to fall back)" },
+    { "accel", true, set_accel,
+      "kvm|tcg  accelerator (repeat to fall back: -accel kvm -accel tcg)" },
     { "enable-kvm", false, set_enable_kvm, "same as -accel kvm" },
     { "cpu", true, set_cpu, "host  CPU model" },
     { "m", true, set_memory, "SIZE[M|G]  guest RAM (default 128M)" },
