@@ -13,6 +13,7 @@ check: all
 bench: all
 	VIREO_WITH_QEMU=1 bash scripts/install-deps.sh
 	/usr/bin/python3 tests/bench/boot --write
+	/usr/bin/python3 tests/bench/boot --accel tcg -n 3 --write
 
 install: all
 	meson install -C $(BUILD)

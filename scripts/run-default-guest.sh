@@ -1,7 +1,9 @@
 #!/bin/bash
 # Vireo's main job on a fresh Debian 12 machine (as root): installs the build
 # dependencies, builds Vireo, builds the default guest (Debian's kernel with
-# a busybox initramfs) and boots it to a shell on this terminal.
+# a busybox initramfs) and boots it to a shell on this terminal. It uses KVM
+# where the host's KVM can run a stock kernel, else Vireo's software CPU, and
+# says which and why. ACCEL=kvm|tcg and MACHINE=pc|microvm override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,17 +14,37 @@ fi
 ninja -C build
 bash tests/guest/build-debian-guest.sh
 cache=${VIREO_GUEST_CACHE:-tests/guest/cache}
-
 machine=${MACHINE:-microvm}
-if [ -d /sys/module/kvm_pvm ] || ! grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then
-    echo "run-default-guest: this host's KVM cannot run a stock Linux kernel" \
-         "(nested KVM without VMX/SVM, e.g. kvm_pvm); the software CPU that" \
-         "runs it anyway is not built yet. Booting the KVM test kernel instead." >&2
-    make -s -C tests/guest/testkernel O="$PWD/$cache/testkernel" >/dev/null
-    exec build/vireo -M "$machine" -enable-kvm -cpu host -m 512 -smp 2 \
-        -kernel "$cache/testkernel/testkernel.elf" -append "test=all cpus=2" \
-        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -nographic
+
+# Same test as tests/functional/vmrun.py kvm_runs_stock_linux.
+pick_accel() {
+    if [ ! -w /dev/kvm ]; then
+        reason="/dev/kvm is missing or not writable"
+        accel=tcg
+    elif [ -d /sys/module/kvm_pvm ]; then
+        reason="/dev/kvm is the nested kvm_pvm, which cannot run a stock Linux kernel"
+        accel=tcg
+    elif ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
+        reason="the CPU has no vmx/svm flag, so this KVM cannot run a stock Linux kernel"
+        accel=tcg
+    else
+        reason="KVM with hardware virtualization"
+        accel=kvm
+    fi
+}
+pick_accel
+if [ -n "${ACCEL:-}" ]; then
+    accel=$ACCEL
+    reason="ACCEL=$ACCEL is set"
 fi
-exec build/vireo -M "$machine" -enable-kvm -cpu host -m 512 -smp 2 \
+if [ "$accel" = kvm ]; then
+    echo "run-default-guest: booting under KVM ($reason)" >&2
+    set -- -enable-kvm -cpu host
+else
+    echo "run-default-guest: booting on Vireo's software CPU, -accel tcg" \
+         "($reason); expect about a minute to the shell" >&2
+    set -- -accel tcg
+fi
+exec build/vireo -M "$machine" "$@" -m 512 -smp 2 \
     -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
     -append "console=ttyS0 quiet" -nographic

@@ -100,8 +100,10 @@ static void *tcg_vcpu_thread(void *opaque)
             __atomic_store_n(&v->cpu->exit_request, 0, __ATOMIC_SEQ_CST);
             break;
         case X86_EXIT_TRIPLE_FAULT:
-            log_error("vCPU %d: triple fault at rip=0x%" PRIx64 ", resetting",
-                      cs->index, v->cpu->rip);
+            log_error("vCPU %d: triple fault at rip=0x%" PRIx64 ", %s",
+                      cs->index, v->cpu->rip,
+                      runstate_no_reboot ? "exiting (-no-reboot)"
+                                         : "resetting");
             vm_request_reset(SHUTDOWN_GUEST_TRIPLE_FAULT);
             cs->stop = true;
             break;

@@ -39,16 +39,24 @@ BODIES = {
     # prints READY, then triple-faults: no IDT, then an invalid opcode
     "triple": PUTS + " lidt BASE + (idtr - _start)\n ud2\n"
               "idtr: .word 0\n .long 0\n",
+    # prints READY, then spins for ever with interrupts off
+    "spin": PUTS + " cli\n3: jmp 3b\n",
+    # prints READY, then jumps into the IOAPIC's MMIO window
+    "jump_mmio": PUTS + " mov $0xfec00000, %eax\n jmp *%eax\n",
+    # prints READY, then jumps where nothing is mapped (reads as 0xff)
+    "jump_unmapped": PUTS + " mov $0xe0000000, %eax\n jmp *%eax\n",
 }
 
 
-def build(kind, outdir):
-    """Assemble the kernel `kind` into outdir; returns its path."""
+def build(kind, outdir, body=None):
+    """Assemble the kernel `kind` (or, given, `body` under that name) into
+    outdir; returns its path."""
     outdir = Path(outdir)
     src = outdir / f"mini-{kind}.S"
     obj = outdir / f"mini-{kind}.o"
     binary = outdir / f"mini-{kind}.bin"
-    src.write_text(HEADER + BODIES[kind] + 'msg: .asciz "READY\\n"\n')
+    body = BODIES[kind] if body is None else body
+    src.write_text(HEADER + body + 'msg: .asciz "READY\\n"\n')
     subprocess.run(["gcc", "-m32", "-c", str(src), "-o", str(obj)],
                    check=True)
     subprocess.run(["objcopy", "-O", "binary", str(obj), str(binary)],
