@@ -146,7 +146,7 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
         g_ptr_array_add(o->serials, o->nographic ? "stdio" : "null");
     }
     for (guint i = 0; i < o->serials->len; i++) {
-        char label[16];
+        char label[24];
         snprintf(label, sizeof(label), "serial%u", i);
         Chardev *chr = chardev_new_from_spec(
             label, g_ptr_array_index(o->serials, i), errp);

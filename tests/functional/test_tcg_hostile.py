@@ -16,8 +16,12 @@ TCG = ["-accel", "tcg", "-M", "microvm", "-m", "64", "-display", "none",
 
 
 def boot(kernel, *extra, timeout=30):
-    return run_vm([vireo_binary(), *TCG, "-kernel", kernel, *extra],
-                  timeout=timeout)
+    r = run_vm([vireo_binary(), *TCG, "-kernel", kernel, *extra],
+               timeout=timeout)
+    # under --enable-asan builds: sanitizer reports fail the test too
+    assert "runtime error:" not in r.output, r.describe()
+    assert "Sanitizer" not in r.output, r.describe()
+    return r
 
 
 def assert_triple_fault_exit(r):
