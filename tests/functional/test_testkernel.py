@@ -5,8 +5,9 @@ tables, SMP start-up, LAPIC timer, COM1 interrupts; then the ways out:
 isa-debug-exit, ACPI poweroff, the reset paths with and without -no-reboot,
 and serial on stdio, a file and a unix socket.
 
-VIREO_TEST_QEMU=1 runs every test against Debian's qemu-system-x86_64 as
-well, to check that the kernel and the expectations match QEMU.
+Every test runs under KVM ("vireo") and on the software CPU ("vireo-tcg").
+VIREO_TEST_QEMU=1 runs them against Debian's qemu-system-x86_64 as well, to
+check that the kernel and the expectations match QEMU.
 """
 import os
 import random
@@ -23,12 +24,9 @@ from vmrun import VMProcess, kvm_usable, run_vm, vireo_binary, vireo_built
 
 TIMEOUT = 60
 MACHINES = ("microvm", "pc")
-VMMS = ["vireo"] + (["qemu"] if os.environ.get("VIREO_TEST_QEMU") == "1"
-                    else [])
+VMMS = ["vireo", "vireo-tcg"] + (
+    ["qemu"] if os.environ.get("VIREO_TEST_QEMU") == "1" else [])
 QEMU = shutil.which("qemu-system-x86_64")
-
-pytestmark = pytest.mark.skipif(not kvm_usable()[0],
-                                reason=f"needs KVM: {kvm_usable()[1]}")
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +42,11 @@ def images():
 
 @pytest.fixture(params=VMMS)
 def vmm(request):
-    if request.param == "vireo" and not vireo_built():
+    if request.param != "qemu" and not vireo_built():
         pytest.skip(f"vireo binary not found at {vireo_binary()} (run `make`, "
                     "or set VIREO=/path/to/vireo)")
+    if request.param != "vireo-tcg" and not kvm_usable()[0]:
+        pytest.skip(f"needs KVM: {kvm_usable()[1]}")
     if request.param == "qemu" and not QEMU:
         pytest.skip("qemu-system-x86_64 not installed")
     return request.param
@@ -74,6 +74,8 @@ def command(vmm, machine, kernel, *, mem="512M", smp=1, initrd=None,
             debug_exit=True):
     if vmm == "vireo":
         args = [vireo_binary(), "-M", machine, "-enable-kvm", "-cpu", "host"]
+    elif vmm == "vireo-tcg":
+        args = [vireo_binary(), "-M", machine, "-accel", "tcg"]
     else:
         # Debian's QEMU with -cpu host aborts on the nested kvm_pvm (it
         # cannot set MSR_IA32_ARCH_CAPABILITIES); its default model boots.
@@ -189,15 +191,17 @@ def test_reboot_with_no_reboot_exits(vmm, images, machine, how):
 @pytest.mark.parametrize("machine", MACHINES)
 def test_triple_fault_resets_in_a_loop(vmm, images, machine):
     """A kernel that triple-faults at once: without -no-reboot the machine
-    resets and boots it again and again (the VMM neither exits nor hangs)."""
+    resets and boots it again and again; the VMM does not hang, and if the
+    faults come quickly enough it gives up with a clear error."""
     args = command(vmm, machine, images["elf"], append="early=triple",
                    no_reboot=False)
     with VMProcess(args, stdin=False) as vm:
         seen = vm.expect(r"(?s)(early triple fault.*){3}", timeout=TIMEOUT)
         alive = vm.proc.poll() is None
-        r = vm.wait(timeout=0.1)
+        r = vm.wait(timeout=0.1 if alive else 10)
     assert seen, r.describe()
-    assert alive, r.describe()
+    assert alive or (r.returncode == 1 and "triple-faults right after "
+                     "every reset" in r.output), r.describe()
 
 
 @pytest.mark.parametrize("machine", MACHINES)
