@@ -21,6 +21,33 @@ typedef struct OptionDef {
     const char *help;
 } OptionDef;
 
+/*
+ * kernel-irqchip=on|off|split, QEMU's spelling (on/off also as the other
+ * boolean words). Like QEMU, the software CPU accepts it and ignores it:
+ * it always uses Vireo's own interrupt controllers.
+ */
+static bool parse_kernel_irqchip(Opts *opts, KernelIrqchip *out,
+                                 GError **errp)
+{
+    const char *v = opts_get(opts, "kernel-irqchip");
+    bool on;
+
+    if (!v) {
+        return true;
+    }
+    if (!strcmp(v, "split")) {
+        *out = KERNEL_IRQCHIP_SPLIT;
+        return true;
+    }
+    if (!opts_get_bool(opts, "kernel-irqchip", true, &on, NULL)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "kernel-irqchip=%s: expected on, off or split", v);
+        return false;
+    }
+    *out = on ? KERNEL_IRQCHIP_ON : KERNEL_IRQCHIP_OFF;
+    return true;
+}
+
 static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
                         GError **errp)
 {
@@ -50,6 +77,7 @@ static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
         }
     }
     if (!opts_get_bool(opts, "acpi", true, &o->machine.acpi, errp) ||
+        !parse_kernel_irqchip(opts, &o->machine.kernel_irqchip, errp) ||
         !opts_check_unused(opts, "-machine", errp)) {
         goto out;
     }
@@ -361,7 +389,12 @@ static const OptionDef options[] = {
     { "version", false, print_version, "print the version" },
     { "M", true, set_machine, NULL },
     { "machine", true, set_machine,
-      "TYPE[,accel=kvm][,acpi=on|off]  machine type (-machine help)" },
+      "TYPE[,accel=kvm][,acpi=on|off][,kernel-irqchip=on|off|split]\n"
+      "                machine type (-machine help); kernel-irqchip: KVM's "
+      "in-kernel\n"
+      "                LAPIC/IOAPIC/PIC/PIT (on, default), none (off), or "
+      "only the LAPICs\n"
+      "                (split); ignored with -accel tcg" },
     { "accel", true, set_accel,
       "kvm|tcg  accelerator (repeat to fall back: -accel kvm -accel tcg)" },
     { "enable-kvm", false, set_enable_kvm, "same as -accel kvm" },

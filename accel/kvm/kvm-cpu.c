@@ -9,7 +9,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <asm/kvm_para.h>
 
+#include "hw/intc/x86-irqchip.h"
 #include "kvm_int.h"
 #include "system/vm.h"
 #include "util/log.h"
@@ -20,6 +22,16 @@
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_HTT (1u << 28)
+
+/*
+ * KVM paravirtual features that need KVM's LAPIC (PV EOI, PV unhalt, PV
+ * IPIs, async page faults) or its MSI extended destination ID, which
+ * Vireo's IOAPIC does not produce.
+ */
+#define KVM_PV_NEEDS_KERNEL_LAPIC                                       \
+    ((1u << KVM_FEATURE_ASYNC_PF) | (1u << KVM_FEATURE_PV_EOI) |        \
+     (1u << KVM_FEATURE_PV_UNHALT) | (1u << KVM_FEATURE_PV_SEND_IPI) |  \
+     (1u << KVM_FEATURE_PV_SCHED_YIELD) | (1u << KVM_FEATURE_ASYNC_PF_INT))
 
 static unsigned topo_bits(unsigned count)
 {
@@ -32,7 +44,9 @@ static unsigned topo_bits(unsigned count)
 
 /*
  * The host's supported CPUID, with this vCPU's APIC ID and the machine's
- * topology (leaves 1, 4, 0xB, 0x1F) and the hypervisor bit.
+ * topology (leaves 1, 4, 0xB, 0x1F) and the hypervisor bit. Without KVM's
+ * LAPIC (kernel-irqchip=off) nothing the userspace LAPIC cannot deliver:
+ * no x2APIC, no TSC-deadline timer, no PV features built on KVM's LAPIC.
  */
 static struct kvm_cpuid2 *vcpu_cpuid(KVMState *s, CPUState *cpu)
 {
@@ -43,6 +57,7 @@ static struct kvm_cpuid2 *vcpu_cpuid(KVMState *s, CPUState *cpu)
     unsigned tbits = topo_bits(cfg->threads);
     unsigned cbits = topo_bits(cfg->cores);
     unsigned per_pkg = cfg->threads * cfg->cores;
+    bool kernel_lapic = s->irqchip != KERNEL_IRQCHIP_OFF;
 
     for (unsigned i = 0; i < c->nent; i++) {
         struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -51,8 +66,11 @@ static struct kvm_cpuid2 *vcpu_cpuid(KVMState *s, CPUState *cpu)
             e->ebx = (e->ebx & 0xffff) | (MIN(per_pkg, 255u) << 16) |
                      ((cpu->apic_id & 0xff) << 24);
             e->ecx |= CPUID_1_ECX_HYPERVISOR;
-            if (s->tsc_deadline) {
+            if (s->tsc_deadline && kernel_lapic) {
                 e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+            }
+            if (!kernel_lapic) {
+                e->ecx &= ~(CPUID_1_ECX_X2APIC | CPUID_1_ECX_TSC_DEADLINE);
             }
             if (per_pkg > 1) {
                 e->edx |= CPUID_1_EDX_HTT;
@@ -83,6 +101,14 @@ static struct kvm_cpuid2 *vcpu_cpuid(KVMState *s, CPUState *cpu)
                 e->ecx = e->index;              /* invalid level */
             }
             break;
+        case KVM_CPUID_FEATURES:
+            if (!kernel_lapic) {
+                e->eax &= ~KVM_PV_NEEDS_KERNEL_LAPIC;
+            }
+            if (s->irqchip != KERNEL_IRQCHIP_ON) {
+                e->eax &= ~(1u << KVM_FEATURE_MSI_EXT_DEST_ID);
+            }
+            break;
         }
     }
     return c;
@@ -99,6 +125,8 @@ bool kvm_vcpu_create(CPUState *cpu, GError **errp)
         g_free(v);
         return kvm_fail(errp, "KVM_CREATE_VCPU");
     }
+    pthread_mutex_init(&v->lock, NULL);
+    pthread_cond_init(&v->wake, NULL);
     cpu->accel = v;
     v->run = mmap(NULL, s->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
                   v->fd, 0);
@@ -128,7 +156,7 @@ static void set_seg(struct kvm_segment *seg, uint16_t sel, uint64_t base,
 }
 
 /* The architectural state after RESET/INIT (SDM vol. 3, table 9-1). */
-static void reset_sregs(struct kvm_sregs *sr, uint64_t apic_base)
+void kvm_reset_sregs(struct kvm_sregs *sr, uint64_t apic_base)
 {
     memset(sr, 0, sizeof(*sr));
     set_seg(&sr->cs, 0xf000, 0xffff0000, 0xffff, 0xb, false, false);
@@ -224,7 +252,7 @@ bool kvm_vcpu_reset(CPUState *cpu, GError **errp)
         bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED
     };
 
-    reset_sregs(&sregs, X86_LAPIC_BASE | (1 << 11) | (bsp ? 1 << 8 : 0));
+    kvm_reset_sregs(&sregs, X86_LAPIC_BASE | (1 << 11) | (bsp ? 1 << 8 : 0));
     if (direct) {
         const BootState *b = &m->boot;
         boot_sregs(&sregs, b);
@@ -252,6 +280,12 @@ bool kvm_vcpu_reset(CPUState *cpu, GError **errp)
     if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &events) < 0) {
         return kvm_fail(errp, "KVM_SET_VCPU_EVENTS");
     }
+    if (m->userspace_irqchip) {
+        kvm_irqchip_vcpu_reset(cpu);
+    }
+    if (s->irqchip == KERNEL_IRQCHIP_OFF) {
+        return true;    /* the LAPIC is Vireo's; no MP state in KVM */
+    }
     if (m->boot.mode != BOOT_MODE_REAL && !setup_lapic_lints(v, bsp)) {
         return kvm_fail(errp, "setting up the LAPIC");
     }
@@ -268,6 +302,9 @@ void kvm_vcpu_kick(CPUState *cpu)
     KVMVCPU *v = cpu->accel;
 
     __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (cpu->apic) {
+        kvm_irqchip_wake(cpu);  /* it may sleep in HLT or wait for SIPI */
+    }
     pthread_kill(cpu->thread, SIG_KICK);
 }
 
@@ -359,6 +396,7 @@ static bool handle_exit(CPUState *cpu, struct kvm_run *run)
         return true;
     case KVM_EXIT_IRQ_WINDOW_OPEN:
     case KVM_EXIT_INTR:
+    case KVM_EXIT_SET_TPR:      /* off: CR8 lowered, taken by post_run */
         return true;
     case KVM_EXIT_SHUTDOWN:
         /* triple fault: the PC resets */
@@ -373,6 +411,12 @@ static bool handle_exit(CPUState *cpu, struct kvm_run *run)
         }
         return false;
     case KVM_EXIT_HLT:
+        if (cpu->apic) {
+            kvm_irqchip_handle_hlt(cpu);
+        }
+        return true;
+    case KVM_EXIT_IOAPIC_EOI:
+        kvm_irqchip_handle_ioapic_eoi(cpu);
         return true;
     default:
         report_internal_error(cpu, run);
@@ -384,34 +428,48 @@ static bool handle_exit(CPUState *cpu, struct kvm_run *run)
 void *kvm_vcpu_thread(void *opaque)
 {
     CPUState *cpu = opaque;
+    Machine *m = cpu->machine;
     KVMVCPU *v = cpu->accel;
     struct kvm_run *run = v->run;
 
+    if (m->userspace_irqchip) {
+        current_cpu = cpu;  /* the LAPIC window answers with this vCPU's */
+    }
     while (!cpu->exit) {
         if (__atomic_load_n(&cpu->stop, __ATOMIC_SEQ_CST)) {
             vcpu_wait_while_paused(cpu);
             continue;
         }
+        if (m->userspace_irqchip && !kvm_irqchip_pre_run(cpu)) {
+            continue;   /* it slept in HLT or waiting for a SIPI */
+        }
         int r = ioctl(v->fd, KVM_RUN, 0);
+        /* clear before looking at interrupt_request again (pre_run) */
         __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
-                continue;
-            }
+        if (r < 0 && errno != EINTR && errno != EAGAIN) {
             log_error("KVM: KVM_RUN on vCPU %d failed: %s", cpu->index,
                       g_strerror(errno));
             vm_request_shutdown(SHUTDOWN_HOST_ERROR, 1);
             cpu->stop = true;
             continue;
         }
+        if (r < 0 && !cpu->apic) {
+            continue;   /* kicked; nothing of the guest's to pick up */
+        }
         bql_lock();
+        if (cpu->apic) {
+            kvm_irqchip_post_run(cpu);
+        }
         /*
          * After an exit that asked for a shutdown or reset (isa-debug-exit,
          * ACPI S5, 0xCF9), the guest must not run on in the meantime.
          */
-        if (!handle_exit(cpu, run) || vm_request_pending()) {
+        if ((r == 0 && !handle_exit(cpu, run)) || vm_request_pending()) {
             /* stay out of the guest until the main loop resets or stops */
             cpu->stop = true;
+        }
+        if (cpu->apic) {
+            kvm_irqchip_end_exit(cpu);
         }
         bql_unlock();
     }

@@ -1,6 +1,7 @@
 /*
  * The KVM accelerator: VM and vCPU file descriptors, memory slots from the
- * memory API's listener, the in-kernel irqchip and PIT, CPUID and MSRs,
+ * memory API's listener, the in-kernel irqchip and PIT (or Vireo's own,
+ * kvm-irqchip.c), CPUID and MSRs,
  * reset state, and the vCPU run loop. Follows Documentation/virt/kvm/api.rst.
  */
 #include <errno.h>
@@ -143,17 +144,25 @@ static bool kvm_open(KVMState *s, GError **errp)
 
 static bool kvm_require_caps(KVMState *s, GError **errp)
 {
-    static const struct { int cap; const char *name; } required[] = {
+    /* the last ones only for the in-kernel irqchip (kernel-irqchip=on) */
+    static const struct {
+        int cap;
+        const char *name;
+        bool irqchip;
+    } required[] = {
         { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-        { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
-        { KVM_CAP_PIT2, "KVM_CAP_PIT2" },
         { KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
         { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
         { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
-        { KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
-        { KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+        { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", true },
+        { KVM_CAP_PIT2, "KVM_CAP_PIT2", true },
+        { KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", true },
+        { KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE", true },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(required); i++) {
+        if (required[i].irqchip && s->irqchip != KERNEL_IRQCHIP_ON) {
+            continue;
+        }
         if (!kvm_check_cap(s, required[i].cap)) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "this host's KVM lacks %s, which Vireo needs",
@@ -218,11 +227,31 @@ static bool kvm_setup_irq_routing(KVMState *s, GError **errp)
 
 static void kvm_set_irq(Machine *m, int gsi, int level)
 {
+    if (m->userspace_irqchip) {
+        kvm_irqchip_set_irq(m, gsi, level);
+        return;
+    }
     struct kvm_irq_level irq = { .irq = gsi, .level = level };
     if (ioctl(kvm_state(m)->vm_fd, KVM_IRQ_LINE, &irq) < 0) {
         log_error_once("KVM: KVM_IRQ_LINE %d failed: %s", gsi,
                        g_strerror(errno));
     }
+}
+
+/* The in-kernel irqchip and PIT, or (off, split) Vireo's in their place. */
+static bool kvm_create_irqchip(KVMState *s, GError **errp)
+{
+    if (s->irqchip != KERNEL_IRQCHIP_ON) {
+        return kvm_irqchip_init(s, errp);
+    }
+    if (ioctl(s->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        return kvm_fail(errp, "KVM_CREATE_IRQCHIP");
+    }
+    struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+    if (ioctl(s->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+        return kvm_fail(errp, "KVM_CREATE_PIT2");
+    }
+    return kvm_setup_irq_routing(s, errp);
 }
 
 static void kick_signal_handler(int sig)
@@ -237,6 +266,7 @@ static bool kvm_init(Machine *m, GError **errp)
 
     s->fd = s->vm_fd = -1;
     s->machine = m;
+    s->irqchip = m->cfg.kernel_irqchip;
     m->accel_state = s;
     if (!kvm_open(s, errp)) {
         return false;
@@ -273,15 +303,7 @@ static bool kvm_init(Machine *m, GError **errp)
         ioctl(s->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
         return kvm_fail(errp, "KVM_SET_IDENTITY_MAP_ADDR");
     }
-    if (ioctl(s->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-        return kvm_fail(errp, "KVM_CREATE_IRQCHIP");
-    }
-    struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-    if (ioctl(s->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-        return kvm_fail(errp, "KVM_CREATE_PIT2");
-    }
-    if (!kvm_setup_irq_routing(s, errp) ||
-        !kvm_get_supported_cpuid(s, errp)) {
+    if (!kvm_create_irqchip(s, errp) || !kvm_get_supported_cpuid(s, errp)) {
         return false;
     }
     sigaction(SIG_KICK, &sa, NULL);
@@ -304,6 +326,8 @@ static void kvm_destroy(Machine *m)
                 munmap(v->run, s->run_size);
             }
             close(v->fd);
+            pthread_mutex_destroy(&v->lock);
+            pthread_cond_destroy(&v->wake);
             g_free(v);
             m->cpus[i]->accel = NULL;
         }

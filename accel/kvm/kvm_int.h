@@ -53,11 +53,28 @@ typedef struct KVMState {
     struct kvm_cpuid2 *cpuid;
     MemoryListener listener;
     Machine *machine;
+    KernelIrqchip irqchip;      /* -machine kernel-irqchip= */
+    /*
+     * kernel-irqchip=split: the MSI route of each IOAPIC pin (GSI = pin),
+     * so that KVM's LAPICs report the EOIs of level-triggered vectors.
+     */
+    struct kvm_irq_routing_entry ioapic_routes[X86_NUM_GSI];
+    uint32_t ioapic_routed;     /* pins with a route in ioapic_routes */
 } KVMState;
 
 typedef struct KVMVCPU {
     int fd;
     struct kvm_run *run;
+    /*
+     * kernel-irqchip=off: the vCPU states KVM no longer keeps for us. A
+     * vCPU in HLT or waiting for a SIPI sleeps on `wake` until its LAPIC
+     * has work for it (kvm_vcpu_kick signals it).
+     */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool halted;
+    bool halt_if;           /* RFLAGS.IF when it halted */
+    bool wait_for_sipi;     /* an AP after INIT (SDM 8.4.1) */
 } KVMVCPU;
 
 static inline KVMState *kvm_state(Machine *m)
@@ -68,9 +85,25 @@ static inline KVMState *kvm_state(Machine *m)
 int kvm_ioctl_retry(int fd, unsigned long req, void *arg);
 bool kvm_fail(GError **errp, const char *what);
 
+/* kvm-cpu.c */
+void kvm_reset_sregs(struct kvm_sregs *sr, uint64_t apic_base);
 bool kvm_vcpu_create(CPUState *cpu, GError **errp);
 bool kvm_vcpu_reset(CPUState *cpu, GError **errp);
 void *kvm_vcpu_thread(void *opaque);
 void kvm_vcpu_kick(CPUState *cpu);
+
+/* kvm-irqchip.c: kernel-irqchip=off|split, Vireo's controllers with KVM. */
+bool kvm_irqchip_init(KVMState *s, GError **errp);
+void kvm_irqchip_set_irq(Machine *m, int gsi, int level);
+void kvm_irqchip_vcpu_reset(CPUState *cpu);
+/* Before KVM_RUN; false when the vCPU slept instead (look again). */
+bool kvm_irqchip_pre_run(CPUState *cpu);
+/* After KVM_RUN returned, big lock held: TPR and APIC base to the LAPIC. */
+void kvm_irqchip_post_run(CPUState *cpu);
+/* After the exit is handled, big lock held: TPR back to the vCPU. */
+void kvm_irqchip_end_exit(CPUState *cpu);
+void kvm_irqchip_handle_hlt(CPUState *cpu);
+void kvm_irqchip_handle_ioapic_eoi(CPUState *cpu);
+void kvm_irqchip_wake(CPUState *cpu);
 
 #endif

@@ -58,6 +58,26 @@ static bool entry_level(uint64_t e)
     return e & IOREDTBL_TRIGGER;
 }
 
+/*
+ * Hands a message to the LAPICs: Vireo's, or (kernel-irqchip=split) the
+ * accelerator's as the MSI the entry describes, in the layout of the
+ * PCI/SDM MSI address and data (SDM 10.11.1, 10.11.2) that KVM takes.
+ */
+static bool ioapic_send(IOAPICState *s, int pin, const APICMessage *msg)
+{
+    uint64_t addr;
+    uint32_t data;
+
+    if (!s->m->kernel_lapic_msi) {
+        return apic_deliver(s->m, msg);
+    }
+    addr = X86_LAPIC_BASE | ((uint64_t)msg->dest << 12) |
+           (msg->logical ? 1u << 2 : 0);
+    data = msg->vector | ((uint32_t)msg->delivery_mode << 8) |
+           (msg->level ? (1u << 15) | (1u << 14) : 0);
+    return s->m->kernel_lapic_msi(s->m, pin, addr, data);
+}
+
 /* Sends the message of one pin's entry (datasheet 3.2.4). */
 static void ioapic_service(IOAPICState *s, int pin)
 {
@@ -79,12 +99,12 @@ static void ioapic_service(IOAPICState *s, int pin)
         if (*e & IOREDTBL_REMOTE_IRR) {
             return;     /* the LAPIC has not sent its EOI yet */
         }
-        if (apic_deliver(s->m, &msg)) {
+        if (ioapic_send(s, pin, &msg)) {
             *e |= IOREDTBL_REMOTE_IRR;
         }
     } else {
         msg.level = false;
-        apic_deliver(s->m, &msg);
+        ioapic_send(s, pin, &msg);
     }
 }
 

@@ -39,6 +39,7 @@ typedef struct X86IrqChip {
     PICState *pic;
     IOAPICState *ioapic;
     MemoryRegion lapic_mmio;
+    bool has_lapics;        /* false: the accelerator's (kernel_lapic_msi) */
     bool mapped;
     X86IrqObserver *observer;
     void *observer_opaque;

@@ -73,6 +73,10 @@ void x86_irqchip_send_msi(Machine *m, uint64_t addr, uint32_t data)
     if ((addr >> 20) != (X86_LAPIC_BASE >> 20) || !x86_irqchip_find(m)) {
         return;
     }
+    if (m->kernel_lapic_msi) {
+        m->kernel_lapic_msi(m, -1, addr, data);
+        return;
+    }
     /* redirection hint: lowest-priority arbitration among the targets */
     if ((addr & MSI_ADDR_RH) && msg.delivery_mode == APIC_DM_FIXED) {
         msg.delivery_mode = APIC_DM_LOWEST;
@@ -82,6 +86,15 @@ void x86_irqchip_send_msi(Machine *m, uint64_t addr, uint32_t data)
         msg.level = false;
     }
     apic_deliver(m, &msg);
+}
+
+void x86_irqchip_ioapic_eoi(Machine *m, uint8_t vector)
+{
+    X86IrqChip *chip = x86_irqchip_find(m);
+
+    if (chip && chip->ioapic) {
+        ioapic_eoi_broadcast(chip->ioapic, vector);
+    }
 }
 
 void x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
@@ -147,7 +160,9 @@ static bool irqchip_realize(Device *dev, Machine *m, GError **errp)
     }
     chip->m = m;
     g_hash_table_insert(chips, m, chip);
-    for (int i = 0; i < m->ncpus; i++) {
+    /* with the accelerator's LAPICs (split), only the MSI window is ours */
+    chip->has_lapics = !m->kernel_lapic_msi;
+    for (int i = 0; chip->has_lapics && i < m->ncpus; i++) {
         apic_new(m->cpus[i]);
     }
     chip->ioapic = ioapic_new(m);
@@ -155,12 +170,14 @@ static bool irqchip_realize(Device *dev, Machine *m, GError **errp)
     if (m->sysmem) {
         memory_region_init_io(&d->msi_mmio, "msi", &msi_ops, m,
                               MSI_WINDOW_SIZE);
-        memory_region_init_io(&chip->lapic_mmio, "apic", &apic_mmio_ops, m,
-                              LAPIC_WINDOW_SIZE);
         memory_region_add_subregion_overlap(m->sysmem, X86_LAPIC_BASE,
                                             &d->msi_mmio, 0);
-        memory_region_add_subregion_overlap(m->sysmem, X86_LAPIC_BASE,
-                                            &chip->lapic_mmio, 1);
+        if (chip->has_lapics) {
+            memory_region_init_io(&chip->lapic_mmio, "apic", &apic_mmio_ops,
+                                  m, LAPIC_WINDOW_SIZE);
+            memory_region_add_subregion_overlap(m->sysmem, X86_LAPIC_BASE,
+                                                &chip->lapic_mmio, 1);
+        }
         chip->mapped = true;
     }
     return true;
@@ -173,9 +190,11 @@ static void irqchip_unrealize(Device *dev)
     Machine *m = chip->m;
 
     if (chip->mapped) {
-        memory_region_del_subregion(m->sysmem, &chip->lapic_mmio);
+        if (chip->has_lapics) {
+            memory_region_del_subregion(m->sysmem, &chip->lapic_mmio);
+            memory_region_destroy(&chip->lapic_mmio);
+        }
         memory_region_del_subregion(m->sysmem, &d->msi_mmio);
-        memory_region_destroy(&chip->lapic_mmio);
         memory_region_destroy(&d->msi_mmio);
         chip->mapped = false;
     }

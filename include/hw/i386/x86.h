@@ -35,6 +35,13 @@ typedef struct E820Entry {
     uint32_t type;
 } __attribute__((packed)) E820Entry;
 
+/* -machine kernel-irqchip=: whose interrupt controllers KVM uses. */
+typedef enum KernelIrqchip {
+    KERNEL_IRQCHIP_ON,      /* KVM's LAPICs, IOAPIC, 8259s and PIT */
+    KERNEL_IRQCHIP_SPLIT,   /* KVM's LAPICs; Vireo's IOAPIC, 8259s, PIT */
+    KERNEL_IRQCHIP_OFF,     /* all of them Vireo's (hw/intc, hw/timer) */
+} KernelIrqchip;
+
 /* Everything the command line said about the machine to build. */
 typedef struct MachineConfig {
     const char *machine_type;   /* "pc", "microvm" */
@@ -48,6 +55,7 @@ typedef struct MachineConfig {
     const char *initrd;         /* multiboot: comma-separated modules */
     const char *append;
     bool acpi;                  /* -machine acpi=on|off */
+    KernelIrqchip kernel_irqchip; /* KVM only; the software CPU ignores it */
     const char *serial[4];      /* chardev ids of COM1-4, NULL: absent */
     const char *debugcon;       /* chardev id for port 0xe9, or NULL */
     GPtrArray *devices;         /* -device option strings */
@@ -61,6 +69,15 @@ struct Machine {
     void *accel_state;
     /* Vireo's own LAPIC/IOAPIC/8259/8254 instead of KVM's (hw/intc). */
     bool userspace_irqchip;
+    /*
+     * With userspace_irqchip, when the LAPICs are the accelerator's after
+     * all (KVM's kernel-irqchip=split): Vireo makes no LAPICs, and its
+     * IOAPIC and the MSI window hand their messages, as an MSI address and
+     * data, to this hook. ioapic_pin is the IOAPIC input the message comes
+     * from, or -1 for an MSI. Returns whether a LAPIC accepted it.
+     */
+    bool (*kernel_lapic_msi)(Machine *m, int ioapic_pin, uint64_t addr,
+                             uint32_t data);
 
     MemoryRegion *sysmem;       /* root of the system address space */
     MemoryRegion *io;           /* root of the I/O port space */

@@ -26,6 +26,9 @@
  * Creates the 8259 pair (ports 0x20/0xa0, ELCR 0x4d0), the IOAPIC at
  * X86_IOAPIC_BASE, the LAPIC MMIO window at X86_LAPIC_BASE and a LAPIC for
  * each vCPU in m->cpus (cpu->apic). Call after the vCPUs exist.
+ * With m->kernel_lapic_msi set (KVM's kernel-irqchip=split) it makes no
+ * LAPICs and no LAPIC window: the IOAPIC and MSIs go to that hook, and the
+ * 8259's output raises CPU_INTERRUPT_HARD on the BSP (pic_get_interrupt).
  * They form one device ("x86-irqchip") in m->devices, so machine_reset
  * resets them: 8259s and IOAPIC to power-on, each LAPIC with
  * apic_reset(bsp = index 0, virtual_wire = m->boot.mode != BOOT_MODE_REAL).
@@ -36,6 +39,11 @@ bool x86_irqchip_create(Machine *m, GError **errp);
 void x86_irqchip_set_irq(Machine *m, int gsi, int level);
 /* A PCI MSI write (address 0xfeeXXXXX, data) as the LAPICs receive it. */
 void x86_irqchip_send_msi(Machine *m, uint64_t addr, uint32_t data);
+/*
+ * kernel-irqchip=split: the accelerator's LAPIC EOIed a level-triggered
+ * vector that came from the IOAPIC (KVM_EXIT_IOAPIC_EOI). Big lock held.
+ */
+void x86_irqchip_ioapic_eoi(Machine *m, uint8_t vector);
 /* For qtest's irq_intercept_in ioapic: reports IOAPIC input changes. */
 typedef void X86IrqObserver(void *opaque, int pin, int level);
 void x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
@@ -77,7 +85,8 @@ void apic_reset(APICState *s, bool bsp, bool virtual_wire);
 /* The vCPU received INIT: the LAPIC goes to its INIT state (SDM 10.4.7.3). */
 void apic_init_reset(APICState *s);
 
-/* Used by KVM with kernel-irqchip=off: the 8259's pending vector, or -1. */
+/* INTA to the 8259 when the LAPICs are not Vireo's (kernel-irqchip=split):
+ * its pending vector, or -1. */
 int pic_get_interrupt(Machine *m);
 
 #endif
