@@ -306,6 +306,8 @@ static void decode(Fetch *f, int code_size, X86Insn *insn)
             insn->len = 15;
             insn->exec = x86_exec_too_long;
             insn->opcode = 0;
+            insn->ea_base = insn->ea_index = X86_EA_ZERO;
+            insn->thread_next = insn->threadable = false;
             return;
         }
         b = fetch_byte(f);
@@ -402,6 +404,8 @@ opcode:
     if (seg >= 0) {
         insn->seg = seg;
     }
+    insn->ea_base = insn->base >= 0 ? insn->base : X86_EA_ZERO;
+    insn->ea_index = insn->index >= 0 ? insn->index : X86_EA_ZERO;
     decode_imm(f, insn, props & 0xf);
     insn->len = f->pos;
 
@@ -429,6 +433,8 @@ opcode:
         insn->len = 15;
         insn->exec = x86_exec_too_long;
     }
+    insn->thread_next = false;
+    insn->threadable = x86_int_fast_threads(insn, code_size);
 }
 
 bool x86_decode_buf(X86Insn *insn, const uint8_t *buf, unsigned avail,

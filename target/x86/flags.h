@@ -60,6 +60,59 @@ static inline int64_t x86_sext(uint64_t v, int sz)
     return (int64_t)(v << shift) >> shift;
 }
 
+/*
+ * Condition cc (0..15, as Jcc encodes it) with the common cases worked out
+ * in place: ZF and SF of any result, and every condition after cmp/sub and
+ * the logic operations. Shifting left by 64 - width leaves the operand
+ * bits at the top, where unsigned and signed compares of the full words
+ * order them as the narrow values. The rest goes to x86_condition.
+ */
+static inline __attribute__((always_inline)) bool
+x86_condition_inline(X86CPU *cpu, int cc)
+{
+    uint32_t op = cpu->cc_op;
+    unsigned shift = 64 - (8 << (op & 3));
+    uint64_t d = cpu->cc_dst << shift;
+    bool r;
+
+    switch (cc >> 1) {
+    case 2:
+        if (op >> 2 == CC_K_EFLAGS) {
+            break;
+        }
+        return (d == 0) ^ (cc & 1);
+    case 4:
+        if (op >> 2 == CC_K_EFLAGS) {
+            break;
+        }
+        return ((int64_t)d < 0) ^ (cc & 1);
+    case 1: case 3: case 6: case 7:
+        if (op >> 2 == CC_K_SUB) {
+            uint64_t a = cpu->cc_src << shift, b = cpu->cc_src2 << shift;
+            switch (cc >> 1) {
+            case 1: r = a < b; break;
+            case 3: r = a <= b; break;
+            case 6: r = (int64_t)a < (int64_t)b; break;
+            default: r = (int64_t)a <= (int64_t)b; break;
+            }
+            return r ^ (cc & 1);
+        }
+        if (op >> 2 == CC_K_LOGIC) {
+            switch (cc >> 1) {
+            case 1: r = false; break;
+            case 3: r = d == 0; break;
+            case 6: r = (int64_t)d < 0; break;
+            default: r = d == 0 || (int64_t)d < 0; break;
+            }
+            return r ^ (cc & 1);
+        }
+        break;
+    default:
+        break;
+    }
+    return x86_condition(cpu, cc);
+}
+
 /* CF alone, cheaper than x86_compute_flags for adc/sbb/rcl/inc/dec. */
 bool x86_compute_cf(X86CPU *cpu);
 

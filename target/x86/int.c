@@ -978,7 +978,7 @@ static void exec_cmov(X86CPU *cpu, const X86Insn *insn)
     int size = insn->opsize;
     uint64_t v = get_rm(cpu, insn, size);
 
-    if (!x86_condition(cpu, insn->opcode & 0xf)) {
+    if (!x86_condition_inline(cpu, insn->opcode & 0xf)) {
         v = get_reg(cpu, insn, insn->reg, size);
     }
     set_reg(cpu, insn, insn->reg, size, v);
@@ -987,7 +987,7 @@ static void exec_cmov(X86CPU *cpu, const X86Insn *insn)
 /* 0F 90..9F */
 static void exec_setcc(X86CPU *cpu, const X86Insn *insn)
 {
-    set_rm(cpu, insn, 1, x86_condition(cpu, insn->opcode & 0xf));
+    set_rm(cpu, insn, 1, x86_condition_inline(cpu, insn->opcode & 0xf));
 }
 
 /* 98: cbw, cwde, cdqe */
@@ -1557,7 +1557,11 @@ X86ExecFn *x86_int_select(const X86Insn *insn, int code_size)
     int op = insn->opcode, reg = insn->reg & 7;
     bool mem = insn->mod != 3;
     bool mode64 = code_size == 8;
+    X86ExecFn *fast = x86_int_select_fast(insn, code_size);
 
+    if (fast) {
+        return fast;
+    }
     if (op & X86_MAP_0F) {
         return (op & 0x300) == X86_MAP_0F ? select_0f(insn, code_size)
                                           : NULL;

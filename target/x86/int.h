@@ -39,6 +39,15 @@ X86ExecFn x86_exec_too_long;
  * it for everything it does not route to sys/x87/sse. */
 X86ExecFn *x86_int_select(const X86Insn *insn, int code_size);
 
+/* ---- int-fast.c ---- */
+
+/* A handler specialized for insn's operation, operand size and operand
+ * kinds, or NULL if its form has none (x86_int_select tries it first). */
+X86ExecFn *x86_int_select_fast(const X86Insn *insn, int code_size);
+/* Whether insn->exec is a fast handler that continues into the next
+ * instruction when insn->thread_next says so. */
+bool x86_int_fast_threads(const X86Insn *insn, int code_size);
+
 /* ---- string.c ---- */
 X86ExecFn x86_exec_movs;
 X86ExecFn x86_exec_cmps;
@@ -64,15 +73,9 @@ static inline uint64_t x86_addr_mask(int addrsize)
 
 static inline uint64_t x86_ea_inline(X86CPU *cpu, const X86Insn *insn)
 {
-    uint64_t ea = insn->disp;
+    uint64_t ea = insn->disp + cpu->ea_regs[insn->ea_base] +
+                  (cpu->ea_regs[insn->ea_index] << insn->scale);
 
-    if (insn->base >= 0) {
-        ea += insn->base == X86_BASE_RIP ? cpu->next_rip
-                                         : cpu->regs[insn->base];
-    }
-    if (insn->index >= 0) {
-        ea += cpu->regs[insn->index] << insn->scale;
-    }
     return ea & x86_addr_mask(insn->addrsize);
 }
 

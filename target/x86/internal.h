@@ -31,6 +31,7 @@
 
 #define X86_BASE_NONE   (-1)
 #define X86_BASE_RIP    16      /* RIP-relative: next_rip + disp */
+#define X86_EA_ZERO     17      /* ea_regs[] slot that is always 0 */
 
 typedef struct X86Insn X86Insn;
 typedef void X86ExecFn(X86CPU *cpu, const X86Insn *insn);
@@ -54,6 +55,13 @@ struct X86Insn {
     int8_t base;            /* memory operand: base register, X86_BASE_* */
     int8_t index;           /* index register or X86_BASE_NONE */
     uint8_t scale;          /* index shift, 0..3 */
+    /* base and index as X86CPU.ea_regs slots (X86_EA_ZERO if none) */
+    uint8_t ea_base;
+    uint8_t ea_index;
+    /* exec may run the next instruction itself (set by exec.c: the next
+     * one is in the same block and can be entered that way) */
+    bool thread_next;
+    bool threadable;        /* exec ends by running the next one if told */
     int64_t disp;           /* displacement, or the moffs of A0..A3 */
     uint64_t imm;           /* first immediate, sign- or zero-extended as
                                the instruction defines */

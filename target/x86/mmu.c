@@ -683,6 +683,7 @@ void x86_tlb_flush(X86CPU *cpu)
 {
     memset(cpu->tlb, 0xff, sizeof(cpu->tlb));
     x86_priv(cpu)->tlb_large = 0;
+    cpu->code_epoch++;
 }
 
 static void tlb_entry_clear(X86TLBEntry *e)
@@ -694,6 +695,7 @@ void x86_tlb_flush_page(X86CPU *cpu, uint64_t lin)
 {
     X86CPUPriv *priv = x86_priv(cpu);
 
+    cpu->code_epoch++;
     if (!cpu->long_mode) {
         lin &= 0xffffffff;
     }

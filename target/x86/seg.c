@@ -19,6 +19,7 @@ void x86_update_mode(X86CPU *cpu)
     const SegmentCache *cs = &cpu->segs[R_CS];
     const SegmentCache *ss = &cpu->segs[R_SS];
 
+    cpu->code_epoch++;
     cpu->long_mode = cpu->efer & EFER_LMA;
     if (!(cpu->cr0 & CR0_PE)) {
         cpu->cpl = 0;

@@ -221,14 +221,23 @@ typedef struct X86BlockCache X86BlockCache;
 typedef struct X86CPU {
     CPUState *cs;
 
-    uint64_t regs[16];
     /*
      * While an instruction executes, rip is its own address and next_rip
      * the address after it; branches write next_rip. A fault leaves rip at
-     * the faulting instruction.
+     * the faulting instruction. next_rip and a constant zero follow the
+     * general registers so that a memory operand's address is
+     * disp + ea_regs[base] + (ea_regs[index] << scale), RIP-relative and
+     * absent registers included, without a branch.
      */
+    union {
+        struct {
+            uint64_t regs[16];
+            uint64_t next_rip;
+            uint64_t zero_reg;
+        };
+        uint64_t ea_regs[18];
+    };
     uint64_t rip;
-    uint64_t next_rip;
     /*
      * EFLAGS without the arithmetic flags, which are lazy: cc_op says which
      * operation last set them and cc_dst/cc_src/cc_src2 hold its operands
@@ -293,6 +302,17 @@ typedef struct X86CPU {
 
     /* Decoded-block cache (target/x86/exec.c) */
     X86BlockCache *blocks;
+    /*
+     * Bumped whenever a linear code address may stop meaning the block it
+     * meant: TLB flushes, mode and CS changes, block cache resets. Links
+     * between blocks are valid only within one epoch.
+     */
+    uint32_t code_epoch;
+    /* A store of this CPU hit the page of the running block: end it. */
+    bool block_stop;
+    /* Where the run loop resumes after handlers that run the following
+     * instructions of their block themselves (target/x86/int-fast.c). */
+    const void *thread_end;
 
     /* Statistics for the benchmark: instructions executed. */
     uint64_t icount;
