@@ -48,6 +48,16 @@ static bool parse_kernel_irqchip(Opts *opts, KernelIrqchip *out,
     return true;
 }
 
+/* Appends "kvm:tcg" style fallback lists to the accelerators to try. */
+static void add_accels(VMOptions *o, const char *list)
+{
+    g_auto(GStrv) names = g_strsplit(list, ":", -1);
+
+    for (char **n = names; *n; n++) {
+        g_ptr_array_add(o->accels, (gpointer)g_intern_string(*n));
+    }
+}
+
 static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
                         GError **errp)
 {
@@ -70,11 +80,8 @@ static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
         o->machine.machine_type = g_intern_string(v);
     }
     if ((v = opts_get(opts, "accel"))) {
-        g_auto(GStrv) names = g_strsplit(v, ":", -1);
         g_ptr_array_set_size(o->accels, 0);
-        for (char **n = names; *n; n++) {
-            g_ptr_array_add(o->accels, (gpointer)g_intern_string(*n));
-        }
+        add_accels(o, v);
     }
     if (!opts_get_bool(opts, "acpi", true, &o->machine.acpi, errp) ||
         !parse_kernel_irqchip(opts, &o->machine.kernel_irqchip, errp) ||
@@ -118,7 +125,7 @@ static bool set_accel(VMOptions *o, const char *arg, CmdlineAction *action,
     }
     ok = opts_check_unused(opts, "-accel", errp);
     if (ok && name) {
-        g_ptr_array_add(o->accels, (gpointer)g_intern_string(name));
+        add_accels(o, name);   /* -accel kvm:tcg too */
     }
     opts_free(opts);
     return ok;
@@ -389,7 +396,7 @@ static const OptionDef options[] = {
     { "version", false, print_version, "print the version" },
     { "M", true, set_machine, NULL },
     { "machine", true, set_machine,
-      "TYPE[,accel=kvm][,acpi=on|off][,kernel-irqchip=on|off|split]\n"
+      "TYPE[,accel=kvm:tcg][,acpi=on|off][,kernel-irqchip=on|off|split]\n"
       "                machine type (-machine help); kernel-irqchip: KVM's "
       "in-kernel\n"
       "                LAPIC/IOAPIC/PIC/PIT (on, default), none (off), or "

@@ -288,6 +288,7 @@ def test_kvm_missing(tmp_path, accel):
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="needs root and unshare for a private /dev")
 @pytest.mark.parametrize("accel", [[], ["-accel", "kvm", "-accel", "tcg"],
+                                   ["-accel", "kvm:tcg"],
                                    ["-machine", "accel=kvm:tcg"]])
 def test_kvm_missing_falls_back_to_tcg(tmp_path, accel):
     r = _run_without_dev_kvm(tmp_path, *accel, *DEBUG_EXIT, "-serial",
