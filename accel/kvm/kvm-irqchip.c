@@ -335,7 +335,7 @@ void kvm_irqchip_post_run(CPUState *cpu)
     }
     if (((run->apic_base ^ apic_get_base(cpu->apic)) & ~MSR_APICBASE_BSP) &&
         !apic_set_base(cpu->apic, run->apic_base)) {
-        log_guest_error("vCPU %d: APIC base 0x%llx refused\n", cpu->index,
+        log_guest_error("vCPU %d: APIC base 0x%llx refused", cpu->index,
                         (unsigned long long)run->apic_base);
     }
 }

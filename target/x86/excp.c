@@ -124,7 +124,7 @@ static void read_gate(X86CPU *cpu, int vector, EventKind kind, Gate *g)
                        : (g->type != 6 && g->type != 7 &&
                           g->type != 0xe && g->type != 0xf)) {
         if (g->type == 5) {
-            log_unimp("x86: task gate in the IDT (vector %d)\n", vector);
+            log_unimp("x86: task gate in the IDT (vector %d)", vector);
         }
         gp(cpu, idt_err);
     }
@@ -172,7 +172,7 @@ static void deliver_protected(X86CPU *cpu, int vector, uint32_t error,
     Gate g;
 
     if (x86_vm86(cpu)) {
-        log_unimp("x86: interrupt from virtual-8086 mode\n");
+        log_unimp("x86: interrupt from virtual-8086 mode");
         gp(cpu, ext);
     }
     read_gate(cpu, vector, kind, &g);
@@ -302,7 +302,7 @@ void x86_deliver_exception(X86CPU *cpu)
     if (vector < 0 || cpu->triple_fault) {
         return;
     }
-    log_mask_printf(LOG_INT, "x86: exception %d error 0x%x at 0x%llx\n",
+    log_mask_printf(LOG_INT, "x86: exception %d error 0x%x at 0x%llx",
                     vector, cpu->exception_error,
                     (unsigned long long)cpu->rip);
     deliver_event(cpu, vector, cpu->exception_error,

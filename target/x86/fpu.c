@@ -209,36 +209,18 @@ static long double host_const(int which, uint16_t cw)
     long double r;
     HOST_LOCALS;
 
+#define LOAD_CONST(insn) \
+    asm volatile(HOST_BEGIN insn HOST_END : "=t"(r), HOST_OUT : [cw] "m"(cw))
     switch (which) {
-    case 0:
-        asm volatile(HOST_BEGIN "fld1" HOST_END
-                     : "=t"(r), HOST_OUT : [cw] "m"(cw));
-        break;
-    case 1:
-        asm volatile(HOST_BEGIN "fldl2t" HOST_END
-                     : "=t"(r), HOST_OUT : [cw] "m"(cw));
-        break;
-    case 2:
-        asm volatile(HOST_BEGIN "fldl2e" HOST_END
-                     : "=t"(r), HOST_OUT : [cw] "m"(cw));
-        break;
-    case 3:
-        asm volatile(HOST_BEGIN "fldpi" HOST_END
-                     : "=t"(r), HOST_OUT : [cw] "m"(cw));
-        break;
-    case 4:
-        asm volatile(HOST_BEGIN "fldlg2" HOST_END
-                     : "=t"(r), HOST_OUT : [cw] "m"(cw));
-        break;
-    case 5:
-        asm volatile(HOST_BEGIN "fldln2" HOST_END
-                     : "=t"(r), HOST_OUT : [cw] "m"(cw));
-        break;
-    default:
-        asm volatile(HOST_BEGIN "fldz" HOST_END
-                     : "=t"(r), HOST_OUT : [cw] "m"(cw));
-        break;
+    case 0: LOAD_CONST("fld1"); break;
+    case 1: LOAD_CONST("fldl2t"); break;
+    case 2: LOAD_CONST("fldl2e"); break;
+    case 3: LOAD_CONST("fldpi"); break;
+    case 4: LOAD_CONST("fldlg2"); break;
+    case 5: LOAD_CONST("fldln2"); break;
+    default: LOAD_CONST("fldz"); break;
     }
+#undef LOAD_CONST
     return r;
 }
 

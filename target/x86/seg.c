@@ -441,7 +441,7 @@ void x86_far_jmp(X86CPU *cpu, uint16_t sel, uint64_t off)
     int type = (d.hi >> 8) & 0xf;
     if (type != 4 && type != 0xc) {
         /* TSS or task gate: task switches are not implemented */
-        log_unimp("x86: far jmp to a task (selector 0x%x)\n", sel);
+        log_unimp("x86: far jmp to a task (selector 0x%x)", sel);
         gp(cpu, SEL_ERR(sel));
     }
     CallGate cg;
@@ -532,7 +532,7 @@ void x86_far_call(X86CPU *cpu, uint16_t sel, uint64_t off, int opsize)
     }
     int type = (d.hi >> 8) & 0xf;
     if (type != 4 && type != 0xc) {
-        log_unimp("x86: far call to a task (selector 0x%x)\n", sel);
+        log_unimp("x86: far call to a task (selector 0x%x)", sel);
         gp(cpu, SEL_ERR(sel));
     }
     CallGate cg;
@@ -682,7 +682,7 @@ void x86_iret(X86CPU *cpu, int opsize)
     if (cpu->eflags & NT_MASK) {
         /* a task return; #GP in IA-32e mode, not implemented otherwise */
         if (!cpu->long_mode) {
-            log_unimp("x86: iret with NT set (task return)\n");
+            log_unimp("x86: iret with NT set (task return)");
         }
         gp(cpu, 0);
     }
@@ -692,7 +692,7 @@ void x86_iret(X86CPU *cpu, int opsize)
     uint64_t fl = x86_stack_pop(cpu, &st, opsize);
 
     if (!cpu->long_mode && opsize == 4 && (fl & VM_MASK) && cpl == 0) {
-        log_unimp("x86: iret to virtual-8086 mode\n");
+        log_unimp("x86: iret to virtual-8086 mode");
         gp(cpu, 0);
     }
     check_return_cs(cpu, sel, &d);

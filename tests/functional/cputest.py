@@ -12,12 +12,12 @@ before the DONE line.
 Plain Python (no pytest import).
 """
 
-import fcntl
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
+
+from vmrun import make_locked
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPO / "tests" / "guest" / "cputest"
@@ -73,11 +73,7 @@ def build(outdir=None):
     Path. Concurrent callers serialize on a lock file; make does nothing
     when the images are up to date."""
     outdir = Path(outdir or CACHE_DIR / "cputest")
-    outdir.mkdir(parents=True, exist_ok=True)
-    with open(outdir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        p = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"O={outdir}"],
-                           capture_output=True, text=True, timeout=300)
+    p = make_locked(SOURCE_DIR, outdir)
     if p.returncode != 0:
         raise BuildError(p.stdout + p.stderr)
     return {mode: outdir / f"cputest-{mode}.elf" for mode in MODES}

@@ -8,13 +8,13 @@ The kernel prints "PASS name" / "FAIL name: reason" per test, then
 tests/guest/testkernel/main.c for the command-line syntax.
 """
 
-import fcntl
 import os
 import re
 import shutil
-import subprocess
 import zlib
 from pathlib import Path
+
+from vmrun import make_locked
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPO / "tests" / "guest" / "testkernel"
@@ -46,11 +46,7 @@ def build(outdir=None):
     bzimage (Linux boot protocol). Concurrent callers (pytest-xdist
     workers) serialize on a lock file; make does nothing when up to date."""
     outdir = Path(outdir or CACHE_DIR / "testkernel")
-    outdir.mkdir(parents=True, exist_ok=True)
-    with open(outdir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        p = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"O={outdir}"],
-                           capture_output=True, text=True, timeout=300)
+    p = make_locked(SOURCE_DIR, outdir)
     if p.returncode != 0:
         raise BuildError(p.stdout + p.stderr)
     return {"elf": outdir / "testkernel.elf",

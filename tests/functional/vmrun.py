@@ -5,6 +5,7 @@ running a VM with a timeout while capturing its serial console.
 Plain Python (no pytest import), so tests/bench scripts can use it too.
 """
 
+import fcntl
 import os
 import re
 import selectors
@@ -224,6 +225,21 @@ def run_vm(args, timeout=60, env=None, cwd=None, input=None):
         if input is not None:
             vm.send(input)
         return vm.wait(timeout=timeout)
+
+
+# --- guests built by the tests ---------------------------------------------
+
+def make_locked(source_dir, outdir):
+    """Run `make -C source_dir O=outdir`, serialized between concurrent
+    callers (pytest-xdist workers) by a lock file in outdir; make does
+    nothing when the images are up to date. Returns the CompletedProcess."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with open(outdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return subprocess.run(["make", "-s", "-C", str(source_dir),
+                               f"O={outdir}"], capture_output=True,
+                              text=True, timeout=300)
 
 
 # --- the Debian test guest -------------------------------------------------
