@@ -34,6 +34,11 @@ pick_accel() {
 }
 pick_accel
 if [ -n "${ACCEL:-}" ]; then
+    case $ACCEL in
+    kvm|tcg) ;;
+    *) echo "run-default-guest: ACCEL=$ACCEL: expected kvm or tcg" >&2
+       exit 1 ;;
+    esac
     accel=$ACCEL
     reason="ACCEL=$ACCEL is set"
 fi

@@ -58,6 +58,12 @@ def test_installed_name_for_qemu_tools():
     (["-device", "nosuchdev"], "nosuchdev"),
     (["-serial", "bogus:x"], "bogus"),
     (["-accel", "whpx"], "whpx"),
+    (["-accel", "tcg,thread=single"], "thread=single is not supported"),
+    (["-accel", "kvm,thread=multi"], "thread=multi is not supported"),
+    (["-accel", "tcg,tb-size=64"], "invalid parameter 'tb-size'"),
+    (["-accel", "bogus:tcg"], "-accel bogus: no such accelerator"),
+    (["-machine", "accel=kvm:whpx"], "whpx"),
+    (["-accel", "tcg", "-smp", "256"], "at most 255 vCPUs"),
     (["-d", "nosuchitem"], "nosuchitem"),
 ])
 def test_bad_options_fail_with_a_clear_error(args, message):
