@@ -93,3 +93,47 @@ ShutdownCause vm_take_reset_request(void)
     reset_request = SHUTDOWN_NONE;
     return c;
 }
+
+/* ---- run state (QMP query-status) ---- */
+
+static RunState run_state = RUN_STATE_PRELAUNCH;
+
+RunState runstate_get(void)
+{
+    return run_state;
+}
+
+bool runstate_is_running(void)
+{
+    return run_state == RUN_STATE_RUNNING;
+}
+
+const char *runstate_name(RunState state)
+{
+    static const char *const names[] = {
+        [RUN_STATE_PRELAUNCH] = "prelaunch",
+        [RUN_STATE_RUNNING] = "running",
+        [RUN_STATE_PAUSED] = "paused",
+        [RUN_STATE_SHUTDOWN] = "shutdown",
+        [RUN_STATE_INTERNAL_ERROR] = "internal-error",
+        [RUN_STATE_GUEST_PANICKED] = "guest-panicked",
+    };
+    return names[state];
+}
+
+const char *shutdown_cause_name(ShutdownCause cause)
+{
+    static const char *const names[] = {
+        [SHUTDOWN_NONE] = "none",
+        [SHUTDOWN_GUEST_POWEROFF] = "guest-shutdown",
+        [SHUTDOWN_GUEST_RESET] = "guest-reset",
+        [SHUTDOWN_GUEST_TRIPLE_FAULT] = "guest-reset",
+        [SHUTDOWN_HOST_SIGNAL] = "host-signal",
+        [SHUTDOWN_HOST_QUIT] = "host-qmp-quit",
+        [SHUTDOWN_DEBUG_EXIT] = "guest-shutdown",
+        [SHUTDOWN_GUEST_PANIC] = "guest-panic",
+        [SHUTDOWN_HOST_ERROR] = "host-error",
+        [SHUTDOWN_HOST_QMP_RESET] = "host-qmp-system-reset",
+    };
+    return names[cause];
+}

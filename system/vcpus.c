@@ -103,3 +103,32 @@ void cpu_reset_interrupt(CPUState *cpu, int mask)
 {
     __atomic_and_fetch(&cpu->interrupt_request, ~mask, __ATOMIC_SEQ_CST);
 }
+
+static Machine *current_machine;
+
+Machine *machine_current(void)
+{
+    return current_machine;
+}
+
+void machine_set_current(Machine *m)
+{
+    current_machine = m;
+}
+
+bool vcpus_inspect_begin(Machine *m)
+{
+    bool running = m->ncpus > 0 && !m->cpus[0]->stop;
+
+    if (running) {
+        vcpus_pause(m);
+    }
+    return running;
+}
+
+void vcpus_inspect_end(Machine *m, bool was_running)
+{
+    if (was_running) {
+        vcpus_resume(m);
+    }
+}

@@ -25,7 +25,28 @@ typedef enum ShutdownCause {
     SHUTDOWN_DEBUG_EXIT,      /* isa-debug-exit: status from the guest */
     SHUTDOWN_GUEST_PANIC,
     SHUTDOWN_HOST_ERROR,      /* accelerator failure: exit status 1 */
+    SHUTDOWN_HOST_QMP_RESET,  /* monitor system_reset */
 } ShutdownCause;
+
+/*
+ * What QMP's query-status reports (QEMU's RunState; only these are used).
+ * Changed on the main loop under the big lock.
+ */
+typedef enum RunState {
+    RUN_STATE_PRELAUNCH,        /* -S, or reset while not running */
+    RUN_STATE_RUNNING,
+    RUN_STATE_PAUSED,           /* stop */
+    RUN_STATE_SHUTDOWN,         /* guest powered off under shutdown=pause */
+    RUN_STATE_INTERNAL_ERROR,
+    RUN_STATE_GUEST_PANICKED,
+} RunState;
+
+RunState runstate_get(void);
+bool runstate_is_running(void);
+/* QEMU's name for the state: "running", "paused", "prelaunch", ... */
+const char *runstate_name(RunState state);
+/* QEMU's name for a cause as SHUTDOWN and RESET events give it. */
+const char *shutdown_cause_name(ShutdownCause cause);
 
 /* Safe from any thread; the main loop acts on it. */
 void vm_request_shutdown(ShutdownCause cause, int exit_status);

@@ -17,6 +17,24 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp);
 bool machine_reset(Machine *m, GError **errp);
 void machine_destroy(Machine *m);
 
+/* The machine being run, for the monitor's commands (NULL before). */
+Machine *machine_current(void);
+void machine_set_current(Machine *m);
+
+/*
+ * Run state changes with their QMP events (system/runstate.c); main-loop
+ * side, big lock held. vm_start errors if a reset is needed first.
+ */
+void vm_stop(Machine *m, RunState state);
+bool vm_start(Machine *m, GError **errp);
+
+/*
+ * For the monitor reading vCPU state: parks the vCPUs if they run and
+ * says whether they did; vcpus_inspect_end restarts them if so.
+ */
+bool vcpus_inspect_begin(Machine *m);
+void vcpus_inspect_end(Machine *m, bool was_running);
+
 /* vCPU threads (system/vcpus.c). */
 bool vcpus_start(Machine *m, GError **errp);
 /* Parks every vCPU outside the guest; call with the big lock held. */
