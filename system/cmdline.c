@@ -288,6 +288,7 @@ SET_FLAG(set_nographic, nographic)
 SET_FLAG(set_no_reboot, no_reboot)
 SET_FLAG(set_no_shutdown, no_shutdown)
 SET_FLAG(set_daemonize, daemonize)
+SET_FLAG(set_start_paused, start_paused)
 SET_FLAG(set_nodefaults, machine.nodefaults)
 
 static bool add_serial(VMOptions *o, const char *arg, CmdlineAction *action,
@@ -373,6 +374,151 @@ static bool set_name(VMOptions *o, const char *arg, CmdlineAction *action,
     return ok;
 }
 
+static void add_monitor(VMOptions *o, MonitorConfig mc)
+{
+    g_array_append_val(o->monitors, mc);
+    o->default_monitor = false;
+}
+
+static bool add_qmp(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    add_monitor(o, (MonitorConfig){ .spec = arg, .qmp = true });
+    return true;
+}
+
+static bool add_qmp_pretty(VMOptions *o, const char *arg,
+                           CmdlineAction *action, GError **errp)
+{
+    add_monitor(o, (MonitorConfig){ .spec = arg, .qmp = true,
+                                    .pretty = true });
+    return true;
+}
+
+static bool add_hmp(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    add_monitor(o, (MonitorConfig){ .spec = arg });
+    return true;
+}
+
+/* -mon chardev=ID[,mode=readline|control][,pretty=on|off] */
+static bool add_mon(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    Opts *opts = opts_parse(arg, "chardev", errp);
+    MonitorConfig mc = { 0 };
+    const char *v;
+    bool ok = false;
+
+    if (!opts) {
+        return false;
+    }
+    v = opts_get(opts, "chardev");
+    if (!v || !*v) {
+        g_set_error(errp, VIREO_ERROR, 0, "parameter 'chardev' is missing");
+        goto out;
+    }
+    mc.chardev = g_intern_string(v);
+    v = opts_get(opts, "mode");
+    if (v && strcmp(v, "readline") && strcmp(v, "control")) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "mode=%s: expected readline or control", v);
+        goto out;
+    }
+    mc.qmp = v && !strcmp(v, "control");
+    if (!opts_get_bool(opts, "pretty", false, &mc.pretty, errp) ||
+        !opts_check_unused(opts, "-mon", errp)) {
+        goto out;
+    }
+    add_monitor(o, mc);
+    ok = true;
+out:
+    if (!ok) {
+        g_prefix_error(errp, "-mon %s: ", arg);
+    }
+    opts_free(opts);
+    return ok;
+}
+
+/* -uuid: the canonical 8-4-4-4-12 hex form, as QEMU takes it. */
+static bool set_uuid(VMOptions *o, const char *arg, CmdlineAction *action,
+                     GError **errp)
+{
+    if (!g_uuid_string_is_valid(arg)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-uuid %s: not a UUID (expected "
+                    "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", arg);
+        return false;
+    }
+    g_autofree char *lower = g_ascii_strdown(arg, -1);
+    o->machine.uuid = g_intern_string(lower);
+    return true;
+}
+
+/* Matches value against a NULL-ended list; returns its index or -1. */
+static int pick(const char *value, const char *const *choices)
+{
+    for (int i = 0; value && choices[i]; i++) {
+        if (!strcmp(value, choices[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* -action reboot=reset|shutdown,shutdown=poweroff|pause,panic=... */
+static bool set_action(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    static const char *const reboot[] = { "reset", "shutdown", NULL };
+    static const char *const shutdown[] = { "poweroff", "pause", NULL };
+    static const char *const panic[] = { "shutdown", "pause", "exit-failure",
+                                         "none", NULL };
+    static const struct {
+        const char *key;
+        const char *const *choices;
+    } keys[] = {
+        { "reboot", reboot }, { "shutdown", shutdown }, { "panic", panic },
+    };
+    Opts *opts = opts_parse(arg, NULL, errp);
+    int picked[G_N_ELEMENTS(keys)];
+    bool ok = false;
+
+    if (!opts) {
+        return false;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+        const char *v = opts_get(opts, keys[i].key);
+        picked[i] = v ? pick(v, keys[i].choices) : -2;
+        if (picked[i] == -1) {
+            g_autofree char *list = g_strjoinv("|", (char **)keys[i].choices);
+            g_set_error(errp, VIREO_ERROR, 0, "%s=%s: expected %s",
+                        keys[i].key, v, list);
+            goto out;
+        }
+    }
+    if (!opts_check_unused(opts, "-action", errp)) {
+        goto out;
+    }
+    if (picked[0] >= 0) {
+        o->no_reboot = picked[0] == 1;
+    }
+    if (picked[1] >= 0) {
+        o->no_shutdown = picked[1] == 1;
+    }
+    if (picked[2] >= 0) {
+        o->panic_action = (PanicAction)picked[2];
+    }
+    ok = true;
+out:
+    if (!ok) {
+        g_prefix_error(errp, "-action %s: ", arg);
+    }
+    opts_free(opts);
+    return ok;
+}
+
 static bool print_version(VMOptions *o, const char *arg,
                           CmdlineAction *action, GError **errp)
 {
@@ -423,6 +569,17 @@ static const OptionDef options[] = {
     { "display", true, set_display, "none" },
     { "nodefaults", false, set_nodefaults, "no default devices" },
     { "no-reboot", false, set_no_reboot, "exit instead of rebooting" },
+    { "S", false, set_start_paused, "start paused (until QMP cont)" },
+    { "qmp", true, add_qmp,
+      "DEV  QMP on DEV: unix:PATH,server=on,wait=off | tcp:HOST:PORT,... | "
+      "stdio" },
+    { "qmp-pretty", true, add_qmp_pretty, "DEV  QMP with indented JSON" },
+    { "monitor", true, add_hmp, "DEV  the human monitor on DEV" },
+    { "mon", true, add_mon,
+      "chardev=ID[,mode=readline|control][,pretty=on|off]" },
+    { "uuid", true, set_uuid, "UUID  the VM's UUID (SMBIOS, query-uuid)" },
+    { "action", true, set_action,
+      "reboot=reset|shutdown,shutdown=poweroff|pause,panic=..." },
     { "no-shutdown", false, set_no_shutdown,
       "pause instead of exiting on guest poweroff" },
     { "name", true, set_name, "NAME[,process=P][,debug-threads=on|off]" },
@@ -456,6 +613,8 @@ static void vm_options_init(VMOptions *o)
     o->accels = g_ptr_array_new();
     o->chardevs = g_ptr_array_new();
     o->serials = g_ptr_array_new();
+    o->monitors = g_array_new(FALSE, TRUE, sizeof(MonitorConfig));
+    o->default_monitor = true;
 }
 
 void vm_options_free(VMOptions *o)
@@ -464,6 +623,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->accels, TRUE);
     g_ptr_array_free(o->chardevs, TRUE);
     g_ptr_array_free(o->serials, TRUE);
+    g_array_free(o->monitors, TRUE);
 }
 
 bool cmdline_parse(int argc, char **argv, VMOptions *o,

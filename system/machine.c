@@ -105,7 +105,7 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp)
                     cfg->smp_cpus, m->accel->name, max);
         goto fail;
     }
-    m->ncpus = cfg->smp_cpus;
+    m->ncpus = m->cls->no_cpus ? 0 : cfg->smp_cpus;
     m->cpus = g_new0(CPUState *, m->ncpus);
     for (int i = 0; i < m->ncpus; i++) {
         CPUState *cpu = g_new0(CPUState, 1);

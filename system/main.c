@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "chardev/char.h"
+#include "monitor/monitor.h"
+#include "monitor/qmp.h"
 #include "system/cmdline.h"
 #include "system/timer.h"
 #include "system/vm.h"
@@ -118,20 +120,75 @@ static void daemonize_finish(void)
 }
 
 /* Whether a console stays on the terminal (which -daemonize leaves). */
+static bool is_stdio_spec(const char *spec)
+{
+    return spec && (!strcmp(spec, "stdio") || !strcmp(spec, "mon:stdio"));
+}
+
 static bool uses_stdio(const VMOptions *o)
 {
     if (o->nographic) {
         return true;
     }
     for (guint i = 0; i < o->serials->len; i++) {
-        if (!strcmp(g_ptr_array_index(o->serials, i), "stdio")) {
+        if (is_stdio_spec(g_ptr_array_index(o->serials, i))) {
+            return true;
+        }
+    }
+    for (guint i = 0; i < o->monitors->len; i++) {
+        if (is_stdio_spec(g_array_index(o->monitors, MonitorConfig, i).spec)) {
             return true;
         }
     }
     return false;
 }
 
-/* Creates the chardevs and fills the machine's serial ids. */
+/*
+ * QEMU's defaults: with -nographic, COM1 and the human monitor share the
+ * terminal (mon:stdio) unless -serial, -monitor, -qmp or -mon said
+ * otherwise; -nodefaults drops both.
+ */
+static void add_default_consoles(VMOptions *o)
+{
+    bool default_serial = o->serials->len == 0 && !o->machine.nodefaults;
+    bool default_monitor = o->default_monitor && !o->machine.nodefaults;
+
+    if (!default_serial) {
+        return;
+    }
+    if (o->nographic && default_monitor) {
+        g_ptr_array_add(o->serials, "mon:stdio");
+    } else {
+        g_ptr_array_add(o->serials, o->nographic ? "stdio" : "null");
+    }
+}
+
+/* -qmp, -monitor, -mon: a monitor on a new or a named chardev. */
+static bool setup_monitor(const MonitorConfig *mc, unsigned index,
+                          GError **errp)
+{
+    Chardev *chr;
+
+    if (mc->chardev) {
+        chr = chardev_find(mc->chardev);
+        if (!chr) {
+            g_set_error(errp, VIREO_ERROR, 0, "-mon: chardev '%s' not found",
+                        mc->chardev);
+            return false;
+        }
+    } else {
+        char label[32];
+        snprintf(label, sizeof(label), "compat_monitor%u", index);
+        chr = chardev_new_from_spec(label, mc->spec, errp);
+        if (!chr) {
+            return !(errp && *errp);    /* "none" */
+        }
+    }
+    return mc->qmp ? monitor_new_qmp(chr, mc->pretty, errp)
+                   : monitor_new_hmp(chr, errp);
+}
+
+/* Creates the chardevs and monitors and fills the machine's serial ids. */
 static bool setup_chardevs(VMOptions *o, GError **errp)
 {
     MachineConfig *mc = &o->machine;
@@ -141,16 +198,18 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
             return false;
         }
     }
-    if (o->serials->len == 0 && !mc->nodefaults) {
-        /* QEMU's default: COM1 on the terminal with -nographic */
-        g_ptr_array_add(o->serials, o->nographic ? "stdio" : "null");
-    }
+    add_default_consoles(o);
     for (guint i = 0; i < o->serials->len; i++) {
+        const char *spec = g_ptr_array_index(o->serials, i);
         char label[24];
         snprintf(label, sizeof(label), "serial%u", i);
-        Chardev *chr = chardev_new_from_spec(
-            label, g_ptr_array_index(o->serials, i), errp);
+        Chardev *chr = chardev_new_from_spec(label, spec, errp);
         if (!chr && errp && *errp) {
+            return false;
+        }
+        /* mon:SPEC: the human monitor shares the port's backend */
+        if (chr && g_str_has_prefix(spec, "mon:") &&
+            !monitor_new_hmp(chr, errp)) {
             return false;
         }
         mc->serial[i] = chr ? chardev_id(chr) : NULL;
@@ -161,6 +220,12 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
             return false;
         }
         mc->debugcon = chr ? chardev_id(chr) : NULL;
+    }
+    for (guint i = 0; i < o->monitors->len; i++) {
+        if (!setup_monitor(&g_array_index(o->monitors, MonitorConfig, i), i,
+                           errp)) {
+            return false;
+        }
     }
     return true;
 }
@@ -231,6 +296,39 @@ static bool triple_fault_loop(ShutdownCause cause)
     return quick_faults >= TRIPLE_FAULT_LOOP_COUNT;
 }
 
+static bool cause_is_guest(ShutdownCause cause)
+{
+    return cause == SHUTDOWN_GUEST_POWEROFF || cause == SHUTDOWN_GUEST_RESET ||
+           cause == SHUTDOWN_GUEST_TRIPLE_FAULT ||
+           cause == SHUTDOWN_DEBUG_EXIT || cause == SHUTDOWN_GUEST_PANIC;
+}
+
+static json_t *cause_event_data(ShutdownCause cause)
+{
+    return json_pack("{s:b,s:s}", "guest", cause_is_guest(cause), "reason",
+                     shutdown_cause_name(cause));
+}
+
+/* Resets the machine; a VM that was not running waits in prelaunch. */
+static bool system_reset(Machine *m, ShutdownCause cause)
+{
+    g_autoptr(GError) err = NULL;
+
+    vcpus_pause(m);
+    log_mask_printf(LOG_CPU_RESET, "system reset");
+    if (!machine_reset(m, &err)) {
+        log_error("reset failed: %s", err->message);
+        return false;
+    }
+    qmp_event_send("RESET", cause_event_data(cause));
+    if (runstate_is_running()) {
+        vcpus_resume(m);
+    } else {
+        runstate_set(RUN_STATE_PRELAUNCH);
+    }
+    return true;
+}
+
 static int run_main_loop(Machine *m)
 {
     int status = 0;
@@ -238,8 +336,17 @@ static int run_main_loop(Machine *m)
     for (;;) {
         g_main_context_iteration(NULL, TRUE);
         ShutdownCause cause = vm_take_shutdown_request(&status);
+        if (cause != SHUTDOWN_NONE && cause != SHUTDOWN_DEBUG_EXIT) {
+            qmp_event_send("SHUTDOWN", cause_event_data(cause));
+        }
         if (cause == SHUTDOWN_GUEST_POWEROFF && runstate_no_shutdown) {
-            vcpus_pause(m);   /* QEMU: stays, paused, until killed */
+            /* QEMU: stays, paused, until reset or quit */
+            if (runstate_is_running()) {
+                vm_stop(m, RUN_STATE_SHUTDOWN);
+            } else {
+                vcpus_pause(m);
+                runstate_set(RUN_STATE_SHUTDOWN);
+            }
             continue;
         }
         if (cause != SHUTDOWN_NONE) {
@@ -247,19 +354,14 @@ static int run_main_loop(Machine *m)
         }
         ShutdownCause reset = vm_take_reset_request();
         if (reset != SHUTDOWN_NONE) {
-            g_autoptr(GError) err = NULL;
             if (triple_fault_loop(reset)) {
                 log_error("the guest triple-faults right after every reset; "
                           "giving up");
                 return 1;
             }
-            vcpus_pause(m);
-            log_mask_printf(LOG_CPU_RESET, "system reset");
-            if (!machine_reset(m, &err)) {
-                log_error("reset failed: %s", err->message);
+            if (!system_reset(m, reset)) {
                 return 1;
             }
-            vcpus_resume(m);
         }
     }
 }
@@ -292,8 +394,8 @@ int main(int argc, char **argv)
     }
     if (o.daemonize && uses_stdio(&o)) {
         g_set_error(&err, VIREO_ERROR, 0,
-                    "-daemonize cannot be used with -nographic or "
-                    "-serial stdio");
+                    "-daemonize cannot be used with -nographic or a "
+                    "console or monitor on stdio");
         goto fail;
     }
     if (o.process_name) {
@@ -312,14 +414,18 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGINT, on_terminate_signal, GINT_TO_POINTER(SIGINT));
     g_unix_signal_add(SIGHUP, on_terminate_signal, GINT_TO_POINTER(SIGHUP));
 
-    /* -nographic: Ctrl-C goes to the guest, Ctrl-a x quits, as in QEMU */
-    chardev_stdio_signals = !o.nographic;
     timers_init();
     if (!check_accels(&o, &err) || !setup_chardevs(&o, &err)) {
         goto fail;
     }
+    o.machine.name = o.name;
     m = create_machine(&o, &err);
-    if (!m || !vcpus_start(m, &err)) {
+    if (!m) {
+        goto fail;
+    }
+    machine_set_current(m);
+    runstate_set(o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
+    if (!vcpus_start(m, o.start_paused, &err)) {
         goto fail;
     }
     daemonize_finish();
@@ -335,8 +441,10 @@ fail:
 out:
     if (m) {
         vcpus_stop(m);
+        machine_set_current(NULL);
         machine_destroy(m);
     }
+    monitor_cleanup_all();
     chardev_cleanup_all();
     if (pidfile_path) {
         unlink(pidfile_path);

@@ -2,8 +2,10 @@
 #include <glib.h>
 #include <pthread.h>
 
+#include "monitor/qmp.h"
 #include "system/runstate.h"
 #include "system/vm.h"
+#include "util/opts.h"
 
 static pthread_mutex_t bql = PTHREAD_MUTEX_INITIALIZER;
 static __thread bool bql_held;
@@ -101,6 +103,41 @@ static RunState run_state = RUN_STATE_PRELAUNCH;
 RunState runstate_get(void)
 {
     return run_state;
+}
+
+void runstate_set(RunState state)
+{
+    run_state = state;
+}
+
+void vm_stop(Machine *m, RunState state)
+{
+    if (run_state != RUN_STATE_RUNNING) {
+        return;     /* QEMU: stopping a stopped VM changes nothing */
+    }
+    vcpus_pause(m);
+    run_state = state;
+    qmp_event_send("STOP", NULL);
+}
+
+bool vm_start(Machine *m, GError **errp)
+{
+    switch (run_state) {
+    case RUN_STATE_RUNNING:
+        return true;
+    case RUN_STATE_SHUTDOWN:
+    case RUN_STATE_INTERNAL_ERROR:
+    case RUN_STATE_GUEST_PANICKED:
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Resetting the Virtual Machine is required");
+        return false;
+    default:
+        break;
+    }
+    run_state = RUN_STATE_RUNNING;
+    vcpus_resume(m);
+    qmp_event_send("RESUME", NULL);
+    return true;
 }
 
 bool runstate_is_running(void)

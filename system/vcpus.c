@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "system/timer.h"
 #include "system/vm.h"
@@ -24,12 +25,21 @@ void vcpu_wait_while_paused(CPUState *cpu)
     bql_unlock();
 }
 
-bool vcpus_start(Machine *m, GError **errp)
+/* Records the thread's id (query-cpus-fast), then runs the accelerator. */
+static void *vcpu_thread_start(void *opaque)
+{
+    CPUState *cpu = opaque;
+
+    __atomic_store_n(&cpu->thread_id, gettid(), __ATOMIC_SEQ_CST);
+    return cpu->machine->accel->vcpu_thread(cpu);
+}
+
+bool vcpus_start(Machine *m, bool paused, GError **errp)
 {
     for (int i = 0; i < m->ncpus; i++) {
         CPUState *cpu = m->cpus[i];
-        int err = pthread_create(&cpu->thread, NULL, m->accel->vcpu_thread,
-                                 cpu);
+        cpu->stop = paused;
+        int err = pthread_create(&cpu->thread, NULL, vcpu_thread_start, cpu);
         if (err) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "cannot start the thread of vCPU %d: %s", i,
@@ -118,7 +128,7 @@ void machine_set_current(Machine *m)
 
 bool vcpus_inspect_begin(Machine *m)
 {
-    bool running = m->ncpus > 0 && !m->cpus[0]->stop;
+    bool running = runstate_is_running();
 
     if (running) {
         vcpus_pause(m);

@@ -25,6 +25,7 @@ static bool microvm_init(Machine *m, GError **errp)
 static MachineClass microvm_machine = {
     .name = "microvm",
     .desc = "microvm (no PCI, direct kernel boot)",
+    .max_cpus = 288,
     .init = microvm_init,
 };
 MACHINE_REGISTER(microvm_machine)

@@ -26,6 +26,11 @@ const MachineClass *machine_class_find(const char *name)
     return NULL;
 }
 
+const MachineClass *machine_class_first(void)
+{
+    return machine_classes;
+}
+
 void machine_class_print_help(void)
 {
     printf("Supported machines are:\n");

@@ -12,6 +12,22 @@ typedef enum CmdlineAction {
     CMDLINE_EXIT_OK,    /* help or version was printed */
 } CmdlineAction;
 
+/* -qmp, -monitor and -mon, in command-line order. */
+typedef struct MonitorConfig {
+    const char *spec;       /* -qmp/-monitor SPEC, or NULL with chardev */
+    const char *chardev;    /* -mon chardev=ID */
+    bool qmp;               /* mode=control */
+    bool pretty;
+} MonitorConfig;
+
+/* -action panic=: what a guest panic does (pvpanic, later). */
+typedef enum PanicAction {
+    PANIC_ACTION_SHUTDOWN,
+    PANIC_ACTION_PAUSE,
+    PANIC_ACTION_EXIT_FAILURE,
+    PANIC_ACTION_NONE,
+} PanicAction;
+
 typedef struct VMOptions {
     MachineConfig machine;
     GPtrArray *accels;          /* -accel names, in order of preference */
@@ -22,6 +38,10 @@ typedef struct VMOptions {
     bool display_none;
     bool no_reboot;
     bool no_shutdown;
+    PanicAction panic_action;
+    bool start_paused;          /* -S */
+    GArray *monitors;           /* of MonitorConfig */
+    bool default_monitor;       /* no -monitor/-qmp/-mon given */
     bool daemonize;
     const char *name;
     const char *process_name;

@@ -42,6 +42,7 @@ typedef struct CPUState {
     int index;
     uint32_t apic_id;
     pthread_t thread;
+    int thread_id;      /* the host's id of that thread (gettid) */
     bool created;
     void *accel;        /* the accelerator's per-vCPU state */
     /* written under the big lock, read by the vCPU thread */

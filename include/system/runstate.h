@@ -42,6 +42,7 @@ typedef enum RunState {
 } RunState;
 
 RunState runstate_get(void);
+void runstate_set(RunState state);
 bool runstate_is_running(void);
 /* QEMU's name for the state: "running", "paused", "prelaunch", ... */
 const char *runstate_name(RunState state);

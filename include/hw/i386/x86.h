@@ -60,6 +60,8 @@ typedef struct MachineConfig {
     const char *debugcon;       /* chardev id for port 0xe9, or NULL */
     GPtrArray *devices;         /* -device option strings */
     bool nodefaults;
+    const char *name;           /* -name, or NULL */
+    const char *uuid;           /* -uuid, canonical form, or NULL */
 } MachineConfig;
 
 struct Machine {
@@ -106,6 +108,8 @@ struct MachineClass {
     const char *name;
     const char *desc;
     bool is_default;
+    int max_cpus;               /* 0: 255, as QEMU's pc */
+    bool no_cpus;               /* "none": a machine to probe with QMP */
     /* Builds memory, devices and boot state; cfg is already validated. */
     bool (*init)(Machine *m, GError **errp);
     const MachineClass *next;   /* registry link */
@@ -119,6 +123,8 @@ struct MachineClass {
 
 void machine_class_register(MachineClass *cls);
 const MachineClass *machine_class_find(const char *name);
+/* The registered machine types, for query-machines. */
+const MachineClass *machine_class_first(void);
 uint32_t machine_apic_id(const MachineConfig *cfg, int index);
 void machine_class_print_help(void);
 
