@@ -15,6 +15,10 @@ bench: all
 	/usr/bin/python3 tests/bench/boot --write
 	/usr/bin/python3 tests/bench/boot --accel tcg -n 3 --write
 
+# libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60)
+fuzz:
+	bash tests/fuzz/run-fuzz.sh
+
 install: all
 	meson install -C $(BUILD)
 
@@ -24,4 +28,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all check bench install format clean
+.PHONY: all check bench fuzz install format clean

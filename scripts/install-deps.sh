@@ -7,6 +7,7 @@ PACKAGES=(
     gcc make meson ninja-build pkg-config libglib2.0-dev libjansson-dev
     python3 python3-pytest python3-pytest-xdist
     cpio gzip xz-utils zstd busybox-static kmod
+    clang
 )
 # for tests/bench: the QEMU that Vireo is measured against
 if [ "${VIREO_WITH_QEMU:-0}" = 1 ]; then

@@ -61,7 +61,6 @@ static void add_accels(VMOptions *o, const char *list)
 static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
                         GError **errp)
 {
-    g_autoptr(GError) err = NULL;
     Opts *opts = opts_parse(arg, "type", errp);
     const char *v;
     bool ok = false;

@@ -194,10 +194,10 @@ static uint64_t host_fist(long double a, int size, uint16_t cw,
         return v;
     } else {
         uint64_t v;
-        /* fistp only for 64 bits: a copy is pushed, hence the clobber */
-        asm volatile(HOST_BEGIN "fld %%st(0)\n\tfistpll %[m]" HOST_END
+        /* fistp only for 64 bits: it pops a, hence the "st" clobber */
+        asm volatile(HOST_BEGIN "fistpll %[m]" HOST_END
                      : [m] "=m"(v), HOST_OUT : "t"(a), [cw] "m"(cw)
-                     : "st(7)");
+                     : "st");
         *sw = st;
         return v;
     }

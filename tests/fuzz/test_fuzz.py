@@ -1,0 +1,27 @@
+"""Runs each libFuzzer target briefly (tests/fuzz/run-fuzz.sh): the
+suite fails if the fuzzer finds a crash, a leak or a sanitizer report in
+that time. `make fuzz` runs them for longer."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SECONDS = int(os.environ.get("VIREO_FUZZ_SECONDS", "20"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["fuzz-qmp"])
+def test_fuzz_target_finds_nothing(target):
+    if not shutil.which("clang"):
+        pytest.skip("clang is not installed (scripts/install-deps.sh "
+                    "installs it)")
+    r = subprocess.run(["bash", str(REPO / "tests/fuzz/run-fuzz.sh"), target],
+                       cwd=REPO, env={**os.environ, "FUZZ_TIME": str(SECONDS)},
+                       capture_output=True, text=True, timeout=1200)
+    tail = (r.stdout + r.stderr)[-6000:]
+    assert r.returncode == 0, tail
+    assert "Done" in tail and "runs in" in tail, tail
