@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "hw/i386/x86.h"
 #include "system/memory.h"
 #include "util/opts.h"
 
@@ -591,4 +592,109 @@ void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
         memory_ram_write_notify(addr, len);
     }
     return fr->mr->ram + fr->offset + (addr - fr->start);
+}
+
+/* --- "info mtree" --- */
+
+/* QEMU's kind of a region: an alias is of the kind of what it shows. */
+static const char *mtree_kind(const MemoryRegion *mr)
+{
+    bool readonly = mr->readonly;
+
+    while (mr->type == MR_ALIAS) {
+        mr = mr->alias;
+        readonly |= mr->readonly;
+    }
+    if (mr->type == MR_RAM) {
+        return readonly ? "rom" : "ram";
+    }
+    return "i/o";
+}
+
+/* Last byte of a region of size bytes at start; UINT64_MAX means 2^64. */
+static hwaddr mtree_end(hwaddr start, uint64_t size)
+{
+    if (size == UINT64_MAX) {
+        return start + UINT64_MAX;
+    }
+    return start + (size ? size - 1 : 0);
+}
+
+/*
+ * One region and its subregions, as QEMU's mtree_print_mr: two spaces per
+ * level, disabled regions hidden but their subregions shown, subregions by
+ * address and then priority, and the targets of aliases queued to be
+ * printed on their own afterwards.
+ */
+static void mtree_print_region(GString *out, const MemoryRegion *mr,
+                               unsigned level, hwaddr base,
+                               GPtrArray *aliased)
+{
+    hwaddr start = base + mr->addr;
+    hwaddr end = mtree_end(start, mr->size);
+
+    if (mr->enabled) {
+        for (unsigned i = 0; i < level; i++) {
+            g_string_append(out, "  ");
+        }
+        g_string_append_printf(out, "%016" G_GINT64_MODIFIER "x-%016"
+                               G_GINT64_MODIFIER "x (prio %d, %s): ",
+                               start, end, mr->priority, mtree_kind(mr));
+        if (mr->type == MR_ALIAS) {
+            g_string_append_printf(out, "alias %s @%s %016" G_GINT64_MODIFIER
+                                   "x-%016" G_GINT64_MODIFIER "x\n",
+                                   mr->name, mr->alias->name,
+                                   mr->alias_offset,
+                                   mtree_end(mr->alias_offset, mr->size));
+        } else {
+            g_string_append_printf(out, "%s\n", mr->name);
+        }
+    }
+    if (mr->type == MR_ALIAS &&
+        !g_ptr_array_find(aliased, mr->alias, NULL)) {
+        g_ptr_array_add(aliased, mr->alias);
+    }
+
+    GPtrArray *order = g_ptr_array_new();
+    for (guint i = 0; i < mr->subregions->len; i++) {
+        MemoryRegion *sub = g_ptr_array_index(mr->subregions, i);
+        guint j;
+        for (j = 0; j < order->len; j++) {
+            MemoryRegion *o = g_ptr_array_index(order, j);
+            if (sub->addr < o->addr ||
+                (sub->addr == o->addr && sub->priority > o->priority)) {
+                break;
+            }
+        }
+        g_ptr_array_insert(order, j, sub);
+    }
+    for (guint i = 0; i < order->len; i++) {
+        mtree_print_region(out, g_ptr_array_index(order, i), level + 1,
+                           start, aliased);
+    }
+    g_ptr_array_free(order, TRUE);
+}
+
+void memory_print_mtree(Machine *m, GString *out)
+{
+    AddressSpace *spaces[] = { &m->as_mem, &m->as_io };
+    GPtrArray *aliased = g_ptr_array_new();
+
+    for (size_t i = 0; i < G_N_ELEMENTS(spaces); i++) {
+        AddressSpace *as = spaces[i];
+        if (!as->root) {
+            continue;
+        }
+        g_string_append_printf(out, "address-space: %s\n", as->name);
+        mtree_print_region(out, as->root, 1, 0, aliased);
+        g_string_append_c(out, '\n');
+    }
+    /* the queue grows while it is printed: aliases of aliases */
+    for (guint i = 0; i < aliased->len; i++) {
+        MemoryRegion *mr = g_ptr_array_index(aliased, i);
+        g_string_append_printf(out, "memory-region: %s\n", mr->name);
+        mtree_print_region(out, mr, 1, 0, aliased);
+        g_string_append_c(out, '\n');
+    }
+    g_ptr_array_free(aliased, TRUE);
 }

@@ -132,8 +132,7 @@ static json_t *qmp_query_cpus_fast(json_t *args, GError **errp)
     list = json_array();
     for (int i = 0; i < m->ncpus; i++) {
         const MachineConfig *c = &m->cfg;
-        g_autofree char *path =
-            g_strdup_printf("/machine/unattached/device[%d]", i);
+        g_autofree char *path = machine_cpu_qom_path(m, i);
 
         json_array_append_new(list, json_pack(
             "{s:i,s:s,s:i,s:{s:i,s:i,s:i},s:s}", "cpu-index", i,

@@ -47,6 +47,10 @@ bool vcpus_start(Machine *m, bool paused, GError **errp)
             return false;
         }
         cpu->created = true;
+        /* its id is known before any monitor can ask for it */
+        while (!__atomic_load_n(&cpu->thread_id, __ATOMIC_SEQ_CST)) {
+            g_usleep(10);
+        }
         char name[16];  /* the kernel limit on thread names */
         snprintf(name, sizeof(name), "CPU %d/%s", i & 0xffff,
                  m->accel->name);

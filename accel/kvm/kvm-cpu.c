@@ -295,6 +295,143 @@ bool kvm_vcpu_reset(CPUState *cpu, GError **errp)
     return true;
 }
 
+/* --- state for the monitor --- */
+
+static void seg_from_kvm(X86SegmentSnapshot *d, const struct kvm_segment *k)
+{
+    d->selector = k->selector;
+    d->base = k->base;
+    d->limit = k->limit;
+    /* QEMU's layout: the descriptor's high dword bits 8..23 in place */
+    d->flags = ((uint32_t)k->type << 8) | ((uint32_t)k->s << 12) |
+               ((uint32_t)k->dpl << 13) |
+               ((uint32_t)(k->present && !k->unusable) << 15) |
+               ((uint32_t)k->avl << 20) | ((uint32_t)k->l << 21) |
+               ((uint32_t)k->db << 22) | ((uint32_t)k->g << 23);
+}
+
+/*
+ * x87 and SSE state from the FXSAVE image at the start of KVM's XSAVE
+ * area (SDM vol. 1 10.5.1): KVM fills it in even for components in their
+ * init state. KVM_GET_FPU is the fallback; on some hosts its MXCSR reads 0.
+ */
+static bool fpu_from_kvm(KVMVCPU *v, X86CPUSnapshot *s)
+{
+    struct kvm_xsave *xs = g_new0(struct kvm_xsave, 1);
+    const uint8_t *fx = (const uint8_t *)xs->region;
+    struct kvm_fpu fpu;
+    uint16_t fsw;
+    unsigned top;
+
+    if (ioctl(v->fd, KVM_GET_XSAVE, xs) >= 0) {
+        memcpy(&s->fcw, fx + 0, 2);
+        memcpy(&s->fsw, fx + 2, 2);
+        s->ftw = fx[4];
+        memcpy(&s->mxcsr, fx + 24, 4);
+        for (unsigned i = 0; i < 16; i++) {
+            memcpy(s->xmm[i], fx + 160 + 16 * i, 16);
+        }
+    } else if (ioctl(v->fd, KVM_GET_FPU, &fpu) >= 0) {
+        s->fcw = fpu.fcw;
+        s->fsw = fpu.fsw;
+        s->ftw = fpu.ftwx;
+        s->mxcsr = fpu.mxcsr;
+        memcpy(xs->region + 8, fpu.fpr, sizeof(fpu.fpr));  /* as FXSAVE */
+        for (unsigned i = 0; i < 16; i++) {
+            memcpy(s->xmm[i], fpu.xmm[i], 16);
+        }
+    } else {
+        g_free(xs);
+        return false;
+    }
+    /* the image holds ST(0)..ST(7); the snapshot R0..R7 */
+    fsw = s->fsw;
+    top = (fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; i++) {
+        memcpy(&s->fpr[(top + i) & 7].mant, fx + 32 + 16 * i, 8);
+        memcpy(&s->fpr[(top + i) & 7].exp, fx + 32 + 16 * i + 8, 2);
+    }
+    g_free(xs);
+    s->has_fpu = true;
+    return true;
+}
+
+/*
+ * The vCPU thread is parked (or never ran), so the main thread may use the
+ * vCPU's ioctls. Registers and system registers are required; the rest
+ * (debug registers, events, FPU) is shown when KVM gives it.
+ */
+bool kvm_vcpu_get_state(CPUState *cpu, X86CPUSnapshot *s, GError **errp)
+{
+    KVMState *ks = kvm_state(cpu->machine);
+    KVMVCPU *v = cpu->accel;
+    struct kvm_regs r;
+    struct kvm_sregs sr;
+    struct kvm_debugregs dbg;
+    struct kvm_vcpu_events ev;
+
+    if (!v) {
+        g_set_error(errp, VIREO_ERROR, 0, "vCPU %d does not exist yet",
+                    cpu->index);
+        return false;
+    }
+    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0) {
+        return kvm_fail(errp, "KVM_GET_REGS");
+    }
+    if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0) {
+        return kvm_fail(errp, "KVM_GET_SREGS");
+    }
+    memset(s, 0, sizeof(*s));
+    const uint64_t gprs[16] = {
+        r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,
+        r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
+    };
+    memcpy(s->regs, gprs, sizeof(gprs));
+    s->rip = r.rip;
+    s->rflags = r.rflags;
+    seg_from_kvm(&s->segs[0], &sr.es);
+    seg_from_kvm(&s->segs[1], &sr.cs);
+    seg_from_kvm(&s->segs[2], &sr.ss);
+    seg_from_kvm(&s->segs[3], &sr.ds);
+    seg_from_kvm(&s->segs[4], &sr.fs);
+    seg_from_kvm(&s->segs[5], &sr.gs);
+    seg_from_kvm(&s->ldt, &sr.ldt);
+    seg_from_kvm(&s->tr, &sr.tr);
+    s->gdt_base = sr.gdt.base;
+    s->gdt_limit = sr.gdt.limit;
+    s->idt_base = sr.idt.base;
+    s->idt_limit = sr.idt.limit;
+    s->cr0 = sr.cr0;
+    s->cr2 = sr.cr2;
+    s->cr3 = sr.cr3;
+    s->cr4 = sr.cr4;
+    s->cr8 = sr.cr8;
+    s->efer = sr.efer;
+    /* the privilege level is SS.DPL, as QEMU takes it from KVM */
+    s->cpl = (sr.cr0 & 1) ? sr.ss.dpl : 0;
+    s->a20 = true;
+    s->dr[6] = 0xffff0ff0;
+    s->dr[7] = 0x400;
+    if (ioctl(v->fd, KVM_GET_DEBUGREGS, &dbg) >= 0) {
+        memcpy(s->dr, dbg.db, sizeof(dbg.db));
+        s->dr[6] = dbg.dr6;
+        s->dr[7] = dbg.dr7;
+    }
+    if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) >= 0) {
+        s->interrupt_shadow = ev.interrupt.shadow != 0;
+        s->smm = (ev.flags & KVM_VCPUEVENT_VALID_SMM) && ev.smi.smm;
+    }
+    if (ks->irqchip == KERNEL_IRQCHIP_OFF) {
+        s->halted = v->halted || v->wait_for_sipi;
+    } else {
+        struct kvm_mp_state mp;
+        s->halted = ioctl(v->fd, KVM_GET_MP_STATE, &mp) >= 0 &&
+                    mp.mp_state == KVM_MP_STATE_HALTED;
+    }
+    fpu_from_kvm(v, s);
+    return true;
+}
+
 /* --- the run loop --- */
 
 void kvm_vcpu_kick(CPUState *cpu)

@@ -352,6 +352,7 @@ const AccelOps kvm_accel_ops = {
     .vcpu_reset = kvm_vcpu_reset,
     .vcpu_thread = kvm_vcpu_thread,
     .vcpu_kick = kvm_vcpu_kick,
+    .vcpu_get_state = kvm_vcpu_get_state,
     .set_irq = kvm_set_irq,
     .memory_listen = kvm_memory_listen,
     .destroy = kvm_destroy,

@@ -13,6 +13,7 @@
 #include "system/vm.h"
 #include "target/x86/cpu.h"
 #include "util/log.h"
+#include "util/opts.h"
 
 typedef struct TCGVCPU {
     X86CPU *cpu;
@@ -121,6 +122,19 @@ static void *tcg_vcpu_thread(void *opaque)
     return NULL;
 }
 
+bool tcg_vcpu_get_state(CPUState *cs, X86CPUSnapshot *out, GError **errp)
+{
+    TCGVCPU *v = cs->accel;
+
+    if (!v) {
+        g_set_error(errp, VIREO_ERROR, 0, "vCPU %d does not exist yet",
+                    cs->index);
+        return false;
+    }
+    x86_cpu_save_snapshot(v->cpu, out);
+    return true;
+}
+
 static void tcg_set_irq(Machine *m, int gsi, int level)
 {
     x86_irqchip_set_irq(m, gsi, level);
@@ -155,6 +169,7 @@ const AccelOps tcg_accel_ops = {
     .vcpu_reset = tcg_vcpu_reset,
     .vcpu_thread = tcg_vcpu_thread,
     .vcpu_kick = tcg_vcpu_kick,
+    .vcpu_get_state = tcg_vcpu_get_state,
     .set_irq = tcg_set_irq,
     .memory_listen = tcg_memory_listen,
     .destroy = tcg_destroy,

@@ -24,6 +24,11 @@ const DeviceClass *device_class_find(const char *name)
     return NULL;
 }
 
+const DeviceClass *device_class_first(void)
+{
+    return device_classes;
+}
+
 static int class_cmp(const void *a, const void *b)
 {
     const DeviceClass *const *x = a, *const *y = b;
@@ -207,6 +212,9 @@ Device *device_create_from_opts(Machine *m, const char *optstr,
             dev = NULL;
         }
     }
+    if (dev) {
+        dev->user_created = true;
+    }
     if (dev && !device_realize(dev, m, errp)) {
         g_prefix_error(errp, "-device %s: ", optstr);
         device_free(dev);
@@ -232,4 +240,83 @@ void device_free(Device *dev)
     }
     g_free(dev->id);
     g_free(dev);
+}
+
+/* --- "info qtree" --- */
+
+static bool class_on_isa(const DeviceClass *c)
+{
+    return c->bus && !g_ascii_strcasecmp(c->bus, "isa");
+}
+
+/* One property as QEMU prints it: numbers also in hex, strings quoted. */
+static void qtree_print_prop(GString *out, int indent, const Device *dev,
+                             const Property *p)
+{
+    const void *field = (const char *)dev + p->offset;
+
+    g_string_append_printf(out, "%*s%s = ", indent, "", p->name);
+    switch (p->type) {
+    case PROP_UINT32: {
+        uint32_t v = *(const uint32_t *)field;
+        g_string_append_printf(out, "%u (0x%x)\n", v, v);
+        break;
+    }
+    case PROP_UINT64: {
+        uint64_t v = *(const uint64_t *)field;
+        g_string_append_printf(out, "%" G_GUINT64_FORMAT " (0x%"
+                               G_GINT64_MODIFIER "x)\n", v, v);
+        break;
+    }
+    case PROP_BOOL:
+        g_string_append_printf(out, "%s\n",
+                               *(const bool *)field ? "true" : "false");
+        break;
+    case PROP_STRING: {
+        const char *v = *(char *const *)field;
+        g_string_append_printf(out, "\"%s\"\n", v ? v : "");
+        break;
+    }
+    }
+}
+
+/* The devices of one bus, newest first as QEMU lists a bus's children. */
+static void qtree_print_bus(GString *out, int indent, Machine *m,
+                            const char *name, const char *type, bool isa)
+{
+    GPtrArray *devs = g_ptr_array_new();
+
+    g_string_append_printf(out, "%*sbus: %s\n", indent, "", name);
+    g_string_append_printf(out, "%*s  type %s\n", indent, "", type);
+    for (Device *d = m->devices; d; d = d->next) {
+        if (class_on_isa(d->cls) == isa) {
+            g_ptr_array_insert(devs, 0, d);
+        }
+    }
+    for (guint i = 0; i < devs->len; i++) {
+        Device *d = g_ptr_array_index(devs, i);
+        g_string_append_printf(out, "%*s  dev: %s, id \"%s\"\n", indent, "",
+                               d->cls->name, d->id ? d->id : "");
+        for (const Property *p = d->cls->props; p && p->name; p++) {
+            qtree_print_prop(out, indent + 4, d, p);
+        }
+    }
+    if (!isa && m->devices) {
+        /* the bridge QEMU's isapc machine puts the ISA bus behind */
+        bool any_isa = false;
+        for (Device *d = m->devices; d; d = d->next) {
+            any_isa |= class_on_isa(d->cls);
+        }
+        if (any_isa) {
+            g_string_append_printf(out, "%*s  dev: isabus-bridge, id \"\"\n",
+                                   indent, "");
+            qtree_print_bus(out, indent + 4, m, "isa.0", "ISA", true);
+        }
+    }
+    g_ptr_array_free(devs, TRUE);
+}
+
+void device_print_qtree(Machine *m, GString *out)
+{
+    qtree_print_bus(out, 0, m, "main-system-bus", "System", false);
 }

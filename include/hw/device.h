@@ -56,11 +56,14 @@ struct Device {
     char *id;
     Machine *machine;
     bool realized;
+    bool user_created;          /* by -device (QOM: /machine/peripheral*) */
     Device *next;               /* in the machine's device list */
 };
 
 void device_class_register(DeviceClass *cls);
 const DeviceClass *device_class_find(const char *name);
+/* The registered classes, linked through ->next (in no useful order). */
+const DeviceClass *device_class_first(void);
 /* Prints "-device help" or "-device NAME,help" to stdout. */
 void device_class_print_help(const char *name);
 
@@ -79,5 +82,19 @@ bool device_realize(Device *dev, Machine *m, GError **errp);
 /* -device TYPE,key=value,...; "help" forms print and return false with no error. */
 Device *device_create_from_opts(Machine *m, const char *opts, GError **errp);
 void device_free(Device *dev);
+
+/*
+ * QEMU's "info qtree": main-system-bus with the system devices, the ISA
+ * devices on isa.0 behind an ISA bridge, each with its properties.
+ */
+void device_print_qtree(Machine *m, GString *out);
+
+/*
+ * The object tree of QMP's qom-list and qom-get (hw/core/qom.c), as QEMU
+ * lays it out: /machine/peripheral/ID and /machine/peripheral-anon/device[N]
+ * for -device, and /machine/unattached/device[N] for the vCPUs (N = vCPU
+ * index) and then the built-in devices in creation order.
+ */
+char *machine_cpu_qom_path(Machine *m, int index);
 
 #endif

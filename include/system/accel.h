@@ -11,6 +11,7 @@
 
 #include "system/cpu.h"
 #include "system/memory.h"
+#include "target/x86/inspect.h"
 
 typedef struct AccelOps {
     const char *name;
@@ -26,6 +27,12 @@ typedef struct AccelOps {
     void *(*vcpu_thread)(void *cpu);
     /* Makes the vCPU thread come out of the guest promptly. */
     void (*vcpu_kick)(CPUState *cpu);
+    /*
+     * Reads the vCPU's architectural state for the monitor and the gdb
+     * stub; the vCPU is parked (or was never started). NULL: not possible.
+     */
+    bool (*vcpu_get_state)(CPUState *cpu, X86CPUSnapshot *out,
+                           GError **errp);
     /* Drives a GSI (interrupt controller input) to a level. */
     void (*set_irq)(Machine *m, int gsi, int level);
     /* Listens to the system address space to map RAM. */

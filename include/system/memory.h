@@ -16,6 +16,7 @@ typedef uint64_t hwaddr;
 typedef struct MemoryRegion MemoryRegion;
 typedef struct AddressSpace AddressSpace;
 typedef struct FlatView FlatView;
+typedef struct Machine Machine;
 
 /*
  * Callbacks of an I/O region. The core splits or widens accesses so that the
@@ -156,5 +157,12 @@ extern void (*memory_ram_write_notify)(hwaddr addr, uint64_t len);
  */
 void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
                             bool is_write);
+
+/*
+ * QEMU 7.2's "info mtree": the region trees of the address spaces "memory"
+ * and "I/O" (ranges, priority, ram/rom/i/o, names, aliases with their
+ * targets), then each aliased region on its own.
+ */
+void memory_print_mtree(Machine *m, GString *out);
 
 #endif
