@@ -50,16 +50,24 @@ class QMPClient:
         self.sock.sendall(data if isinstance(data, bytes) else data.encode())
 
     def read_message(self, timeout=None):
-        """The next JSON text from the server (reply or event)."""
+        """The next JSON text from the server (reply or event), whether one
+        per line or indented over several (pretty=on)."""
         if timeout is not None:
             self.sock.settimeout(timeout)
-        while b"\n" not in self._buf:
+        decoder = json.JSONDecoder()
+        while True:
+            text = self._buf.decode().lstrip()
+            if text:
+                try:
+                    obj, end = decoder.raw_decode(text)
+                    self._buf = text[end:].encode()
+                    return obj
+                except json.JSONDecodeError:
+                    pass    # not complete yet
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise EOFError("QMP connection closed")
             self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
 
     def response(self, timeout=None):
         """The next reply, keeping events that come first in self.events."""
