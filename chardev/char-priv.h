@@ -11,9 +11,6 @@
 #include "chardev/char.h"
 #include "util/opts.h"
 
-/* Output the peer cannot take at once is kept up to this much, then dropped. */
-#define CHARDEV_OUTBUF_MAX  (64 * 1024)
-
 typedef enum ChardevSide {
     CHR_SIDE_INPUT,     /* read gave EOF or an error */
     CHR_SIDE_OUTPUT,    /* write failed with something other than EAGAIN */
@@ -51,9 +48,18 @@ struct Chardev {
     guint out_watch;
     GByteArray *outbuf;
 
+    size_t out_max;             /* outbuf limit, CHARDEV_OUTBUF_MAX default */
+
     ChardevHandlers h;
     bool has_handlers;
     void *opaque;
+
+    /*
+     * mux=on (char-mux.c): the core's handler slot holds the mux, which
+     * shares the backend between several frontends.
+     */
+    struct ChardevMux *mux;
+    bool wants_monitor;         /* "mon:" spec: main.c attaches an HMP */
 };
 
 /* Starts moving bytes over in_fd/out_fd (either may be -1). */
@@ -74,6 +80,19 @@ extern const ChardevBackend chardev_file_backend;
 extern const ChardevBackend chardev_pipe_backend;
 extern const ChardevBackend chardev_pty_backend;
 extern const ChardevBackend chardev_socket_backend;
+
+/*
+ * The multiplexer (char-mux.c). mux_init takes over chr's handler slot;
+ * mux_set_handlers adds, replaces (same opaque) or removes (h NULL) a
+ * frontend; mux_accept_input hands buffered input to frontends that can
+ * take it now.
+ */
+void chardev_mux_init(Chardev *chr);
+void chardev_mux_set_handlers(Chardev *chr, const ChardevHandlers *h,
+                              void *opaque);
+void chardev_mux_accept_input(Chardev *chr);
+bool chardev_mux_has_frontends(Chardev *chr);
+void chardev_mux_free(Chardev *chr);
 
 /* stdio: restores the terminal; safe to call more than once. */
 void chardev_stdio_restore_terminal(void);

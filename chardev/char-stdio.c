@@ -1,7 +1,8 @@
 /*
  * stdio backend: the guest's serial console on the terminal. A tty stdin is
  * put in raw mode (restored at exit); with signal=off Ctrl-C goes to the
- * guest and Ctrl-A starts QEMU's escape sequences (C-a x quits).
+ * guest. QEMU's Ctrl-a escapes (C-a x quits) belong to the mux
+ * (char-mux.c), which -nographic and mon:stdio put on top.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,9 +13,6 @@
 #include <unistd.h>
 
 #include "char-priv.h"
-#include "system/runstate.h"
-
-#define ESCAPE_CHAR 0x01    /* Ctrl-A, as QEMU's -nographic */
 
 static bool stdio_in_use;
 static bool saved_valid;
@@ -22,8 +20,7 @@ static struct termios saved_tty;
 static int saved_fd0_flags = -1;
 
 typedef struct StdioState {
-    bool escapes;           /* Ctrl-A sequences are ours, not the guest's */
-    bool got_escape;
+    bool signals;           /* Ctrl-C interrupts us rather than the guest */
 } StdioState;
 
 void chardev_stdio_restore_terminal(void)
@@ -63,60 +60,6 @@ static void set_raw_mode(bool signals)
     tty.c_cc[VMIN] = 1;
     tty.c_cc[VTIME] = 0;
     tcsetattr(0, TCSANOW, &tty);
-}
-
-static void print_escape_help(void)
-{
-    static const char help[] =
-        "\n"
-        "C-a h    print this help\n"
-        "C-a x    exit emulator\n"
-        "C-a C-a  sends C-a\n";
-    if (write(2, help, sizeof(help) - 1) < 0) {
-        /* nothing better to do with a broken stderr */
-    }
-}
-
-/* QEMU's mux escapes: C-a x quits, C-a C-a sends C-a, others are eaten. */
-static size_t stdio_filter_input(Chardev *chr, uint8_t *buf, size_t len)
-{
-    StdioState *s = chr->be_state;
-    size_t out = 0;
-
-    if (!s->escapes) {
-        return len;
-    }
-    for (size_t i = 0; i < len; i++) {
-        uint8_t c = buf[i];
-        if (!s->got_escape) {
-            if (c == ESCAPE_CHAR) {
-                s->got_escape = true;
-            } else {
-                buf[out++] = c;
-            }
-            continue;
-        }
-        s->got_escape = false;
-        switch (c) {
-        case ESCAPE_CHAR:
-            buf[out++] = c;
-            break;
-        case 'x':
-            fprintf(stderr, "\nvireo: terminated from the console (C-a x)\n");
-            vm_request_shutdown(SHUTDOWN_HOST_QUIT, 0);
-            break;
-        case 'h':
-        case '?':
-            print_escape_help();
-            break;
-        case 'c':
-            fprintf(stderr, "\nvireo: no monitor on this console\n");
-            break;
-        default:
-            break;
-        }
-    }
-    return out;
 }
 
 static void stdio_hangup(Chardev *chr, ChardevSide side)
@@ -160,7 +103,7 @@ static bool stdio_open(Chardev *chr, Opts *o, GError **errp)
     stdio_in_use = true;
 
     s = g_new0(StdioState, 1);
-    s->escapes = !signals;
+    s->signals = signals;
     chr->be_state = s;
     chr->out_is_blocking = true;
     /* a closed stdin (<&-) leaves an output-only console */
@@ -188,6 +131,5 @@ const ChardevBackend chardev_stdio_backend = {
     .keys = stdio_keys,
     .open = stdio_open,
     .hangup = stdio_hangup,
-    .filter_input = stdio_filter_input,
     .close = stdio_close,
 };

@@ -149,7 +149,11 @@ void chardev_write(Chardev *chr, const uint8_t *buf, size_t len)
         return;
     }
     /* a stalled peer loses what does not fit: a UART has no flow control */
-    room = CHARDEV_OUTBUF_MAX - chr->outbuf->len;
+    room = chr->out_max > chr->outbuf->len ? chr->out_max - chr->outbuf->len
+                                           : 0;
+    if (room == 0) {
+        return;
+    }
     g_byte_array_append(chr->outbuf, buf, MIN(len, room));
     if (!chr->out_watch) {
         chr->out_watch = g_unix_fd_add(chr->out_fd, G_IO_OUT, out_ready, chr);
@@ -207,6 +211,9 @@ static void in_watch_start(Chardev *chr)
 
 void chardev_accept_input(Chardev *chr)
 {
+    if (chr && chr->mux) {
+        chardev_mux_accept_input(chr);
+    }
     if (chr && chr->in_paused) {
         in_watch_start(chr);
     }
@@ -271,6 +278,10 @@ void chardev_set_handlers(Chardev *chr, const ChardevHandlers *h, void *opaque)
     if (!chr) {
         return;
     }
+    if (chr->mux) {
+        chardev_mux_set_handlers(chr, h, opaque);
+        return;
+    }
     if (h) {
         chr->h = *h;
         chr->has_handlers = true;
@@ -284,6 +295,38 @@ void chardev_set_handlers(Chardev *chr, const ChardevHandlers *h, void *opaque)
     chardev_accept_input(chr);
     if (h && h->event && chr->connected) {
         h->event(opaque, CHR_EVENT_OPENED);
+    }
+}
+
+bool chardev_is_mux(Chardev *chr)
+{
+    return chr && chr->mux;
+}
+
+bool chardev_wants_monitor(Chardev *chr)
+{
+    return chr && chr->wants_monitor;
+}
+
+bool chardev_frontend_open(Chardev *chr)
+{
+    if (!chr) {
+        return false;
+    }
+    return chr->mux ? chardev_mux_has_frontends(chr) : chr->has_handlers;
+}
+
+void chardev_foreach(void (*fn)(Chardev *chr, void *opaque), void *opaque)
+{
+    for (guint i = 0; chardevs && i < chardevs->len; i++) {
+        fn(g_ptr_array_index(chardevs, i), opaque);
+    }
+}
+
+void chardev_set_output_limit(Chardev *chr, size_t max)
+{
+    if (chr) {
+        chr->out_max = max;
     }
 }
 
@@ -302,6 +345,9 @@ static const ChardevBackend *backend_find(const char *name)
 static void chardev_free(Chardev *chr)
 {
     chardev_detach_fds(chr);
+    if (chr->mux) {
+        chardev_mux_free(chr);
+    }
     if (chr->be->close) {
         chr->be->close(chr);
     }
@@ -334,6 +380,7 @@ static Chardev *chardev_open(const ChardevBackend *be, const char *id,
                              Opts *o, GError **errp)
 {
     Chardev *chr;
+    bool mux;
 
     registry_init();
     if (g_hash_table_contains(chardevs_by_id, id)) {
@@ -343,6 +390,9 @@ static Chardev *chardev_open(const ChardevBackend *be, const char *id,
     /* unknown keys are refused before anything is opened or waited for */
     opts_get(o, "id");
     opts_get(o, "backend");
+    if (!opts_get_bool(o, "mux", false, &mux, errp)) {
+        return NULL;
+    }
     for (const char *const *k = be->keys; k && *k; k++) {
         opts_get(o, *k);
     }
@@ -355,7 +405,12 @@ static Chardev *chardev_open(const ChardevBackend *be, const char *id,
     chr->in_fd = -1;
     chr->out_fd = -1;
     chr->outbuf = g_byte_array_new();
+    chr->out_max = CHARDEV_OUTBUF_MAX;
     chr->filename = g_strdup(be->name);
+    if (mux) {
+        /* before open: a backend connected at once sends OPENED to the mux */
+        chardev_mux_init(chr);
+    }
     if (!be->open(chr, o, errp)) {
         chardev_free(chr);      /* close() copes with a half-open backend */
         return NULL;
@@ -419,11 +474,11 @@ static const ChardevBackend *spec_to_opts(const char *spec, Opts **out,
         *out = opts_parse("", NULL, errp);
         return &chardev_null_backend;
     }
-    if (!strcmp(spec, "stdio") || !strcmp(spec, "mon:stdio")) {
+    if (!strcmp(spec, "stdio")) {
         o = opts_parse("", NULL, errp);
-        if (spec[0] == 'm') {
-            /* no monitor to mux yet; keep QEMU's key handling for it */
-            opts_add(o, "signal", "off");
+        if (!chardev_stdio_signals) {
+            /* -nographic: Ctrl-C is the guest's, so C-a x must quit */
+            opts_add(o, "mux", "on");
         }
         *out = o;
         return &chardev_stdio_backend;
@@ -498,6 +553,8 @@ Chardev *chardev_new_from_spec(const char *label, const char *spec,
 {
     static unsigned anon;
     const ChardevBackend *be;
+    const char *full_spec = spec;
+    bool mon = false;
     Opts *o = NULL;
     Chardev *chr;
     char *id;
@@ -506,24 +563,91 @@ Chardev *chardev_new_from_spec(const char *label, const char *spec,
     if (!spec || !strcmp(spec, "none")) {
         return NULL;
     }
-    if (g_str_has_prefix(spec, "chardev:")) {
+    /* "mon:SPEC": SPEC muxed between the device and a human monitor */
+    if (g_str_has_prefix(spec, "mon:")) {
+        spec += 4;
+        mon = true;
+    }
+    if (mon && (!strcmp(spec, "none") || g_str_has_prefix(spec, "chardev:"))) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "'mon:' needs a backend, e.g. mon:stdio");
+        chr = NULL;
+    } else if (g_str_has_prefix(spec, "chardev:")) {
         chr = chardev_find(spec + 8);
         if (!chr) {
             g_set_error(errp, VIREO_ERROR, 0, "chardev '%s' not found",
                         spec + 8);
         }
     } else if ((be = spec_to_opts(spec, &o, errp))) {
+        if (mon) {
+            opts_add(o, "mux", "on");
+            if (be == &chardev_stdio_backend) {
+                /* QEMU: Ctrl-C goes to the guest, C-a x quits */
+                opts_add(o, "signal", "off");
+            }
+        }
         id = label ? g_strdup(label) : g_strdup_printf("compat%u", anon++);
         chr = chardev_open(be, id, o, errp);
         g_free(id);
+        if (chr && mon) {
+            chr->wants_monitor = true;
+        }
     } else {
         chr = NULL;
     }
     opts_free(o);
     if (!chr) {
-        g_prefix_error(errp, "%s %s: ", option_for_label(label), spec);
+        g_prefix_error(errp, "%s %s: ", option_for_label(label), full_spec);
     }
     return chr;
+}
+
+/* Writes what can go now; false once nothing is left to wait for. */
+static bool flush_once(Chardev *chr)
+{
+    ssize_t n;
+
+    if (chr->out_fd < 0 || chr->outbuf->len == 0) {
+        return false;
+    }
+    n = write_nonblocking(chr, chr->outbuf->data, chr->outbuf->len);
+    if (n < 0) {
+        g_byte_array_set_size(chr->outbuf, 0);
+        return false;
+    }
+    g_byte_array_remove_range(chr->outbuf, 0, n);
+    return chr->outbuf->len > 0;
+}
+
+/*
+ * At exit, pending output (the reply to "quit") gets up to a second in all
+ * to reach peers that read slowly; a peer that doesn't read loses it.
+ */
+static void flush_all_output(void)
+{
+    gint64 deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+    g_autofree struct pollfd *pfds = g_new0(struct pollfd, chardevs->len);
+
+    for (;;) {
+        nfds_t n = 0;
+        gint64 left;
+
+        for (guint i = 0; i < chardevs->len; i++) {
+            Chardev *chr = g_ptr_array_index(chardevs, i);
+            if (flush_once(chr)) {
+                pfds[n].fd = chr->out_fd;
+                pfds[n].events = POLLOUT;
+                n++;
+            }
+        }
+        left = deadline - g_get_monotonic_time();
+        if (n == 0 || left <= 0) {
+            return;
+        }
+        if (poll(pfds, n, MIN(left / 1000 + 1, 50)) < 0 && errno != EINTR) {
+            return;
+        }
+    }
 }
 
 void chardev_cleanup_all(void)
@@ -533,6 +657,7 @@ void chardev_cleanup_all(void)
     if (!chardevs) {
         return;
     }
+    flush_all_output();
     for (guint i = chardevs->len; i-- > 0;) {
         Chardev *chr = g_ptr_array_index(chardevs, i);
         g_hash_table_remove(chardevs_by_id, chr->id);

@@ -5,10 +5,7 @@
  */
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
-/* TEMPORARY: until chardev/char.h declares them */
-void chardev_foreach(void (*fn)(Chardev *chr, void *opaque), void *opaque);
-bool chardev_frontend_open(Chardev *chr);
-void chardev_set_output_limit(Chardev *chr, size_t max);
+#include "hmp-priv.h"
 
 /* Replies as large as the schema must reach a slow client whole. */
 #define QMP_OUTPUT_LIMIT (16 * 1024 * 1024)
@@ -78,4 +75,5 @@ void monitor_cleanup_all(void)
         g_free(mon);
     }
     g_clear_pointer(&qmp_monitors, g_ptr_array_unref);
+    hmp_cleanup_all();
 }

@@ -208,7 +208,7 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
             return false;
         }
         /* mon:SPEC: the human monitor shares the port's backend */
-        if (chr && g_str_has_prefix(spec, "mon:") &&
+        if (chr && chardev_wants_monitor(chr) &&
             !monitor_new_hmp(chr, errp)) {
             return false;
         }

@@ -523,8 +523,11 @@ static MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, void *buf,
         uint64_t chunk;
 
         if (!fr) {
-            /* unassigned up to the next range or the end */
-            chunk = MIN(len, next_range_start(as, addr) - addr);
+            /* unassigned up to the next range or the end of the space */
+            hwaddr next = next_range_start(as, addr);
+            chunk = next == G_MAXUINT64 ? G_MAXUINT64 - addr + 1
+                                        : next - addr;
+            chunk = chunk ? MIN(len, chunk) : len;  /* 0: the whole space */
             if (!is_write) {
                 memset(p, 0xff, chunk);
             }

@@ -11,10 +11,6 @@
 #include "monitor/qmp.h"
 #include "system/vm.h"
 #include "util/opts.h"
-/* TEMPORARY: until chardev/char.h declares them */
-void chardev_foreach(void (*fn)(Chardev *chr, void *opaque), void *opaque);
-bool chardev_frontend_open(Chardev *chr);
-void chardev_set_output_limit(Chardev *chr, size_t max);
 
 static Machine *machine_or_error(GError **errp)
 {
@@ -131,15 +127,15 @@ static json_t *qmp_query_cpus_fast(json_t *args, GError **errp)
     }
     list = json_array();
     for (int i = 0; i < m->ncpus; i++) {
-        const MachineConfig *c = &m->cfg;
+        int threads = MAX(m->cfg.threads, 1), cores = MAX(m->cfg.cores, 1);
         g_autofree char *path = machine_cpu_qom_path(m, i);
 
         json_array_append_new(list, json_pack(
             "{s:i,s:s,s:i,s:{s:i,s:i,s:i},s:s}", "cpu-index", i,
             "qom-path", path, "thread-id", m->cpus[i]->thread_id,
-            "props", "socket-id", i / (c->threads * c->cores),
-            "core-id", (i / c->threads) % c->cores,
-            "thread-id", i % c->threads, "target", "x86_64"));
+            "props", "socket-id", i / (threads * cores),
+            "core-id", (i / threads) % cores, "thread-id", i % threads,
+            "target", "x86_64"));
     }
     return list;
 }

@@ -132,6 +132,36 @@ static void test_fadt_pm_block(void)
     g_byte_array_unref(t.blob);
 }
 
+/*
+ * Linux creates its fixed power button (LNXPWRBN, driver "button") only when
+ * the FADT's PWR_BUTTON flag is clear, and it enables and reads PWRBTN_EN/STS
+ * in PM1a_EVT_BLK, whose length is status plus enable, and takes the SCI on
+ * SCI_INT. The same on both machines: system_powerdown depends on it.
+ */
+static void check_fixed_power_button(bool pc)
+{
+    Tables t;
+
+    build(&t, 1, pc);
+    const uint8_t *f = find_table(&t, "FACP");
+    uint32_t flags = ld32(f + 112);
+    g_assert_false(flags & (1u << 4)); /* PWR_BUTTON: fixed button present */
+    g_assert_true(flags & (1u << 5));  /* SLP_BUTTON: no sleep button */
+    g_assert_cmpuint(ld16(f + 46), ==, ACPI_SCI_IRQ); /* SCI_INT */
+    g_assert_cmphex(ld32(f + 56), ==, X86_ACPI_PM_BASE); /* PM1a_EVT_BLK */
+    g_assert_cmpuint(f[88], ==, 4);                      /* PM1_EVT_LEN */
+    g_assert_cmpuint(f[148], ==, 1);                     /* X_PM1a_EVT: I/O */
+    g_assert_cmpuint(f[149], ==, 32);
+    g_assert_cmphex(ld64(f + 152), ==, X86_ACPI_PM_BASE);
+    g_byte_array_unref(t.blob);
+}
+
+static void test_fadt_fixed_power_button(void)
+{
+    check_fixed_power_button(true);
+    check_fixed_power_button(false);
+}
+
 static void test_fadt_microvm_has_no_8042(void)
 {
     Tables t;
@@ -421,6 +451,35 @@ static void test_pm_power_button_raises_sci(void)
     tm_fini(&tm);
 }
 
+static void test_pm_power_button_without_acpi_pm(void)
+{
+    Machine m;
+    MemoryRegion io;
+
+    /* -machine acpi=off: no acpi-pm, nothing to press */
+    io_machine_init(&m, &io, gsi_handler);
+    sci_level = sci_changes = 0;
+    g_assert_false(acpi_pm_power_button(&m));
+    g_assert_cmpint(sci_changes, ==, 0);
+    io_machine_fini(&m, &io);
+}
+
+static void test_pm_power_button_cleared_by_reset(void)
+{
+    TestMachine tm;
+
+    tm_init(&tm);
+    out(&tm, PM1_EN, 2, 0x100);
+    g_assert_true(acpi_pm_power_button(&tm.m));
+    g_assert_cmpint(sci_level, ==, 1);
+    /* a machine reset forgets the press and lowers the SCI */
+    tm.m.devices->cls->reset(tm.m.devices);
+    g_assert_cmphex(in(&tm, PM1_STS, 2) & 0x100, ==, 0);
+    g_assert_cmphex(in(&tm, PM1_EN, 2), ==, 0);
+    g_assert_cmpint(sci_level, ==, 0);
+    tm_fini(&tm);
+}
+
 static void test_pm_s5_powers_off(void)
 {
     TestMachine tm;
@@ -476,6 +535,8 @@ int main(int argc, char **argv)
     g_test_add_func("/acpi/every-checksum-is-zero",
                     test_every_checksum_is_zero);
     g_test_add_func("/acpi/fadt/pm-block", test_fadt_pm_block);
+    g_test_add_func("/acpi/fadt/fixed-power-button",
+                    test_fadt_fixed_power_button);
     g_test_add_func("/acpi/fadt/microvm-has-no-8042",
                     test_fadt_microvm_has_no_8042);
     g_test_add_func("/acpi/madt/one-lapic-per-cpu",
@@ -487,6 +548,10 @@ int main(int argc, char **argv)
     g_test_add_func("/acpi/pm/sci-en-always-set", test_pm_sci_en_always_set);
     g_test_add_func("/acpi/pm/power-button-raises-sci",
                     test_pm_power_button_raises_sci);
+    g_test_add_func("/acpi/pm/power-button-without-acpi-pm",
+                    test_pm_power_button_without_acpi_pm);
+    g_test_add_func("/acpi/pm/power-button-cleared-by-reset",
+                    test_pm_power_button_cleared_by_reset);
     g_test_add_func("/acpi/pm/s5-powers-off", test_pm_s5_powers_off);
     g_test_add_func("/acpi/pm/timer-counts-24-bits",
                     test_pm_timer_counts_24_bits);

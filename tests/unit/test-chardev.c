@@ -1,7 +1,8 @@
 /*
  * Character backends on the default main context: spec errors, file, pipe,
  * unix/tcp sockets (events, reconnect, flow control, bounded output), pty,
- * and stdio with a non-tty stdin that reaches EOF.
+ * stdio with a non-tty stdin that reaches EOF, and the mux (focus, Ctrl-a
+ * escapes); output limits and the flush at exit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,12 +23,14 @@
 
 #include "chardev/char.h"
 #include "system/runstate.h"
+#include "system/vm.h"
 
 /* A frontend that records what it gets and can refuse input. */
 typedef struct Frontend {
     GByteArray *rx;
     int room;           /* what can_receive() answers */
     int opened, closed;
+    int mux_in, mux_out;
 } Frontend;
 
 static int fe_can_receive(void *opaque)
@@ -46,10 +49,19 @@ static void fe_receive(void *opaque, const uint8_t *buf, int len)
 static void fe_event(void *opaque, ChardevEvent ev)
 {
     Frontend *fe = opaque;
-    if (ev == CHR_EVENT_OPENED) {
+    switch (ev) {
+    case CHR_EVENT_OPENED:
         fe->opened++;
-    } else {
+        break;
+    case CHR_EVENT_CLOSED:
         fe->closed++;
+        break;
+    case CHR_EVENT_MUX_IN:
+        fe->mux_in++;
+        break;
+    case CHR_EVENT_MUX_OUT:
+        fe->mux_out++;
+        break;
     }
 }
 
@@ -583,6 +595,287 @@ static void test_stdio_eof(void)
     fe_fini(&fe);
 }
 
+static void test_mux_specs(void)
+{
+    GError *err = NULL;
+    Chardev *chr;
+
+    chr = chardev_new_from_spec("serial0", "mon:null", &err);
+    g_assert_no_error(err);
+    g_assert_true(chardev_is_mux(chr));
+    g_assert_true(chardev_wants_monitor(chr));
+    g_assert_cmpstr(chardev_id(chr), ==, "serial0");
+    g_assert_false(chardev_frontend_open(chr));
+
+    chr = chardev_new_from_spec("serial1", "null", &err);
+    g_assert_no_error(err);
+    g_assert_false(chardev_is_mux(chr));
+    g_assert_false(chardev_wants_monitor(chr));
+
+    chr = chardev_new_from_opts("null,id=m,mux=on", &err);
+    g_assert_no_error(err);
+    g_assert_true(chardev_is_mux(chr));
+    g_assert_false(chardev_wants_monitor(chr));
+
+    expect_spec_error("serial2", "mon:none", "'mon:' needs a backend");
+    expect_spec_error("serial2", "mon:chardev:m", "'mon:' needs a backend");
+    expect_spec_error("serial2", "mon:frob", "-serial mon:frob: unknown "
+                      "character backend 'frob'");
+    expect_opts_error("null,id=m2,mux=maybe", "mux");
+    chardev_cleanup_all();
+}
+
+typedef struct CountCtx {
+    int n;
+    bool saw_m;
+} CountCtx;
+
+static void count_chardev(Chardev *chr, void *opaque)
+{
+    CountCtx *c = opaque;
+    c->n++;
+    c->saw_m |= !strcmp(chardev_id(chr), "m");
+}
+
+/* Reads from c until want bytes came or 5 s passed; returns the count. */
+static size_t read_at_least(int c, char *buf, size_t size, size_t want)
+{
+    size_t n = 0;
+
+    while (n < want) {
+        ssize_t r = read_timeout(c, buf + n, size - n - 1);
+        if (r <= 0) {
+            break;
+        }
+        n += r;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+/*
+ * Two frontends on one socket: the serial port keeps the focus though the
+ * monitor attached first; C-a c moves it; C-a C-a and C-a a send C-a; C-a h
+ * prints help; C-a x requests the quit; output of both reaches the peer.
+ */
+static void test_mux_focus_and_escapes(void)
+{
+    g_autofree char *path = tmp_path("sock-mux");
+    g_autofree char *opts = g_strdup_printf(
+        "socket,id=m,path=%s,server=on,wait=off,mux=on", path);
+    ChardevHandlers mon_handlers = fe_handlers;
+    GError *err = NULL;
+    Frontend serial, mon;
+    CountCtx count = { 0 };
+    char buf[512];
+    int status;
+    Chardev *chr;
+    int c;
+
+    chr = chardev_new_from_opts(opts, &err);
+    g_assert_no_error(err);
+    fe_init(&serial);
+    fe_init(&mon);
+    mon_handlers.mux_background = true;
+    chardev_set_handlers(chr, &mon_handlers, &mon);
+    chardev_set_handlers(chr, &fe_handlers, &serial);
+    g_assert_true(chardev_frontend_open(chr));
+    chardev_foreach(count_chardev, &count);
+    g_assert_cmpint(count.n, ==, 1);
+    g_assert_true(count.saw_m);
+
+    c = unix_connect_to(path);
+    g_assert_cmpint(c, >=, 0);
+    SPIN_UNTIL(serial.opened == 1 && mon.opened == 1);
+    SPIN_UNTIL(serial.mux_in == 1);
+    g_assert_cmpint(mon.mux_in, ==, 0);
+
+    g_assert_cmpint(write(c, "ab", 2), ==, 2);
+    SPIN_UNTIL(serial.rx->len == 2);
+    g_assert_cmpint(mon.rx->len, ==, 0);
+
+    /* C-a c: the monitor gets the focus, and what follows in the read */
+    g_assert_cmpint(write(c, "\001cxy\001\001z\001az", 10), ==, 10);
+    SPIN_UNTIL(mon.rx->len == 6);
+    g_assert_cmpmem(mon.rx->data, 6, "xy\001z\001z", 6);
+    g_assert_cmpint(serial.mux_out, ==, 1);
+    g_assert_cmpint(mon.mux_in, ==, 1);
+    g_assert_cmpint(serial.rx->len, ==, 2);
+
+    /* C-a c again wraps to the serial port; the escape may be split */
+    g_assert_cmpint(write(c, "\001", 1), ==, 1);
+    spin_for_ms(20);
+    g_assert_cmpint(write(c, "cq", 2), ==, 2);
+    SPIN_UNTIL(serial.rx->len == 3);
+    g_assert_cmpint(serial.rx->data[2], ==, 'q');
+    g_assert_cmpint(mon.mux_out, ==, 1);
+    g_assert_cmpint(serial.mux_in, ==, 2);
+
+    /* output from both frontends goes to the peer */
+    chardev_write(chr, (const uint8_t *)"[serial]", 8);
+    chardev_write(chr, (const uint8_t *)"[mon]", 5);
+    read_at_least(c, buf, sizeof(buf), 13);
+    g_assert_cmpstr(buf, ==, "[serial][mon]");
+
+    /* help lists the keys that work; unknown escapes are eaten */
+    g_assert_cmpint(write(c, "\001Q\001h", 4), ==, 4);
+    read_at_least(c, buf, sizeof(buf), 100);
+    g_assert_nonnull(strstr(buf, "C-a x    exit emulator"));
+    g_assert_nonnull(strstr(buf, "C-a c    switch between console and "
+                                 "monitor"));
+    g_assert_null(strstr(buf, "C-a s"));
+    g_assert_cmpint(serial.rx->len, ==, 3);
+
+    /* C-a x asks the main loop to quit, as QEMU's does */
+    vm_take_shutdown_request(&status);
+    g_assert_cmpint(write(c, "\001x", 2), ==, 2);
+    read_at_least(c, buf, sizeof(buf), 10);
+    g_assert_nonnull(strstr(buf, "terminated"));
+    g_assert_cmpint(vm_take_shutdown_request(&status), ==, SHUTDOWN_HOST_QUIT);
+
+    /* the serial port leaves: the monitor, alone, gets the focus */
+    chardev_set_handlers(chr, NULL, &serial);
+    SPIN_UNTIL(mon.mux_in == 2);
+    g_assert_cmpint(write(c, "k", 1), ==, 1);
+    SPIN_UNTIL(mon.rx->len == 7);
+    g_assert_true(chardev_frontend_open(chr));
+    chardev_set_handlers(chr, NULL, &mon);
+    g_assert_false(chardev_frontend_open(chr));
+
+    close(c);
+    chardev_cleanup_all();
+    fe_fini(&serial);
+    fe_fini(&mon);
+}
+
+/* A full frontend on a mux gets its input later, in order. */
+static void test_mux_flow_control(void)
+{
+    g_autofree char *path = tmp_path("sock-muxfc");
+    g_autofree char *opts = g_strdup_printf(
+        "socket,id=mfc,path=%s,server=on,wait=off,mux=on", path);
+    GError *err = NULL;
+    Frontend fe;
+    Chardev *chr;
+    int c;
+
+    chr = chardev_new_from_opts(opts, &err);
+    g_assert_no_error(err);
+    fe_init(&fe);
+    fe.room = 0;
+    chardev_set_handlers(chr, &fe_handlers, &fe);
+    c = unix_connect_to(path);
+    SPIN_UNTIL(fe.opened == 1);
+    g_assert_cmpint(write(c, "hello", 5), ==, 5);
+    spin_for_ms(30);
+    g_assert_cmpuint(fe.rx->len, ==, 0);
+    /* handed over at once, in pieces no larger than what it can take */
+    fe.room = 2;
+    chardev_accept_input(chr);
+    g_assert_cmpuint(fe.rx->len, ==, 5);
+    g_assert_cmpmem(fe.rx->data, 5, "hello", 5);
+    g_assert_cmpint(write(c, "more", 4), ==, 4);
+    SPIN_UNTIL(fe.rx->len == 9);
+    close(c);
+    chardev_cleanup_all();
+    fe_fini(&fe);
+}
+
+/* A raised output limit keeps a large reply whole for a slow reader. */
+static void test_output_limit(void)
+{
+    g_autofree char *path = tmp_path("sock-limit");
+    g_autofree char *opts = g_strdup_printf(
+        "socket,id=lim,path=%s,server=on,wait=off", path);
+    const size_t total = 2 << 20;
+    g_autofree uint8_t *data = g_malloc(total);
+    g_autofree uint8_t *got = g_malloc(total + 1);
+    GError *err = NULL;
+    size_t n = 0;
+    Chardev *chr;
+    int c;
+
+    for (size_t i = 0; i < total; i++) {
+        data[i] = i * 13 + (i >> 10);
+    }
+    chr = chardev_new_from_opts(opts, &err);
+    g_assert_no_error(err);
+    chardev_set_output_limit(chr, 16 << 20);
+    c = unix_connect_to(path);
+    SPIN_UNTIL(g_str_has_prefix(chardev_filename(chr), "unix:"));
+    chardev_write(chr, data, total);    /* the reader is not reading yet */
+    while (n < total) {
+        ssize_t r = read_timeout(c, got + n, total + 1 - n);
+        if (r <= 0) {
+            break;
+        }
+        n += r;
+    }
+    g_assert_cmpuint(n, ==, total);
+    g_assert_cmpmem(got, n, data, total);
+    close(c);
+    chardev_cleanup_all();
+}
+
+typedef struct SlowReader {
+    int fd;
+    size_t got;
+} SlowReader;
+
+static void *read_slowly(void *opaque)
+{
+    SlowReader *r = opaque;
+    char buf[4096];
+    ssize_t n;
+
+    g_usleep(100 * 1000);   /* starts after the exit began */
+    while ((n = read(r->fd, buf, sizeof(buf))) > 0) {
+        r->got += n;
+    }
+    return NULL;
+}
+
+/* What is pending at exit reaches a peer that reads within the second. */
+static void test_flush_at_exit(void)
+{
+    g_autofree char *path = tmp_path("sock-flush");
+    g_autofree char *opts = g_strdup_printf(
+        "socket,id=fl,path=%s,server=on,wait=off", path);
+    const size_t total = 1 << 20;
+    g_autofree uint8_t *data = g_malloc0(total);
+    SlowReader reader = { -1, 0 };
+    GError *err = NULL;
+    pthread_t th;
+    Chardev *chr;
+    gint64 t0;
+    int c;
+
+    chr = chardev_new_from_opts(opts, &err);
+    g_assert_no_error(err);
+    chardev_set_output_limit(chr, 16 << 20);
+    c = unix_connect_to(path);
+    SPIN_UNTIL(g_str_has_prefix(chardev_filename(chr), "unix:"));
+    chardev_write(chr, data, total);
+    reader.fd = c;
+    pthread_create(&th, NULL, read_slowly, &reader);
+    chardev_cleanup_all();
+    pthread_join(th, NULL);
+    g_assert_cmpuint(reader.got, ==, total);
+    close(c);
+
+    /* a peer that never reads holds the exit up for a second at most */
+    chr = chardev_new_from_opts(opts, &err);
+    g_assert_no_error(err);
+    chardev_set_output_limit(chr, 16 << 20);
+    c = unix_connect_to(path);
+    SPIN_UNTIL(g_str_has_prefix(chardev_filename(chr), "unix:"));
+    chardev_write(chr, data, total);
+    t0 = g_get_monotonic_time();
+    chardev_cleanup_all();
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
+    close(c);
+}
+
 int main(int argc, char **argv)
 {
     int ret;
@@ -603,6 +896,11 @@ int main(int argc, char **argv)
     g_test_add_func("/chardev/socket/tcp", test_tcp);
     g_test_add_func("/chardev/pty", test_pty);
     g_test_add_func("/chardev/stdio/pipe-eof", test_stdio_eof);
+    g_test_add_func("/chardev/mux/specs", test_mux_specs);
+    g_test_add_func("/chardev/mux/focus-escapes", test_mux_focus_and_escapes);
+    g_test_add_func("/chardev/mux/flow-control", test_mux_flow_control);
+    g_test_add_func("/chardev/output/limit", test_output_limit);
+    g_test_add_func("/chardev/output/flush-at-exit", test_flush_at_exit);
     ret = g_test_run();
 
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);

@@ -98,6 +98,14 @@ static void test_alias_and_unassigned(void)
     g_assert_cmphex(buf[4], ==, 0xff);
     g_assert_cmphex(buf[7], ==, 0xff);
 
+    /* the very top of the address space (HMP "xp -1"): ends, all-ones */
+    memset(buf, 0, sizeof(buf));
+    g_assert_cmpint(address_space_read(&as, UINT64_MAX, buf, 1), ==,
+                    MEMTX_UNASSIGNED);
+    g_assert_cmphex(buf[0], ==, 0xff);
+    g_assert_cmpint(address_space_read(&as, UINT64_MAX - 1, buf, 4), ==,
+                    MEMTX_UNASSIGNED);
+
     /* DMA pointers only for ranges wholly in one RAM range */
     g_assert_nonnull(address_space_ram_ptr(&as, 0x1000, 0x1000, true));
     g_assert_null(address_space_ram_ptr(&as, 0x1800, 0x1000, true));

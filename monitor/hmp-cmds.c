@@ -1,0 +1,963 @@
+/*
+ * The human monitor's commands, with QEMU 7.2's syntax and output: the
+ * command table, QEMU's argument expressions, and the commands themselves.
+ * A command that has a QMP twin runs it through qmp_call() and prints its
+ * result as QEMU's HMP does.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hmp-priv.h"
+#include "hw/device.h"
+#include "monitor/monitor.h"
+#include "monitor/qmp.h"
+#include "system/memory.h"
+#include "system/vm.h"
+#include "target/x86/inspect.h"
+
+/* x/xp print at most this many bytes per command: output stays bounded. */
+#define HMP_DUMP_MAX    (1024 * 1024)
+#define PAGE_SIZE       4096ULL
+
+/* ---- arguments ---- */
+
+typedef enum HmpArgKind {
+    ARGS_NONE,          /* nothing may follow the command */
+    ARGS_REST,          /* the rest of the line, as typed (help) */
+    ARGS_EXPR,          /* one expression (cpu, gva2gpa) */
+    ARGS_FMT_EXPR,      /* /fmt expression (x, xp) */
+    ARGS_REGISTERS,     /* [-a|vcpu] */
+} HmpArgKind;
+
+typedef struct HmpArgs {
+    const char *rest;
+    int64_t value;
+    uint64_t count;
+    int format;         /* x d u o c */
+    int size;           /* 1 2 4 8 */
+    bool all;
+    bool has_value;
+} HmpArgs;
+
+typedef struct HmpCommand {
+    const char *name;       /* "stop|s": the name and its aliases */
+    const char *params;     /* for help */
+    const char *help;
+    HmpArgKind args;
+    void (*fn)(HmpContext *ctx, const HmpArgs *a, GString *out);
+} HmpCommand;
+
+/* The cursor over a command line while its arguments are parsed. */
+typedef struct Parser {
+    const char *p;
+    char *error;            /* set on the first error */
+} Parser;
+
+/* Like QEMU, the defaults for x/xp are the last format and size used. */
+static int default_fmt_format = 'x';
+static int default_fmt_size = 4;
+
+static void skip_spaces(Parser *ps)
+{
+    while (*ps->p == ' ' || *ps->p == '\t') {
+        ps->p++;
+    }
+}
+
+static bool parse_fail(Parser *ps, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static bool parse_fail(Parser *ps, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!ps->error) {
+        va_start(ap, fmt);
+        ps->error = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+/*
+ * QEMU's expressions: numbers (strtoull base 0: 0x hex, 0 octal), unary
+ * + - ~, parentheses, * / % below & | ^ below + -. Wraps like uint64_t.
+ */
+static bool expr_sum(Parser *ps, uint64_t *v);
+
+static bool expr_unary(Parser *ps, uint64_t *v)
+{
+    const char *start;
+    char *end;
+
+    skip_spaces(ps);
+    switch (*ps->p) {
+    case '+':
+        ps->p++;
+        return expr_unary(ps, v);
+    case '-':
+        ps->p++;
+        if (!expr_unary(ps, v)) {
+            return false;
+        }
+        *v = -*v;
+        return true;
+    case '~':
+        ps->p++;
+        if (!expr_unary(ps, v)) {
+            return false;
+        }
+        *v = ~*v;
+        return true;
+    case '(':
+        ps->p++;
+        if (!expr_sum(ps, v)) {
+            return false;
+        }
+        skip_spaces(ps);
+        if (*ps->p != ')') {
+            return parse_fail(ps, "')' expected");
+        }
+        ps->p++;
+        return true;
+    case '$':
+        return parse_fail(ps, "register values ($name) are not supported "
+                              "in expressions");
+    case '\0':
+        return parse_fail(ps, "unexpected end of expression");
+    default:
+        start = ps->p;
+        if (*start < '0' || *start > '9') {
+            return parse_fail(ps, "invalid char '%c' in expression", *start);
+        }
+        errno = 0;
+        *v = strtoull(start, &end, 0);
+        if (errno == ERANGE) {
+            return parse_fail(ps, "number too large");
+        }
+        ps->p = end;
+        return true;
+    }
+}
+
+static bool expr_prod(Parser *ps, uint64_t *v)
+{
+    if (!expr_unary(ps, v)) {
+        return false;
+    }
+    for (;;) {
+        uint64_t r;
+        char op;
+
+        skip_spaces(ps);
+        op = *ps->p;
+        if (op != '*' && op != '/' && op != '%') {
+            return true;
+        }
+        ps->p++;
+        if (!expr_unary(ps, &r)) {
+            return false;
+        }
+        if (op == '*') {
+            *v *= r;
+        } else if (r == 0) {
+            return parse_fail(ps, "division by zero");
+        } else if (op == '/') {
+            *v = (uint64_t)((int64_t)*v / (int64_t)r);
+        } else {
+            *v = (uint64_t)((int64_t)*v % (int64_t)r);
+        }
+    }
+}
+
+static bool expr_logic(Parser *ps, uint64_t *v)
+{
+    if (!expr_prod(ps, v)) {
+        return false;
+    }
+    for (;;) {
+        uint64_t r;
+        char op;
+
+        skip_spaces(ps);
+        op = *ps->p;
+        if (op != '&' && op != '|' && op != '^') {
+            return true;
+        }
+        ps->p++;
+        if (!expr_prod(ps, &r)) {
+            return false;
+        }
+        *v = op == '&' ? *v & r : op == '|' ? *v | r : *v ^ r;
+    }
+}
+
+static bool expr_sum(Parser *ps, uint64_t *v)
+{
+    if (!expr_logic(ps, v)) {
+        return false;
+    }
+    for (;;) {
+        uint64_t r;
+        char op;
+
+        skip_spaces(ps);
+        op = *ps->p;
+        if (op != '+' && op != '-') {
+            return true;
+        }
+        ps->p++;
+        if (!expr_logic(ps, &r)) {
+            return false;
+        }
+        *v = op == '+' ? *v + r : *v - r;
+    }
+}
+
+static bool parse_expr(Parser *ps, int64_t *out)
+{
+    uint64_t v;
+
+    if (!expr_sum(ps, &v)) {
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+/* "/[count][format][size]" as QEMU's monitor_parse_arguments reads it. */
+static bool parse_format(Parser *ps, HmpArgs *a)
+{
+    int format = -1, size = -1;
+
+    a->count = 1;
+    if (*ps->p != '/') {
+        a->format = default_fmt_format;
+        a->size = default_fmt_size;
+        return true;
+    }
+    ps->p++;
+    if (g_ascii_isdigit(*ps->p)) {
+        a->count = 0;
+        while (g_ascii_isdigit(*ps->p)) {
+            /* saturate: the size check refuses anything this large */
+            a->count = MIN(a->count * 10 + (*ps->p - '0'), (uint64_t)1 << 40);
+            ps->p++;
+        }
+    }
+    for (;; ps->p++) {
+        switch (*ps->p) {
+        case 'x': case 'd': case 'u': case 'o': case 'c':
+            format = *ps->p;
+            continue;
+        case 'i':
+            return parse_fail(ps, "the 'i' format (disassembly) is not "
+                                  "supported");
+        case 'b': size = 1; continue;
+        case 'h': size = 2; continue;
+        case 'w': size = 4; continue;
+        case 'g': case 'L': size = 8; continue;
+        default:
+            break;
+        }
+        break;
+    }
+    if (*ps->p != '\0' && *ps->p != ' ' && *ps->p != '\t') {
+        return parse_fail(ps, "invalid char in format: '%c'", *ps->p);
+    }
+    a->format = format < 0 ? default_fmt_format : format;
+    a->size = size < 0 ? default_fmt_size : size;
+    default_fmt_format = a->format;
+    default_fmt_size = a->size;
+    return true;
+}
+
+/* Fills a from the text after the command name; false with ps->error set. */
+static bool parse_args(Parser *ps, HmpArgKind kind, HmpArgs *a)
+{
+    memset(a, 0, sizeof(*a));
+    skip_spaces(ps);
+    switch (kind) {
+    case ARGS_NONE:
+        break;
+    case ARGS_REST:
+        a->rest = ps->p;
+        ps->p += strlen(ps->p);
+        break;
+    case ARGS_FMT_EXPR:
+        if (!parse_format(ps, a)) {
+            return false;
+        }
+        /* fall through */
+    case ARGS_EXPR:
+        if (!parse_expr(ps, &a->value)) {
+            return false;
+        }
+        a->has_value = true;
+        break;
+    case ARGS_REGISTERS:
+        if (ps->p[0] == '-' && ps->p[1] == 'a' &&
+            (ps->p[2] == '\0' || ps->p[2] == ' ' || ps->p[2] == '\t')) {
+            a->all = true;
+            ps->p += 2;
+        } else if (*ps->p) {
+            if (!parse_expr(ps, &a->value)) {
+                return false;
+            }
+            a->has_value = true;
+        }
+        break;
+    }
+    skip_spaces(ps);
+    return *ps->p == '\0';
+}
+
+/* ---- output helpers ---- */
+
+static void print_error(GString *out, GError *err)
+{
+    g_string_append_printf(out, "Error: %s\n", err->message);
+    g_error_free(err);
+}
+
+/* Runs a QMP twin; NULL (error printed) on failure. */
+static json_t *call(const char *name, json_t *args, GString *out)
+{
+    GError *err = NULL;
+    json_t *r = qmp_call(name, args, &err);
+
+    if (!r) {
+        print_error(out, err);
+    }
+    return r;
+}
+
+static void run_simple(const char *name, GString *out)
+{
+    json_decref(call(name, NULL, out));
+}
+
+static CPUState *cpu_by_index(Machine *m, int64_t index)
+{
+    if (!m || index < 0 || index >= m->ncpus) {
+        return NULL;
+    }
+    return m->cpus[index];
+}
+
+/* ---- commands ---- */
+
+static void hmp_stop(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    run_simple("stop", out);
+}
+
+static void hmp_cont(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    run_simple("cont", out);
+}
+
+static void hmp_system_reset(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    run_simple("system_reset", out);
+}
+
+static void hmp_system_powerdown(HmpContext *ctx, const HmpArgs *a,
+                                 GString *out)
+{
+    run_simple("system_powerdown", out);
+}
+
+static void hmp_quit(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("quit", NULL, out);
+
+    ctx->quit_requested = r != NULL;
+    json_decref(r);
+}
+
+static void hmp_cpu(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    if (!cpu_by_index(machine_current(), a->value)) {
+        g_string_append(out, "invalid CPU index\n");
+        return;
+    }
+    ctx->cpu_index = a->value;
+}
+
+static void hmp_gva2gpa(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    CPUState *cpu = cpu_by_index(machine_current(), ctx->cpu_index);
+    X86CPUSnapshot s;
+    GError *err = NULL;
+    uint64_t gpa;
+
+    if (!cpu) {
+        g_string_append(out, "No cpu\n");
+        return;
+    }
+    if (!x86_cpu_get_snapshot(cpu, &s, &err)) {
+        print_error(out, err);
+    } else if (!x86_page_walk(&cpu->machine->as_mem, &s, a->value, &gpa,
+                              NULL)) {
+        g_string_append(out, "Unmapped\n");
+    } else {
+        g_string_append_printf(out, "gpa: %#" PRIx64 "\n", gpa);
+    }
+}
+
+/* Where x reads: the guest's page tables as one snapshot saw them. */
+typedef struct DumpSource {
+    AddressSpace *as;
+    const X86CPUSnapshot *snap;     /* NULL: physical addresses */
+} DumpSource;
+
+static bool dump_read(const DumpSource *src, uint64_t addr, uint8_t *buf,
+                      uint64_t len)
+{
+    /*
+     * Nothing is mapped at the top of the 64-bit space; address_space_read
+     * is not asked about the last byte (it would not end there).
+     */
+    if (len == 0 || addr + (len - 1) < addr || addr + (len - 1) == UINT64_MAX) {
+        return len == 0;
+    }
+    while (len > 0) {
+        uint64_t chunk = MIN(len, PAGE_SIZE - (addr & (PAGE_SIZE - 1)));
+        uint64_t gpa = addr;
+
+        if (src->snap && !x86_page_walk(src->as, src->snap, addr, &gpa,
+                                        NULL)) {
+            return false;
+        }
+        if (address_space_read(src->as, gpa, buf, chunk) != MEMTX_OK) {
+            return false;
+        }
+        addr += chunk;
+        buf += chunk;
+        len -= chunk;
+    }
+    return true;
+}
+
+static void print_char(GString *out, uint8_t c)
+{
+    g_string_append_c(out, '\'');
+    switch (c) {
+    case '\'': g_string_append(out, "\\'"); break;
+    case '\\': g_string_append(out, "\\\\"); break;
+    case '\n': g_string_append(out, "\\n"); break;
+    case '\r': g_string_append(out, "\\r"); break;
+    default:
+        if (c >= 32 && c <= 126) {
+            g_string_append_c(out, c);
+        } else {
+            g_string_append_printf(out, "\\x%02x", c);
+        }
+        break;
+    }
+    g_string_append_c(out, '\'');
+}
+
+/* QEMU's memory_dump: 16 bytes a line (8 for bytes), address first. */
+static void memory_dump(const DumpSource *src, const HmpArgs *a, GString *out)
+{
+    uint64_t addr = a->value;
+    uint64_t len = a->count * a->size;
+    int wsize = a->size;
+    int line_size = wsize == 1 ? 8 : 16;
+    int digits;
+
+    switch (a->format) {
+    case 'o':
+        digits = (wsize * 8 + 2) / 3;
+        break;
+    case 'u':
+    case 'd':
+        digits = (wsize * 8 * 10 + 32) / 33;
+        break;
+    case 'c':
+        digits = 0;
+        wsize = 1;
+        break;
+    default:
+        digits = wsize * 2;
+        break;
+    }
+    while (len > 0) {
+        uint8_t buf[16];
+        int l = MIN(len, (uint64_t)line_size);
+
+        g_string_append_printf(out, "%016" PRIx64 ":", addr);
+        if (!dump_read(src, addr, buf, l)) {
+            g_string_append(out, " Cannot access memory\n");
+            return;
+        }
+        for (int i = 0; i < l; i += wsize) {
+            uint64_t v = 0;
+            /* the guest is little-endian, as this host */
+            memcpy(&v, buf + i, MIN(wsize, l - i));
+            g_string_append_c(out, ' ');
+            switch (a->format) {
+            case 'o':
+                g_string_append_printf(out, "%#*" PRIo64, digits, v);
+                break;
+            case 'u':
+                g_string_append_printf(out, "%*" PRIu64, digits, v);
+                break;
+            case 'd':
+                g_string_append_printf(out, "%*" PRId64, digits, (int64_t)v);
+                break;
+            case 'c':
+                print_char(out, v);
+                break;
+            default:
+                g_string_append_printf(out, "0x%0*" PRIx64, digits, v);
+                break;
+            }
+        }
+        g_string_append_c(out, '\n');
+        addr += l;
+        len -= l;
+    }
+}
+
+static bool dump_size_ok(const HmpArgs *a, GString *out)
+{
+    if (a->count * a->size > HMP_DUMP_MAX) {
+        g_string_append_printf(out, "Error: a dump is limited to %d bytes\n",
+                               HMP_DUMP_MAX);
+        return false;
+    }
+    return true;
+}
+
+static void hmp_x(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    Machine *m = machine_current();
+    CPUState *cpu = cpu_by_index(m, ctx->cpu_index);
+    X86CPUSnapshot s;
+    GError *err = NULL;
+    DumpSource src;
+
+    if (!cpu) {
+        g_string_append(out, "Can not dump without CPU\n");
+        return;
+    }
+    if (!dump_size_ok(a, out)) {
+        return;
+    }
+    if (!x86_cpu_get_snapshot(cpu, &s, &err)) {
+        print_error(out, err);
+        return;
+    }
+    src = (DumpSource){ &m->as_mem, &s };
+    memory_dump(&src, a, out);
+}
+
+static void hmp_xp(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    Machine *m = machine_current();
+    DumpSource src;
+
+    if (!dump_size_ok(a, out)) {
+        return;
+    }
+    if (!m) {
+        g_string_append_printf(out, "%016" PRIx64 ": Cannot access memory\n",
+                               (uint64_t)a->value);
+        return;
+    }
+    src = (DumpSource){ &m->as_mem, NULL };
+    memory_dump(&src, a, out);
+}
+
+static void hmp_info_status(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-status", NULL, out);
+    const char *status;
+
+    if (!r) {
+        return;
+    }
+    /* QEMU's hmp_info_status */
+    status = json_string_value(json_object_get(r, "status"));
+    g_string_append_printf(out, "VM status: %s",
+                           json_is_true(json_object_get(r, "running"))
+                               ? "running" : "paused");
+    if (json_is_true(json_object_get(r, "singlestep"))) {
+        g_string_append(out, " (single step mode)");
+    }
+    if (!json_is_true(json_object_get(r, "running")) && status &&
+        strcmp(status, "paused") != 0) {
+        g_string_append_printf(out, " (%s)", status);
+    }
+    g_string_append_c(out, '\n');
+    json_decref(r);
+}
+
+static void hmp_info_version(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-version", NULL, out);
+    json_t *q;
+    const char *package;
+
+    if (!r) {
+        return;
+    }
+    q = json_object_get(r, "qemu");
+    package = json_string_value(json_object_get(r, "package"));
+    g_string_append_printf(
+        out, "%" JSON_INTEGER_FORMAT ".%" JSON_INTEGER_FORMAT
+        ".%" JSON_INTEGER_FORMAT,
+        json_integer_value(json_object_get(q, "major")),
+        json_integer_value(json_object_get(q, "minor")),
+        json_integer_value(json_object_get(q, "micro")));
+    if (package && *package) {
+        /* QEMU glues the package on; ours is a name, so set it apart */
+        g_string_append_printf(out, *package == ' ' ? "%s" : " (%s)",
+                               package);
+    }
+    g_string_append_c(out, '\n');
+    json_decref(r);
+}
+
+static void hmp_info_kvm(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-kvm", NULL, out);
+
+    if (!r) {
+        return;
+    }
+    g_string_append(out, "kvm support: ");
+    if (json_is_true(json_object_get(r, "present"))) {
+        g_string_append(out, json_is_true(json_object_get(r, "enabled"))
+                                 ? "enabled\n" : "disabled\n");
+    } else {
+        g_string_append(out, "not compiled\n");
+    }
+    json_decref(r);
+}
+
+static void hmp_info_name(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-name", NULL, out);
+    const char *name = json_string_value(json_object_get(r, "name"));
+
+    if (name) {
+        g_string_append_printf(out, "%s\n", name);
+    }
+    json_decref(r);
+}
+
+static void hmp_info_uuid(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-uuid", NULL, out);
+    const char *uuid = json_string_value(json_object_get(r, "UUID"));
+
+    if (uuid) {
+        g_string_append_printf(out, "%s\n", uuid);
+    }
+    json_decref(r);
+}
+
+static void hmp_info_cpus(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-cpus-fast", NULL, out);
+    size_t i;
+    json_t *cpu;
+
+    json_array_foreach(r, i, cpu) {
+        json_int_t index = json_integer_value(json_object_get(cpu,
+                                                              "cpu-index"));
+        g_string_append_printf(
+            out, "%c CPU #%" JSON_INTEGER_FORMAT ": thread_id=%"
+            JSON_INTEGER_FORMAT "\n", index == ctx->cpu_index ? '*' : ' ',
+            index, json_integer_value(json_object_get(cpu, "thread-id")));
+    }
+    json_decref(r);
+}
+
+static void hmp_info_chardev(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-chardev", NULL, out);
+    size_t i;
+    json_t *chr;
+
+    json_array_foreach(r, i, chr) {
+        g_string_append_printf(
+            out, "%s: filename=%s\n",
+            json_string_value(json_object_get(chr, "label")),
+            json_string_value(json_object_get(chr, "filename")));
+    }
+    json_decref(r);
+}
+
+static void dump_registers(CPUState *cpu, GString *out)
+{
+    GError *err = NULL;
+
+    g_string_append_printf(out, "\nCPU#%d\n", cpu->index);
+    if (!x86_cpu_dump_registers(cpu, out, &err)) {
+        print_error(out, err);
+    }
+}
+
+static void hmp_info_registers(HmpContext *ctx, const HmpArgs *a,
+                               GString *out)
+{
+    Machine *m = machine_current();
+    CPUState *cpu;
+
+    if (a->all) {
+        for (int i = 0; m && i < m->ncpus; i++) {
+            dump_registers(m->cpus[i], out);
+        }
+        return;
+    }
+    cpu = cpu_by_index(m, a->has_value ? a->value : ctx->cpu_index);
+    if (!cpu) {
+        if (a->has_value) {
+            g_string_append_printf(out, "CPU#%" PRId64 " not available\n",
+                                   a->value);
+        } else {
+            g_string_append(out, "No CPU available\n");
+        }
+        return;
+    }
+    dump_registers(cpu, out);
+}
+
+static void hmp_info_mtree(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    Machine *m = machine_current();
+
+    if (m) {
+        memory_print_mtree(m, out);
+    }
+}
+
+static void hmp_info_qtree(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    Machine *m = machine_current();
+
+    if (m) {
+        device_print_qtree(m, out);
+    }
+}
+
+static void hmp_info_pci(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_string_append(out, "PCI is not available on this machine\n");
+}
+
+static void hmp_help(HmpContext *ctx, const HmpArgs *a, GString *out);
+static void hmp_info(HmpContext *ctx, const HmpArgs *a, GString *out);
+
+/* Sorted by name, as QEMU's help lists them. */
+static const HmpCommand hmp_commands[] = {
+    { "cont|c", "", "resume emulation", ARGS_NONE, hmp_cont },
+    { "cpu", "index", "set the default CPU", ARGS_EXPR, hmp_cpu },
+    { "gva2gpa", "addr", "print the guest physical address corresponding "
+      "to a guest virtual address", ARGS_EXPR, hmp_gva2gpa },
+    { "help|?", "[cmd]", "show the help", ARGS_REST, hmp_help },
+    { "info", "[subcommand]", "show various information about the system "
+      "state", ARGS_REST, hmp_info },
+    { "quit|q", "", "quit the emulator", ARGS_NONE, hmp_quit },
+    { "stop|s", "", "stop emulation", ARGS_NONE, hmp_stop },
+    { "system_powerdown", "", "send system power down event", ARGS_NONE,
+      hmp_system_powerdown },
+    { "system_reset", "", "reset the system", ARGS_NONE, hmp_system_reset },
+    { "x", "/fmt addr", "virtual memory dump starting at 'addr'",
+      ARGS_FMT_EXPR, hmp_x },
+    { "xp", "/fmt addr", "physical memory dump starting at 'addr'",
+      ARGS_FMT_EXPR, hmp_xp },
+    { NULL },
+};
+
+static const HmpCommand hmp_info_commands[] = {
+    { "chardev", "", "show the character devices", ARGS_NONE,
+      hmp_info_chardev },
+    { "cpus", "", "show infos for each CPU", ARGS_NONE, hmp_info_cpus },
+    { "kvm", "", "show KVM information", ARGS_NONE, hmp_info_kvm },
+    { "mtree", "", "show memory tree", ARGS_NONE, hmp_info_mtree },
+    { "name", "", "show the current VM name", ARGS_NONE, hmp_info_name },
+    { "pci", "", "show PCI info", ARGS_NONE, hmp_info_pci },
+    { "qtree", "", "show device tree", ARGS_NONE, hmp_info_qtree },
+    { "registers", "[-a|vcpu]", "show the cpu registers (-a: show register "
+      "info for all cpus; vcpu: specific vCPU to query; show the current "
+      "CPU's registers if no argument is specified)", ARGS_REGISTERS,
+      hmp_info_registers },
+    { "status", "", "show the current VM status (running|paused)", ARGS_NONE,
+      hmp_info_status },
+    { "uuid", "", "show the current VM UUID", ARGS_NONE, hmp_info_uuid },
+    { "version", "", "show the version of QEMU", ARGS_NONE,
+      hmp_info_version },
+    { NULL },
+};
+
+/* "stop|s" matches "stop" and "s". */
+static bool name_matches(const char *names, const char *word, size_t len)
+{
+    const char *p = names;
+
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && !strncmp(p, word, len)) {
+            return true;
+        }
+        p += n + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+static const HmpCommand *find_command(const HmpCommand *table,
+                                      const char *word, size_t len)
+{
+    for (const HmpCommand *c = table; c->name; c++) {
+        if (name_matches(c->name, word, len)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void print_command_help(const char *prefix, const HmpCommand *c,
+                               GString *out)
+{
+    g_string_append_printf(out, "%s%s %s -- %s\n", prefix, c->name, c->params,
+                           c->help);
+}
+
+/* Reads a command word: up to a blank or, for x/fmt, a '/'. */
+static size_t command_word(Parser *ps, const char **word)
+{
+    skip_spaces(ps);
+    *word = ps->p;
+    while (*ps->p && *ps->p != ' ' && *ps->p != '\t' && *ps->p != '/') {
+        ps->p++;
+    }
+    return ps->p - *word;
+}
+
+/*
+ * Parses the arguments of c and runs it. typed: the words that named it
+ * ("info status"), for the hint after a bad argument.
+ */
+static void run_command(HmpContext *ctx, const HmpCommand *c, Parser *ps,
+                        const char *typed, GString *out)
+{
+    HmpArgs a;
+
+    if (!parse_args(ps, c->args, &a)) {
+        if (ps->error) {
+            g_string_append_printf(out, "%s\n", ps->error);
+        } else {
+            /* QEMU names the command as its table spells it */
+            g_string_append_printf(out, "%s: extraneous characters at the "
+                                   "end of line\n", c->name);
+        }
+        g_string_append_printf(out, "Try \"help %s\" for more information\n",
+                               typed);
+        g_clear_pointer(&ps->error, g_free);
+        return;
+    }
+    c->fn(ctx, &a, out);
+}
+
+static void hmp_info(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    Parser ps = { a->rest, NULL };
+    const HmpCommand *c;
+    const char *word;
+    size_t len = command_word(&ps, &word);
+    char *typed;
+
+    if (len == 0) {
+        for (c = hmp_info_commands; c->name; c++) {
+            print_command_help("info ", c, out);
+        }
+        return;
+    }
+    typed = g_strdup_printf("info %.*s", (int)len, word);
+    c = find_command(hmp_info_commands, word, len);
+    if (!c) {
+        g_string_append_printf(out, "unknown command: '%s'\n", typed);
+    } else {
+        run_command(ctx, c, &ps, typed, out);
+    }
+    g_free(typed);
+}
+
+static void hmp_help(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    Parser ps = { a->rest, NULL };
+    const HmpCommand *c;
+    const char *word;
+    size_t len = command_word(&ps, &word);
+
+    if (len == 0) {
+        for (c = hmp_commands; c->name; c++) {
+            print_command_help("", c, out);
+        }
+        return;
+    }
+    c = find_command(hmp_commands, word, len);
+    if (!c) {
+        g_string_append_printf(out, "unknown command: '%.*s'\n", (int)len,
+                               word);
+        return;
+    }
+    if (c->fn == hmp_info) {
+        const char *sub;
+        size_t sublen = command_word(&ps, &sub);
+        const HmpCommand *s;
+
+        if (sublen == 0) {
+            hmp_info(ctx, &(HmpArgs){ .rest = "" }, out);
+            return;
+        }
+        s = find_command(hmp_info_commands, sub, sublen);
+        if (!s) {
+            g_string_append_printf(out, "unknown command: 'info %.*s'\n",
+                                   (int)sublen, sub);
+        } else {
+            print_command_help("info ", s, out);
+        }
+        return;
+    }
+    print_command_help("", c, out);
+}
+
+void hmp_run(HmpContext *ctx, const char *line, GString *out)
+{
+    Parser ps = { line, NULL };
+    const HmpCommand *c;
+    const char *word;
+    size_t len = command_word(&ps, &word);
+    char *typed;
+
+    if (len == 0) {
+        if (*ps.p == '/') {
+            g_string_append(out, "unknown command: '/'\n");
+        }
+        return;
+    }
+    typed = g_strndup(word, len);
+    c = find_command(hmp_commands, word, len);
+    if (!c) {
+        g_string_append_printf(out, "unknown command: '%s'\n", typed);
+    } else {
+        run_command(ctx, c, &ps, typed, out);
+    }
+    g_free(typed);
+}
+
+void hmp_execute(const char *line, GString *out)
+{
+    HmpContext ctx = { 0 };
+
+    hmp_run(&ctx, line, out);
+}
