@@ -16,6 +16,7 @@ from qmp import QMPClient
 from vmrun import VMProcess, vireo_binary
 
 # prints READY, then counts in the 32-bit word at 2 MiB for ever
+COUNTER_ADDR = 0x200000
 COUNT = minikernel.PUTS + """
  xor %eax, %eax
 3: inc %eax
@@ -33,7 +34,7 @@ def counter_kernel(tmp_path):
 
 def counter(client):
     """The guest's counter, read through HMP's xp (physical memory)."""
-    out = client.hmp("xp /1wx 0x200000")
+    out = client.hmp(f"xp /1wx {COUNTER_ADDR:#x}")
     return int(out.split(":")[1].split()[0], 16)
 
 
