@@ -35,7 +35,7 @@ static int class_cmp(const void *a, const void *b)
     return strcmp((*x)->name, (*y)->name);
 }
 
-static const char *prop_type_name(PropType t)
+const char *property_type_name(PropType t)
 {
     switch (t) {
     case PROP_UINT32: return "uint32";
@@ -52,7 +52,7 @@ void device_class_print_help(const char *name)
         const DeviceClass *c = device_class_find(name);
         printf("%s options:\n", c->name);
         for (const Property *p = c->props; p && p->name; p++) {
-            printf("  %s=<%s>%s%s\n", p->name, prop_type_name(p->type),
+            printf("  %s=<%s>%s%s\n", p->name, property_type_name(p->type),
                    p->desc ? " - " : "", p->desc ? p->desc : "");
         }
         return;

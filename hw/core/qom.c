@@ -149,17 +149,6 @@ QMP_COMMAND("qom-list-types", qmp_qom_list_types)
 
 /* ---- property values ---- */
 
-static const char *prop_type_name(PropType t)
-{
-    switch (t) {
-    case PROP_UINT32: return "uint32";
-    case PROP_UINT64: return "uint64";
-    case PROP_BOOL: return "bool";
-    case PROP_STRING: return "str";
-    }
-    return "any";
-}
-
 static json_t *prop_value(const void *field, PropType type)
 {
     switch (type) {
@@ -207,7 +196,7 @@ static json_t *qmp_device_list_properties(json_t *args, GError **errp)
         ret = json_array();
         for (const Property *p = t->dc->props; p && p->name; p++) {
             json_t *info = json_pack("{s:s, s:s}", "name", p->name, "type",
-                                     prop_type_name(p->type));
+                                     property_type_name(p->type));
             json_t *def = prop_default(p);
             if (p->desc) {
                 json_object_set_new(info, "description", json_string(p->desc));
@@ -474,7 +463,7 @@ static GArray *node_props(Machine *m, const QomNode *n, const char *path)
     if (n->kind == QOM_DEVICE) {
         for (const Property *p = n->dev->cls->props; p && p->name; p++) {
             add_prop(props, g_strdup(p->name),
-                     g_strdup(prop_type_name(p->type)),
+                     g_strdup(property_type_name(p->type)),
                      prop_value((const char *)n->dev + p->offset, p->type));
         }
     }

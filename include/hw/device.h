@@ -38,6 +38,9 @@ typedef struct Property {
 #define PROP_STR(n, st, f, d, h) { n, PROP_STRING, offsetof(st, f), 0, d, h }
 #define PROP_END { NULL, 0, 0, 0, NULL, NULL }
 
+/* QMP's name for a property's type: "uint32", "bool", "str", ... */
+const char *property_type_name(PropType t);
+
 struct DeviceClass {
     const char *name;
     const char *desc;

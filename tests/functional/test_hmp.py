@@ -7,10 +7,18 @@ import re
 import socket
 import time
 
-from test_qmp import COUNTER_ADDR, TCG, counter_kernel  # noqa: F401
+import pytest
+
+import minikernel
+from test_qmp import COUNT, COUNTER_ADDR, TCG
 from vmrun import VMProcess, vireo_binary
 
 PROMPT = b"(qemu) "
+
+
+@pytest.fixture
+def counter_kernel(tmp_path):
+    return minikernel.build("count", tmp_path, COUNT)
 
 
 class HMPClient:
@@ -44,7 +52,7 @@ class HMPClient:
         return out.split("\r\n", 1)[1].rsplit(PROMPT.decode(), 1)[0]
 
 
-def test_monitor_on_a_socket(counter_kernel, tmp_path):  # noqa: F811
+def test_monitor_on_a_socket(counter_kernel, tmp_path):
     sock = tmp_path / "hmp.sock"
     vm = VMProcess([vireo_binary(), *TCG, "-kernel", counter_kernel,
                     "-nodefaults", "-serial", "stdio", "-monitor",
@@ -81,8 +89,7 @@ def test_monitor_on_a_socket(counter_kernel, tmp_path):  # noqa: F811
     assert r.returncode == 0, r.describe()
 
 
-def test_nographic_console_and_monitor_share_the_terminal(
-        counter_kernel):  # noqa: F811
+def test_nographic_console_and_monitor_share_the_terminal(counter_kernel):
     """-nographic: COM1 has the terminal; C-a c brings the monitor, C-a c
     again goes back, C-a h lists the keys, C-a x quits."""
     vm = VMProcess([vireo_binary(), *TCG, "-kernel", counter_kernel,
