@@ -83,7 +83,7 @@ static bool stdio_open(Chardev *chr, Opts *o, GError **errp)
                     "cannot use stdio by multiple character devices");
         return false;
     }
-    if (!opts_get_bool(o, "signal", chardev_stdio_signals, &signals, errp)) {
+    if (!opts_get_bool(o, "signal", true, &signals, errp)) {
         return false;
     }
     flags = fcntl(0, F_GETFL);

@@ -16,8 +16,6 @@
 
 #include "char-priv.h"
 
-bool chardev_stdio_signals = true;
-
 static GHashTable *chardevs_by_id;     /* id -> Chardev* */
 static GPtrArray *chardevs;            /* creation order, for cleanup */
 
@@ -475,12 +473,7 @@ static const ChardevBackend *spec_to_opts(const char *spec, Opts **out,
         return &chardev_null_backend;
     }
     if (!strcmp(spec, "stdio")) {
-        o = opts_parse("", NULL, errp);
-        if (!chardev_stdio_signals) {
-            /* -nographic: Ctrl-C is the guest's, so C-a x must quit */
-            opts_add(o, "mux", "on");
-        }
-        *out = o;
+        *out = opts_parse("", NULL, errp);
         return &chardev_stdio_backend;
     }
     if (!strcmp(spec, "pty")) {

@@ -407,10 +407,8 @@ static void send_json(QmpSession *s, json_t *obj)
     char *text = json_dumps(obj, flags);
 
     if (text) {
-        size_t len = strlen(text);
-        text = g_realloc(text, len + 2);
-        text[len] = '\n';
-        s->out(s->opaque, text, len + 1);
+        g_autofree char *line = g_strconcat(text, "\n", NULL);
+        s->out(s->opaque, line, strlen(line));
         free(text);
     }
 }

@@ -101,10 +101,5 @@ void chardev_accept_input(Chardev *chr);
  * all to reach its peers (a "quit" reply), then closes every backend.
  */
 void chardev_cleanup_all(void);
-/*
- * false (-nographic): Ctrl-C goes to the guest, and a "stdio" spec is a mux
- * so that the Ctrl-a escapes work (C-a x quits), as with QEMU's mon:stdio.
- */
-extern bool chardev_stdio_signals;
 
 #endif
