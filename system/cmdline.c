@@ -309,6 +309,18 @@ static bool add_chardev(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+static bool add_netdev(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
+        printf("Available netdev backend types:\nuser\n");
+        *action = CMDLINE_EXIT_OK;
+        return true;
+    }
+    g_ptr_array_add(o->netdevs, (gpointer)arg);
+    return true;
+}
+
 static bool add_device(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -562,6 +574,8 @@ static const OptionDef options[] = {
       "DEV  stdio|null|none|file:F|pipe:P|pty|unix:P[,server=on]|"
       "tcp:H:P[,server=on]|chardev:ID" },
     { "chardev", true, add_chardev, "BACKEND,id=ID[,...]" },
+    { "netdev", true, add_netdev,
+      "user,id=ID[,net=,host=,dhcpstart=,dns=,hostfwd=,restrict=,...]" },
     { "debugcon", true, set_debugcon, "DEV  debug console on port 0xe9" },
     { "device", true, add_device, "DRIVER[,prop=value...] (-device help)" },
     { "nographic", false, set_nographic, "serial on the terminal, no window" },
@@ -612,6 +626,7 @@ static void vm_options_init(VMOptions *o)
     o->accels = g_ptr_array_new();
     o->chardevs = g_ptr_array_new();
     o->serials = g_ptr_array_new();
+    o->netdevs = g_ptr_array_new();
     o->monitors = g_array_new(FALSE, TRUE, sizeof(MonitorConfig));
     o->default_monitor = true;
 }
@@ -622,6 +637,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->accels, TRUE);
     g_ptr_array_free(o->chardevs, TRUE);
     g_ptr_array_free(o->serials, TRUE);
+    g_ptr_array_free(o->netdevs, TRUE);
     g_array_free(o->monitors, TRUE);
 }
 

@@ -16,6 +16,7 @@
 #include "chardev/char.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
+#include "net/net.h"
 #include "system/cmdline.h"
 #include "system/timer.h"
 #include "system/vm.h"
@@ -230,6 +231,24 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
     return true;
 }
 
+static bool setup_netdevs(VMOptions *o, GError **errp)
+{
+    for (guint i = 0; i < o->netdevs->len; i++) {
+        if (!netdev_new_from_opts(g_ptr_array_index(o->netdevs, i), errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* As QEMU: a backend no NIC uses is probably a mistake on the line. */
+static void warn_unused_netdev(NetClient *nc, void *opaque)
+{
+    if (!nc->peer) {
+        log_warn("netdev %s has no peer", nc->id);
+    }
+}
+
 static bool check_accels(VMOptions *o, GError **errp)
 {
     if (o->accels->len == 0) {
@@ -415,7 +434,8 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGHUP, on_terminate_signal, GINT_TO_POINTER(SIGHUP));
 
     timers_init();
-    if (!check_accels(&o, &err) || !setup_chardevs(&o, &err)) {
+    if (!check_accels(&o, &err) || !setup_chardevs(&o, &err) ||
+        !setup_netdevs(&o, &err)) {
         goto fail;
     }
     o.machine.name = o.name;
@@ -424,6 +444,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     machine_set_current(m);
+    netdev_foreach(warn_unused_netdev, NULL);
     runstate_set(o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
     if (!vcpus_start(m, o.start_paused, &err)) {
         goto fail;
@@ -445,6 +466,7 @@ out:
         machine_destroy(m);
     }
     monitor_cleanup_all();
+    net_cleanup_all();
     chardev_cleanup_all();
     if (pidfile_path) {
         unlink(pidfile_path);

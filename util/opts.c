@@ -72,14 +72,7 @@ Opts *opts_parse(const char *str, const char *implied_key, GError **errp)
             opts_free(o);
             return NULL;
         }
-        /* a later duplicate wins */
-        for (guint i = 0; i < o->pairs->len; i++) {
-            OptPair *old = &g_array_index(o->pairs, OptPair, i);
-            if (!strcmp(old->key, pair.key)) {
-                g_array_remove_index(o->pairs, i);
-                break;
-            }
-        }
+        /* duplicates stay: opts_get takes the last, opts_get_all each */
         g_array_append_val(o->pairs, pair);
     }
     return o;
@@ -95,14 +88,30 @@ void opts_free(Opts *o)
 
 const char *opts_get(Opts *o, const char *key)
 {
+    const char *value = NULL;
+
     for (guint i = 0; i < o->pairs->len; i++) {
         OptPair *pair = &g_array_index(o->pairs, OptPair, i);
         if (!strcmp(pair->key, key)) {
             pair->used = true;
-            return pair->value;
+            value = pair->value;
         }
     }
-    return NULL;
+    return value;
+}
+
+GPtrArray *opts_get_all(Opts *o, const char *key)
+{
+    GPtrArray *values = g_ptr_array_new();
+
+    for (guint i = 0; i < o->pairs->len; i++) {
+        OptPair *pair = &g_array_index(o->pairs, OptPair, i);
+        if (!strcmp(pair->key, key)) {
+            pair->used = true;
+            g_ptr_array_add(values, pair->value);
+        }
+    }
+    return values;
 }
 
 static bool prefix_error(GError **errp, const char *key)

@@ -32,6 +32,7 @@ typedef struct VMOptions {
     MachineConfig machine;
     GPtrArray *accels;          /* -accel names, in order of preference */
     GPtrArray *chardevs;        /* -chardev option strings */
+    GPtrArray *netdevs;         /* -netdev option strings */
     GPtrArray *serials;         /* -serial specs */
     const char *debugcon;       /* -debugcon spec */
     bool nographic;

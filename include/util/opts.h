@@ -22,12 +22,15 @@ typedef struct Opts {
 
 /*
  * implied_key names the key of a first element without '=' (NULL: such an
- * element is an error). Duplicate keys keep the last value.
+ * element is an error). A repeated key: opts_get gives the last value,
+ * opts_get_all every one (hostfwd=...,hostfwd=...).
  */
 Opts *opts_parse(const char *str, const char *implied_key, GError **errp);
 void opts_free(Opts *o);
 /* Lookups mark a key as used; opts_check_unused() names any left over. */
 const char *opts_get(Opts *o, const char *key);
+/* Every value of a repeated key, in order (the strings stay Opts'). */
+GPtrArray *opts_get_all(Opts *o, const char *key);
 bool opts_get_bool(Opts *o, const char *key, bool def, bool *out,
                    GError **errp);
 bool opts_get_uint(Opts *o, const char *key, uint64_t def, uint64_t *out,

@@ -17,6 +17,22 @@ static void test_opts_escaped_comma(void)
     opts_free(o);
 }
 
+static void test_opts_repeated_key(void)
+{
+    Opts *o = opts_parse("user,id=n0,hostfwd=tcp::1-:2,hostfwd=udp::3-:4,"
+                         "id=n1", "type", NULL);
+    GPtrArray *all = opts_get_all(o, "hostfwd");
+
+    g_assert_cmpstr(opts_get(o, "id"), ==, "n1");   /* the last wins */
+    g_assert_cmpuint(all->len, ==, 2);
+    g_assert_cmpstr(g_ptr_array_index(all, 0), ==, "tcp::1-:2");
+    g_assert_cmpstr(g_ptr_array_index(all, 1), ==, "udp::3-:4");
+    opts_get(o, "type");
+    g_assert_true(opts_check_unused(o, "-netdev", NULL));
+    g_ptr_array_free(all, TRUE);
+    opts_free(o);
+}
+
 static void test_opts_unused_is_named(void)
 {
     g_autoptr(GError) err = NULL;
@@ -122,6 +138,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/opts/escaped-comma", test_opts_escaped_comma);
     g_test_add_func("/opts/unused-is-named", test_opts_unused_is_named);
+    g_test_add_func("/opts/repeated-key", test_opts_repeated_key);
     g_test_add_func("/opts/size-suffixes", test_parse_size_suffixes);
     g_test_add_func("/cmdline/memory-and-smp", test_cmdline_memory_and_smp);
     g_test_add_func("/cmdline/errors-name-the-option",
