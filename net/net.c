@@ -96,6 +96,36 @@ void net_flush(NetClient *nc)
         sender->queued_bytes -= len;
         g_bytes_unref(frame);
     }
+    if (sender && sender->ops->drained) {
+        sender->ops->drained(sender);
+    }
+}
+
+bool net_peer_has_vnet_hdr(NetClient *nc)
+{
+    NetClient *p = nc->peer;
+    return p && p->ops->has_vnet_hdr && p->ops->has_vnet_hdr(p);
+}
+
+bool net_using_vnet_hdr(NetClient *nc, bool on, int hdr_len)
+{
+    NetClient *p = nc->peer;
+
+    if (!net_peer_has_vnet_hdr(nc) ||
+        (on && !p->ops->set_vnet_hdr_len(p, hdr_len))) {
+        return false;
+    }
+    p->ops->using_vnet_hdr(p, on);
+    return true;
+}
+
+void net_set_offload(NetClient *nc, unsigned tun_flags)
+{
+    NetClient *p = nc->peer;
+
+    if (p && p->ops->set_offload) {
+        p->ops->set_offload(p, tun_flags);
+    }
 }
 
 /* ---- -netdev ---- */
@@ -107,6 +137,7 @@ typedef struct NetdevType {
 
 static const NetdevType netdev_types[] = {
     { "user", net_slirp_new },
+    { "tap", net_tap_new },
 };
 
 NetClient *netdev_find(const char *id)
@@ -149,7 +180,7 @@ NetClient *netdev_new_from_opts(const char *optstr, GError **errp)
     } else if (!type) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "network backend '%s' is not supported (available: "
-                    "user)", name);
+                    "user, tap)", name);
     } else if (!id || !*id) {
         g_set_error(errp, VIREO_ERROR, 0, "parameter 'id' is missing");
     } else if (netdev_find(id)) {

@@ -313,7 +313,7 @@ static bool add_netdev(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
     if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
-        printf("Available netdev backend types:\nuser\n");
+        printf("Available netdev backend types:\nuser\ntap\n");
         *action = CMDLINE_EXIT_OK;
         return true;
     }
@@ -575,7 +575,7 @@ static const OptionDef options[] = {
       "tcp:H:P[,server=on]|chardev:ID" },
     { "chardev", true, add_chardev, "BACKEND,id=ID[,...]" },
     { "netdev", true, add_netdev,
-      "user,id=ID[,net=,host=,dhcpstart=,dns=,hostfwd=,restrict=,...]" },
+      "user|tap,id=ID[,...]  a network backend (-netdev help)" },
     { "debugcon", true, set_debugcon, "DEV  debug console on port 0xe9" },
     { "device", true, add_device, "DRIVER[,prop=value...] (-device help)" },
     { "nographic", false, set_nographic, "serial on the terminal, no window" },

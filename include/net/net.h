@@ -30,6 +30,17 @@ typedef struct NetClientOps {
     bool (*receive)(NetClient *nc, const uint8_t *buf, size_t len);
     /* Frees the client's own state (net_client_free frees nc itself). */
     void (*cleanup)(NetClient *nc);
+    /* What it queued for its peer was all delivered (read on). */
+    void (*drained)(NetClient *nc);
+    /*
+     * Backends that pass the virtio-net header with each frame (tap):
+     * whether they can, and, once the NIC says it uses it, its length and
+     * which offloads (TUN_F_* bits) the NIC's driver accepts.
+     */
+    bool (*has_vnet_hdr)(NetClient *nc);
+    void (*using_vnet_hdr)(NetClient *nc, bool on);
+    bool (*set_vnet_hdr_len)(NetClient *nc, int len);
+    void (*set_offload)(NetClient *nc, unsigned tun_flags);
 } NetClientOps;
 
 struct NetClient {
@@ -57,6 +68,14 @@ void net_send(NetClient *nc, const uint8_t *buf, size_t len);
 /* nc can take frames again: deliver what its peer queued for it. */
 void net_flush(NetClient *nc);
 
+/*
+ * For a NIC about its backend (nc's peer): the virtio-net header. Frames
+ * carry a header only after net_using_vnet_hdr(nc, true) succeeded.
+ */
+bool net_peer_has_vnet_hdr(NetClient *nc);
+bool net_using_vnet_hdr(NetClient *nc, bool on, int hdr_len);
+void net_set_offload(NetClient *nc, unsigned tun_flags);
+
 /* -netdev TYPE,id=ID,...: creates and registers a backend. */
 NetClient *netdev_new_from_opts(const char *optstr, GError **errp);
 NetClient *netdev_find(const char *id);
@@ -70,5 +89,6 @@ void net_cleanup_all(void);
  */
 typedef struct Opts Opts;
 NetClient *net_slirp_new(const char *id, Opts *o, GError **errp);
+NetClient *net_tap_new(const char *id, Opts *o, GError **errp);
 
 #endif

@@ -4,12 +4,20 @@
  * as a NIC model would see it.
  */
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib.h>
+
+#include <linux/if_tun.h>
 
 #include "net/net.h"
 #include "system/runstate.h"
@@ -293,6 +301,139 @@ static void test_slirp_hostfwd_reaches_the_guest(void)
     g_ptr_array_free(n.frames, TRUE);
 }
 
+/* ---- tap, in a network namespace of its own ---- */
+
+#define TEST_ETHERTYPE 0x88b5   /* IEEE local experimental */
+
+static size_t build_test_frame(uint8_t *f, uint8_t tag)
+{
+    memset(f, tag, 60);
+    memcpy(f, "\x02\x00\x00\x00\x00\x01", 6);
+    memcpy(f + 6, guest_mac, 6);
+    f[12] = TEST_ETHERTYPE >> 8;
+    f[13] = TEST_ETHERTYPE & 0xff;
+    return 60;
+}
+
+/* A raw socket on the tap's host side, the interface brought up. */
+static int host_side(const char *ifname)
+{
+    struct ifreq ifr = { 0 };
+    int ctl = socket(AF_INET, SOCK_DGRAM, 0);
+    int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+                               .sll_protocol = htons(ETH_P_ALL) };
+    struct timeval tv = { .tv_sec = 3 };
+
+    g_strlcpy(ifr.ifr_name, ifname, IFNAMSIZ);
+    g_assert_cmpint(ioctl(ctl, SIOCGIFFLAGS, &ifr), ==, 0);
+    ifr.ifr_flags |= IFF_UP;
+    g_assert_cmpint(ioctl(ctl, SIOCSIFFLAGS, &ifr), ==, 0);
+    close(ctl);
+    sll.sll_ifindex = if_nametoindex(ifname);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), ==, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* The next test frame the host side sees (the kernel sends its own too). */
+static ssize_t host_recv(int fd, uint8_t *buf, size_t size)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, size, 0);
+        if (n < 0 || (n >= 14 && buf[12] == (TEST_ETHERTYPE >> 8) &&
+                      buf[13] == (TEST_ETHERTYPE & 0xff))) {
+            return n;
+        }
+    }
+}
+
+static guint count_test_frames(FakeNic *n, size_t hdr)
+{
+    guint c = 0;
+    for (guint i = 0; i < n->frames->len; i++) {
+        gsize len;
+        const uint8_t *f = frame(n, i, &len);
+        c += len >= hdr + 14 && f[hdr + 12] == (TEST_ETHERTYPE >> 8) &&
+             f[hdr + 13] == (TEST_ETHERTYPE & 0xff);
+    }
+    return c;
+}
+
+static void test_tap_frames_both_ways_in_netns(void)
+{
+    g_autoptr(GError) err = NULL;
+    NetClient *tap;
+    FakeNic n;
+    NetClient *nic = nic_new(&n);
+    uint8_t f[128], got[256];
+    ssize_t len;
+    int host;
+
+    g_assert_cmpint(unshare(CLONE_NEWNET), ==, 0);
+    tap = netdev_new_from_opts("tap,id=t0,ifname=vireot0,script=no,"
+                               "downscript=no", &err);
+    g_assert_no_error(err);
+    g_assert_true(net_peer_has_vnet_hdr(nic) == false);  /* not joined */
+    net_connect(nic, tap);
+    g_assert_true(net_peer_has_vnet_hdr(nic));
+    host = host_side("vireot0");
+
+    /* NIC -> host, no header on either side */
+    net_send(nic, f, build_test_frame(f, 0xa1));
+    len = host_recv(host, got, sizeof(got));
+    g_assert_cmpint(len, ==, 60);
+    g_assert_cmpmem(got, 60, f, 60);
+    /* host -> NIC: the kernel's header is taken off for this NIC */
+    build_test_frame(f, 0xb2);
+    g_assert_cmpint(send(host, f, 60, 0), ==, 60);
+    wait_frames(&n, 1);
+    while (count_test_frames(&n, 0) < 1) {
+        wait_frames(&n, n.frames->len + 1);
+    }
+    g_assert_cmpuint(count_test_frames(&n, 0), ==, 1);
+
+    /* a NIC that speaks the 12-byte virtio-net header */
+    g_assert_true(net_using_vnet_hdr(nic, true, 12));
+    g_ptr_array_set_size(n.frames, 0);
+    uint8_t hf[12 + 60] = { 0 };
+    build_test_frame(hf + 12, 0xc3);
+    net_send(nic, hf, sizeof(hf));
+    len = host_recv(host, got, sizeof(got));
+    g_assert_cmpint(len, ==, 60);
+    g_assert_cmpmem(got, 60, hf + 12, 60);
+    build_test_frame(f, 0xd4);
+    g_assert_cmpint(send(host, f, 60, 0), ==, 60);
+    while (count_test_frames(&n, 12) < 1) {
+        guint before = n.frames->len;
+        wait_frames(&n, before + 1);
+        g_assert_cmpuint(n.frames->len, >, before);
+    }
+    net_set_offload(nic, TUN_F_CSUM);
+    close(host);
+    net_client_free(nic);
+    g_ptr_array_free(n.frames, TRUE);
+}
+
+static void test_tap_frames_both_ways(void)
+{
+    if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+        g_test_skip("needs root and /dev/net/tun for a tap in a network "
+                    "namespace");
+        return;
+    }
+    /* the namespace is the child's alone; slirp tests keep the host's */
+    pid_t pid = fork();
+    int status;
+    if (pid == 0) {
+        test_tap_frames_both_ways_in_netns();
+        _exit(0);
+    }
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_netdev_bad_options(void)
 {
     static const struct {
@@ -313,6 +454,11 @@ static void test_netdev_bad_options(void)
         { "user,id=b8,ipv4=off,ipv6=off", "leave no network" },
         { "user,id=b9,guestfwd=tcp:10.0.2.100:80-cmd:true",
           "guestfwd= is not supported yet" },
+        { "tap,id=t1,vhost=on", "vhost=on is not supported" },
+        { "tap,id=t2,fd=12345", "fd=12345: not an open file descriptor" },
+        { "tap,id=t3,fd=0,ifname=x", "fd= cannot be used with ifname=" },
+        { "tap,id=t4,ifname=this-name-is-far-too-long-for-linux,script=no",
+          "longer than 15 characters" },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -344,6 +490,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/slirp/hostfwd-reaches-the-guest",
                     test_slirp_hostfwd_reaches_the_guest);
     g_test_add_func("/net/netdev-bad-options", test_netdev_bad_options);
+    g_test_add_func("/net/tap/frames-both-ways", test_tap_frames_both_ways);
     int r = g_test_run();
     net_cleanup_all();
     return r;
