@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
     gcc make meson ninja-build pkg-config libglib2.0-dev libjansson-dev
     libslirp-dev
+    libaio-dev
     python3 python3-pytest python3-pytest-xdist
     cpio gzip xz-utils zstd busybox-static kmod
     clang

@@ -1,0 +1,910 @@
+/*
+ * The `file` protocol: an image file or block device. Requests run in a
+ * thread pool (aio=threads) or through Linux AIO (aio=native, O_DIRECT
+ * only); completions reach the main loop through an eventfd. Under O_DIRECT
+ * misaligned requests are bounced through an aligned buffer, and a
+ * read-modify-write waits for overlapping requests (and they for it).
+ * Images are locked with OFD locks on the bytes QEMU uses, so QEMU and
+ * Vireo see each other's locks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib-unix.h>
+
+#include "block/block_int.h"
+#include "config.h"
+#include "util/log.h"
+#include "util/opts.h"
+
+#ifdef CONFIG_LIBAIO
+#include <libaio.h>
+#endif
+
+#define POOL_MAX_THREADS 64
+#define MAX_ALIGN 4096
+#define ZERO_CHUNK (1 << 20)
+
+typedef struct FileState {
+    int fd;
+    bool direct;
+    bool native;
+    bool is_bdev;
+    uint32_t buf_align;         /* memory alignment for O_DIRECT */
+    GList *inflight;            /* tracked requests (O_DIRECT only) */
+    GQueue waiting;             /* requests waiting for a conflict */
+} FileState;
+
+/* ---- iovec helpers ---- */
+
+size_t iov_size(const struct iovec *iov, int iovcnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        n += iov[i].iov_len;
+    }
+    return n;
+}
+
+/* Calls fn on each piece of [offset, offset + bytes) of the vector. */
+#define IOV_FOR_RANGE(iov, iovcnt, offset, bytes, PIECE)                \
+    do {                                                                \
+        size_t off_ = (offset), left_ = (bytes), done_ = 0;             \
+        for (int i_ = 0; i_ < (iovcnt) && left_; i_++) {                \
+            if (off_ >= (iov)[i_].iov_len) {                            \
+                off_ -= (iov)[i_].iov_len;                              \
+                continue;                                               \
+            }                                                           \
+            size_t n_ = MIN((iov)[i_].iov_len - off_, left_);           \
+            uint8_t *p_ = (uint8_t *)(iov)[i_].iov_base + off_;         \
+            PIECE;                                                      \
+            done_ += n_;                                                \
+            left_ -= n_;                                                \
+            off_ = 0;                                                   \
+        }                                                               \
+    } while (0)
+
+void iov_memset(const struct iovec *iov, int iovcnt, size_t offset, int c,
+                size_t bytes)
+{
+    IOV_FOR_RANGE(iov, iovcnt, offset, bytes, memset(p_, c, n_));
+}
+
+void iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset,
+                void *buf, size_t bytes)
+{
+    IOV_FOR_RANGE(iov, iovcnt, offset, bytes,
+                  memcpy((uint8_t *)buf + done_, p_, n_));
+}
+
+void iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset,
+                  const void *buf, size_t bytes)
+{
+    IOV_FOR_RANGE(iov, iovcnt, offset, bytes,
+                  memcpy(p_, (const uint8_t *)buf + done_, n_));
+}
+
+/* ---- completions to the main loop ---- */
+
+static GThreadPool *pool;
+static int done_efd = -1;
+static GMutex done_lock;
+static GQueue done_queue;
+
+static void file_request_finished(BlockRequest *req);
+
+static gboolean on_done_efd(gint fd, GIOCondition cond, gpointer data)
+{
+    uint64_t v;
+
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+        log_error("block: eventfd read: %s", g_strerror(errno));
+    }
+    for (;;) {
+        g_mutex_lock(&done_lock);
+        BlockRequest *req = g_queue_pop_head(&done_queue);
+        g_mutex_unlock(&done_lock);
+        if (!req) {
+            break;
+        }
+        if (req->tracked) {
+            file_request_finished(req);
+        }
+        req->done(req);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void signal_eventfd(int fd)
+{
+    uint64_t one = 1;
+    while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+}
+
+void block_complete_later(BlockRequest *req)
+{
+    g_mutex_lock(&done_lock);
+    g_queue_push_tail(&done_queue, req);
+    g_mutex_unlock(&done_lock);
+    signal_eventfd(done_efd);
+}
+
+static void pool_worker(gpointer data, gpointer user_data)
+{
+    BlockRequest *req = data;
+    BlockDriverState *bs = req->pool_bs;
+
+    req->ret = bs->drv->run_sync(bs, req);
+    block_complete_later(req);
+}
+
+void block_run_in_pool(BlockDriverState *bs, BlockRequest *req)
+{
+    req->pool_bs = bs;
+    g_thread_pool_push(pool, req, NULL);
+}
+
+static bool aio_init_once(GError **errp)
+{
+    if (pool) {
+        return true;
+    }
+    done_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (done_efd < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "eventfd: %s", g_strerror(errno));
+        return false;
+    }
+    g_unix_fd_add(done_efd, G_IO_IN, on_done_efd, NULL);
+    pool = g_thread_pool_new(pool_worker, NULL, POOL_MAX_THREADS, FALSE,
+                             NULL);
+    return true;
+}
+
+/* ---- synchronous operations (worker threads, or the caller's) ---- */
+
+static int do_rw_buf(int fd, void *buf, size_t bytes, int64_t offset,
+                     bool write)
+{
+    size_t done = 0;
+
+    while (done < bytes) {
+        ssize_t n = write ? pwrite(fd, (uint8_t *)buf + done, bytes - done,
+                                   offset + done)
+                          : pread(fd, (uint8_t *)buf + done, bytes - done,
+                                  offset + done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            if (write) {
+                return -ENOSPC;
+            }
+            memset((uint8_t *)buf + done, 0, bytes - done);   /* EOF */
+            break;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+static int64_t fd_size(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    if (S_ISBLK(st.st_mode)) {
+        uint64_t sz;
+        if (ioctl(fd, BLKGETSIZE64, &sz) < 0) {
+            return -errno;
+        }
+        return sz;
+    }
+    return st.st_size;
+}
+
+/* Reads or writes iov in place; reads past EOF give zeros. */
+static int do_rw_iov(int fd, const struct iovec *iov_in, int iovcnt,
+                     int64_t offset, size_t bytes, bool write)
+{
+    struct iovec stack[16];
+    struct iovec *iov = iovcnt <= 16 ? stack : g_new(struct iovec, iovcnt);
+    struct iovec *cur = iov;
+    int cnt = iovcnt;
+    size_t done = 0;
+    int ret = 0;
+
+    memcpy(iov, iov_in, iovcnt * sizeof(*iov));
+    while (done < bytes) {
+        while (cnt && cur->iov_len == 0) {
+            cur++;
+            cnt--;
+        }
+        ssize_t n = write ? pwritev(fd, cur, MIN(cnt, IOV_MAX), offset + done)
+                          : preadv(fd, cur, MIN(cnt, IOV_MAX), offset + done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && !write && done && errno == EINVAL &&
+            offset + (int64_t)done >= fd_size(fd)) {
+            n = 0;  /* O_DIRECT at an unaligned EOF */
+        } else if (n < 0) {
+            ret = -errno;
+            break;
+        }
+        if (n == 0) {
+            if (write) {
+                ret = -ENOSPC;
+            } else {
+                iov_memset(iov_in, iovcnt, done, 0, bytes - done);
+            }
+            break;
+        }
+        done += n;
+        while (n > 0 && cnt) {
+            size_t k = MIN((size_t)n, cur->iov_len);
+            cur->iov_base = (uint8_t *)cur->iov_base + k;
+            cur->iov_len -= k;
+            n -= k;
+            if (cur->iov_len == 0) {
+                cur++;
+                cnt--;
+            }
+        }
+    }
+    if (iov != stack) {
+        g_free(iov);
+    }
+    return ret;
+}
+
+static bool needs_bounce(FileState *s, uint32_t align, int64_t offset,
+                         int64_t bytes, const struct iovec *iov, int iovcnt)
+{
+    if (align <= 1) {
+        return false;
+    }
+    if ((offset | bytes) & (align - 1)) {
+        return true;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        if (((uintptr_t)iov[i].iov_base & (s->buf_align - 1)) ||
+            (iov[i].iov_len & (align - 1))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* O_DIRECT with a misaligned request: through an aligned buffer. */
+static int do_bounce(FileState *s, uint32_t align, const struct iovec *iov,
+                     int iovcnt, int64_t offset, int64_t bytes, bool write)
+{
+    int64_t start = offset & ~(int64_t)(align - 1);
+    int64_t end = (offset + bytes + align - 1) & ~(int64_t)(align - 1);
+    size_t len = end - start;
+    size_t head = offset - start;
+    void *buf;
+    int ret;
+
+    if (posix_memalign(&buf, MAX(align, s->buf_align), len)) {
+        return -ENOMEM;
+    }
+    if (!write) {
+        ret = do_rw_buf(s->fd, buf, len, start, false);
+        if (ret == 0) {
+            iov_from_buf(iov, iovcnt, 0, (uint8_t *)buf + head, bytes);
+        }
+        free(buf);
+        return ret;
+    }
+
+    int64_t old_size = fd_size(s->fd);
+    ret = 0;
+    if (head) {
+        ret = do_rw_buf(s->fd, buf, align, start, false);
+    }
+    if (ret == 0 && (offset + bytes) != end &&
+        (end - align >= start + (int64_t)align || !head)) {
+        ret = do_rw_buf(s->fd, (uint8_t *)buf + len - align, align,
+                        end - align, false);
+    }
+    if (ret == 0) {
+        iov_to_buf(iov, iovcnt, 0, (uint8_t *)buf + head, bytes);
+        ret = do_rw_buf(s->fd, buf, len, start, true);
+    }
+    /* padding must not grow a file beyond what was asked */
+    if (ret == 0 && old_size >= 0 && end > old_size &&
+        end > offset + bytes) {
+        int64_t want = MAX(old_size, offset + bytes);
+        if (ftruncate(s->fd, want) < 0) {
+            ret = -errno;
+        }
+    }
+    free(buf);
+    return ret;
+}
+
+static int do_flush(FileState *s)
+{
+    while (fdatasync(s->fd) < 0) {
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+static int do_discard(FileState *s, int64_t offset, int64_t bytes)
+{
+    int r;
+
+    if (s->is_bdev) {
+        uint64_t range[2] = { offset, bytes };
+        r = ioctl(s->fd, BLKDISCARD, range);
+    } else {
+        r = fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      offset, bytes);
+    }
+    if (r < 0) {
+        /* discard is advisory: unsupported is success, as in QEMU */
+        if (errno == EOPNOTSUPP || errno == ENOTTY || errno == ENOSYS) {
+            return 0;
+        }
+        return -errno;
+    }
+    return 0;
+}
+
+static int do_zeroes(FileState *s, uint32_t align, int64_t offset,
+                     int64_t bytes, int flags)
+{
+    if (!s->is_bdev) {
+        if (fallocate(s->fd, FALLOC_FL_ZERO_RANGE, offset, bytes) == 0) {
+            return 0;
+        }
+        if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
+            return -errno;
+        }
+        int64_t size = fd_size(s->fd);
+        if ((flags & BLK_ZERO_MAY_UNMAP) && size >= offset + bytes &&
+            fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      offset, bytes) == 0) {
+            return 0;
+        }
+    }
+    /* write zeros */
+    void *zbuf;
+    int ret = 0;
+    if (posix_memalign(&zbuf, MAX_ALIGN, ZERO_CHUNK)) {
+        return -ENOMEM;
+    }
+    memset(zbuf, 0, ZERO_CHUNK);
+    while (bytes > 0 && ret == 0) {
+        int64_t n = MIN(bytes, ZERO_CHUNK);
+        struct iovec v = { zbuf, n };
+        if (needs_bounce(s, align, offset, n, &v, 1)) {
+            ret = do_bounce(s, align, &v, 1, offset, n, true);
+        } else {
+            ret = do_rw_iov(s->fd, &v, 1, offset, n, true);
+        }
+        offset += n;
+        bytes -= n;
+    }
+    free(zbuf);
+    return ret;
+}
+
+static int file_run(FileState *s, BlockDriverState *bs, BlockRequest *req)
+{
+    uint32_t align = bs->request_alignment;
+    int ret;
+
+    switch (req->op) {
+    case BLK_OP_READ:
+    case BLK_OP_WRITE: {
+        bool write = req->op == BLK_OP_WRITE;
+        if (needs_bounce(s, align, req->offset, req->bytes, req->iov,
+                         req->iovcnt)) {
+            ret = do_bounce(s, align, req->iov, req->iovcnt, req->offset,
+                            req->bytes, write);
+        } else {
+            ret = do_rw_iov(s->fd, req->iov, req->iovcnt, req->offset,
+                            req->bytes, write);
+        }
+        break;
+    }
+    case BLK_OP_FLUSH:
+        return do_flush(s);
+    case BLK_OP_DISCARD:
+        return do_discard(s, req->offset, req->bytes);
+    case BLK_OP_ZEROES:
+        ret = do_zeroes(s, align, req->offset, req->bytes, req->flags);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (ret == 0 && (req->flags & BLK_REQ_FUA)) {
+        ret = do_flush(s);
+    }
+    return ret;
+}
+
+/* ---- Linux AIO ---- */
+
+#ifdef CONFIG_LIBAIO
+#define LAIO_MAX_EVENTS 1024
+
+typedef struct LaioCb {
+    struct iocb iocb;
+    BlockRequest *req;
+} LaioCb;
+
+static io_context_t laio_ctx;
+static int laio_efd = -1;
+static unsigned laio_inflight;
+static GQueue laio_pending;     /* of LaioCb: io_submit said EAGAIN */
+
+static void laio_complete(LaioCb *cb, long res)
+{
+    BlockRequest *req = cb->req;
+
+    if (res < 0) {
+        req->ret = res;
+    } else if ((uint64_t)res == (uint64_t)req->bytes) {
+        req->ret = 0;
+    } else if (req->op == BLK_OP_READ) {
+        iov_memset(req->iov, req->iovcnt, res, 0, req->bytes - res);
+        req->ret = 0;   /* short read: EOF */
+    } else {
+        req->ret = -ENOSPC;
+    }
+    g_free(cb);
+    if (req->ret == 0 && (req->flags & BLK_REQ_FUA)) {
+        /* writethrough: the flush runs in the pool, then completes req */
+        req->op = BLK_OP_FLUSH;
+        req->flags &= ~BLK_REQ_FUA;
+        block_run_in_pool(req->file_bs, req);
+        return;
+    }
+    if (req->tracked) {
+        file_request_finished(req);
+    }
+    req->done(req);
+}
+
+static void laio_submit_pending(void)
+{
+    while (!g_queue_is_empty(&laio_pending) &&
+           laio_inflight < LAIO_MAX_EVENTS) {
+        LaioCb *cb = g_queue_peek_head(&laio_pending);
+        struct iocb *p = &cb->iocb;
+        int r = io_submit(laio_ctx, 1, &p);
+        if (r == -EAGAIN) {
+            if (laio_inflight == 0) {
+                /* nothing will complete to retry: fail it */
+                g_queue_pop_head(&laio_pending);
+                laio_complete(cb, -EAGAIN);
+                continue;
+            }
+            return;
+        }
+        g_queue_pop_head(&laio_pending);
+        if (r < 0) {
+            laio_complete(cb, r);
+        } else {
+            laio_inflight++;
+        }
+    }
+}
+
+static gboolean on_laio_efd(gint fd, GIOCondition cond, gpointer data)
+{
+    struct io_event events[64];
+    struct timespec zero = { 0, 0 };
+    uint64_t v;
+    int n;
+
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+        log_error("block: eventfd read: %s", g_strerror(errno));
+    }
+    do {
+        n = io_getevents(laio_ctx, 0, G_N_ELEMENTS(events), events, &zero);
+        for (int i = 0; i < n; i++) {
+            laio_inflight--;
+            laio_complete(events[i].data, (long)events[i].res);
+        }
+    } while (n == (int)G_N_ELEMENTS(events));
+    laio_submit_pending();
+    return G_SOURCE_CONTINUE;
+}
+
+static bool laio_init_once(GError **errp)
+{
+    if (laio_efd >= 0) {
+        return true;
+    }
+    int r = io_setup(LAIO_MAX_EVENTS, &laio_ctx);
+    if (r < 0) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Unable to use native AIO: io_setup: %s",
+                    g_strerror(-r));
+        return false;
+    }
+    laio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (laio_efd < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "eventfd: %s", g_strerror(errno));
+        io_destroy(laio_ctx);
+        return false;
+    }
+    g_unix_fd_add(laio_efd, G_IO_IN, on_laio_efd, NULL);
+    return true;
+}
+
+static void laio_submit(FileState *s, BlockRequest *req)
+{
+    LaioCb *cb = g_new0(LaioCb, 1);
+
+    cb->req = req;
+    if (req->op == BLK_OP_READ) {
+        io_prep_preadv(&cb->iocb, s->fd, req->iov, req->iovcnt, req->offset);
+    } else {
+        io_prep_pwritev(&cb->iocb, s->fd, req->iov, req->iovcnt,
+                        req->offset);
+    }
+    io_set_eventfd(&cb->iocb, laio_efd);
+    cb->iocb.data = cb;
+    g_queue_push_tail(&laio_pending, cb);
+    laio_submit_pending();
+}
+#endif
+
+/* ---- requests: serialisation under O_DIRECT, dispatch ---- */
+
+static bool requests_conflict(BlockRequest *a, BlockRequest *b)
+{
+    if (!a->serialising && !b->serialising) {
+        return false;
+    }
+    return a->align_start < b->align_end && b->align_start < a->align_end;
+}
+
+static bool conflicts_with_inflight(FileState *s, BlockRequest *req)
+{
+    for (GList *l = s->inflight; l; l = l->next) {
+        if (requests_conflict(l->data, req)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void file_start(FileState *s, BlockDriverState *bs,
+                       BlockRequest *req)
+{
+#ifdef CONFIG_LIBAIO
+    if (s->native && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
+        !needs_bounce(s, bs->request_alignment, req->offset, req->bytes,
+                      req->iov, req->iovcnt) &&
+        req->iovcnt <= IOV_MAX) {
+        laio_submit(s, req);
+        return;
+    }
+#endif
+    block_run_in_pool(bs, req);
+}
+
+static void file_request_finished(BlockRequest *req)
+{
+    BlockDriverState *bs = req->file_bs;
+    FileState *s = bs->opaque;
+    GList *blocked = NULL;
+
+    req->tracked = false;
+    s->inflight = g_list_remove(s->inflight, req);
+    /* start what no longer conflicts, keeping order among conflicting ones */
+    GList *l = s->waiting.head;
+    while (l) {
+        GList *next = l->next;
+        BlockRequest *w = l->data;
+        bool wait = conflicts_with_inflight(s, w);
+        for (GList *b = blocked; b && !wait; b = b->next) {
+            wait = requests_conflict(b->data, w);
+        }
+        if (wait) {
+            blocked = g_list_prepend(blocked, w);
+        } else {
+            g_queue_delete_link(&s->waiting, l);
+            w->tracked = true;
+            s->inflight = g_list_prepend(s->inflight, w);
+            file_start(s, bs, w);
+        }
+        l = next;
+    }
+    g_list_free(blocked);
+}
+
+static void file_submit(BlockDriverState *bs, BlockRequest *req)
+{
+    FileState *s = bs->opaque;
+    uint32_t align = bs->request_alignment;
+
+    req->file_bs = bs;
+    req->tracked = false;
+    if (align > 1 && req->op != BLK_OP_FLUSH) {
+        req->align_start = req->offset & ~(int64_t)(align - 1);
+        req->align_end = (req->offset + req->bytes + align - 1) &
+                         ~(int64_t)(align - 1);
+        req->serialising =
+            (req->op == BLK_OP_WRITE &&
+             needs_bounce(s, align, req->offset, req->bytes, req->iov,
+                          req->iovcnt)) ||
+            (req->op == BLK_OP_ZEROES &&
+             ((req->offset | req->bytes) & (align - 1)));
+        bool wait = conflicts_with_inflight(s, req);
+        for (GList *l = s->waiting.head; l && !wait; l = l->next) {
+            wait = requests_conflict(l->data, req);
+        }
+        if (wait) {
+            g_queue_push_tail(&s->waiting, req);
+            return;
+        }
+        req->tracked = true;
+        s->inflight = g_list_prepend(s->inflight, req);
+    }
+    file_start(s, bs, req);
+}
+
+static int file_run_sync(BlockDriverState *bs, BlockRequest *req)
+{
+    return file_run(bs->opaque, bs, req);
+}
+
+/* ---- locking, as QEMU's raw-posix does it ---- */
+
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+enum {
+    PERM_CONSISTENT_READ = 1 << 0,
+    PERM_WRITE = 1 << 1,
+    PERM_WRITE_UNCHANGED = 1 << 2,
+    PERM_RESIZE = 1 << 3,
+    PERM_ALL = 0xf,
+};
+static const char *const perm_names[] = {
+    "consistent read", "write", "write unchanged", "resize",
+};
+
+static int ofd_lock(int fd, int64_t byte, int type)
+{
+    struct flock fl = {
+        .l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_type = type,
+    };
+    return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* 0 free, 1 held by another open file, -errno if locks don't work */
+static int ofd_test(int fd, int64_t byte)
+{
+    struct flock fl = {
+        .l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_type = F_WRLCK,
+    };
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
+        return -errno;
+    }
+    return fl.l_type != F_UNLCK;
+}
+
+/*
+ * perm: what we use; shared: what we let others use. Like QEMU's
+ * virtio-blk defaults: others may read and resize, not write.
+ */
+static int lock_image(int fd, const char *filename, int locking, int perm,
+                      int shared, GError **errp)
+{
+    if (locking < 0) {
+        return 0;
+    }
+    for (int i = 0; i < 4; i++) {
+        int r = 0;
+        if (perm & (1 << i)) {
+            r = ofd_lock(fd, LOCK_PERM_BASE + i, F_RDLCK);
+        }
+        if (!r && !(shared & (1 << i))) {
+            r = ofd_lock(fd, LOCK_SHARED_BASE + i, F_RDLCK);
+        }
+        if (r == -EINVAL || r == -EOPNOTSUPP || r == -ENOSYS) {
+            if (locking > 0) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "Failed to lock byte %d: %s", LOCK_PERM_BASE + i,
+                            g_strerror(-r));
+                return r;
+            }
+            log_warn("%s: OFD locks are unavailable; the image is not "
+                     "locked", filename);
+            return 0;
+        }
+        if (r == -EAGAIN || r == -EACCES) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Failed to get \"%s\" lock: Is another process "
+                        "using the image [%s]?",
+                        perm_names[i], filename);
+            return r;
+        }
+        if (r < 0) {
+            g_set_error(errp, VIREO_ERROR, 0, "Failed to lock byte %d: %s",
+                        LOCK_PERM_BASE + i, g_strerror(-r));
+            return r;
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        if ((perm & (1 << i)) && ofd_test(fd, LOCK_SHARED_BASE + i) == 1) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Failed to get \"%s\" lock: Is another process "
+                        "using the image [%s]?",
+                        perm_names[i], filename);
+            return -EAGAIN;
+        }
+        if (!(shared & (1 << i)) && ofd_test(fd, LOCK_PERM_BASE + i) == 1) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Failed to get shared \"%s\" lock: Is another "
+                        "process using the image [%s]?",
+                        perm_names[i], filename);
+            return -EAGAIN;
+        }
+    }
+    return 0;
+}
+
+/* ---- open/close ---- */
+
+static bool aligned_read_ok(int fd, void *buf, size_t len)
+{
+    ssize_t r = pread(fd, buf, len, 0);
+    return r >= 0 || errno != EINVAL;
+}
+
+static void probe_alignment(BlockDriverState *bs, FileState *s)
+{
+    uint8_t *buf;
+    unsigned sector;
+
+    bs->request_alignment = 1;
+    s->buf_align = 1;
+    if (!s->direct) {
+        return;
+    }
+    if (s->is_bdev && ioctl(s->fd, BLKSSZGET, &sector) == 0 && sector) {
+        bs->request_alignment = sector;
+        s->buf_align = sector;
+        return;
+    }
+    if (posix_memalign((void **)&buf, MAX_ALIGN, 2 * MAX_ALIGN)) {
+        bs->request_alignment = s->buf_align = MAX_ALIGN;
+        return;
+    }
+    bs->request_alignment = MAX_ALIGN;
+    for (uint32_t a = 512; a <= MAX_ALIGN; a <<= 1) {
+        if (aligned_read_ok(s->fd, buf, a)) {
+            bs->request_alignment = a;
+            break;
+        }
+    }
+    s->buf_align = MAX_ALIGN;
+    for (uint32_t a = 512; a <= MAX_ALIGN; a <<= 1) {
+        if (aligned_read_ok(s->fd, buf + a, bs->request_alignment)) {
+            s->buf_align = a;
+            break;
+        }
+    }
+    free(buf);
+}
+
+static bool file_open(BlockDriverState *bs, const char *filename,
+                      const BlockOpenOptions *o, GError **errp)
+{
+    FileState *s = g_new0(FileState, 1);
+    int flags = O_CLOEXEC | (o->read_only ? O_RDONLY : O_RDWR);
+    struct stat st;
+
+    s->fd = -1;
+    g_queue_init(&s->waiting);
+    bs->opaque = s;
+    if (o->aio_native && !o->direct) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "aio=native was specified, but it requires "
+                    "cache.direct=on, which was not specified.");
+        return false;
+    }
+#ifndef CONFIG_LIBAIO
+    if (o->aio_native) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "aio=native was specified, but is not supported in "
+                    "this build.");
+        return false;
+    }
+#endif
+    if (!aio_init_once(errp)) {
+        return false;
+    }
+#ifdef CONFIG_LIBAIO
+    if (o->aio_native && !laio_init_once(errp)) {
+        return false;
+    }
+#endif
+    s->direct = o->direct;
+    s->native = o->aio_native;
+    if (o->direct) {
+        flags |= O_DIRECT;
+    }
+    s->fd = open(filename, flags);
+    if (s->fd < 0 && errno == EROFS && !o->read_only) {
+        errno = EACCES;
+    }
+    if (s->fd < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "Could not open '%s': %s",
+                    filename, g_strerror(errno));
+        return false;
+    }
+    if (fstat(s->fd, &st) < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "Could not stat '%s': %s",
+                    filename, g_strerror(errno));
+        return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Could not open '%s': Is a directory", filename);
+        return false;
+    }
+    s->is_bdev = S_ISBLK(st.st_mode);
+    int perm = PERM_CONSISTENT_READ | (o->read_only ? 0 : PERM_WRITE);
+    int shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED | PERM_RESIZE;
+    if (lock_image(s->fd, filename, o->locking, perm, shared, errp) < 0) {
+        return false;
+    }
+    probe_alignment(bs, s);
+    return true;
+}
+
+static void file_close(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+
+    if (s) {
+        g_assert(!s->inflight && g_queue_is_empty(&s->waiting));
+        if (s->fd >= 0) {
+            close(s->fd);   /* drops the OFD locks */
+        }
+        g_free(s);
+        bs->opaque = NULL;
+    }
+}
+
+static int64_t file_getlength(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+    return fd_size(s->fd);
+}
+
+const BlockDriver bdrv_file = {
+    .format_name = "file",
+    .open = file_open,
+    .close = file_close,
+    .getlength = file_getlength,
+    .submit = file_submit,
+    .run_sync = file_run_sync,
+};

@@ -1,0 +1,65 @@
+/*
+ * The `raw` format: the image is the disk. A probed raw image (no format=
+ * given) refuses writes that would make block 0 look like another format,
+ * as QEMU does, so a guest cannot turn its disk into a qcow2 header.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "block/block_int.h"
+
+static bool raw_open(BlockDriverState *bs, const char *filename,
+                     const BlockOpenOptions *o, GError **errp)
+{
+    bs->request_alignment = bs->file->request_alignment;
+    return true;
+}
+
+static void raw_close(BlockDriverState *bs)
+{
+}
+
+static int64_t raw_getlength(BlockDriverState *bs)
+{
+    return bs->file->drv->getlength(bs->file);
+}
+
+/* -EPERM for a write to block 0 of a probed image that looks like qcow2 */
+static int raw_check_write(BlockDriverState *bs, BlockRequest *req)
+{
+    static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
+    uint8_t head[4];
+
+    if (!bs->probed || req->op != BLK_OP_WRITE || req->offset != 0 ||
+        req->bytes < 4) {
+        return 0;
+    }
+    iov_to_buf(req->iov, req->iovcnt, 0, head, sizeof(head));
+    return memcmp(head, qcow2_magic, 4) ? 0 : -EPERM;
+}
+
+static void raw_submit(BlockDriverState *bs, BlockRequest *req)
+{
+    int ret = raw_check_write(bs, req);
+    if (ret < 0) {
+        req->ret = ret;
+        block_complete_later(req);
+        return;
+    }
+    bdrv_submit(bs->file, req);
+}
+
+static int raw_run_sync(BlockDriverState *bs, BlockRequest *req)
+{
+    int ret = raw_check_write(bs, req);
+    return ret < 0 ? ret : bdrv_run_sync(bs->file, req);
+}
+
+const BlockDriver bdrv_raw = {
+    .format_name = "raw",
+    .open = raw_open,
+    .close = raw_close,
+    .getlength = raw_getlength,
+    .submit = raw_submit,
+    .run_sync = raw_run_sync,
+};

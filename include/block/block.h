@@ -1,0 +1,159 @@
+/*
+ * The block layer as device models see it: a BlockBackend per drive, made
+ * from a QEMU-style -drive option string, with asynchronous I/O whose
+ * completions run on the main loop under the big lock.
+ *
+ * Under a backend sits a format driver (raw; qcow2 later) over the `file`
+ * protocol (a thread pool, or libaio for aio=native).
+ */
+#ifndef BLOCK_BLOCK_H
+#define BLOCK_BLOCK_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+typedef struct BlockBackend BlockBackend;
+
+/* ret is 0 on success or -errno. Runs on the main loop, big lock held. */
+typedef void BlockCompletionFunc(void *opaque, int ret);
+
+/* -drive if=... (QEMU's names). */
+typedef enum BlockInterfaceType {
+    IF_NONE,
+    IF_IDE,
+    IF_VIRTIO,
+    IF_PFLASH,
+    IF_COUNT,
+} BlockInterfaceType;
+
+typedef enum BlockMedia {
+    BLK_MEDIA_DISK,
+    BLK_MEDIA_CDROM,
+} BlockMedia;
+
+/* werror= / rerror= as given (QEMU's BlockdevOnError). */
+typedef enum BlockdevOnError {
+    BLOCKDEV_ON_ERROR_REPORT,
+    BLOCKDEV_ON_ERROR_IGNORE,
+    BLOCKDEV_ON_ERROR_ENOSPC,   /* stop on ENOSPC, report the rest */
+    BLOCKDEV_ON_ERROR_STOP,
+} BlockdevOnError;
+
+/* What a device does with one failed request (QEMU's BlockErrorAction). */
+typedef enum BlockErrorAction {
+    BLOCK_ERROR_ACTION_REPORT,  /* fail the request to the guest */
+    BLOCK_ERROR_ACTION_IGNORE,  /* complete it as if it had succeeded */
+    BLOCK_ERROR_ACTION_STOP,    /* pause the VM; retry the request on cont */
+} BlockErrorAction;
+
+/* blk_aio_pwrite_zeroes flags */
+#define BLK_ZERO_MAY_UNMAP 0x1  /* the range may be deallocated (discard) */
+
+/*
+ * -drive file=PATH,format=raw,if=virtio|ide|none|pflash,index=N,
+ * media=disk|cdrom,cache=...,aio=threads|native,readonly=on|off,
+ * discard=ignore|unmap,id=ID,werror=...,rerror=...,serial=...,
+ * file.locking=auto|on|off, cache.direct=, cache.no-flush=.
+ * Opens the image and registers the backend. Errors start with
+ * "-drive OPTSTR: ".
+ */
+BlockBackend *blk_new_from_drive_opts(const char *optstr, GError **errp);
+
+/* Options of blk_new_open (tools and tests); zero is QEMU's defaults. */
+typedef struct BlockOpenOptions {
+    const char *format;     /* NULL: probe (raw gets QEMU's warning) */
+    bool read_only;
+    bool direct;            /* O_DIRECT (cache=none, directsync) */
+    bool writethrough;      /* flush after every write */
+    bool no_flush;          /* cache=unsafe */
+    bool aio_native;        /* libaio; needs direct */
+    bool discard_unmap;
+    int locking;            /* 0 auto, 1 on, -1 off */
+} BlockOpenOptions;
+
+/* An unregistered backend on one image (blk_unref frees it). */
+BlockBackend *blk_new_open(const char *filename, const BlockOpenOptions *o,
+                           GError **errp);
+/* Waits for its requests, closes the image and drops it from the registry. */
+void blk_unref(BlockBackend *blk);
+
+/* The registry of -drive backends. */
+BlockBackend *blk_find(const char *id);
+/* if=virtio,index=0 is "virtio0"; if=ide index 0 is "ide0-hd0". */
+BlockBackend *blk_by_index(BlockInterfaceType type, int index);
+/* Iteration in creation order: blk_next(NULL) is the first. */
+BlockBackend *blk_next(BlockBackend *blk);
+
+/* A device claims a backend once ("Drive 'x' is already in use by ..."). */
+bool blk_attach_dev(BlockBackend *blk, const char *dev_name, GError **errp);
+void blk_detach_dev(BlockBackend *blk);
+const char *blk_get_attached_dev(BlockBackend *blk);
+
+const char *blk_name(BlockBackend *blk);
+const char *blk_get_filename(BlockBackend *blk);
+const char *blk_get_format(BlockBackend *blk);
+BlockInterfaceType blk_get_if(BlockBackend *blk);
+const char *blk_if_name(BlockInterfaceType type);
+int blk_get_index(BlockBackend *blk);
+BlockMedia blk_get_media(BlockBackend *blk);
+/* False for an empty CD-ROM drive. */
+bool blk_is_inserted(BlockBackend *blk);
+/* Size in bytes, or -errno. */
+int64_t blk_getlength(BlockBackend *blk);
+bool blk_is_read_only(BlockBackend *blk);
+/* serial= or NULL */
+const char *blk_get_serial(BlockBackend *blk);
+/* The guest-visible write cache (virtio-blk WCE): false for writethrough
+ * and directsync. Turning it off makes every write flush. */
+bool blk_enable_write_cache(BlockBackend *blk);
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
+/* discard=unmap: the device may advertise discard. */
+bool blk_discard_enabled(BlockBackend *blk);
+/* 1, or 512/4096 under O_DIRECT; any request works, misaligned ones are
+ * bounced, aligned ones are faster. */
+uint32_t blk_get_request_alignment(BlockBackend *blk);
+
+BlockdevOnError blk_get_on_error(BlockBackend *blk, bool is_read);
+/* The action for a request that failed with -error (error > 0). */
+BlockErrorAction blk_get_error_action(BlockBackend *blk, bool is_read,
+                                      int error);
+const char *blk_on_error_name(BlockdevOnError e);
+const char *blk_error_action_name(BlockErrorAction a);
+
+/*
+ * Asynchronous I/O, started with the big lock held (a vCPU thread in an MMIO
+ * handler or the main loop). The iovec array is copied; the buffers must stay valid
+ * until cb runs. cb runs exactly once, always later on the main loop (never
+ * inside the call), with 0 or -errno: -EPERM for writes to a read-only
+ * drive, -ENOMEDIUM for an empty drive, -EIO/-ENOSPC/... from the host.
+ * Reads past the end of the image return zeros.
+ */
+void blk_aio_preadv(BlockBackend *blk, int64_t offset, struct iovec *iov,
+                    int iovcnt, BlockCompletionFunc *cb, void *opaque);
+void blk_aio_pwritev(BlockBackend *blk, int64_t offset, struct iovec *iov,
+                     int iovcnt, BlockCompletionFunc *cb, void *opaque);
+void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque);
+/* A no-op returning 0 unless discard=unmap; advisory as in QEMU. */
+void blk_aio_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes,
+                      BlockCompletionFunc *cb, void *opaque);
+void blk_aio_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
+                           int flags, BlockCompletionFunc *cb, void *opaque);
+
+/* Requests started and not yet completed (callbacks not yet run). */
+unsigned blk_in_flight(BlockBackend *blk);
+/* Runs the main context until every request of blk (NULL: of every
+ * backend) has completed. Main thread, big lock held. */
+void blk_drain(BlockBackend *blk);
+
+/*
+ * Synchronous I/O for loaders, tools and tests, in the calling thread:
+ * 0 or -errno (same rules as the asynchronous calls).
+ */
+int blk_pread(BlockBackend *blk, int64_t offset, void *buf, int64_t bytes);
+int blk_pwrite(BlockBackend *blk, int64_t offset, const void *buf,
+               int64_t bytes);
+int blk_flush(BlockBackend *blk);
+
+#endif
