@@ -321,6 +321,13 @@ static bool add_netdev(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+static bool add_drive(VMOptions *o, const char *arg, CmdlineAction *action,
+                      GError **errp)
+{
+    g_ptr_array_add(o->drives, (gpointer)arg);
+    return true;
+}
+
 static bool add_device(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -574,6 +581,9 @@ static const OptionDef options[] = {
       "DEV  stdio|null|none|file:F|pipe:P|pty|unix:P[,server=on]|"
       "tcp:H:P[,server=on]|chardev:ID" },
     { "chardev", true, add_chardev, "BACKEND,id=ID[,...]" },
+    { "drive", true, add_drive,
+      "file=FILE[,format=raw][,if=none|virtio|ide][,id=][,cache=][,aio=]"
+      "[,readonly=on]..." },
     { "netdev", true, add_netdev,
       "user|tap,id=ID[,...]  a network backend (-netdev help)" },
     { "debugcon", true, set_debugcon, "DEV  debug console on port 0xe9" },
@@ -627,6 +637,7 @@ static void vm_options_init(VMOptions *o)
     o->chardevs = g_ptr_array_new();
     o->serials = g_ptr_array_new();
     o->netdevs = g_ptr_array_new();
+    o->drives = g_ptr_array_new();
     o->monitors = g_array_new(FALSE, TRUE, sizeof(MonitorConfig));
     o->default_monitor = true;
 }
@@ -638,6 +649,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->chardevs, TRUE);
     g_ptr_array_free(o->serials, TRUE);
     g_ptr_array_free(o->netdevs, TRUE);
+    g_ptr_array_free(o->drives, TRUE);
     g_array_free(o->monitors, TRUE);
 }
 

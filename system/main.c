@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "block/block.h"
 #include "chardev/char.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
@@ -231,6 +232,45 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
     return true;
 }
 
+static bool setup_drives(VMOptions *o, GError **errp)
+{
+    for (guint i = 0; i < o->drives->len; i++) {
+        if (!blk_new_from_drive_opts(g_ptr_array_index(o->drives, i),
+                                     errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * A drive for an interface no device on this machine serves would be
+ * silently invisible to the guest: refuse it (if=none waits for -device).
+ */
+static bool check_drives_used(Machine *m, GError **errp)
+{
+    for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
+        if (blk_get_if(blk) != IF_NONE && !blk_get_attached_dev(blk)) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "-drive %s: machine '%s' has no device for "
+                        "if=%s drives yet", blk_name(blk), m->cls->name,
+                        blk_if_name(blk_get_if(blk)));
+            return false;
+        }
+    }
+    return true;
+}
+
+static void drives_close_all(void)
+{
+    BlockBackend *blk;
+
+    blk_drain(NULL);
+    while ((blk = blk_next(NULL))) {
+        blk_unref(blk);
+    }
+}
+
 static bool setup_netdevs(VMOptions *o, GError **errp)
 {
     for (guint i = 0; i < o->netdevs->len; i++) {
@@ -435,12 +475,12 @@ int main(int argc, char **argv)
 
     timers_init();
     if (!check_accels(&o, &err) || !setup_chardevs(&o, &err) ||
-        !setup_netdevs(&o, &err)) {
+        !setup_netdevs(&o, &err) || !setup_drives(&o, &err)) {
         goto fail;
     }
     o.machine.name = o.name;
     m = create_machine(&o, &err);
-    if (!m) {
+    if (!m || !check_drives_used(m, &err)) {
         goto fail;
     }
     machine_set_current(m);
@@ -467,6 +507,7 @@ out:
     }
     monitor_cleanup_all();
     net_cleanup_all();
+    drives_close_all();
     chardev_cleanup_all();
     if (pidfile_path) {
         unlink(pidfile_path);

@@ -33,6 +33,7 @@ typedef struct VMOptions {
     GPtrArray *accels;          /* -accel names, in order of preference */
     GPtrArray *chardevs;        /* -chardev option strings */
     GPtrArray *netdevs;         /* -netdev option strings */
+    GPtrArray *drives;          /* -drive option strings */
     GPtrArray *serials;         /* -serial specs */
     const char *debugcon;       /* -debugcon spec */
     bool nographic;

@@ -65,6 +65,15 @@ def test_installed_name_for_qemu_tools():
     (["-machine", "accel=kvm:whpx"], "whpx"),
     (["-accel", "tcg", "-smp", "256"], "at most 255 vCPUs"),
     (["-d", "nosuchitem"], "nosuchitem"),
+    (["-drive", "file=/nonexistent.img,format=raw"], "Could not open"),
+    (["-drive", "file=/dev/null,cache=bogus"], "invalid cache option"),
+    (["-drive", "file=/dev/null,format=qcow9"], "qcow9"),
+    (["-M", "none", "-accel", "tcg", "-drive",
+      "file=/dev/null,format=raw,if=virtio"],
+     "no device for if=virtio drives yet"),
+    (["-netdev", "bogus,id=n"], "'bogus' is not supported"),
+    (["-netdev", "user"], "'id' is missing"),
+    (["-netdev", "user,id=n,hostfwd=tcp::22"], "invalid host forwarding"),
 ])
 def test_bad_options_fail_with_a_clear_error(args, message):
     r = vireo(*args)
