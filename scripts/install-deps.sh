@@ -8,7 +8,7 @@ PACKAGES=(
     libslirp-dev
     libaio-dev
     python3 python3-pytest python3-pytest-xdist
-    cpio gzip xz-utils zstd busybox-static kmod
+    cpio gzip xz-utils zstd busybox-static kmod e2fsprogs
     clang
 )
 # for tests/bench: the QEMU that Vireo is measured against

@@ -321,6 +321,13 @@ static bool add_netdev(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+static bool add_nic(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    g_ptr_array_add(o->nics, (gpointer)arg);
+    return true;
+}
+
 static bool add_drive(VMOptions *o, const char *arg, CmdlineAction *action,
                       GError **errp)
 {
@@ -584,6 +591,9 @@ static const OptionDef options[] = {
     { "drive", true, add_drive,
       "file=FILE[,format=raw][,if=none|virtio|ide][,id=][,cache=][,aio=]"
       "[,readonly=on]..." },
+    { "nic", true, add_nic,
+      "user|tap|none[,model=NAME][,mac=][,backend options]  a NIC and its "
+      "backend" },
     { "netdev", true, add_netdev,
       "user|tap,id=ID[,...]  a network backend (-netdev help)" },
     { "debugcon", true, set_debugcon, "DEV  debug console on port 0xe9" },
@@ -638,6 +648,7 @@ static void vm_options_init(VMOptions *o)
     o->serials = g_ptr_array_new();
     o->netdevs = g_ptr_array_new();
     o->drives = g_ptr_array_new();
+    o->nics = g_ptr_array_new();
     o->monitors = g_array_new(FALSE, TRUE, sizeof(MonitorConfig));
     o->default_monitor = true;
 }
@@ -650,6 +661,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->serials, TRUE);
     g_ptr_array_free(o->netdevs, TRUE);
     g_ptr_array_free(o->drives, TRUE);
+    g_ptr_array_free(o->nics, TRUE);
     g_array_free(o->monitors, TRUE);
 }
 

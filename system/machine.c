@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "hw/i386/x86.h"
 #include "system/vm.h"
 #include "util/opts.h"
@@ -65,6 +66,31 @@ uint32_t machine_apic_id(const MachineConfig *cfg, int index)
     return (socket << (tbits + cbits)) | (core << tbits) | thread;
 }
 
+/*
+ * -drive if=virtio with no -device taking it: a virtio disk of the
+ * machine's transport each, as QEMU adds them.
+ */
+static bool add_virtio_drive_devices(Machine *m, GError **errp)
+{
+    const char *suffix = m->cls->virtio_suffix ? m->cls->virtio_suffix
+                                               : "-pci";
+    g_autofree char *type = g_strconcat("virtio-blk", suffix, NULL);
+
+    if (!device_class_find(type)) {
+        return true;    /* main reports the drive no device serves */
+    }
+    for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
+        if (blk_get_if(blk) == IF_VIRTIO && !blk_get_attached_dev(blk)) {
+            g_autofree char *opts = g_strdup_printf("%s,drive=%s", type,
+                                                    blk_name(blk));
+            if (!device_create_from_opts(m, opts, errp)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 Machine *machine_create(const MachineConfig *cfg, GError **errp)
 {
     Machine *m = g_new0(Machine, 1);
@@ -122,6 +148,7 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp)
         ok = device_create_from_opts(m, g_ptr_array_index(cfg->devices, i),
                                      errp) != NULL;
     }
+    ok = ok && add_virtio_drive_devices(m, errp);
     memory_transaction_commit();
     if (!ok) {
         goto fail;

@@ -15,6 +15,7 @@
 
 #include "block/block.h"
 #include "chardev/char.h"
+#include "hw/device.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 #include "net/net.h"
@@ -281,6 +282,85 @@ static bool setup_netdevs(VMOptions *o, GError **errp)
     return true;
 }
 
+/* Appends ",key=value" to s, doubling commas in the value (opts syntax). */
+static void append_opt(GString *s, const char *key, const char *value)
+{
+    g_string_append_printf(s, ",%s=", key);
+    for (const char *c = value; *c; c++) {
+        if (*c == ',') {
+            g_string_append_c(s, ',');
+        }
+        g_string_append_c(s, *c);
+    }
+}
+
+/*
+ * -nic TYPE[,model=][,mac=][,...]: a backend from the backend's options
+ * and a NIC of the machine's default model (virtio-net) joined to it.
+ */
+static bool setup_nics(VMOptions *o, GError **errp)
+{
+    const MachineClass *mc = machine_class_find(o->machine.machine_type);
+    const char *suffix = mc && mc->virtio_suffix ? mc->virtio_suffix
+                                                 : "-pci";
+
+    for (guint i = 0; i < o->nics->len; i++) {
+        const char *arg = g_ptr_array_index(o->nics, i);
+        Opts *opts = opts_parse(arg, "type", errp);
+        g_autofree char *id = g_strdup_printf("__nic%u", i);
+        g_autofree char *model = NULL;
+        GString *netdev = g_string_new(NULL);
+        bool ok = opts != NULL;
+
+        if (ok && !g_strcmp0(opts_get(opts, "type"), "none")) {
+            opts_free(opts);
+            g_string_free(netdev, TRUE);
+            continue;
+        }
+        for (guint k = 0; ok && k < opts->pairs->len; k++) {
+            OptPair *p = &g_array_index(opts->pairs, OptPair, k);
+            if (!strcmp(p->key, "type")) {
+                g_string_prepend(netdev, p->value);
+            } else if (!strcmp(p->key, "model")) {
+                model = g_strdup(p->value);
+            } else if (strcmp(p->key, "mac") && strcmp(p->key, "id")) {
+                append_opt(netdev, p->key, p->value);
+            }
+        }
+        if (ok) {
+            append_opt(netdev, "id", id);
+            if (!model || !strcmp(model, "virtio") ||
+                !strcmp(model, "virtio-net")) {
+                g_free(model);
+                model = g_strconcat("virtio-net", suffix, NULL);
+            }
+            if (!device_class_find(model)) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "-nic %s: no NIC model '%s' on this machine", arg,
+                            model);
+                ok = false;
+            }
+        }
+        ok = ok && netdev_new_from_opts(netdev->str, errp);
+        if (ok) {
+            GString *dev = g_string_new(model);
+            append_opt(dev, "netdev", id);
+            if (opts_get(opts, "mac")) {
+                append_opt(dev, "mac", opts_get(opts, "mac"));
+            }
+            g_ptr_array_add(o->machine.devices,
+                            (gpointer)g_intern_string(dev->str));
+            g_string_free(dev, TRUE);
+        }
+        opts_free(opts);
+        g_string_free(netdev, TRUE);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* As QEMU: a backend no NIC uses is probably a mistake on the line. */
 static void warn_unused_netdev(NetClient *nc, void *opaque)
 {
@@ -475,7 +555,8 @@ int main(int argc, char **argv)
 
     timers_init();
     if (!check_accels(&o, &err) || !setup_chardevs(&o, &err) ||
-        !setup_netdevs(&o, &err) || !setup_drives(&o, &err)) {
+        !setup_netdevs(&o, &err) || !setup_nics(&o, &err) ||
+        !setup_drives(&o, &err)) {
         goto fail;
     }
     o.machine.name = o.name;

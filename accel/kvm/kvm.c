@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hw/i386/x86.h"
+#include "hw/intc/x86-irqchip.h"
 #include "system/accel.h"
 #include "system/vm.h"
 #include "util/log.h"
@@ -238,6 +239,23 @@ static void kvm_set_irq(Machine *m, int gsi, int level)
     }
 }
 
+static void kvm_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    if (m->userspace_irqchip) {
+        /* off: Vireo's LAPICs; split: KVM's, through kernel_lapic_msi */
+        x86_irqchip_send_msi(m, addr, data);
+        return;
+    }
+    struct kvm_msi msi = {
+        .address_lo = (uint32_t)addr, .address_hi = addr >> 32, .data = data,
+    };
+    if (ioctl(kvm_state(m)->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
+        log_error_once("KVM: KVM_SIGNAL_MSI (address 0x%" G_GINT64_MODIFIER
+                       "x, data 0x%x) failed: %s", addr, data,
+                       g_strerror(errno));
+    }
+}
+
 /* The in-kernel irqchip and PIT, or (off, split) Vireo's in their place. */
 static bool kvm_create_irqchip(KVMState *s, GError **errp)
 {
@@ -354,6 +372,7 @@ const AccelOps kvm_accel_ops = {
     .vcpu_kick = kvm_vcpu_kick,
     .vcpu_get_state = kvm_vcpu_get_state,
     .set_irq = kvm_set_irq,
+    .send_msi = kvm_send_msi,
     .memory_listen = kvm_memory_listen,
     .destroy = kvm_destroy,
 };

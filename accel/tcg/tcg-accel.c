@@ -140,6 +140,11 @@ static void tcg_set_irq(Machine *m, int gsi, int level)
     x86_irqchip_set_irq(m, gsi, level);
 }
 
+static void tcg_send_msi(Machine *m, uint64_t addr, uint32_t data)
+{
+    x86_irqchip_send_msi(m, addr, data);
+}
+
 static void tcg_memory_listen(Machine *m, AddressSpace *as)
 {
     x86_phys_map_listen(m);
@@ -171,6 +176,7 @@ const AccelOps tcg_accel_ops = {
     .vcpu_kick = tcg_vcpu_kick,
     .vcpu_get_state = tcg_vcpu_get_state,
     .set_irq = tcg_set_irq,
+    .send_msi = tcg_send_msi,
     .memory_listen = tcg_memory_listen,
     .destroy = tcg_destroy,
 };

@@ -280,6 +280,18 @@ static void qtree_print_prop(GString *out, int indent, const Device *dev,
     }
 }
 
+/* Whether a device sits on a bus of that type ("System", "ISA", "PCI"). */
+static bool class_on_bus(const DeviceClass *c, const char *type)
+{
+    if (!strcmp(type, "ISA")) {
+        return class_on_isa(c);
+    }
+    if (!strcmp(type, "System")) {
+        return !class_on_isa(c) && !(c->bus && !strcmp(c->bus, "PCI"));
+    }
+    return c->bus && !strcmp(c->bus, type);
+}
+
 /* The devices of one bus, newest first as QEMU lists a bus's children. */
 static void qtree_print_bus(GString *out, int indent, Machine *m,
                             const char *name, const char *type, bool isa)
@@ -289,7 +301,7 @@ static void qtree_print_bus(GString *out, int indent, Machine *m,
     g_string_append_printf(out, "%*sbus: %s\n", indent, "", name);
     g_string_append_printf(out, "%*s  type %s\n", indent, "", type);
     for (Device *d = m->devices; d; d = d->next) {
-        if (class_on_isa(d->cls) == isa) {
+        if (class_on_bus(d->cls, type)) {
             g_ptr_array_insert(devs, 0, d);
         }
     }
@@ -300,8 +312,12 @@ static void qtree_print_bus(GString *out, int indent, Machine *m,
         for (const Property *p = d->cls->props; p && p->name; p++) {
             qtree_print_prop(out, indent + 4, d, p);
         }
+        if (d->cls->child_bus_name && d->cls->child_bus_type) {
+            qtree_print_bus(out, indent + 4, m, d->cls->child_bus_name,
+                            d->cls->child_bus_type, false);
+        }
     }
-    if (!isa && m->devices) {
+    if (!isa && !strcmp(type, "System") && m->devices) {
         /* the bridge QEMU's isapc machine puts the ISA bus behind */
         bool any_isa = false;
         for (Device *d = m->devices; d; d = d->next) {

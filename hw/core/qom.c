@@ -46,6 +46,9 @@ static void qom_type_free(gpointer p)
 
 static const char *device_class_parent(const DeviceClass *c)
 {
+    if (c->parent) {
+        return c->parent;
+    }
     if (!c->bus) {
         return "device";
     }
@@ -67,6 +70,7 @@ static GPtrArray *qom_types(void)
     add_type(types, "device", "object", true, true, NULL);
     add_type(types, "sys-bus-device", "device", true, true, NULL);
     add_type(types, "isa-device", "device", true, true, NULL);
+    add_type(types, "pci-device", "device", true, true, NULL);
     add_type(types, "cpu", "device", true, true, NULL);
     add_type(types, "x86_64-cpu", "cpu", true, true, NULL);
     for (size_t i = 0; i < G_N_ELEMENTS(cpu_models); i++) {

@@ -2,7 +2,7 @@
  * ACPI tables for direct kernel boot (ACPI 6.x chapter 5): RSDP, RSDT, XSDT,
  * FADT for a legacy PC with fixed PM registers (hw/acpi/pm.c), FACS, MADT and
  * a small hand-encoded DSDT (chapter 20, AML) with \_S5_ and the ISA serial
- * ports, plus the PS/2 controller and RTC on pc.
+ * ports, plus the PS/2 controller, RTC and the PCI root bridge on pc.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -302,6 +302,136 @@ static void res_end(GByteArray *r)
     append_bytes(r, d, sizeof(d));
 }
 
+/* Section 6.4.3.4: Memory32Fixed, read/write. */
+static void res_mem32(GByteArray *r, uint32_t base, uint32_t len)
+{
+    const uint8_t d[] = {0x86, 0x09, 0x00, 0x01};
+    append_bytes(r, d, sizeof(d));
+    append32(r, base);
+    append32(r, len);
+}
+
+/* Section 6.4.3.6: Extended Interrupt, consumer, level, active high. */
+static void res_ext_irq(GByteArray *r, uint32_t gsi)
+{
+    const uint8_t d[] = {0x89, 0x06, 0x00, 0x01, 0x01};
+    append_bytes(r, d, sizeof(d));
+    append32(r, gsi);
+}
+
+/* Device(VRnn) { _HID "...", _UID n, _CRS } for a memory-mapped device. */
+static void dsdt_mmio_device(GByteArray *sb, unsigned n,
+                             const AcpiMmioDevice *d)
+{
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    g_autoptr(GByteArray) hid = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    char name[5];
+
+    append8(hid, 0x0d); /* StringPrefix */
+    append_bytes(hid, d->hid, strlen(d->hid) + 1);
+    aml_name(dev, "_HID", hid);
+    aml_name_integer(dev, "_UID", n);
+    res_mem32(crs, d->addr, d->size);
+    res_ext_irq(crs, d->gsi);
+    res_end(crs);
+    aml_buffer(buf, crs);
+    aml_name(dev, "_CRS", buf);
+    g_snprintf(name, sizeof(name), "VR%02X", n & 0xff);
+    aml_device(sb, name, dev);
+}
+
+/* Section 6.4.3.5.3: Word Address Space Descriptor, producer, fixed. */
+static void res_word_space(GByteArray *r, uint8_t type, uint8_t tflags,
+                           uint16_t min, uint16_t max)
+{
+    append8(r, 0x88);
+    append16(r, 13);
+    append8(r, type);
+    append8(r, 0x0c);   /* _MIF, _MAF; positive decode; producer */
+    append8(r, tflags);
+    append16(r, 0);     /* granularity */
+    append16(r, min);
+    append16(r, max);
+    append16(r, 0);     /* translation offset */
+    append16(r, max - min + 1);
+}
+
+/* Section 6.4.3.5.2: DWord Address Space Descriptor, memory, producer. */
+static void res_dword_memory(GByteArray *r, uint32_t min, uint32_t max)
+{
+    append8(r, 0x87);
+    append16(r, 23);
+    append8(r, 0);      /* memory range */
+    append8(r, 0x0c);   /* _MIF, _MAF; positive decode; producer */
+    append8(r, 0x03);   /* cacheable, read-write (as QEMU's PCI0) */
+    append32(r, 0);
+    append32(r, min);
+    append32(r, max);
+    append32(r, 0);
+    append32(r, max - min + 1);
+}
+
+#define ADDR_SPACE_MEMORY 0
+#define ADDR_SPACE_IO 1
+#define ADDR_SPACE_BUS 2
+#define IO_ENTIRE_RANGE 0x03
+
+/*
+ * The PCI hole that Linux assigns BARs from (direct boot has no firmware
+ * to do it): from the highest top of low RAM a pc can have to the IOAPIC.
+ */
+#define PCI_HOLE_START X86_PC_BELOW_4G_MAX
+#define PCI_HOLE_END (X86_IOAPIC_BASE - 1)
+
+/*
+ * Section 6.2.13: _PRT of bus 0, in GSIs (no link devices), with the
+ * routing of hw/pci-host/i440fx.c: slot S, pin P (INTA = 0) on PIRQ
+ * (P + S - 1) mod 4, PIRQA-D on GSI 10, 10, 11, 11.
+ */
+static void dsdt_pci_prt(GByteArray *dev)
+{
+    static const uint8_t op[] = {AML_PACKAGE_OP};
+    static const uint8_t pirq_gsi[4] = {10, 10, 11, 11};
+    g_autoptr(GByteArray) body = g_byte_array_new();
+    g_autoptr(GByteArray) prt = g_byte_array_new();
+
+    append8(body, 32 * 4);
+    for (unsigned slot = 0; slot < 32; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            const uint64_t e[] = {(uint64_t)slot << 16 | 0xffff, pin, 0,
+                                  pirq_gsi[(pin + slot + 3) & 3]};
+            aml_package(body, e, 4);
+        }
+    }
+    aml_wrap(prt, op, sizeof(op), body);
+    aml_name(dev, "_PRT", prt);
+}
+
+/* Device(PCI0): the i440FX root bridge with its windows (section 9.13). */
+static void dsdt_pci_root(GByteArray *sb)
+{
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+
+    aml_name_integer(dev, "_HID", aml_eisaid("PNP0A03"));
+    aml_name_integer(dev, "_ADR", 0);
+    aml_name_integer(dev, "_UID", 0);
+    res_word_space(crs, ADDR_SPACE_BUS, 0, 0x00, 0xff);
+    res_io(crs, 0xcf8, 8);
+    res_word_space(crs, ADDR_SPACE_IO, IO_ENTIRE_RANGE, 0x0000, 0x0cf7);
+    res_word_space(crs, ADDR_SPACE_IO, IO_ENTIRE_RANGE, 0x0d00, 0xffff);
+    res_dword_memory(crs, 0x000a0000, 0x000bffff);   /* VGA */
+    res_dword_memory(crs, PCI_HOLE_START, PCI_HOLE_END);
+    res_end(crs);
+    aml_buffer(buf, crs);
+    aml_name(dev, "_CRS", buf);
+    dsdt_pci_prt(dev);
+    aml_device(sb, "PCI0", dev);
+}
+
 /* Device(name) { _HID, [_UID], _CRS } for a legacy ISA device. */
 static void dsdt_isa_device(GByteArray *sb, const char *name, const char *hid,
                             int uid, const uint16_t *ports,
@@ -368,6 +498,10 @@ static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
         dsdt_isa_device(sb, "KBD", "PNP0303", -1, kbd, len1x2, 2, 1);
         dsdt_isa_device(sb, "MOU", "PNP0F13", -1, NULL, NULL, 0, 12);
         dsdt_isa_device(sb, "RTC", "PNP0B00", -1, rtc, len2, 1, 8);
+        dsdt_pci_root(sb);
+    }
+    for (unsigned i = 0; i < cfg->nr_mmio_devs; i++) {
+        dsdt_mmio_device(sb, i, &cfg->mmio_devs[i]);
     }
     aml_scope(t, "\\_SB", sb);
 

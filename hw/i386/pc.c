@@ -1,15 +1,17 @@
 /*
- * The "pc" machine: the i440FX-era PC. For now its legacy ISA side (UARTs,
- * i8042, ACPI PM, reset ports) with direct kernel boot; PCI and firmware
- * arrive with the device and PC issues.
+ * The "pc" machine: the i440FX-era PC. Its legacy ISA side (UARTs, i8042,
+ * ACPI PM, reset ports), the i440FX PCI host with the PIIX3 ISA bridge, and
+ * direct kernel boot; firmware arrives with the PC issue.
  */
 #include "hw/i386/x86.h"
+#include "hw/pci/i440fx.h"
 #include "util/opts.h"
 
 static bool pc_init(Machine *m, GError **errp)
 {
     if (!x86_init_ram(m, X86_PC_BELOW_4G_MAX, errp) ||
-        !x86_create_isa_devices(m, true, errp)) {
+        !x86_create_isa_devices(m, true, errp) ||
+        !i440fx_create(m, errp)) {
         return false;
     }
     if (!m->cfg.kernel) {

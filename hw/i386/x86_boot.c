@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hw/i386/x86.h"
+#include "hw/virtio/virtio-mmio.h"
 #include "util/opts.h"
 #include "x86_boot_internal.h"
 
@@ -221,12 +222,22 @@ bool x86_acpi_build(Machine *m, GError **errp)
     for (int i = 0; i < m->ncpus; i++) {
         apic_ids[i] = m->cpus && m->cpus[i] ? m->cpus[i]->apic_id : i;
     }
+    /* the board's virtio-mmio slots, filled or not, as QEMU's microvm */
+    g_autoptr(GArray) mmio = g_array_new(FALSE, TRUE, sizeof(AcpiMmioDevice));
+    for (Device *d = m->devices; d; d = d->next) {
+        AcpiMmioDevice dev = { .hid = "LNRO0005", .size = VIRTIO_MMIO_SIZE };
+        if (virtio_mmio_get_slot(d, &dev.addr, &dev.gsi)) {
+            g_array_append_val(mmio, dev);
+        }
+    }
     AcpiBuildConfig cfg = {
         .ncpus = m->ncpus,
         .apic_ids = apic_ids,
         .pc_legacy =
             !m->cfg.machine_type || strcmp(m->cfg.machine_type, "microvm") != 0,
         .pm_base = X86_ACPI_PM_BASE,
+        .mmio_devs = (const AcpiMmioDevice *)mmio->data,
+        .nr_mmio_devs = mmio->len,
     };
     hwaddr rsdp;
     GByteArray *tables = acpi_build_tables(&cfg, ACPI_TABLES_ADDR, &rsdp, errp);

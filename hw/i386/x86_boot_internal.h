@@ -132,11 +132,21 @@ bool multiboot_build(const MultibootInput *in, BootImage *img, GError **errp);
 
 /* --- acpi_build.c: ACPI 6.x tables for direct boot --- */
 
+/* A memory-mapped device described in the DSDT (virtio-mmio: "LNRO0005"). */
+typedef struct AcpiMmioDevice {
+    const char *hid;
+    uint64_t addr;
+    uint32_t size;
+    unsigned gsi;             /* level, active high */
+} AcpiMmioDevice;
+
 typedef struct AcpiBuildConfig {
     int ncpus;
     const uint32_t *apic_ids; /* ncpus entries */
     bool pc_legacy;           /* i8042 and PS/2 devices present */
     uint16_t pm_base;         /* PM1a_EVT; CNT at +4, TMR at +8 */
+    const AcpiMmioDevice *mmio_devs; /* nr_mmio_devs entries */
+    unsigned nr_mmio_devs;
 } AcpiBuildConfig;
 
 /*

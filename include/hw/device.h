@@ -44,7 +44,12 @@ const char *property_type_name(PropType t);
 struct DeviceClass {
     const char *name;
     const char *desc;
-    const char *bus;            /* "isa", "sys" */
+    const char *bus;            /* "isa", "sys", "PCI" */
+    /* QOM parent type ("pci-device"); NULL: derived from bus */
+    const char *parent;
+    /* The bus its instance provides, for "info qtree" ("pci.0", "PCI") */
+    const char *child_bus_name;
+    const char *child_bus_type;
     size_t instance_size;       /* begins with a Device */
     const Property *props;      /* ends with PROP_END */
     bool user_creatable;        /* may be given to -device */

@@ -35,6 +35,11 @@ typedef struct AccelOps {
                            GError **errp);
     /* Drives a GSI (interrupt controller input) to a level. */
     void (*set_irq)(Machine *m, int gsi, int level);
+    /*
+     * Delivers a PCI MSI (address 0xfeeXXXXX and data as in SDM 10.11) to
+     * the LAPICs, wherever they are. Big lock held.
+     */
+    void (*send_msi)(Machine *m, uint64_t addr, uint32_t data);
     /* Listens to the system address space to map RAM. */
     void (*memory_listen)(Machine *m, AddressSpace *as);
     void (*destroy)(Machine *m);

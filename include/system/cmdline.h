@@ -34,6 +34,7 @@ typedef struct VMOptions {
     GPtrArray *chardevs;        /* -chardev option strings */
     GPtrArray *netdevs;         /* -netdev option strings */
     GPtrArray *drives;          /* -drive option strings */
+    GPtrArray *nics;            /* -nic option strings */
     GPtrArray *serials;         /* -serial specs */
     const char *debugcon;       /* -debugcon spec */
     bool nographic;

@@ -311,7 +311,7 @@ static void test_dsdt_aml_structure(void)
         devices++;
     }
     g_assert_cmpuint(p, ==, scope_end);
-    g_assert_cmpuint(devices, ==, 5); /* COM1 COM2 KBD MOU RTC */
+    g_assert_cmpuint(devices, ==, 6); /* COM1 COM2 KBD MOU RTC PCI0 */
 
     /* Name(\_S5_, Package(4) { 5, 5, 0, 0 }) */
     static const uint8_t s5[] = {0x08, '\\', '_',  'S',  '5',  '_',  0x12, 0x08,

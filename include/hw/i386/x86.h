@@ -110,6 +110,8 @@ struct MachineClass {
     bool is_default;
     int max_cpus;               /* 0: 255, as QEMU's pc */
     bool no_cpus;               /* "none": a machine to probe with QMP */
+    /* Suffix of its virtio device types: "-device" (mmio), NULL "-pci". */
+    const char *virtio_suffix;
     /* Builds memory, devices and boot state; cfg is already validated. */
     bool (*init)(Machine *m, GError **errp);
     const MachineClass *next;   /* registry link */

@@ -1,0 +1,289 @@
+/*
+ * The i440FX PCI host (Intel 82441FX PMC datasheet, 290549): configuration
+ * mechanism #1 (PCI 3.0 3.2.2.3.2) at ports 0xcf8 (CONFIG_ADDRESS, dword
+ * accesses only) and 0xcfc-0xcff (CONFIG_DATA), bus pci.0, the host bridge
+ * function at 00:00.0 and the PIIX3 PCI-to-ISA bridge at 00:01.0 (82371SB
+ * datasheet, 290550) as a placeholder holding the PIRQ route registers.
+ *
+ * INTx routing is that of QEMU's pc after SeaBIOS: device slot S, pin P
+ * (INTA# = 0) drives PIRQ (P + S - 1) mod 4, and PIRQA-D are routed to
+ * IRQ 10, 10, 11, 11; the DSDT's _PRT (hw/i386/acpi_build.c) says the same.
+ */
+#include "hw/i386/x86.h"
+#include "hw/pci/pci.h"
+#include "util/opts.h"
+#include "hw/pci/i440fx.h"
+
+#define PCI_CONFIG_ADDRESS  0xcf8
+#define PCI_CONFIG_DATA     0xcfc
+#define  CONFIG_ADDRESS_ENABLE 0x80000000u
+
+/* 82371SB: PIRQ route control registers PIRQRC[A:D] */
+#define PIIX_PIRQRC         0x60
+
+static const uint8_t pirq_irq[4] = { 10, 10, 11, 11 };
+
+int i440fx_route_intx(PCIDevice *d, int pin)
+{
+    if (pin < 1 || pin > 4) {
+        return -1;
+    }
+    return pirq_irq[(pin - 1 + PCI_SLOT(d->devfn) + 3) & 3];
+}
+
+typedef struct I440FXHost {
+    Device qdev;
+    Machine *m;
+    PCIBus *bus;
+    uint32_t config_address;
+    MemoryRegion conf, data;
+} I440FXHost;
+
+/*
+ * CONFIG_ADDRESS is only a dword at 0xcf8: other accesses to 0xcf8-0xcfb
+ * reach whatever else decodes those ports (the reset control register at
+ * 0xcf9), as on the chipset.
+ */
+static MemoryRegion *port_below(I440FXHost *s, hwaddr port)
+{
+    GPtrArray *subs = s->m->io->subregions;
+
+    for (guint i = 0; subs && i < subs->len; i++) {
+        MemoryRegion *mr = g_ptr_array_index(subs, i);
+        if (mr != &s->conf && mr->enabled && mr->type == MR_IO &&
+            port >= mr->addr && port - mr->addr < mr->size) {
+            return mr;
+        }
+    }
+    return NULL;
+}
+
+static uint64_t conf_read(void *opaque, hwaddr addr, unsigned size)
+{
+    I440FXHost *s = opaque;
+
+    if (addr == 0 && size == 4) {
+        return s->config_address;
+    }
+    uint64_t val = 0;
+    for (unsigned i = 0; i < size; i++) {
+        MemoryRegion *mr = port_below(s, PCI_CONFIG_ADDRESS + addr + i);
+        uint64_t b = 0xff;
+        if (mr && mr->ops->read) {
+            b = mr->ops->read(mr->opaque,
+                              PCI_CONFIG_ADDRESS + addr + i - mr->addr, 1);
+        }
+        val |= (b & 0xff) << (i * 8);
+    }
+    return val;
+}
+
+static void conf_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    I440FXHost *s = opaque;
+
+    if (addr == 0 && size == 4) {
+        /* bits 1:0 are reserved and read back as 0 */
+        s->config_address = val & ~3u;
+        return;
+    }
+    for (unsigned i = 0; i < size; i++) {
+        MemoryRegion *mr = port_below(s, PCI_CONFIG_ADDRESS + addr + i);
+        if (mr && mr->ops->write) {
+            mr->ops->write(mr->opaque,
+                           PCI_CONFIG_ADDRESS + addr + i - mr->addr,
+                           (val >> (i * 8)) & 0xff, 1);
+        }
+    }
+}
+
+static const MemoryRegionOps conf_ops = {
+    .read = conf_read,
+    .write = conf_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+/* Bus 0 only: other buses master-abort (all-ones, writes dropped). */
+static bool data_target(I440FXHost *s, hwaddr addr, unsigned size,
+                        unsigned *devfn, uint32_t *reg)
+{
+    uint32_t a = s->config_address;
+
+    if (!(a & CONFIG_ADDRESS_ENABLE) || ((a >> 16) & 0xff) != 0 ||
+        addr + size > 4) {
+        return false;
+    }
+    *devfn = (a >> 8) & 0xff;
+    *reg = (a & 0xfc) + addr;
+    return true;
+}
+
+static uint64_t data_read(void *opaque, hwaddr addr, unsigned size)
+{
+    I440FXHost *s = opaque;
+    unsigned devfn;
+    uint32_t reg;
+
+    if (!data_target(s, addr, size, &devfn, &reg)) {
+        return size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+    }
+    return pci_bus_config_read(s->bus, devfn, reg, size);
+}
+
+static void data_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    I440FXHost *s = opaque;
+    unsigned devfn;
+    uint32_t reg;
+
+    if (data_target(s, addr, size, &devfn, &reg)) {
+        pci_bus_config_write(s->bus, devfn, reg, val, size);
+    }
+}
+
+static const MemoryRegionOps data_ops = {
+    .read = data_read,
+    .write = data_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+static bool host_realize(Device *dev, Machine *m, GError **errp)
+{
+    I440FXHost *s = (I440FXHost *)dev;
+
+    if (pci_bus_find(m, "pci.0")) {
+        g_set_error(errp, VIREO_ERROR, 0, "the machine already has pci.0");
+        return false;
+    }
+    s->m = m;
+    s->bus = pci_bus_new(m, "pci.0", m->sysmem, m->io, i440fx_route_intx);
+    memory_region_init_io(&s->conf, "pci-conf-idx", &conf_ops, s, 4);
+    memory_region_init_io(&s->data, "pci-conf-data", &data_ops, s, 4);
+    /* above the reset control byte at 0xcf9, which conf_* passes through */
+    memory_region_add_subregion_overlap(m->io, PCI_CONFIG_ADDRESS, &s->conf,
+                                        2);
+    memory_region_add_subregion(m->io, PCI_CONFIG_DATA, &s->data);
+    return true;
+}
+
+static void host_unrealize(Device *dev)
+{
+    I440FXHost *s = (I440FXHost *)dev;
+
+    memory_region_del_subregion(s->m->io, &s->conf);
+    memory_region_del_subregion(s->m->io, &s->data);
+    memory_region_destroy(&s->conf);
+    memory_region_destroy(&s->data);
+    pci_bus_free(s->bus);
+}
+
+static void host_reset(Device *dev)
+{
+    ((I440FXHost *)dev)->config_address = 0;
+}
+
+static DeviceClass i440fx_host_class = {
+    .name = "i440FX-pcihost",
+    .desc = "i440FX PCI host (configuration mechanism #1)",
+    .child_bus_name = "pci.0",
+    .child_bus_type = "PCI",
+    .instance_size = sizeof(I440FXHost),
+    .realize = host_realize,
+    .unrealize = host_unrealize,
+    .reset = host_reset,
+};
+DEVICE_REGISTER(i440fx_host_class)
+
+/* ---- the PCI functions: host bridge and ISA bridge ---- */
+
+typedef struct PCIPlaceholder {
+    PCIDevice pci;
+} PCIPlaceholder;
+
+static const PCIDeviceInfo i440fx_info = {
+    .vendor_id = 0x8086, .device_id = 0x1237, .revision = 0x02,
+    .class_code = 0x060000,
+};
+
+static const PCIDeviceInfo piix3_info = {
+    .vendor_id = 0x8086, .device_id = 0x7000,
+    .class_code = 0x060100,
+};
+
+static bool i440fx_realize(Device *dev, Machine *m, GError **errp)
+{
+    return pci_device_init((PCIDevice *)dev, m, &i440fx_info, errp);
+}
+
+static bool piix3_realize(Device *dev, Machine *m, GError **errp)
+{
+    PCIDevice *d = (PCIDevice *)dev;
+
+    if (!pci_device_init(d, m, &piix3_info, errp)) {
+        return false;
+    }
+    memset(d->wmask + PIIX_PIRQRC, 0x8f, 4);
+    return true;
+}
+
+static void placeholder_unrealize(Device *dev)
+{
+    pci_device_uninit((PCIDevice *)dev);
+}
+
+static void placeholder_reset(Device *dev)
+{
+    pci_device_reset((PCIDevice *)dev);
+}
+
+/* What firmware leaves in PIRQRC[A:D]: the routing i440fx_route_intx uses. */
+static void piix3_reset(Device *dev)
+{
+    PCIDevice *d = (PCIDevice *)dev;
+
+    pci_device_reset(d);
+    for (int i = 0; i < 4; i++) {
+        d->config[PIIX_PIRQRC + i] = pirq_irq[i];
+    }
+}
+
+static const Property placeholder_props[] = {
+    PCI_DEVICE_PROPS(PCIPlaceholder, pci),
+    PROP_END,
+};
+
+static DeviceClass i440fx_class = {
+    .name = "i440FX",
+    .desc = "Host bridge",
+    .bus = "PCI",
+    .parent = "pci-device",
+    .instance_size = sizeof(PCIPlaceholder),
+    .props = placeholder_props,
+    .realize = i440fx_realize,
+    .unrealize = placeholder_unrealize,
+    .reset = placeholder_reset,
+};
+DEVICE_REGISTER(i440fx_class)
+
+static DeviceClass piix3_class = {
+    .name = "PIIX3",
+    .desc = "ISA bridge",
+    .bus = "PCI",
+    .parent = "pci-device",
+    .instance_size = sizeof(PCIPlaceholder),
+    .props = placeholder_props,
+    .realize = piix3_realize,
+    .unrealize = placeholder_unrealize,
+    .reset = piix3_reset,
+};
+DEVICE_REGISTER(piix3_class)
+
+bool i440fx_create(Machine *m, GError **errp)
+{
+    return x86_create_device(m, "i440FX-pcihost", errp, NULL) &&
+           x86_create_device(m, "i440FX", errp, "addr", "0", NULL) &&
+           x86_create_device(m, "PIIX3", errp, "addr", "1", "multifunction", "on",
+                             NULL);
+}

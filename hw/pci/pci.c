@@ -1,0 +1,605 @@
+/*
+ * Conventional PCI (PCI Local Bus 3.0): buses, the type-0 configuration
+ * header with write and write-1-to-clear masks, BAR sizing and mapping
+ * (6.2.5), capability lists, and INTx routing through the host bridge.
+ * MSI and MSI-X live in msi.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hw/i386/x86.h"
+#include "hw/pci/pci.h"
+#include "pci-internal.h"
+#include "util/log.h"
+#include "util/opts.h"
+
+/* Beyond this, a BAR address is outside any x86 physical address space. */
+#define PCI_MEM_LIMIT   (1ULL << 52)
+#define PCI_IO_LIMIT    0x10000ULL
+/* BARs sit below RAM and the board's devices, as behind QEMU's PCI hole */
+#define PCI_BAR_PRIORITY (-1)
+
+static GSList *pci_buses;   /* every live bus, for pci_bus_find */
+
+/* ---- buses ---- */
+
+PCIBus *pci_bus_new(Machine *m, const char *name, MemoryRegion *mem,
+                    MemoryRegion *io, PCIRouteIntx *route)
+{
+    PCIBus *bus = g_new0(PCIBus, 1);
+
+    bus->m = m;
+    bus->name = g_strdup(name);
+    bus->mem = mem;
+    bus->io = io;
+    bus->route = route;
+    pci_buses = g_slist_append(pci_buses, bus);
+    return bus;
+}
+
+void pci_bus_free(PCIBus *bus)
+{
+    if (!bus) {
+        return;
+    }
+    for (unsigned i = 0; i < G_N_ELEMENTS(bus->devices); i++) {
+        PCIDevice *d = bus->devices[i];
+        if (d) {
+            pci_unmap_bars(d);
+            d->bus = NULL;
+        }
+    }
+    pci_buses = g_slist_remove(pci_buses, bus);
+    g_free(bus->name);
+    g_free(bus);
+}
+
+PCIBus *pci_bus_find(Machine *m, const char *name)
+{
+    for (GSList *l = pci_buses; l; l = l->next) {
+        PCIBus *bus = l->data;
+        if (bus->m == m && (!name || !strcmp(bus->name, name))) {
+            return bus;
+        }
+    }
+    return NULL;
+}
+
+const char *pci_bus_name(PCIBus *bus)
+{
+    return bus->name;
+}
+
+Machine *pci_bus_machine(PCIBus *bus)
+{
+    return bus->m;
+}
+
+PCIDevice *pci_bus_get_device(PCIBus *bus, unsigned devfn)
+{
+    return devfn < G_N_ELEMENTS(bus->devices) ? bus->devices[devfn] : NULL;
+}
+
+int pci_bus_gsi_count(PCIBus *bus, int gsi)
+{
+    return gsi >= 0 && gsi < X86_NUM_GSI ? bus->gsi_count[gsi] : 0;
+}
+
+uint32_t pci_bus_config_read(PCIBus *bus, unsigned devfn, uint32_t addr,
+                             unsigned len)
+{
+    PCIDevice *d = pci_bus_get_device(bus, devfn);
+
+    if (len != 1 && len != 2 && len != 4) {
+        return ~0u;
+    }
+    /* absent functions: master abort, all-ones (PCI 3.0 6.1) */
+    if (!d) {
+        return len == 4 ? ~0u : (1u << (len * 8)) - 1;
+    }
+    return pci_default_config_read(d, addr, len);
+}
+
+void pci_bus_config_write(PCIBus *bus, unsigned devfn, uint32_t addr,
+                          uint32_t val, unsigned len)
+{
+    PCIDevice *d = pci_bus_get_device(bus, devfn);
+
+    if (!d || (len != 1 && len != 2 && len != 4)) {
+        return;
+    }
+    pci_default_config_write(d, addr, val, len);
+    if (d->info && d->info->config_write) {
+        d->info->config_write(d, addr, val, len);
+    }
+}
+
+/* ---- INTx ---- */
+
+/* The bus-visible level: the pin, unless the guest disabled INTx. */
+static void intx_update(PCIDevice *d)
+{
+    bool on = d->intx_level && d->config[PCI_INTERRUPT_PIN] &&
+              !(pci_get_word(d->config + PCI_COMMAND) &
+                PCI_COMMAND_INTX_DISABLE);
+    PCIBus *bus = d->bus;
+
+    if (on == d->intx_asserted) {
+        return;
+    }
+    d->intx_asserted = on;
+    if (!bus || !bus->route) {
+        return;
+    }
+    int gsi = bus->route(d, d->config[PCI_INTERRUPT_PIN]);
+    if (gsi < 0 || gsi >= X86_NUM_GSI) {
+        return;
+    }
+    /* shared, level-triggered: the line is high while anyone asserts it */
+    bus->gsi_count[gsi] += on ? 1 : -1;
+    if (bus->gsi_count[gsi] == (on ? 1 : 0)) {
+        irq_set(&bus->m->gsi[gsi], on);
+    }
+}
+
+void pci_irq_set(PCIDevice *d, int level)
+{
+    d->intx_level = level != 0;
+    if (level) {
+        d->config[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+    } else {
+        d->config[PCI_STATUS] &= ~PCI_STATUS_INTERRUPT;
+    }
+    intx_update(d);
+}
+
+/* ---- BARs ---- */
+
+static unsigned bar_reg(int bar)
+{
+    return PCI_BASE_ADDRESS_0 + bar * 4;
+}
+
+void pci_register_bar(PCIDevice *d, int bar, uint8_t type, MemoryRegion *mr)
+{
+    bool is_io = type & PCI_BASE_ADDRESS_SPACE_IO;
+    bool is_64 = !is_io && (type & PCI_BASE_ADDRESS_MEM_TYPE_64);
+    uint64_t size = mr->size;
+    uint64_t mask = ~(size - 1);
+
+    g_assert(bar >= 0 && bar < PCI_NUM_BARS && (!is_64 || bar < 5));
+    g_assert(size && !(size & (size - 1)) && size >= (is_io ? 4 : 16));
+    g_assert(!d->bars[bar].mr);
+
+    d->bars[bar] = (PCIBar){ .mr = mr, .size = size, .type = type,
+                             .addr = PCI_BAR_UNMAPPED };
+    unsigned reg = bar_reg(bar);
+    pci_set_long(d->config + reg, type);
+    pci_set_long(d->wmask + reg, (uint32_t)mask & (is_io ? ~3u : ~15u));
+    if (is_64) {
+        pci_set_long(d->config + reg + 4, 0);
+        pci_set_long(d->wmask + reg + 4, mask >> 32);
+    }
+}
+
+uint64_t pci_bar_address(PCIDevice *d, int bar)
+{
+    return bar >= 0 && bar < PCI_NUM_BARS ? d->bars[bar].addr
+                                          : PCI_BAR_UNMAPPED;
+}
+
+/* Where the guest's BAR value and command register place the BAR. */
+static uint64_t bar_decode(PCIDevice *d, int bar)
+{
+    const PCIBar *b = &d->bars[bar];
+    uint16_t cmd = pci_get_word(d->config + PCI_COMMAND);
+    unsigned reg = bar_reg(bar);
+    uint64_t addr, last;
+
+    if (b->type & PCI_BASE_ADDRESS_SPACE_IO) {
+        if (!(cmd & PCI_COMMAND_IO)) {
+            return PCI_BAR_UNMAPPED;
+        }
+        addr = pci_get_long(d->config + reg) & ~(b->size - 1) & ~3ULL;
+        last = addr + b->size - 1;
+        if (!addr || last >= PCI_IO_LIMIT) {
+            return PCI_BAR_UNMAPPED;
+        }
+        return addr;
+    }
+    if (!(cmd & PCI_COMMAND_MEMORY)) {
+        return PCI_BAR_UNMAPPED;
+    }
+    addr = pci_get_long(d->config + reg) & ~15ULL;
+    if (b->type & PCI_BASE_ADDRESS_MEM_TYPE_64) {
+        addr |= (uint64_t)pci_get_long(d->config + reg + 4) << 32;
+    }
+    addr &= ~(b->size - 1);
+    last = addr + b->size - 1;
+    /* 0 is "not programmed"; past the physical address space is nowhere */
+    if (!addr || last < addr || last >= PCI_MEM_LIMIT) {
+        return PCI_BAR_UNMAPPED;
+    }
+    return addr;
+}
+
+static MemoryRegion *bar_space(PCIDevice *d, int bar)
+{
+    if (!d->bus) {
+        return NULL;
+    }
+    return d->bars[bar].type & PCI_BASE_ADDRESS_SPACE_IO ? d->bus->io
+                                                         : d->bus->mem;
+}
+
+/* Remaps every BAR whose decoded address changed (6.2.5.1). */
+void pci_update_mappings(PCIDevice *d)
+{
+    memory_transaction_begin();
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        PCIBar *b = &d->bars[i];
+        MemoryRegion *space = bar_space(d, i);
+        if (!b->mr || !space) {
+            continue;
+        }
+        uint64_t addr = bar_decode(d, i);
+        if (addr == b->addr) {
+            continue;
+        }
+        if (b->addr != PCI_BAR_UNMAPPED) {
+            memory_region_del_subregion(space, b->mr);
+        }
+        b->addr = addr;
+        if (addr != PCI_BAR_UNMAPPED) {
+            memory_region_add_subregion_overlap(space, addr, b->mr,
+                                                PCI_BAR_PRIORITY);
+        }
+    }
+    memory_transaction_commit();
+}
+
+void pci_unmap_bars(PCIDevice *d)
+{
+    memory_transaction_begin();
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        PCIBar *b = &d->bars[i];
+        MemoryRegion *space = bar_space(d, i);
+        if (b->mr && space && b->addr != PCI_BAR_UNMAPPED) {
+            memory_region_del_subregion(space, b->mr);
+        }
+        b->addr = PCI_BAR_UNMAPPED;
+    }
+    memory_transaction_commit();
+}
+
+/* ---- capabilities ---- */
+
+uint8_t pci_find_capability(PCIDevice *d, uint8_t cap_id)
+{
+    uint8_t off = d->config[PCI_CAPABILITY_LIST] & ~3;
+
+    /* bounded: at most 48 dword-aligned places after the header */
+    for (int n = 0; off >= PCI_CONFIG_HEADER_SIZE && n < 48; n++) {
+        if (d->config[off] == cap_id) {
+            return off;
+        }
+        off = d->config[off + 1] & ~3;
+    }
+    return 0;
+}
+
+uint8_t pci_add_capability(PCIDevice *d, uint8_t cap_id, uint8_t offset,
+                           uint8_t size, GError **errp)
+{
+    unsigned off = offset;
+
+    if (size < 2) {
+        g_set_error(errp, VIREO_ERROR, 0, "PCI capability 0x%x: size %u",
+                    cap_id, size);
+        return 0;
+    }
+    if (!off) {
+        /* first free dword-aligned gap after the header */
+        for (off = PCI_CONFIG_HEADER_SIZE;
+             off + size <= PCI_CONFIG_SPACE_SIZE; off += 4) {
+            unsigned i = 0;
+            while (i < size && !d->used[off + i]) {
+                i++;
+            }
+            if (i == size) {
+                break;
+            }
+        }
+    }
+    if (off < PCI_CONFIG_HEADER_SIZE || (off & 3) ||
+        off + size > PCI_CONFIG_SPACE_SIZE) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "PCI capability 0x%x (%u bytes) does not fit in config "
+                    "space", cap_id, size);
+        return 0;
+    }
+    for (unsigned i = 0; i < size; i++) {
+        if (d->used[off + i]) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "PCI capability 0x%x at 0x%x overlaps another one",
+                        cap_id, off);
+            return 0;
+        }
+    }
+    memset(d->used + off, 1, size);
+    d->config[off] = cap_id;
+    d->config[off + 1] = d->config[PCI_CAPABILITY_LIST];
+    d->config[PCI_CAPABILITY_LIST] = off;
+    d->config[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+    return off;
+}
+
+/* ---- config space ---- */
+
+uint32_t pci_default_config_read(PCIDevice *d, uint32_t addr, unsigned len)
+{
+    uint32_t val = 0;
+
+    if (len > 4) {
+        return ~0u;
+    }
+    for (unsigned i = 0; i < len; i++) {
+        uint32_t a = addr + i;
+        uint8_t b = a < PCI_CONFIG_SPACE_SIZE ? d->config[a] : 0xff;
+        val |= (uint32_t)b << (i * 8);
+    }
+    return val;
+}
+
+static bool range_covers(uint32_t addr, unsigned len, uint32_t start,
+                         uint32_t size)
+{
+    return addr < start + size && start < addr + len;
+}
+
+void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
+                              unsigned len)
+{
+    if (len > 4 || addr >= PCI_CONFIG_SPACE_SIZE) {
+        return;
+    }
+    len = MIN(len, PCI_CONFIG_SPACE_SIZE - addr);
+    for (unsigned i = 0; i < len; i++) {
+        uint8_t b = val >> (i * 8);
+        uint32_t a = addr + i;
+        d->config[a] = (d->config[a] & ~d->wmask[a]) | (b & d->wmask[a]);
+        d->config[a] &= ~(b & d->w1cmask[a]);
+    }
+    if (range_covers(addr, len, PCI_BASE_ADDRESS_0, 24) ||
+        range_covers(addr, len, PCI_COMMAND, 2)) {
+        pci_update_mappings(d);
+    }
+    if (range_covers(addr, len, PCI_COMMAND, 2)) {
+        intx_update(d);
+    }
+    pci_msi_config_write(d, addr, len);
+}
+
+/* ---- devices ---- */
+
+/* "SLOT[.FN]" (numbers as strtoul base 0 or hex as QEMU: "0x3.1", "3") */
+static bool parse_devfn(const char *s, int *devfn, GError **errp)
+{
+    char *end;
+    unsigned long slot, fn = 0;
+
+    slot = strtoul(s, &end, 16);
+    if (end == s) {
+        goto bad;
+    }
+    if (*end == '.') {
+        const char *f = end + 1;
+        fn = strtoul(f, &end, 16);
+        if (end == f) {
+            goto bad;
+        }
+    }
+    if (*end || slot > 31 || fn > 7) {
+        goto bad;
+    }
+    *devfn = PCI_DEVFN(slot, fn);
+    return true;
+bad:
+    g_set_error(errp, VIREO_ERROR, 0,
+                "addr '%s': expected SLOT[.FUNCTION] with slot 0-0x1f and "
+                "function 0-7", s);
+    return false;
+}
+
+bool pci_device_init(PCIDevice *d, Machine *m, const PCIDeviceInfo *info,
+                     GError **errp)
+{
+    PCIBus *bus = pci_bus_find(m, d->bus_prop);
+    int devfn = -1;
+
+    if (!bus) {
+        g_set_error(errp, VIREO_ERROR, 0, "%s '%s' not found",
+                    d->bus_prop ? "bus" : "a PCI bus",
+                    d->bus_prop ? d->bus_prop : "for this machine");
+        return false;
+    }
+    if (d->addr_prop) {
+        const char *s = d->addr_prop;
+        if (g_str_has_prefix(s, "0x") || g_str_has_prefix(s, "0X")) {
+            s += 2;
+        }
+        if (!parse_devfn(s, &devfn, errp)) {
+            return false;
+        }
+        if (bus->devices[devfn]) {
+            /* QEMU's wording */
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "PCI: slot %d function %d not available for %s, in "
+                        "use by %s", PCI_SLOT(devfn), PCI_FUNC(devfn),
+                        d->qdev.cls->name,
+                        bus->devices[devfn]->qdev.cls->name);
+            return false;
+        }
+    } else {
+        for (int slot = 0; slot < 32 && devfn < 0; slot++) {
+            if (!bus->devices[PCI_DEVFN(slot, 0)]) {
+                devfn = PCI_DEVFN(slot, 0);
+            }
+        }
+        if (devfn < 0) {
+            g_set_error(errp, VIREO_ERROR, 0, "no free slot on %s",
+                        bus->name);
+            return false;
+        }
+    }
+
+    d->info = info;
+    d->devfn = devfn;
+    memset(d->config, 0, sizeof(d->config));
+    memset(d->wmask, 0, sizeof(d->wmask));
+    memset(d->w1cmask, 0, sizeof(d->w1cmask));
+    memset(d->used, 0, sizeof(d->used));
+    memset(d->used, 1, PCI_CONFIG_HEADER_SIZE);
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        d->bars[i].addr = PCI_BAR_UNMAPPED;
+    }
+    pci_set_word(d->config + PCI_VENDOR_ID, info->vendor_id);
+    pci_set_word(d->config + PCI_DEVICE_ID, info->device_id);
+    d->config[PCI_REVISION_ID] = info->revision;
+    d->config[PCI_CLASS_PROG] = info->class_code;
+    pci_set_word(d->config + PCI_CLASS_DEVICE, info->class_code >> 8);
+    d->config[PCI_HEADER_TYPE] =
+        d->multifunction ? PCI_HEADER_TYPE_MULTI_FUNCTION : 0;
+    pci_set_word(d->config + PCI_SUBSYSTEM_VENDOR_ID,
+                 info->subsystem_vendor_id ? info->subsystem_vendor_id
+                                           : PCI_SUBVENDOR_ID_REDHAT_QUMRANET);
+    pci_set_word(d->config + PCI_SUBSYSTEM_ID,
+                 info->subsystem_vendor_id ? info->subsystem_id
+                                           : PCI_SUBDEVICE_ID_QEMU);
+    d->config[PCI_INTERRUPT_PIN] = info->interrupt_pin <= 4
+                                   ? info->interrupt_pin : 0;
+
+    pci_set_word(d->wmask + PCI_COMMAND,
+                 PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+                 PCI_COMMAND_PARITY | PCI_COMMAND_SERR |
+                 PCI_COMMAND_INTX_DISABLE);
+    pci_set_word(d->w1cmask + PCI_STATUS, PCI_STATUS_W1C);
+    d->wmask[PCI_CACHE_LINE_SIZE] = 0xff;
+    d->wmask[PCI_LATENCY_TIMER] = 0xff;
+    d->wmask[PCI_INTERRUPT_LINE] = 0xff;
+
+    d->bus = bus;
+    bus->devices[devfn] = d;
+    /* what the device ended up at, in QEMU's "02.0" form */
+    g_free(d->addr_prop);
+    d->addr_prop = g_strdup_printf("%02x.%x", PCI_SLOT(devfn),
+                                   PCI_FUNC(devfn));
+    return true;
+}
+
+void pci_device_uninit(PCIDevice *d)
+{
+    if (d->bus) {
+        pci_irq_set(d, 0);
+        pci_unmap_bars(d);
+        if (d->bus->devices[d->devfn] == d) {
+            d->bus->devices[d->devfn] = NULL;
+        }
+        d->bus = NULL;
+    }
+    pci_msix_uninit(d);
+}
+
+void pci_device_reset(PCIDevice *d)
+{
+    pci_irq_set(d, 0);
+    pci_set_word(d->config + PCI_COMMAND, 0);
+    pci_set_word(d->config + PCI_STATUS,
+                 pci_get_word(d->config + PCI_STATUS) &
+                 ~(PCI_STATUS_W1C | PCI_STATUS_INTERRUPT));
+    d->config[PCI_CACHE_LINE_SIZE] = 0;
+    d->config[PCI_LATENCY_TIMER] = 0;
+    d->config[PCI_INTERRUPT_LINE] = 0;
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        PCIBar *b = &d->bars[i];
+        if (!b->mr) {
+            continue;
+        }
+        pci_set_long(d->config + bar_reg(i), b->type);
+        if (b->type & PCI_BASE_ADDRESS_MEM_TYPE_64 &&
+            !(b->type & PCI_BASE_ADDRESS_SPACE_IO)) {
+            pci_set_long(d->config + bar_reg(i) + 4, 0);
+        }
+    }
+    pci_update_mappings(d);
+    pci_msi_reset(d);
+}
+
+/* ---- monitor ---- */
+
+/* QEMU's pci_class_descriptions, the entries a PC shows */
+static const struct {
+    uint16_t cls;
+    const char *desc;
+} class_desc[] = {
+    { 0x0001, "VGA compatible device" },
+    { 0x0100, "SCSI controller" },
+    { 0x0101, "IDE controller" },
+    { 0x0102, "Floppy controller" },
+    { 0x0103, "IPI controller" },
+    { 0x0104, "RAID controller" },
+    { 0x0106, "SATA controller" },
+    { 0x0107, "SAS controller" },
+    { 0x0180, "Storage controller" },
+    { 0x0200, "Ethernet controller" },
+    { 0x0201, "Token Ring controller" },
+    { 0x0202, "FDDI controller" },
+    { 0x0203, "ATM controller" },
+    { 0x0280, "Network controller" },
+    { 0x0300, "VGA controller" },
+    { 0x0301, "XGA controller" },
+    { 0x0302, "3D controller" },
+    { 0x0380, "Display controller" },
+    { 0x0400, "Video controller" },
+    { 0x0401, "Audio controller" },
+    { 0x0402, "Phone" },
+    { 0x0403, "Audio controller" },
+    { 0x0480, "Multimedia controller" },
+    { 0x0500, "RAM controller" },
+    { 0x0501, "Flash controller" },
+    { 0x0580, "Memory controller" },
+    { 0x0600, "Host bridge" },
+    { 0x0601, "ISA bridge" },
+    { 0x0602, "EISA bridge" },
+    { 0x0603, "MC bridge" },
+    { 0x0604, "PCI bridge" },
+    { 0x0605, "PCMCIA bridge" },
+    { 0x0606, "NUBUS bridge" },
+    { 0x0607, "CARDBUS bridge" },
+    { 0x0608, "RACEWAY bridge" },
+    { 0x0680, "Bridge" },
+    { 0x0700, "Serial port" },
+    { 0x0701, "Parallel port" },
+    { 0x0703, "Modem" },
+    { 0x0780, "Communication controller" },
+    { 0x0800, "PIC" },
+    { 0x0801, "DMA controller" },
+    { 0x0802, "Timer" },
+    { 0x0803, "RTC" },
+    { 0x0880, "System peripheral" },
+    { 0x0c03, "USB controller" },
+    { 0x0c05, "SMBus" },
+    { 0x0d00, "IRDA controller" },
+    { 0x0e00, "I2O controller" },
+    { 0x1000, "Encryption controller" },
+};
+
+const char *pci_class_desc(uint16_t cls)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(class_desc); i++) {
+        if (class_desc[i].cls == cls) {
+            return class_desc[i].desc;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,340 @@
+/*
+ * virtio-mmio transport, version 2 (virtio 1.2 section 4.2). A transport
+ * with no device plugged in answers with DeviceID 0, which drivers skip
+ * (4.2.3.1.1), as a board's empty slot.
+ */
+#include <string.h>
+
+#include "hw/i386/x86.h"
+#include "hw/virtio/virtio-mmio.h"
+#include "util/log.h"
+#include "util/opts.h"
+
+typedef struct VirtioMMIO {
+    Device parent;
+    uint64_t addr;          /* property "addr" */
+    uint32_t gsi;           /* property "irq" */
+    MemoryRegion mr;
+    bool mapped;
+    IRQLine *irq;
+    VirtIODevice *vdev;     /* NULL: empty slot */
+    uint32_t device_features_sel;
+    uint32_t driver_features_sel;
+    uint32_t queue_sel;
+    uint32_t shm_sel;
+} VirtioMMIO;
+
+static DeviceClass virtio_mmio_class;
+
+static void update_irq(VirtioMMIO *s)
+{
+    irq_set(s->irq, s->vdev && s->vdev->isr != 0);
+}
+
+static void mmio_notify(VirtIODevice *vdev, VirtQueue *vq)
+{
+    update_irq(vdev->transport);
+}
+
+static VirtQueue *selected_queue(VirtioMMIO *s)
+{
+    if (s->queue_sel >= s->vdev->ops->num_queues) {
+        return NULL;
+    }
+    return &s->vdev->vq[s->queue_sel];
+}
+
+static uint64_t reg_read(VirtioMMIO *s, hwaddr addr)
+{
+    VirtIODevice *vdev = s->vdev;
+    VirtQueue *vq;
+
+    switch (addr) {
+    case VIRTIO_MMIO_MAGIC_VALUE: return VIRTIO_MMIO_MAGIC;
+    case VIRTIO_MMIO_VERSION: return 2;
+    case VIRTIO_MMIO_VENDOR_ID: return VIRTIO_MMIO_VENDOR;
+    case VIRTIO_MMIO_DEVICE_ID: return vdev ? vdev->ops->device_id : 0;
+    }
+    if (!vdev) {
+        return 0;
+    }
+    switch (addr) {
+    case VIRTIO_MMIO_DEVICE_FEATURES:
+        return virtio_get_device_features(vdev, s->device_features_sel);
+    case VIRTIO_MMIO_QUEUE_NUM_MAX:
+        vq = selected_queue(s);
+        return vq ? vq->num_max : 0;
+    case VIRTIO_MMIO_QUEUE_READY:
+        vq = selected_queue(s);
+        return vq ? vq->ready : 0;
+    case VIRTIO_MMIO_INTERRUPT_STATUS:
+        return vdev->isr;
+    case VIRTIO_MMIO_STATUS:
+        return vdev->status;
+    case VIRTIO_MMIO_SHM_LEN_LOW:
+    case VIRTIO_MMIO_SHM_LEN_HIGH:
+        return 0xffffffff;      /* 4.2.2: no shared memory region */
+    case VIRTIO_MMIO_CONFIG_GENERATION:
+        return vdev->config_generation;
+    }
+    log_guest_error("virtio-mmio@0x%" G_GINT64_MODIFIER "x: read of "
+                    "register 0x%" G_GINT64_MODIFIER "x\n", s->addr, addr);
+    return 0;
+}
+
+/* 64-bit queue addresses written as two halves. */
+static void set_half(hwaddr *field, bool high, uint32_t val)
+{
+    if (high) {
+        *field = (*field & 0xffffffffULL) | (uint64_t)val << 32;
+    } else {
+        *field = (*field & ~0xffffffffULL) | val;
+    }
+}
+
+static void queue_write(VirtioMMIO *s, hwaddr addr, uint32_t val)
+{
+    VirtQueue *vq = selected_queue(s);
+
+    if (!vq) {
+        log_guest_error("virtio-mmio: queue %u does not exist\n", s->queue_sel);
+        return;
+    }
+    if (addr == VIRTIO_MMIO_QUEUE_READY) {
+        virtio_queue_set_ready(s->vdev, s->queue_sel, val & 1);
+        return;
+    }
+    if (vq->ready) {
+        /* 4.2.3.2: the driver sets these up while the queue is not ready */
+        log_guest_error("virtio-mmio: queue %u set up while ready\n",
+                        s->queue_sel);
+        return;
+    }
+    switch (addr) {
+    case VIRTIO_MMIO_QUEUE_NUM:
+        vq->num = val > UINT16_MAX ? 0 : val;   /* checked at QueueReady */
+        break;
+    case VIRTIO_MMIO_QUEUE_DESC_LOW:
+    case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+        set_half(&vq->desc, addr == VIRTIO_MMIO_QUEUE_DESC_HIGH, val);
+        break;
+    case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+    case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+        set_half(&vq->avail, addr == VIRTIO_MMIO_QUEUE_DRIVER_HIGH, val);
+        break;
+    case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+    case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+        set_half(&vq->used, addr == VIRTIO_MMIO_QUEUE_DEVICE_HIGH, val);
+        break;
+    }
+}
+
+static void reg_write(VirtioMMIO *s, hwaddr addr, uint32_t val)
+{
+    VirtIODevice *vdev = s->vdev;
+
+    if (!vdev) {
+        return;
+    }
+    switch (addr) {
+    case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+        s->device_features_sel = val;
+        break;
+    case VIRTIO_MMIO_DRIVER_FEATURES:
+        virtio_set_driver_features(vdev, s->driver_features_sel, val);
+        break;
+    case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+        s->driver_features_sel = val;
+        break;
+    case VIRTIO_MMIO_QUEUE_SEL:
+        s->queue_sel = val;
+        break;
+    case VIRTIO_MMIO_QUEUE_NUM:
+    case VIRTIO_MMIO_QUEUE_READY:
+    case VIRTIO_MMIO_QUEUE_DESC_LOW:
+    case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+    case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+    case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+    case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+    case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+        queue_write(s, addr, val);
+        break;
+    case VIRTIO_MMIO_QUEUE_NOTIFY:
+        /* 4.2.2: without VIRTIO_F_NOTIFICATION_DATA, the queue index */
+        virtio_queue_notify(vdev, val & 0xffff);
+        break;
+    case VIRTIO_MMIO_INTERRUPT_ACK:
+        virtio_isr_ack(vdev, val);
+        update_irq(s);
+        break;
+    case VIRTIO_MMIO_STATUS:
+        virtio_set_status(vdev, val);
+        if (val == 0) {
+            s->device_features_sel = s->driver_features_sel = 0;
+            s->queue_sel = s->shm_sel = 0;
+        }
+        update_irq(s);
+        break;
+    case VIRTIO_MMIO_SHM_SEL:
+        s->shm_sel = val;
+        break;
+    default:
+        log_guest_error("virtio-mmio@0x%" G_GINT64_MODIFIER "x: write of "
+                        "register 0x%" G_GINT64_MODIFIER "x\n", s->addr, addr);
+    }
+}
+
+static uint64_t mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    VirtioMMIO *s = opaque;
+
+    if (addr >= VIRTIO_MMIO_CONFIG) {
+        return s->vdev ? virtio_config_read(s->vdev, addr - VIRTIO_MMIO_CONFIG,
+                                            size)
+                       : 0;
+    }
+    if (size != 4 || (addr & 3)) {
+        log_guest_error("virtio-mmio: %u-byte read at 0x%" G_GINT64_MODIFIER
+                        "x\n", size, addr);
+        return 0;
+    }
+    return reg_read(s, addr);
+}
+
+static void mmio_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    VirtioMMIO *s = opaque;
+
+    if (addr >= VIRTIO_MMIO_CONFIG) {
+        if (s->vdev) {
+            virtio_config_write(s->vdev, addr - VIRTIO_MMIO_CONFIG, size, val);
+        }
+        return;
+    }
+    if (size != 4 || (addr & 3)) {
+        log_guest_error("virtio-mmio: %u-byte write at 0x%" G_GINT64_MODIFIER
+                        "x\n", size, addr);
+        return;
+    }
+    reg_write(s, addr, val);
+}
+
+static const MemoryRegionOps mmio_ops = {
+    .read = mmio_read,
+    .write = mmio_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+bool virtio_mmio_plug(Machine *m, VirtIODevice *vdev, const char *what,
+                      GError **errp)
+{
+    for (Device *d = m->devices; d; d = d->next) {
+        VirtioMMIO *s = (VirtioMMIO *)d;
+        if (d->cls != &virtio_mmio_class || s->vdev) {
+            continue;
+        }
+        s->vdev = vdev;
+        vdev->transport = s;
+        vdev->notify = mmio_notify;
+        vdev->notify_reset = NULL;
+        return true;
+    }
+    g_set_error(errp, VIREO_ERROR, 0,
+                "%s: no free virtio-mmio slot (virtio-mmio devices need the "
+                "microvm machine, which has a limited number of slots)", what);
+    return false;
+}
+
+void virtio_mmio_unplug(VirtIODevice *vdev)
+{
+    VirtioMMIO *s = vdev->transport;
+
+    if (s) {
+        s->vdev = NULL;
+        irq_set(s->irq, 0);
+        vdev->transport = NULL;
+        vdev->notify = NULL;
+    }
+}
+
+bool virtio_mmio_get_slot(const Device *dev, uint64_t *addr, unsigned *gsi)
+{
+    const VirtioMMIO *s = (const VirtioMMIO *)dev;
+
+    if (dev->cls != &virtio_mmio_class) {
+        return false;
+    }
+    *addr = s->addr;
+    *gsi = s->gsi;
+    return true;
+}
+
+char *virtio_mmio_cmdline_param(uint64_t addr, unsigned gsi)
+{
+    return g_strdup_printf("virtio_mmio.device=%u@0x%" G_GINT64_MODIFIER
+                           "x:%u", VIRTIO_MMIO_SIZE, addr, gsi);
+}
+
+static bool virtio_mmio_realize(Device *dev, Machine *m, GError **errp)
+{
+    VirtioMMIO *s = (VirtioMMIO *)dev;
+
+    if (s->gsi >= X86_NUM_GSI) {
+        g_set_error(errp, VIREO_ERROR, 0, "irq %u is not a GSI (0..%d)",
+                    s->gsi, X86_NUM_GSI - 1);
+        return false;
+    }
+    s->irq = &m->gsi[s->gsi];
+    memory_region_init_io(&s->mr, "virtio-mmio", &mmio_ops, s,
+                          VIRTIO_MMIO_SIZE);
+    memory_region_add_subregion(m->sysmem, s->addr, &s->mr);
+    s->mapped = true;
+    return true;
+}
+
+/* Machine reset: the device behind us goes back to status 0. */
+static void virtio_mmio_reset(Device *dev)
+{
+    VirtioMMIO *s = (VirtioMMIO *)dev;
+
+    s->device_features_sel = s->driver_features_sel = 0;
+    s->queue_sel = s->shm_sel = 0;
+    if (s->vdev) {
+        virtio_reset(s->vdev);
+    }
+    irq_set(s->irq, 0);
+}
+
+static void virtio_mmio_unrealize(Device *dev)
+{
+    VirtioMMIO *s = (VirtioMMIO *)dev;
+
+    if (s->vdev) {
+        virtio_mmio_unplug(s->vdev);
+    }
+    if (s->mapped) {
+        memory_region_del_subregion(dev->machine->sysmem, &s->mr);
+        memory_region_destroy(&s->mr);
+        s->mapped = false;
+    }
+}
+
+static const Property virtio_mmio_props[] = {
+    PROP_U64("addr", VirtioMMIO, addr, 0, "guest physical base address"),
+    PROP_U32("irq", VirtioMMIO, gsi, 0, "GSI of the interrupt line"),
+    PROP_END,
+};
+
+static DeviceClass virtio_mmio_class = {
+    .name = TYPE_VIRTIO_MMIO,
+    .desc = "virtio-mmio transport (version 2)",
+    .bus = "sys",
+    .instance_size = sizeof(VirtioMMIO),
+    .props = virtio_mmio_props,
+    .realize = virtio_mmio_realize,
+    .reset = virtio_mmio_reset,
+    .unrealize = virtio_mmio_unrealize,
+};
+
+DEVICE_REGISTER(virtio_mmio_class)

@@ -1,0 +1,81 @@
+"""virtio-rng on microvm's virtio-mmio transport, with Debian's stock kernel
+and the busybox initramfs of tests/guest (which loads virtio_mmio and
+virtio-rng): the guest finds the device (ACPI "LNRO0005", or the
+virtio_mmio.device= command line with acpi=off) and reads entropy from
+/dev/hwrng.
+
+Runs under KVM when the host's KVM can run a stock Linux kernel, otherwise
+on Vireo's software CPU, as test_debian_guest.py does.
+"""
+
+import re
+
+import pytest
+
+import vmrun
+from test_debian_guest import TIMEOUT, guest_args
+
+HWRNG_CMD = 'vireo.cmd="head -c 64 /dev/hwrng | od -An -tx1 | wc -w"'
+
+
+def _cmd_result(r):
+    """The guest command's output (the line before VIREO-CMD-EXIT) and
+    its exit status."""
+    lines = [ln.strip("\r") for ln in r.output.splitlines()]
+    for i, line in enumerate(lines):
+        m = re.search(r"VIREO-CMD-EXIT status=(\d+)", line)
+        if m:
+            return (lines[i - 1].strip() if i else ""), int(m.group(1))
+    return None, None
+
+
+def test_rng_device_listed(vireo_binary, debian_guest):
+    append = "console=ttyS0 vireo.task=info"
+    r = vmrun.run_vm(guest_args(vireo_binary, debian_guest, "microvm", 1,
+                                append) + ["-device", "virtio-rng-device"],
+                     timeout=TIMEOUT)
+    assert not r.timed_out, r.describe()
+    info = vmrun.parse_guest_info(r.output)
+    assert info is not None, r.describe()
+    # /sys/bus/virtio/devices/*/device: 0x0004 is the entropy device
+    ids = [int(x, 16) for x in info["virtio"].split(",") if x]
+    assert ids == [4], r.describe()
+    assert r.returncode == 0, r.describe()
+
+
+def test_hwrng_gives_bytes(vireo_binary, debian_guest):
+    append = f"console=ttyS0 vireo.task=cmd {HWRNG_CMD}"
+    r = vmrun.run_vm(guest_args(vireo_binary, debian_guest, "microvm", 1,
+                                append) + ["-device", "virtio-rng-device"],
+                     timeout=TIMEOUT)
+    assert not r.timed_out, r.describe()
+    out, status = _cmd_result(r)
+    assert status == 0, r.describe()
+    assert out == "64", r.describe()
+    assert r.returncode == 0, r.describe()
+
+
+def test_acpi_off_describes_slot_on_cmdline(vireo_binary, debian_guest):
+    """Without ACPI the kernel hears of the used slot on its command line
+    (kvmtool's and Firecracker's way). Debian's kernel lacks
+    CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so only the command line is checked,
+    and the VM is stopped once the kernel printed it (it could not power
+    off without ACPI anyway)."""
+    args = guest_args(vireo_binary, debian_guest, "microvm", 1,
+                      "console=ttyS0 vireo.task=wait")
+    args[args.index("microvm")] = "microvm,acpi=off"
+    with vmrun.VMProcess(args + ["-device", "virtio-rng-device"]) as vm:
+        m = vm.expect(r"Kernel command line:[^\n]*\n", timeout=120)
+        vm.kill()
+        out = vm.output
+    assert m is not None, out[-4000:]
+    line = m.group(0).decode(errors="replace").strip()
+    assert line.split()[-1] == "virtio_mmio.device=512@0xfeb00000:5", line
+
+
+def test_rng_device_needs_virtio_mmio_slot(vireo_binary, debian_guest):
+    args = guest_args(vireo_binary, debian_guest, "pc", 1,
+                      "console=ttyS0 vireo.task=poweroff")
+    r = vmrun.run_vm(args + ["-device", "virtio-rng-device"], timeout=60)
+    assert r.returncode != 0, r.describe()
+    assert "no free virtio-mmio slot" in r.output, r.describe()
