@@ -71,6 +71,7 @@ size_t iov_size(const struct iovec *iov, int iovcnt)
             left_ -= n_;                                                \
             off_ = 0;                                                   \
         }                                                               \
+        (void)done_;    /* memset's PIECE does not need it */           \
     } while (0)
 
 void iov_memset(const struct iovec *iov, int iovcnt, size_t offset, int c,

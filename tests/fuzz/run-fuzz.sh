@@ -17,11 +17,15 @@ fi
 if [ ! -f "$builddir/build.ninja" ]; then
     CC=clang meson setup "$builddir" -Dfuzzing=true -Dwerror=true \
         -Db_sanitize=address,undefined -Db_lundef=false \
-        --buildtype=debugoptimized >/dev/null
+        --buildtype=debugoptimized >"$builddir.setup.log" ||
+        { cat "$builddir.setup.log" >&2; exit 1; }
 fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz-qmp)
-ninja -C "$builddir" "${targets[@]/#/tests/fuzz/}" >/dev/null
+if ! ninja -C "$builddir" "${targets[@]/#/tests/fuzz/}" >"$builddir/build.log"; then
+    tail -n 40 "$builddir/build.log" >&2
+    exit 1
+fi
 
 mkdir -p "$builddir/findings"
 for t in "${targets[@]}"; do
