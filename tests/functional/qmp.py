@@ -11,26 +11,32 @@ class QMPError(Exception):
     pass
 
 
+def connect(address, timeout=30):
+    """A socket to address (a unix path, or (host, port)), retrying until
+    the VMM listens: it may still be starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if isinstance(address, tuple):
+                sock = socket.create_connection(address, timeout=5)
+            else:
+                sock = socket.socket(socket.AF_UNIX)
+                sock.connect(str(address))
+            sock.settimeout(timeout)
+            return sock
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class QMPClient:
     def __init__(self, address, negotiate=True, timeout=30):
         """address: a unix socket path, or (host, port). Retries until the
         VMM listens (it may still be starting)."""
         self.events = []
         self._buf = b""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if isinstance(address, tuple):
-                    self.sock = socket.create_connection(address, timeout=5)
-                else:
-                    self.sock = socket.socket(socket.AF_UNIX)
-                    self.sock.connect(str(address))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(timeout)
+        self.sock = connect(address, timeout)
         self.greeting = self.read_message()
         if negotiate:
             rsp = self.execute("qmp_capabilities")

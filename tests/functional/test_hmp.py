@@ -4,12 +4,12 @@ QEMU's Ctrl-a keys switch between them. The guest is the tiny counting
 kernel of test_qmp on the software CPU."""
 
 import re
-import socket
 import time
 
 import pytest
 
 import minikernel
+import qmp
 from test_qmp import COUNT, COUNTER_ADDR, TCG
 from vmrun import VMProcess, vireo_binary
 
@@ -23,17 +23,7 @@ def counter_kernel(tmp_path):
 
 class HMPClient:
     def __init__(self, path, timeout=20):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(str(path))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(timeout)
+        self.sock = qmp.connect(path, timeout)
         self.banner = self.until_prompt()
 
     def until_prompt(self):
