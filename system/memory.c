@@ -448,12 +448,30 @@ static bool access_fits(const FlatRange *fr, hwaddr addr, uint64_t len)
     return len <= fr->size && addr - fr->start <= fr->size - len;
 }
 
+/*
+ * Whether a CPU access goes whole to the range's region. As in QEMU, a
+ * device region gets the whole access when its first byte is the
+ * region's and the region spans it, even where another region shows
+ * through at a later byte (a dword at 0xcf8 is CONFIG_ADDRESS although
+ * the reset control byte at 0xcf9 sits above it). Other straddling
+ * accesses go byte by byte.
+ */
+static bool access_goes_whole(const FlatRange *fr, hwaddr addr, uint64_t len)
+{
+    if (access_fits(fr, addr, len)) {
+        return true;
+    }
+    hwaddr off = fr->offset + (addr - fr->start);
+    return fr->mr->type == MR_IO && len <= fr->mr->size &&
+           off <= fr->mr->size - len;
+}
+
 MemTxResult address_space_ld(AddressSpace *as, hwaddr addr, unsigned size,
                              uint64_t *val)
 {
     const FlatRange *fr = address_space_lookup(as, addr);
 
-    if (!fr || !access_fits(fr, addr, size)) {
+    if (!fr || !access_goes_whole(fr, addr, size)) {
         /* unassigned, or straddling two ranges: go byte by byte */
         uint8_t b[8];
         MemTxResult r = address_space_read(as, addr, b, size);
@@ -478,7 +496,7 @@ MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
 {
     const FlatRange *fr = address_space_lookup(as, addr);
 
-    if (!fr || !access_fits(fr, addr, size)) {
+    if (!fr || !access_goes_whole(fr, addr, size)) {
         return address_space_write(as, addr, &val, size);
     }
     hwaddr off = fr->offset + (addr - fr->start);

@@ -40,42 +40,15 @@ typedef struct I440FXHost {
 } I440FXHost;
 
 /*
- * CONFIG_ADDRESS is only a dword at 0xcf8: other accesses to 0xcf8-0xcfb
- * reach whatever else decodes those ports (the reset control register at
- * 0xcf9), as on the chipset.
+ * CONFIG_ADDRESS is only a dword at 0xcf8; other accesses to it are not
+ * the host bridge's (all-ones, dropped), as in QEMU. The reset control
+ * byte at 0xcf9 lies above this region and takes the byte accesses there.
  */
-static MemoryRegion *port_below(I440FXHost *s, hwaddr port)
-{
-    GPtrArray *subs = s->m->io->subregions;
-
-    for (guint i = 0; subs && i < subs->len; i++) {
-        MemoryRegion *mr = g_ptr_array_index(subs, i);
-        if (mr != &s->conf && mr->enabled && mr->type == MR_IO &&
-            port >= mr->addr && port - mr->addr < mr->size) {
-            return mr;
-        }
-    }
-    return NULL;
-}
-
 static uint64_t conf_read(void *opaque, hwaddr addr, unsigned size)
 {
     I440FXHost *s = opaque;
 
-    if (addr == 0 && size == 4) {
-        return s->config_address;
-    }
-    uint64_t val = 0;
-    for (unsigned i = 0; i < size; i++) {
-        MemoryRegion *mr = port_below(s, PCI_CONFIG_ADDRESS + addr + i);
-        uint64_t b = 0xff;
-        if (mr && mr->ops->read) {
-            b = mr->ops->read(mr->opaque,
-                              PCI_CONFIG_ADDRESS + addr + i - mr->addr, 1);
-        }
-        val |= (b & 0xff) << (i * 8);
-    }
-    return val;
+    return addr == 0 && size == 4 ? s->config_address : UINT64_MAX;
 }
 
 static void conf_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
@@ -85,15 +58,6 @@ static void conf_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
     if (addr == 0 && size == 4) {
         /* bits 1:0 are reserved and read back as 0 */
         s->config_address = val & ~3u;
-        return;
-    }
-    for (unsigned i = 0; i < size; i++) {
-        MemoryRegion *mr = port_below(s, PCI_CONFIG_ADDRESS + addr + i);
-        if (mr && mr->ops->write) {
-            mr->ops->write(mr->opaque,
-                           PCI_CONFIG_ADDRESS + addr + i - mr->addr,
-                           (val >> (i * 8)) & 0xff, 1);
-        }
     }
 }
 
@@ -161,9 +125,9 @@ static bool host_realize(Device *dev, Machine *m, GError **errp)
     s->bus = pci_bus_new(m, "pci.0", m->sysmem, m->io, i440fx_route_intx);
     memory_region_init_io(&s->conf, "pci-conf-idx", &conf_ops, s, 4);
     memory_region_init_io(&s->data, "pci-conf-data", &data_ops, s, 4);
-    /* above the reset control byte at 0xcf9, which conf_* passes through */
+    /* below the reset control byte at 0xcf9 */
     memory_region_add_subregion_overlap(m->io, PCI_CONFIG_ADDRESS, &s->conf,
-                                        2);
+                                        -1);
     memory_region_add_subregion(m->io, PCI_CONFIG_DATA, &s->data);
     return true;
 }

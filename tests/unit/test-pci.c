@@ -194,7 +194,7 @@ static void test_config_mechanism(void)
     out(&f, CONF_ADDR, 4, 0x80000807u);
     g_assert_cmphex(in(&f, CONF_ADDR, 4), ==, 0x80000804u);
 
-    /* the byte at 0xcf9 belongs to the reset control register below */
+    /* the byte at 0xcf9 belongs to the reset control register above */
     memory_region_init_io(&rcr, "rcr", &rcr_ops, NULL, 1);
     memory_region_add_subregion_overlap(f.m.io, 0xcf9, &rcr, 1);
     rcr_writes = 0;
