@@ -311,3 +311,37 @@ def test_kvm_missing_falls_back_to_tcg(tmp_path, accel):
     assert "READY" in r.output, r.describe()
     assert "/dev/kvm does not exist" in r.output, r.describe()
     assert "falling back to tcg" in r.output, r.describe()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-device", "virtio-blk-device"], "drive property not set"),
+    (["-device", "virtio-blk-device,drive=nope"], "drive=nope: no such drive"),
+    (["-drive", "file=/dev/null,format=raw,if=none,id=d",
+      "-device", "virtio-blk-device,drive=d,num-queues=0"],
+     "num-queues=0: must be 1 to 16"),
+    (["-drive", "file=/dev/null,format=raw,if=none,id=d",
+      "-device", "virtio-blk-device,drive=d,queue-size=100"],
+     "queue-size=100: must be a power of 2"),
+    (["-drive", "file=/dev/null,format=raw,if=none,id=d",
+      "-device", "virtio-blk-device,drive=d",
+      "-device", "virtio-blk-device,drive=d"], "already in use"),
+    (["-device", "virtio-net-device,netdev=nope"],
+     "netdev=nope: no such netdev"),
+    (["-netdev", "user,id=n", "-device", "virtio-net-device,netdev=n",
+      "-device", "virtio-net-device,netdev=n"], "already in use"),
+    (["-device", "virtio-net-device,mac=01:00:00:00:00:01"],
+     "not a unicast MAC"),
+    (["-device", "virtio-net-device,mac=52:54:00:zz:00:01"],
+     "not a unicast MAC"),
+    (["-nic", "user,model=e1000"], "no NIC model 'e1000'"),
+    (["-nic", "user,hostfwd=bogus"], "invalid host forwarding rule"),
+    (["-nic", "bogus"], "'bogus' is not supported"),
+])
+def test_bad_virtio_device_options(tmp_path, args, message):
+    """Bad device and NIC options on microvm stop Vireo with an error naming
+    the property, before any guest code runs."""
+    kernel = minikernel.build("idle", tmp_path)
+    r = run_vm([vireo_binary(), "-M", "microvm", "-accel", "tcg",
+                "-display", "none", "-kernel", kernel, *args], timeout=30)
+    assert r.returncode == 1, r.describe()
+    assert message in r.output, r.describe()
