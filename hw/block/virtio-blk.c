@@ -12,6 +12,7 @@
 #include "hw/i386/x86.h"
 #include "hw/virtio/virtio-blk.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "hw/virtio/virtio-pci.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -412,3 +413,59 @@ static DeviceClass virtio_blk_device_class = {
     .unrealize = virtio_blk_device_unrealize,
 };
 DEVICE_REGISTER(virtio_blk_device_class)
+
+/* --- virtio-blk-pci --- */
+
+typedef struct VirtIOBlockPCI {
+    VirtIOPCIProxy proxy;
+    VirtIOBlock blk;
+} VirtIOBlockPCI;
+
+static bool virtio_blk_pci_realize(Device *dev, Machine *m, GError **errp)
+{
+    VirtIOBlockPCI *s = (VirtIOBlockPCI *)dev;
+
+    if (!virtio_blk_init(&s->blk, m, dev->id ? dev->id : dev->cls->name,
+                         errp)) {
+        return false;
+    }
+    /* QEMU's class: SCSI storage controller */
+    if (!virtio_pci_plug(&s->proxy, &s->blk.vdev, m, 0x010000, errp)) {
+        virtio_blk_fini(&s->blk);
+        return false;
+    }
+    return true;
+}
+
+static void virtio_blk_pci_reset(Device *dev)
+{
+    virtio_pci_reset(&((VirtIOBlockPCI *)dev)->proxy);
+}
+
+static void virtio_blk_pci_unrealize(Device *dev)
+{
+    VirtIOBlockPCI *s = (VirtIOBlockPCI *)dev;
+
+    virtio_pci_unplug(&s->proxy);
+    virtio_blk_fini(&s->blk);
+}
+
+static const Property virtio_blk_pci_props[] = {
+    VIRTIO_PCI_PROPS(VirtIOBlockPCI, proxy),
+    VIRTIO_BLK_PROPS(VirtIOBlockPCI, blk),
+    PROP_END,
+};
+
+static DeviceClass virtio_blk_pci_class = {
+    .name = "virtio-blk-pci",
+    .desc = "virtio block device (PCI)",
+    .bus = "PCI",
+    .parent = "pci-device",
+    .instance_size = sizeof(VirtIOBlockPCI),
+    .props = virtio_blk_pci_props,
+    .user_creatable = true,
+    .realize = virtio_blk_pci_realize,
+    .reset = virtio_blk_pci_reset,
+    .unrealize = virtio_blk_pci_unrealize,
+};
+DEVICE_REGISTER(virtio_blk_pci_class)

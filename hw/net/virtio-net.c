@@ -6,7 +6,8 @@
  * (user) get bare frames and the guest is offered no offloads. Receive
  * buffers may be merged (VIRTIO_NET_F_MRG_RXBUF). A frame the guest has
  * no buffers for waits in the backend's queue until it posts some.
- * virtio-net-device puts it on a virtio-mmio transport.
+ * virtio-net-device puts it on a virtio-mmio transport, virtio-net-pci on
+ * PCI.
  */
 #include <linux/if_tun.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "hw/i386/x86.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "hw/virtio/virtio-pci.h"
 #include "hw/virtio/virtio.h"
 #include "net/net.h"
 #include "util/le.h"
@@ -46,7 +48,6 @@
 #define TX_MAX                      (NET_HDR_LEN + NET_FRAME_MAX)
 
 typedef struct VirtIONet {
-    Device parent;
     VirtIODevice vdev;
     char *netdev;               /* property */
     char *mac_str;              /* property */
@@ -238,10 +239,11 @@ static bool parse_mac(const char *s, uint8_t mac[6])
     return !(mac[0] & 1);   /* not a multicast address */
 }
 
-static bool virtio_net_device_realize(Device *dev, Machine *m, GError **errp)
+/* Sets up n (not yet on a transport) for the device named name. */
+static bool virtio_net_init(VirtIONet *n, Machine *m, const char *name,
+                            GError **errp)
 {
     static unsigned nic_count;
-    VirtIONet *n = (VirtIONet *)dev;
     NetClient *backend = NULL;
     VirtioDeviceOps *ops;
 
@@ -269,7 +271,7 @@ static bool virtio_net_device_realize(Device *dev, Machine *m, GError **errp)
             return false;
         }
     }
-    n->nc = net_client_new(&nic_ops, dev->id, n);
+    n->nc = net_client_new(&nic_ops, name, n);
     ops = g_new0(VirtioDeviceOps, 1);
     ops->device_id = VIRTIO_ID_NET;
     ops->features = (1ULL << VIRTIO_NET_F_MAC) |
@@ -296,11 +298,40 @@ static bool virtio_net_device_realize(Device *dev, Machine *m, GError **errp)
     ops->handle_queue = net_handle_queue;
     ops->set_status = net_set_status;
     virtio_init(&n->vdev, ops, "virtio-net", &m->as_mem);
-    if (!virtio_mmio_plug(m, &n->vdev, dev->cls->name, errp)) {
-        virtio_cleanup(&n->vdev);
-        g_free(ops);
-        net_client_free(n->nc);
-        n->nc = NULL;
+    return true;
+}
+
+static void virtio_net_fini(VirtIONet *n)
+{
+    const VirtioDeviceOps *ops = n->vdev.ops;
+
+    virtio_cleanup(&n->vdev);
+    g_free((void *)ops);
+    net_client_free(n->nc);
+    n->nc = NULL;
+}
+
+#define VIRTIO_NET_PROPS(st, f)                                             \
+    PROP_STR("netdev", st, f.netdev, NULL, "the -netdev id"),               \
+    PROP_STR("mac", st, f.mac_str, NULL,                                    \
+             "MAC address (default 52:54:00:12:34:56 and up)")
+
+/* --- virtio-net-device: on a virtio-mmio transport --- */
+
+typedef struct VirtIONetDevice {
+    Device parent;
+    VirtIONet net;
+} VirtIONetDevice;
+
+static bool virtio_net_device_realize(Device *dev, Machine *m, GError **errp)
+{
+    VirtIONetDevice *s = (VirtIONetDevice *)dev;
+
+    if (!virtio_net_init(&s->net, m, dev->id, errp)) {
+        return false;
+    }
+    if (!virtio_mmio_plug(m, &s->net.vdev, dev->cls->name, errp)) {
+        virtio_net_fini(&s->net);
         return false;
     }
     return true;
@@ -308,19 +339,14 @@ static bool virtio_net_device_realize(Device *dev, Machine *m, GError **errp)
 
 static void virtio_net_device_unrealize(Device *dev)
 {
-    VirtIONet *n = (VirtIONet *)dev;
-    const VirtioDeviceOps *ops = n->vdev.ops;
+    VirtIONetDevice *s = (VirtIONetDevice *)dev;
 
-    virtio_mmio_unplug(&n->vdev);
-    virtio_cleanup(&n->vdev);
-    g_free((void *)ops);
-    net_client_free(n->nc);
+    virtio_mmio_unplug(&s->net.vdev);
+    virtio_net_fini(&s->net);
 }
 
 static const Property virtio_net_device_props[] = {
-    PROP_STR("netdev", VirtIONet, netdev, NULL, "the -netdev id"),
-    PROP_STR("mac", VirtIONet, mac_str, NULL,
-             "MAC address (default 52:54:00:12:34:56 and up)"),
+    VIRTIO_NET_PROPS(VirtIONetDevice, net),
     PROP_END,
 };
 
@@ -328,10 +354,65 @@ static DeviceClass virtio_net_device_class = {
     .name = "virtio-net-device",
     .desc = "virtio network device (virtio-mmio)",
     .bus = VIRTIO_MMIO_BUS,
-    .instance_size = sizeof(VirtIONet),
+    .instance_size = sizeof(VirtIONetDevice),
     .props = virtio_net_device_props,
     .user_creatable = true,
     .realize = virtio_net_device_realize,
     .unrealize = virtio_net_device_unrealize,
 };
 DEVICE_REGISTER(virtio_net_device_class)
+
+/* --- virtio-net-pci --- */
+
+typedef struct VirtIONetPCI {
+    VirtIOPCIProxy proxy;
+    VirtIONet net;
+} VirtIONetPCI;
+
+static bool virtio_net_pci_realize(Device *dev, Machine *m, GError **errp)
+{
+    VirtIONetPCI *s = (VirtIONetPCI *)dev;
+
+    if (!virtio_net_init(&s->net, m, dev->id, errp)) {
+        return false;
+    }
+    /* QEMU's class: Ethernet controller */
+    if (!virtio_pci_plug(&s->proxy, &s->net.vdev, m, 0x020000, errp)) {
+        virtio_net_fini(&s->net);
+        return false;
+    }
+    return true;
+}
+
+static void virtio_net_pci_reset(Device *dev)
+{
+    virtio_pci_reset(&((VirtIONetPCI *)dev)->proxy);
+}
+
+static void virtio_net_pci_unrealize(Device *dev)
+{
+    VirtIONetPCI *s = (VirtIONetPCI *)dev;
+
+    virtio_pci_unplug(&s->proxy);
+    virtio_net_fini(&s->net);
+}
+
+static const Property virtio_net_pci_props[] = {
+    VIRTIO_PCI_PROPS(VirtIONetPCI, proxy),
+    VIRTIO_NET_PROPS(VirtIONetPCI, net),
+    PROP_END,
+};
+
+static DeviceClass virtio_net_pci_class = {
+    .name = "virtio-net-pci",
+    .desc = "virtio network device (PCI)",
+    .bus = "PCI",
+    .parent = "pci-device",
+    .instance_size = sizeof(VirtIONetPCI),
+    .props = virtio_net_pci_props,
+    .user_creatable = true,
+    .realize = virtio_net_pci_realize,
+    .reset = virtio_net_pci_reset,
+    .unrealize = virtio_net_pci_unrealize,
+};
+DEVICE_REGISTER(virtio_net_pci_class)

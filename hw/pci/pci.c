@@ -97,6 +97,9 @@ uint32_t pci_bus_config_read(PCIBus *bus, unsigned devfn, uint32_t addr,
     if (!d) {
         return len == 4 ? ~0u : (1u << (len * 8)) - 1;
     }
+    if (d->info && d->info->config_read) {
+        d->info->config_read(d, addr, len);
+    }
     return pci_default_config_read(d, addr, len);
 }
 

@@ -2,7 +2,8 @@
  * virtio entropy device (virtio 1.2 section 5.4): one request queue whose
  * device-writable buffers are filled from the host's getrandom(2), with
  * QEMU's optional rate limit (max-bytes per period milliseconds).
- * virtio-rng-device puts it on a virtio-mmio transport.
+ * virtio-rng-device puts it on a virtio-mmio transport, virtio-rng-pci on
+ * PCI.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 
 #include "hw/i386/x86.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "hw/virtio/virtio-pci.h"
 #include "hw/virtio/virtio-rng.h"
 #include "system/timer.h"
 #include "util/log.h"
@@ -187,3 +189,57 @@ static DeviceClass virtio_rng_device_class = {
     .unrealize = virtio_rng_device_unrealize,
 };
 DEVICE_REGISTER(virtio_rng_device_class)
+
+/* --- virtio-rng-pci --- */
+
+typedef struct VirtIORNGPCI {
+    VirtIOPCIProxy proxy;
+    VirtIORNG rng;
+} VirtIORNGPCI;
+
+static bool virtio_rng_pci_realize(Device *dev, Machine *m, GError **errp)
+{
+    VirtIORNGPCI *s = (VirtIORNGPCI *)dev;
+
+    if (!virtio_rng_init(&s->rng, m, errp)) {
+        return false;
+    }
+    if (!virtio_pci_plug(&s->proxy, &s->rng.vdev, m, 0x00ff00, errp)) {
+        virtio_rng_fini(&s->rng);
+        return false;
+    }
+    return true;
+}
+
+static void virtio_rng_pci_reset(Device *dev)
+{
+    virtio_pci_reset(&((VirtIORNGPCI *)dev)->proxy);
+}
+
+static void virtio_rng_pci_unrealize(Device *dev)
+{
+    VirtIORNGPCI *s = (VirtIORNGPCI *)dev;
+
+    virtio_pci_unplug(&s->proxy);
+    virtio_rng_fini(&s->rng);
+}
+
+static const Property virtio_rng_pci_props[] = {
+    VIRTIO_PCI_PROPS(VirtIORNGPCI, proxy),
+    VIRTIO_RNG_PROPS(VirtIORNGPCI, rng),
+    PROP_END,
+};
+
+static DeviceClass virtio_rng_pci_class = {
+    .name = "virtio-rng-pci",
+    .desc = "virtio entropy device (PCI)",
+    .bus = "PCI",
+    .parent = "pci-device",
+    .instance_size = sizeof(VirtIORNGPCI),
+    .props = virtio_rng_pci_props,
+    .user_creatable = true,
+    .realize = virtio_rng_pci_realize,
+    .reset = virtio_rng_pci_reset,
+    .unrealize = virtio_rng_pci_unrealize,
+};
+DEVICE_REGISTER(virtio_rng_pci_class)

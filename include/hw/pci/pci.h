@@ -86,6 +86,11 @@ typedef struct PCIDeviceInfo {
      */
     void (*config_write)(PCIDevice *d, uint32_t addr, uint32_t val,
                          unsigned len);
+    /*
+     * Optional: called before a config read of addr/len is answered from
+     * d->config, for registers whose value the device computes.
+     */
+    void (*config_read)(PCIDevice *d, uint32_t addr, unsigned len);
 } PCIDeviceInfo;
 
 typedef struct PCIBar {

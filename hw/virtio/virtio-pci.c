@@ -1,0 +1,549 @@
+/*
+ * virtio over PCI, modern interface (virtio 1.2 section 4.1): the
+ * structures of BAR 4 (common configuration, ISR, device configuration,
+ * notifications), the vendor capabilities that point at them, the
+ * PCI_CFG access window, and interrupts by MSI-X vector or INTx.
+ */
+#include <string.h>
+
+#include "hw/i386/x86.h"
+#include "hw/virtio/virtio-pci.h"
+#include "util/log.h"
+#include "util/opts.h"
+
+/* The fields of the common configuration, each accessed at its width. */
+static unsigned common_field_width(hwaddr addr)
+{
+    switch (addr) {
+    case VIRTIO_PCI_COMMON_STATUS:
+    case VIRTIO_PCI_COMMON_CFGGENERATION:
+        return 1;
+    case VIRTIO_PCI_COMMON_MSIX:
+    case VIRTIO_PCI_COMMON_NUMQ:
+    case VIRTIO_PCI_COMMON_Q_SELECT:
+    case VIRTIO_PCI_COMMON_Q_SIZE:
+    case VIRTIO_PCI_COMMON_Q_MSIX:
+    case VIRTIO_PCI_COMMON_Q_ENABLE:
+    case VIRTIO_PCI_COMMON_Q_NOFF:
+    case VIRTIO_PCI_COMMON_Q_NDATA:
+    case VIRTIO_PCI_COMMON_Q_RESET:
+        return 2;
+    case VIRTIO_PCI_COMMON_DFSELECT:
+    case VIRTIO_PCI_COMMON_DF:
+    case VIRTIO_PCI_COMMON_GFSELECT:
+    case VIRTIO_PCI_COMMON_GF:
+    case VIRTIO_PCI_COMMON_Q_DESCLO:
+    case VIRTIO_PCI_COMMON_Q_DESCHI:
+    case VIRTIO_PCI_COMMON_Q_AVAILLO:
+    case VIRTIO_PCI_COMMON_Q_AVAILHI:
+    case VIRTIO_PCI_COMMON_Q_USEDLO:
+    case VIRTIO_PCI_COMMON_Q_USEDHI:
+        return 4;
+    }
+    return 0;
+}
+
+/* 4.1.4.3.2: the driver accesses each field at its own width. */
+static bool common_access_ok(VirtIOPCIProxy *p, hwaddr addr, unsigned size)
+{
+    if (common_field_width(addr) == size) {
+        return true;
+    }
+    log_guest_error("%s: %u-byte access to common configuration offset "
+                    "0x%" G_GINT64_MODIFIER "x\n", p->vdev->name, size, addr);
+    return false;
+}
+
+static VirtQueue *selected_queue(VirtIOPCIProxy *p)
+{
+    if (p->queue_sel >= p->vdev->ops->num_queues) {
+        return NULL;
+    }
+    return &p->vdev->vq[p->queue_sel];
+}
+
+static uint32_t queue_read(VirtIOPCIProxy *p, hwaddr addr)
+{
+    VirtQueue *vq = selected_queue(p);
+
+    if (!vq) {
+        return 0;       /* queue_size 0: the queue does not exist */
+    }
+    switch (addr) {
+    case VIRTIO_PCI_COMMON_Q_SIZE: return vq->num;
+    case VIRTIO_PCI_COMMON_Q_MSIX: return p->queue_vector[p->queue_sel];
+    case VIRTIO_PCI_COMMON_Q_ENABLE: return vq->ready;
+    case VIRTIO_PCI_COMMON_Q_NOFF: return p->queue_sel;
+    case VIRTIO_PCI_COMMON_Q_DESCLO: return vq->desc;
+    case VIRTIO_PCI_COMMON_Q_DESCHI: return vq->desc >> 32;
+    case VIRTIO_PCI_COMMON_Q_AVAILLO: return vq->avail;
+    case VIRTIO_PCI_COMMON_Q_AVAILHI: return vq->avail >> 32;
+    case VIRTIO_PCI_COMMON_Q_USEDLO: return vq->used;
+    case VIRTIO_PCI_COMMON_Q_USEDHI: return vq->used >> 32;
+    }
+    return 0;           /* queue_notify_data, queue_reset: not offered */
+}
+
+static uint64_t common_read(void *opaque, hwaddr addr, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    VirtIODevice *vdev = p->vdev;
+
+    if (!common_access_ok(p, addr, size)) {
+        return 0;
+    }
+    switch (addr) {
+    case VIRTIO_PCI_COMMON_DFSELECT: return p->dfselect;
+    case VIRTIO_PCI_COMMON_DF:
+        return virtio_get_device_features(vdev, p->dfselect);
+    case VIRTIO_PCI_COMMON_GFSELECT: return p->gfselect;
+    case VIRTIO_PCI_COMMON_GF:
+        return virtio_get_driver_features(vdev, p->gfselect);
+    case VIRTIO_PCI_COMMON_MSIX: return p->config_vector;
+    case VIRTIO_PCI_COMMON_NUMQ: return vdev->ops->num_queues;
+    case VIRTIO_PCI_COMMON_STATUS: return vdev->status;
+    case VIRTIO_PCI_COMMON_CFGGENERATION:
+        return vdev->config_generation & 0xff;
+    case VIRTIO_PCI_COMMON_Q_SELECT: return p->queue_sel;
+    }
+    return queue_read(p, addr);
+}
+
+/* A vector the function has, else NO_VECTOR, which the driver reads back. */
+static uint16_t valid_vector(VirtIOPCIProxy *p, uint32_t val)
+{
+    return val < p->pci.msix_nvec ? val : VIRTIO_MSI_NO_VECTOR;
+}
+
+static void set_half(hwaddr *field, bool high, uint32_t val)
+{
+    if (high) {
+        *field = (*field & 0xffffffffULL) | (uint64_t)val << 32;
+    } else {
+        *field = (*field & ~0xffffffffULL) | val;
+    }
+}
+
+static void queue_write(VirtIOPCIProxy *p, hwaddr addr, uint32_t val)
+{
+    VirtQueue *vq = selected_queue(p);
+
+    if (!vq) {
+        log_guest_error("%s: queue %u does not exist\n", p->vdev->name,
+                        p->queue_sel);
+        return;
+    }
+    if (addr == VIRTIO_PCI_COMMON_Q_MSIX) {
+        p->queue_vector[p->queue_sel] = valid_vector(p, val);
+        return;
+    }
+    if (addr == VIRTIO_PCI_COMMON_Q_ENABLE) {
+        /* 4.1.4.3.2: the driver MUST NOT write 0 */
+        if (val == 1 && !vq->ready) {
+            virtio_queue_set_ready(p->vdev, p->queue_sel, true);
+        }
+        return;
+    }
+    if (vq->ready) {
+        log_guest_error("%s: queue %u set up while enabled\n", p->vdev->name,
+                        p->queue_sel);
+        return;
+    }
+    switch (addr) {
+    case VIRTIO_PCI_COMMON_Q_SIZE:
+        vq->num = val;          /* checked when the queue is enabled */
+        break;
+    case VIRTIO_PCI_COMMON_Q_DESCLO:
+    case VIRTIO_PCI_COMMON_Q_DESCHI:
+        set_half(&vq->desc, addr == VIRTIO_PCI_COMMON_Q_DESCHI, val);
+        break;
+    case VIRTIO_PCI_COMMON_Q_AVAILLO:
+    case VIRTIO_PCI_COMMON_Q_AVAILHI:
+        set_half(&vq->avail, addr == VIRTIO_PCI_COMMON_Q_AVAILHI, val);
+        break;
+    case VIRTIO_PCI_COMMON_Q_USEDLO:
+    case VIRTIO_PCI_COMMON_Q_USEDHI:
+        set_half(&vq->used, addr == VIRTIO_PCI_COMMON_Q_USEDHI, val);
+        break;
+    default:
+        log_guest_error("%s: write to read-only common configuration "
+                        "offset 0x%" G_GINT64_MODIFIER "x\n", p->vdev->name,
+                        addr);
+    }
+}
+
+static void common_write(void *opaque, hwaddr addr, uint64_t val,
+                         unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    VirtIODevice *vdev = p->vdev;
+
+    if (!common_access_ok(p, addr, size)) {
+        return;
+    }
+    switch (addr) {
+    case VIRTIO_PCI_COMMON_DFSELECT:
+        p->dfselect = val;
+        break;
+    case VIRTIO_PCI_COMMON_GFSELECT:
+        p->gfselect = val;
+        break;
+    case VIRTIO_PCI_COMMON_GF:
+        virtio_set_driver_features(vdev, p->gfselect, val);
+        break;
+    case VIRTIO_PCI_COMMON_MSIX:
+        p->config_vector = valid_vector(p, val);
+        break;
+    case VIRTIO_PCI_COMMON_STATUS:
+        virtio_set_status(vdev, val);   /* 0: resets, see transport_reset */
+        break;
+    case VIRTIO_PCI_COMMON_Q_SELECT:
+        p->queue_sel = val;
+        break;
+    case VIRTIO_PCI_COMMON_DF:
+    case VIRTIO_PCI_COMMON_NUMQ:
+    case VIRTIO_PCI_COMMON_CFGGENERATION:
+        log_guest_error("%s: write to read-only common configuration "
+                        "offset 0x%" G_GINT64_MODIFIER "x\n", vdev->name,
+                        addr);
+        break;
+    default:
+        queue_write(p, addr, val);
+    }
+}
+
+static const MemoryRegionOps common_ops = {
+    .read = common_read,
+    .write = common_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+static void update_intx(VirtIOPCIProxy *p)
+{
+    pci_irq_set(&p->pci, !pci_msix_enabled(&p->pci) && p->vdev->isr != 0);
+}
+
+/* 4.1.4.5: reading the ISR status acknowledges it and lowers INTx. */
+static uint64_t isr_read(void *opaque, hwaddr addr, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+    uint8_t isr = p->vdev->isr;
+
+    if (addr != 0) {
+        return 0;
+    }
+    virtio_isr_ack(p->vdev, isr);
+    update_intx(p);
+    return isr;
+}
+
+static void isr_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+
+    log_guest_error("%s: write to the ISR status\n", p->vdev->name);
+}
+
+static const MemoryRegionOps isr_ops = {
+    .read = isr_read,
+    .write = isr_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+static uint64_t device_read(void *opaque, hwaddr addr, unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+
+    return virtio_config_read(p->vdev, addr, size);
+}
+
+static void device_write(void *opaque, hwaddr addr, uint64_t val,
+                         unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+
+    virtio_config_write(p->vdev, addr, size, val);
+}
+
+static const MemoryRegionOps device_ops = {
+    .read = device_read,
+    .write = device_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+static uint64_t notify_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return 0;
+}
+
+/* queue_notify_off is the queue index, so the address names the queue. */
+static void notify_write(void *opaque, hwaddr addr, uint64_t val,
+                         unsigned size)
+{
+    VirtIOPCIProxy *p = opaque;
+
+    virtio_queue_notify(p->vdev, addr / VIRTIO_PCI_NOTIFY_MULT);
+}
+
+static const MemoryRegionOps notify_ops = {
+    .read = notify_read,
+    .write = notify_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+/* vdev->notify: the queue's or the configuration's vector, else INTx. */
+static void transport_notify(VirtIODevice *vdev, VirtQueue *vq)
+{
+    VirtIOPCIProxy *p = vdev->transport;
+
+    if (pci_msix_enabled(&p->pci)) {
+        uint16_t vector = vq ? p->queue_vector[vq->index] : p->config_vector;
+        if (vector != VIRTIO_MSI_NO_VECTOR) {
+            pci_msix_notify(&p->pci, vector);
+        }
+        return;
+    }
+    update_intx(p);
+}
+
+/* vdev->notify_reset: after a device reset (status 0 or machine reset). */
+static void transport_reset(VirtIODevice *vdev)
+{
+    VirtIOPCIProxy *p = vdev->transport;
+
+    p->dfselect = p->gfselect = 0;
+    p->queue_sel = 0;
+    p->config_vector = VIRTIO_MSI_NO_VECTOR;
+    for (unsigned i = 0; i < vdev->ops->num_queues; i++) {
+        p->queue_vector[i] = VIRTIO_MSI_NO_VECTOR;
+    }
+    pci_irq_set(&p->pci, 0);
+}
+
+/* ---- the PCI configuration access window (4.1.4.9) ---- */
+
+/* The BAR 4 access cap.offset/cap.length name, or false if malformed. */
+static bool cfg_window(VirtIOPCIProxy *p, hwaddr *offset, unsigned *len)
+{
+    const uint8_t *cap = p->pci.config + p->cfg_cap;
+    uint32_t off = pci_get_long(cap + VIRTIO_PCI_CAP_OFFSET);
+    uint32_t n = pci_get_long(cap + VIRTIO_PCI_CAP_LENGTH);
+
+    if (cap[VIRTIO_PCI_CAP_BAR] != VIRTIO_PCI_MEM_BAR ||
+        (n != 1 && n != 2 && n != 4) || (off & (n - 1)) ||
+        off >= VIRTIO_PCI_BAR_SIZE) {
+        log_guest_error("%s: PCI_CFG window bar %u offset 0x%x length %u\n",
+                        p->vdev->name, cap[VIRTIO_PCI_CAP_BAR], off, n);
+        return false;
+    }
+    *offset = off;
+    *len = n;
+    return true;
+}
+
+static const MemoryRegionOps *bar_region(VirtIOPCIProxy *p, hwaddr *offset)
+{
+    static const MemoryRegionOps *const ops[] = {
+        &common_ops, &isr_ops, &device_ops, &notify_ops,
+    };
+    unsigned i = *offset / VIRTIO_PCI_REGION_SIZE;
+
+    *offset %= VIRTIO_PCI_REGION_SIZE;
+    return ops[i];
+}
+
+static bool overlaps_cfg_data(VirtIOPCIProxy *p, uint32_t addr, unsigned len)
+{
+    uint32_t data = p->cfg_cap + VIRTIO_PCI_CFG_CAP_DATA;
+
+    return addr < data + 4 && data < addr + len;
+}
+
+static void cfg_read(PCIDevice *d, uint32_t addr, unsigned len)
+{
+    VirtIOPCIProxy *p = (VirtIOPCIProxy *)d;
+    hwaddr offset;
+    unsigned n;
+
+    if (!overlaps_cfg_data(p, addr, len) || !cfg_window(p, &offset, &n)) {
+        return;
+    }
+    const MemoryRegionOps *ops = bar_region(p, &offset);
+    uint32_t val = ops->read(p, offset, n);
+    pci_set_long(d->config + p->cfg_cap + VIRTIO_PCI_CFG_CAP_DATA, val);
+}
+
+static void cfg_write(PCIDevice *d, uint32_t addr, uint32_t val, unsigned len)
+{
+    VirtIOPCIProxy *p = (VirtIOPCIProxy *)d;
+    hwaddr offset;
+    unsigned n;
+
+    if (!overlaps_cfg_data(p, addr, len) || !cfg_window(p, &offset, &n)) {
+        return;
+    }
+    uint32_t data = pci_get_long(d->config + p->cfg_cap +
+                                 VIRTIO_PCI_CFG_CAP_DATA);
+    const MemoryRegionOps *ops = bar_region(p, &offset);
+    ops->write(p, offset, n == 4 ? data : data & ((1u << (n * 8)) - 1), n);
+}
+
+/* ---- set-up ---- */
+
+/* A struct virtio_pci_cap pointing at BAR 4 offset..offset+length. */
+static bool add_cap(VirtIOPCIProxy *p, uint8_t type, uint8_t size,
+                    uint32_t offset, uint32_t length, uint8_t *where,
+                    GError **errp)
+{
+    uint8_t pos = pci_add_capability(&p->pci, PCI_CAP_ID_VNDR, 0, size, errp);
+    uint8_t *cap = p->pci.config + pos;
+
+    if (!pos) {
+        return false;
+    }
+    cap[2] = size;                  /* cap_len */
+    cap[VIRTIO_PCI_CAP_CFG_TYPE] = type;
+    cap[VIRTIO_PCI_CAP_BAR] = VIRTIO_PCI_MEM_BAR;
+    pci_set_long(cap + VIRTIO_PCI_CAP_OFFSET, offset);
+    pci_set_long(cap + VIRTIO_PCI_CAP_LENGTH, length);
+    if (where) {
+        *where = pos;
+    }
+    return true;
+}
+
+static bool add_caps(VirtIOPCIProxy *p, GError **errp)
+{
+    uint32_t config_size = p->vdev->ops->config_size;
+    uint8_t notify, cfg;
+
+    if (!add_cap(p, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_CAP_LEN,
+                 VIRTIO_PCI_COMMON_OFFSET, VIRTIO_PCI_REGION_SIZE, NULL,
+                 errp) ||
+        !add_cap(p, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_CAP_LEN,
+                 VIRTIO_PCI_ISR_OFFSET, VIRTIO_PCI_REGION_SIZE, NULL, errp) ||
+        (config_size &&
+         !add_cap(p, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_CAP_LEN,
+                  VIRTIO_PCI_DEVICE_OFFSET, config_size, NULL, errp)) ||
+        !add_cap(p, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_CAP_LEN,
+                 VIRTIO_PCI_NOTIFY_OFFSET, VIRTIO_PCI_REGION_SIZE, &notify,
+                 errp) ||
+        !add_cap(p, VIRTIO_PCI_CAP_PCI_CFG, VIRTIO_PCI_CFG_CAP_LEN, 0, 0,
+                 &cfg, errp)) {
+        return false;
+    }
+    pci_set_long(p->pci.config + notify + VIRTIO_PCI_NOTIFY_CAP_MULT,
+                 VIRTIO_PCI_NOTIFY_MULT);
+    /* the window's bar, offset, length and data are the driver's */
+    p->cfg_cap = cfg;
+    p->pci.wmask[cfg + VIRTIO_PCI_CAP_BAR] = 0xff;
+    memset(p->pci.wmask + cfg + VIRTIO_PCI_CAP_OFFSET, 0xff, 12);
+    return true;
+}
+
+static void init_bar(VirtIOPCIProxy *p)
+{
+    struct {
+        MemoryRegion *mr;
+        const char *name;
+        const MemoryRegionOps *ops;
+        hwaddr offset;
+    } regions[] = {
+        { &p->common, "virtio-pci-common", &common_ops,
+          VIRTIO_PCI_COMMON_OFFSET },
+        { &p->isr, "virtio-pci-isr", &isr_ops, VIRTIO_PCI_ISR_OFFSET },
+        { &p->device, "virtio-pci-device", &device_ops,
+          VIRTIO_PCI_DEVICE_OFFSET },
+        { &p->notify, "virtio-pci-notify", &notify_ops,
+          VIRTIO_PCI_NOTIFY_OFFSET },
+    };
+
+    memory_region_init_container(&p->bar, "virtio-pci", VIRTIO_PCI_BAR_SIZE);
+    for (unsigned i = 0; i < G_N_ELEMENTS(regions); i++) {
+        memory_region_init_io(regions[i].mr, regions[i].name, regions[i].ops,
+                              p, VIRTIO_PCI_REGION_SIZE);
+        memory_region_add_subregion(&p->bar, regions[i].offset,
+                                    regions[i].mr);
+    }
+    pci_register_bar(&p->pci, VIRTIO_PCI_MEM_BAR,
+                     PCI_BASE_ADDRESS_MEM_TYPE_64 |
+                     PCI_BASE_ADDRESS_MEM_PREFETCH, &p->bar);
+}
+
+static void destroy_bar(VirtIOPCIProxy *p)
+{
+    MemoryRegion *subs[] = { &p->common, &p->isr, &p->device, &p->notify };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(subs); i++) {
+        memory_region_del_subregion(&p->bar, subs[i]);
+        memory_region_destroy(subs[i]);
+    }
+    memory_region_destroy(&p->bar);
+}
+
+bool virtio_pci_plug(VirtIOPCIProxy *p, VirtIODevice *vdev, Machine *m,
+                     uint32_t class_code, GError **errp)
+{
+    unsigned nq = vdev->ops->num_queues;
+
+    if (p->nvectors == VIRTIO_PCI_NVECTORS_DEFAULT) {
+        p->nvectors = nq + 1;
+    }
+    if (p->nvectors > 2048) {
+        g_set_error(errp, VIREO_ERROR, 0, "vectors=%u: at most 2048",
+                    p->nvectors);
+        return false;
+    }
+    p->vdev = vdev;
+    p->info = (PCIDeviceInfo){
+        .vendor_id = VIRTIO_PCI_VENDOR_ID,
+        .device_id = VIRTIO_PCI_DEVICE_ID_BASE + vdev->ops->device_id,
+        .revision = 1,
+        .class_code = class_code,
+        .interrupt_pin = 1,
+        .config_write = cfg_write,
+        .config_read = cfg_read,
+    };
+    if (!pci_device_init(&p->pci, m, &p->info, errp)) {
+        return false;
+    }
+    init_bar(p);
+    if ((p->nvectors && !pci_msix_init_exclusive_bar(
+             &p->pci, p->nvectors, VIRTIO_PCI_MSIX_BAR, errp)) ||
+        !add_caps(p, errp)) {
+        pci_device_uninit(&p->pci);
+        destroy_bar(p);
+        return false;
+    }
+    p->queue_vector = g_new(uint16_t, nq);
+    vdev->transport = p;
+    vdev->notify = transport_notify;
+    vdev->notify_reset = transport_reset;
+    transport_reset(vdev);
+    return true;
+}
+
+void virtio_pci_unplug(VirtIOPCIProxy *p)
+{
+    if (!p->vdev) {
+        return;
+    }
+    p->vdev->transport = NULL;
+    p->vdev->notify = NULL;
+    p->vdev->notify_reset = NULL;
+    pci_device_uninit(&p->pci);
+    destroy_bar(p);
+    g_free(p->queue_vector);
+    p->queue_vector = NULL;
+    p->vdev = NULL;
+}
+
+void virtio_pci_reset(VirtIOPCIProxy *p)
+{
+    pci_device_reset(&p->pci);
+    virtio_reset(p->vdev);
+}
