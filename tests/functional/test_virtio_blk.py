@@ -3,7 +3,8 @@ refuses writes to a read-only drive, mounts an ext4 image and round-trips
 a file, and writes a pattern with fsync that the host then finds byte for
 byte after Vireo exits. One boot does all of it; the guest's script comes
 on a disk of its own (serial "script") so the kernel command line stays
-simple. On microvm (virtio-mmio) for now; pc joins with virtio-pci."""
+simple. On microvm (virtio-blk-device on virtio-mmio) and pc
+(virtio-blk-pci with MSI-X)."""
 
 import hashlib
 import os
@@ -39,7 +40,9 @@ def make_disk(path, data, size=None):
 
 
 @pytest.mark.slow
-def test_virtio_blk_on_microvm(vireo_binary, debian_guest, tmp_path):
+@pytest.mark.parametrize("machine,device", [("microvm", "virtio-blk-device"),
+                                            ("pc", "virtio-blk-pci")])
+def test_virtio_blk(vireo_binary, debian_guest, tmp_path, machine, device):
     if not shutil.which("mkfs.ext4"):
         pytest.skip("mkfs.ext4 is missing (e2fsprogs)")
     pattern = os.urandom(2 << 20)
@@ -61,11 +64,11 @@ def test_virtio_blk_on_microvm(vireo_binary, debian_guest, tmp_path):
                         ("scratch", ",cache=writethrough")]:
         drives += ["-drive", f"file={tmp_path / name}.img,format=raw,"
                    f"if=none,id={name}{extra}",
-                   "-device", f"virtio-blk-device,drive={name},"
+                   "-device", f"{device},drive={name},"
                    f"serial={name}"]
     cmd = ("for d in /sys/block/vd*; do [ $(cat $d/serial) = script ] && "
            "tr -d \\\\000 < /dev/${d##*/} > /s.sh; done; sh /s.sh")
-    args = guest_args(vireo_binary, debian_guest, "microvm", 1,
+    args = guest_args(vireo_binary, debian_guest, machine, 1,
                       f'console=ttyS0 vireo.task=cmd vireo.cmd="{cmd}"') + \
         drives
     r = vmrun.run_vm(args, timeout=TIMEOUT)

@@ -2,7 +2,7 @@
 10.0.2.15, it downloads a file from an HTTP server the test runs on the
 host's loopback (10.0.2.2 in the guest) and checks its checksum, and
 hostfwd lets the test connect into a listener in the guest. On microvm
-(virtio-mmio) for now; pc joins with virtio-pci."""
+(virtio-net-device on virtio-mmio) and pc (virtio-net-pci with MSI-X)."""
 
 import functools
 import hashlib
@@ -38,9 +38,12 @@ def http_server(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("machine,device", [("microvm", "virtio-net-device"),
+                                            ("pc", "virtio-net-pci")])
 def test_virtio_net_user_dhcp_download_and_hostfwd(vireo_binary,
                                                     debian_guest,
-                                                    http_server):
+                                                    http_server, machine,
+                                                    device):
     http_port, want = http_server
     fwd = free_port()
     cmd = ("ip link set eth0 up; udhcpc -i eth0 -n -q -s /bin/true; "
@@ -49,10 +52,10 @@ def test_virtio_net_user_dhcp_download_and_hostfwd(vireo_binary,
            f"echo GOT $(wget -q -O - http://10.0.2.2:{http_port}/blob | "
            "sha256sum); echo NC-READY-$((6*7)); "
            "echo hello-from-the-guest | nc -l -p 7777")
-    args = guest_args(vireo_binary, debian_guest, "microvm", 1,
+    args = guest_args(vireo_binary, debian_guest, machine, 1,
                       f'console=ttyS0 vireo.task=cmd vireo.cmd="{cmd}"') + \
         ["-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{fwd}-:7777",
-         "-device", "virtio-net-device,netdev=n0,mac=52:54:00:ab:cd:ef"]
+         "-device", f"{device},netdev=n0,mac=52:54:00:ab:cd:ef"]
     with VMProcess(args) as vm:
         assert vm.expect("NC-READY-42", timeout=TIMEOUT), vm.output
         assert "lease of 10.0.2.15 obtained" in vm.output, vm.output
