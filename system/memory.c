@@ -1,10 +1,13 @@
 /*
  * The memory API: regions form a tree, each address space flattens its tree
  * into a sorted list of non-overlapping ranges (higher priority, then later
- * added, wins) and tells listeners which RAM ranges came and went.
+ * added, wins) and tells listeners which RAM ranges and ioeventfds came and
+ * went.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
 #include "hw/i386/x86.h"
@@ -80,6 +83,9 @@ void memory_region_destroy(MemoryRegion *mr)
         munmap(mr->ram, mr->size);
     }
     g_ptr_array_free(mr->subregions, TRUE);
+    if (mr->ioeventfds) {
+        g_array_free(mr->ioeventfds, TRUE);
+    }
     g_free(mr->name);
     memset(mr, 0, sizeof(*mr));
 }
@@ -149,6 +155,162 @@ void *memory_region_get_ram_ptr(MemoryRegion *mr)
         mr = mr->alias;
     }
     return mr->ram;
+}
+
+/* --- ioeventfds --- */
+
+static uint64_t size_mask(unsigned size)
+{
+    return size == 0 || size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+static bool ioeventfd_equal(const MemoryRegionIoeventfd *a,
+                            const MemoryRegionIoeventfd *b)
+{
+    return a->addr == b->addr && a->size == b->size &&
+           a->match_data == b->match_data && a->fd == b->fd &&
+           (!a->match_data || a->data == b->data);
+}
+
+static MemoryRegionIoeventfd ioeventfd_make(hwaddr addr, unsigned size,
+                                            bool match_data, uint64_t data,
+                                            int fd)
+{
+    g_assert(size == 0 || size == 1 || size == 2 || size == 4 || size == 8);
+    g_assert(size || !match_data);
+    g_assert(fd >= 0);
+    return (MemoryRegionIoeventfd){
+        .addr = addr,
+        .size = size,
+        .match_data = match_data,
+        .data = match_data ? data & size_mask(size) : 0,
+        .fd = fd,
+    };
+}
+
+void memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size,
+                               bool match_data, uint64_t data, int fd)
+{
+    MemoryRegionIoeventfd e = ioeventfd_make(addr, size, match_data, data,
+                                             fd);
+
+    g_assert(mr->type == MR_IO);
+    g_assert(addr < mr->size && MAX(size, 1u) <= mr->size - addr);
+    if (!mr->ioeventfds) {
+        mr->ioeventfds = g_array_new(FALSE, FALSE,
+                                     sizeof(MemoryRegionIoeventfd));
+    }
+    g_array_append_val(mr->ioeventfds, e);
+    memory_changed();
+}
+
+void memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size,
+                               bool match_data, uint64_t data, int fd)
+{
+    MemoryRegionIoeventfd e = ioeventfd_make(addr, size, match_data, data,
+                                             fd);
+
+    for (guint i = 0; mr->ioeventfds && i < mr->ioeventfds->len; i++) {
+        if (ioeventfd_equal(&g_array_index(mr->ioeventfds,
+                                           MemoryRegionIoeventfd, i), &e)) {
+            g_array_remove_index(mr->ioeventfds, i);
+            memory_changed();
+            return;
+        }
+    }
+    g_assert_not_reached();     /* removing what was never added */
+}
+
+static int ioeventfd_cmp(const void *pa, const void *pb)
+{
+    const MemoryRegionIoeventfd *a = pa, *b = pb;
+
+    if (a->addr != b->addr) {
+        return a->addr < b->addr ? -1 : 1;
+    }
+    if (a->size != b->size) {
+        return a->size < b->size ? -1 : 1;
+    }
+    if (a->data != b->data) {
+        return a->data < b->data ? -1 : 1;
+    }
+    return a->fd - b->fd;
+}
+
+/*
+ * The ioeventfds of the view's ranges: one counts where the whole access it
+ * waits for lands in a single range of its region, so that the write
+ * neither KVM nor the dispatch below takes from it belongs to another
+ * region in part.
+ */
+static void flatview_add_ioeventfds(FlatView *view)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(MemoryRegionIoeventfd));
+
+    for (size_t i = 0; i < view->nr; i++) {
+        const FlatRange *fr = &view->ranges[i];
+        GArray *evs = fr->mr->type == MR_IO ? fr->mr->ioeventfds : NULL;
+
+        for (guint j = 0; evs && j < evs->len; j++) {
+            MemoryRegionIoeventfd e =
+                g_array_index(evs, MemoryRegionIoeventfd, j);
+            uint64_t len = MAX(e.size, 1u);
+            if (e.addr < fr->offset || e.addr - fr->offset > fr->size ||
+                len > fr->size - (e.addr - fr->offset)) {
+                continue;
+            }
+            e.addr = fr->start + (e.addr - fr->offset);
+            g_array_append_val(out, e);
+        }
+    }
+    g_array_sort(out, ioeventfd_cmp);
+    view->nr_ioeventfds = out->len;
+    view->ioeventfds = (MemoryRegionIoeventfd *)g_array_free(out, FALSE);
+}
+
+static bool view_has_ioeventfd(const FlatView *v,
+                               const MemoryRegionIoeventfd *e)
+{
+    for (size_t i = 0; v && i < v->nr_ioeventfds; i++) {
+        if (ioeventfd_equal(&v->ioeventfds[i], e)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A write of size bytes of val at guest address addr that an ioeventfd
+ * waits for signals it, as KVM would have in the kernel; returns whether
+ * one took the write.
+ */
+static bool ioeventfd_signal(const FlatView *v, hwaddr addr, unsigned size,
+                             uint64_t val)
+{
+    size_t lo = 0, hi = v->nr_ioeventfds;
+
+    while (lo < hi) {   /* the first at or above addr */
+        size_t mid = (lo + hi) / 2;
+        if (v->ioeventfds[mid].addr < addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (size_t i = lo; i < v->nr_ioeventfds; i++) {
+        const MemoryRegionIoeventfd *e = &v->ioeventfds[i];
+        if (e->addr != addr) {
+            break;
+        }
+        if ((e->size && e->size != size) ||
+            (e->match_data && e->data != (val & size_mask(size)))) {
+            continue;
+        }
+        /* EAGAIN: the counter is full, the reader has a wakeup anyway */
+        eventfd_write(e->fd, 1);
+        return true;
+    }
+    return false;
 }
 
 /* --- flattening --- */
@@ -254,6 +416,7 @@ static FlatView *flatview_build(MemoryRegion *root)
     }
     view->nr = out;
     view->ranges = (FlatRange *)g_array_free(fb.ranges, FALSE);
+    flatview_add_ioeventfds(view);
     return view;
 }
 
@@ -261,6 +424,7 @@ static void flatview_free(FlatView *view)
 {
     if (view) {
         g_free(view->ranges);
+        g_free(view->ioeventfds);
         g_free(view);
     }
 }
@@ -281,7 +445,10 @@ static bool view_contains(const FlatView *v, const FlatRange *fr)
     return false;
 }
 
-/* Tells listeners about RAM ranges that vanished, then those that appeared. */
+/*
+ * Tells listeners about RAM ranges that vanished, then those that appeared;
+ * then the same for ioeventfds.
+ */
 static void notify_listeners(AddressSpace *as, FlatView *old, FlatView *new)
 {
     for (MemoryListener *l = as->listeners; l; l = l->next) {
@@ -297,6 +464,17 @@ static void notify_listeners(AddressSpace *as, FlatView *old, FlatView *new)
             if (fr->mr->type == MR_RAM && !view_contains(old, fr) &&
                 l->region_add) {
                 l->region_add(l, fr);
+            }
+        }
+        for (size_t i = 0; old && l->eventfd_del && i < old->nr_ioeventfds;
+             i++) {
+            if (!view_has_ioeventfd(new, &old->ioeventfds[i])) {
+                l->eventfd_del(l, &old->ioeventfds[i]);
+            }
+        }
+        for (size_t i = 0; l->eventfd_add && i < new->nr_ioeventfds; i++) {
+            if (!view_has_ioeventfd(old, &new->ioeventfds[i])) {
+                l->eventfd_add(l, &new->ioeventfds[i]);
             }
         }
     }
@@ -360,6 +538,9 @@ void address_space_add_listener(AddressSpace *as, MemoryListener *l)
         if (fr->mr->type == MR_RAM && l->region_add) {
             l->region_add(l, fr);
         }
+    }
+    for (size_t i = 0; l->eventfd_add && i < as->view->nr_ioeventfds; i++) {
+        l->eventfd_add(l, &as->view->ioeventfds[i]);
     }
 }
 
@@ -507,7 +688,8 @@ MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
                 memory_ram_write_notify(addr, size);
             }
         }
-    } else {
+    } else if (!fr->mr->ioeventfds ||
+               !ioeventfd_signal(as->view, addr, size, val)) {
         io_write(fr->mr, off, size, val);
     }
     return MEMTX_OK;
@@ -566,7 +748,10 @@ static MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, void *buf,
                 /* devices see the bytes one at a time */
                 chunk = 1;
                 if (is_write) {
-                    io_write(fr->mr, off, 1, *p);
+                    if (!fr->mr->ioeventfds ||
+                        !ioeventfd_signal(as->view, addr, 1, *p)) {
+                        io_write(fr->mr, off, 1, *p);
+                    }
                 } else {
                     *p = io_read(fr->mr, off, 1);
                 }

@@ -523,12 +523,16 @@ static void report_triple_fault(CPUState *cpu)
 static bool handle_exit(CPUState *cpu, struct kvm_run *run)
 {
     Machine *m = cpu->machine;
+    KVMVCPU *v = cpu->accel;
 
+    v->exits++;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
+        v->exits_io++;
         handle_io(m, run);
         return true;
     case KVM_EXIT_MMIO:
+        v->exits_mmio++;
         handle_mmio(m, run);
         return true;
     case KVM_EXIT_IRQ_WINDOW_OPEN:
@@ -610,5 +614,11 @@ void *kvm_vcpu_thread(void *opaque)
         }
         bql_unlock();
     }
+    /* what took the guest out of KVM_RUN: the cost the fast paths save */
+    log_mask_printf(LOG_EXEC_STATS,
+                    "vCPU %d: %" G_GUINT64_FORMAT " exits to Vireo (%"
+                    G_GUINT64_FORMAT " I/O port, %" G_GUINT64_FORMAT
+                    " MMIO)", cpu->index, v->exits, v->exits_io,
+                    v->exits_mmio);
     return NULL;
 }

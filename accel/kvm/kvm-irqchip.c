@@ -29,42 +29,17 @@
 
 /* --- split: the IOAPIC's MSI routes --- */
 
-static void split_commit_routes(KVMState *s)
-{
-    struct kvm_irq_routing *r = g_malloc0(
-        sizeof(*r) + X86_NUM_GSI * sizeof(struct kvm_irq_routing_entry));
-
-    for (int pin = 0; pin < X86_NUM_GSI; pin++) {
-        if (s->ioapic_routed & (1u << pin)) {
-            r->entries[r->nr++] = s->ioapic_routes[pin];
-        }
-    }
-    if (ioctl(s->vm_fd, KVM_SET_GSI_ROUTING, r) < 0) {
-        log_error_once("KVM: KVM_SET_GSI_ROUTING failed: %s; level-triggered "
-                       "IOAPIC interrupts may not see their EOI",
-                       g_strerror(errno));
-    }
-    g_free(r);
-}
-
 /* The route of an IOAPIC pin follows what the pin last sent. */
 static void split_update_route(KVMState *s, int pin, uint64_t addr,
                                uint32_t data)
 {
-    struct kvm_irq_routing_entry e = {
-        .gsi = pin,
-        .type = KVM_IRQ_ROUTING_MSI,
-        .u.msi = { .address_lo = (uint32_t)addr,
-                   .address_hi = addr >> 32, .data = data },
-    };
+    g_autoptr(GError) err = NULL;
 
-    if ((s->ioapic_routed & (1u << pin)) &&
-        !memcmp(&s->ioapic_routes[pin], &e, sizeof(e))) {
-        return;
+    if (kvm_route_set_msi(s, pin, addr, data) &&
+        !kvm_routes_commit(s, &err)) {
+        log_error_once("%s; level-triggered IOAPIC interrupts may not see "
+                       "their EOI", err->message);
     }
-    s->ioapic_routes[pin] = e;
-    s->ioapic_routed |= 1u << pin;
-    split_commit_routes(s);
 }
 
 /* Machine.kernel_lapic_msi: called with the big lock held. */

@@ -1,7 +1,7 @@
 /*
  * The KVM accelerator: VM and vCPU file descriptors, memory slots from the
  * memory API's listener, the in-kernel irqchip and PIT (or Vireo's own,
- * kvm-irqchip.c), CPUID and MSRs,
+ * kvm-irqchip.c), irqfds and ioeventfds (kvm-eventfd.c), CPUID and MSRs,
  * reset state, and the vCPU run loop. Follows Documentation/virt/kvm/api.rst.
  */
 #include <errno.h>
@@ -109,6 +109,7 @@ static void kvm_memory_listen(Machine *m, AddressSpace *as)
     KVMState *s = kvm_state(m);
     s->listener.region_add = kvm_region_add;
     s->listener.region_del = kvm_region_del;
+    kvm_ioeventfd_listen(s);
     address_space_add_listener(as, &s->listener);
 }
 
@@ -199,31 +200,24 @@ static bool kvm_get_supported_cpuid(KVMState *s, GError **errp)
  */
 static bool kvm_setup_irq_routing(KVMState *s, GError **errp)
 {
-    struct kvm_irq_routing *r = g_malloc0(
-        sizeof(*r) + 64 * sizeof(struct kvm_irq_routing_entry));
-    int n = 0;
-
     for (int gsi = 0; gsi < X86_NUM_GSI; gsi++) {
         if (gsi < 16 && gsi != 2) {
-            r->entries[n++] = (struct kvm_irq_routing_entry){
+            kvm_route_add(s, &(struct kvm_irq_routing_entry){
                 .gsi = gsi,
                 .type = KVM_IRQ_ROUTING_IRQCHIP,
                 .u.irqchip = { gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
                                        : KVM_IRQCHIP_PIC_SLAVE, gsi % 8 },
-            };
+            });
         }
         if (gsi != 2) {
-            r->entries[n++] = (struct kvm_irq_routing_entry){
+            kvm_route_add(s, &(struct kvm_irq_routing_entry){
                 .gsi = gsi,
                 .type = KVM_IRQ_ROUTING_IRQCHIP,
                 .u.irqchip = { KVM_IRQCHIP_IOAPIC, gsi ? gsi : 2 },
-            };
+            });
         }
     }
-    r->nr = n;
-    int ret = ioctl(s->vm_fd, KVM_SET_GSI_ROUTING, r);
-    g_free(r);
-    return ret == 0 || kvm_fail(errp, "KVM_SET_GSI_ROUTING");
+    return kvm_routes_commit(s, errp);
 }
 
 static void kvm_set_irq(Machine *m, int gsi, int level)
@@ -312,6 +306,10 @@ static bool kvm_init(Machine *m, GError **errp)
     s->readonly_mem = kvm_check_cap(s, KVM_CAP_READONLY_MEM);
     s->tsc_deadline = kvm_check_cap(s, KVM_CAP_TSC_DEADLINE_TIMER);
     s->has_xcrs = kvm_check_cap(s, KVM_CAP_XCRS);
+    s->max_routes = kvm_check_cap(s, KVM_CAP_IRQ_ROUTING);
+    s->ioeventfd = kvm_check_cap(s, KVM_CAP_IOEVENTFD);
+    s->ioeventfd_any_length = kvm_check_cap(s, KVM_CAP_IOEVENTFD_ANY_LENGTH);
+    kvm_routes_init(s);
 
     if (ioctl(s->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0) {
         return kvm_fail(errp, "KVM_SET_TSS_ADDR");
@@ -324,6 +322,9 @@ static bool kvm_init(Machine *m, GError **errp)
     if (!kvm_create_irqchip(s, errp) || !kvm_get_supported_cpuid(s, errp)) {
         return false;
     }
+    /* irqfds need KVM's LAPICs (on, split) and MSI routes */
+    s->irqfd = s->irqchip != KERNEL_IRQCHIP_OFF &&
+               s->max_routes > X86_NUM_GSI && kvm_check_cap(s, KVM_CAP_IRQFD);
     sigaction(SIG_KICK, &sa, NULL);
     return true;
 }
@@ -358,6 +359,7 @@ static void kvm_destroy(Machine *m)
     }
     g_free(s->slots);
     g_free(s->cpuid);
+    kvm_routes_free(s);
     g_free(s);
     m->accel_state = NULL;
 }
@@ -373,6 +375,9 @@ const AccelOps kvm_accel_ops = {
     .vcpu_get_state = kvm_vcpu_get_state,
     .set_irq = kvm_set_irq,
     .send_msi = kvm_send_msi,
+    .msi_irqfd_add = kvm_msi_irqfd_add,
+    .msi_irqfd_update = kvm_msi_irqfd_update,
+    .msi_irqfd_remove = kvm_msi_irqfd_remove,
     .memory_listen = kvm_memory_listen,
     .destroy = kvm_destroy,
 };

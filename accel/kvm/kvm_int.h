@@ -55,11 +55,19 @@ typedef struct KVMState {
     Machine *machine;
     KernelIrqchip irqchip;      /* -machine kernel-irqchip= */
     /*
-     * kernel-irqchip=split: the MSI route of each IOAPIC pin (GSI = pin),
-     * so that KVM's LAPICs report the EOIs of level-triggered vectors.
+     * The whole GSI routing table, as KVM_SET_GSI_ROUTING replaces it at
+     * once: on, the PC's routes of GSIs 0-23 to the 8259s and the IOAPIC;
+     * split, the MSI route of each IOAPIC pin (GSI = pin) that lets KVM's
+     * LAPICs report the EOIs of level-triggered vectors; both, the MSI
+     * routes of irqfds, at GSIs from X86_NUM_GSI up.
      */
-    struct kvm_irq_routing_entry ioapic_routes[X86_NUM_GSI];
-    uint32_t ioapic_routed;     /* pins with a route in ioapic_routes */
+    GArray *routes;             /* of struct kvm_irq_routing_entry */
+    int max_routes;             /* KVM_CAP_IRQ_ROUTING: GSIs below this */
+    GHashTable *irqfd_gsis;     /* GSIs of irqfd routes in use */
+    bool irqfd;                 /* KVM_CAP_IRQFD, with KVM's LAPICs */
+    bool ioeventfd;             /* KVM_CAP_IOEVENTFD */
+    bool ioeventfd_any_length;  /* KVM_CAP_IOEVENTFD_ANY_LENGTH */
+    MemoryListener io_listener; /* ioeventfds of the I/O port space */
 } KVMState;
 
 typedef struct KVMVCPU {
@@ -75,6 +83,8 @@ typedef struct KVMVCPU {
     bool halted;
     bool halt_if;           /* RFLAGS.IF when it halted */
     bool wait_for_sipi;     /* an AP after INIT (SDM 8.4.1) */
+    /* exits to userspace, for -d exec_stats (vCPU thread only) */
+    uint64_t exits, exits_io, exits_mmio;
 } KVMVCPU;
 
 static inline KVMState *kvm_state(Machine *m)
@@ -105,5 +115,21 @@ void kvm_irqchip_end_exit(CPUState *cpu);
 void kvm_irqchip_handle_hlt(CPUState *cpu);
 void kvm_irqchip_handle_ioapic_eoi(CPUState *cpu);
 void kvm_irqchip_wake(CPUState *cpu);
+
+/* kvm-eventfd.c: the GSI routing table, MSI irqfds and ioeventfds. */
+void kvm_routes_init(KVMState *s);
+void kvm_routes_free(KVMState *s);
+void kvm_route_add(KVMState *s, const struct kvm_irq_routing_entry *e);
+/* Makes the route of gsi the MSI (addr, data); false if it was already. */
+bool kvm_route_set_msi(KVMState *s, uint32_t gsi, uint64_t addr,
+                       uint32_t data);
+/* Sends the table to KVM (KVM_SET_GSI_ROUTING). */
+bool kvm_routes_commit(KVMState *s, GError **errp);
+bool kvm_msi_irqfd_add(AccelIrqfd *irqfd, GError **errp);
+bool kvm_msi_irqfd_update(AccelIrqfd *irqfd, uint64_t addr, uint32_t data,
+                          GError **errp);
+void kvm_msi_irqfd_remove(AccelIrqfd *irqfd);
+/* Listens for the ioeventfds of both address spaces. */
+void kvm_ioeventfd_listen(KVMState *s);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * virtio-mmio transport, version 2 (virtio 1.2 section 4.2). A transport
  * with no device plugged in answers with DeviceID 0, which drivers skip
- * (4.2.3.1.1), as a board's empty slot.
+ * (4.2.3.1.1), as a board's empty slot. While the driver runs, QueueNotify
+ * writes signal the queues' eventfds (under KVM without leaving the
+ * kernel) unless the property ioeventfd is off.
  */
 #include <string.h>
 
@@ -14,6 +16,7 @@ typedef struct VirtioMMIO {
     Device parent;
     uint64_t addr;          /* property "addr" */
     uint32_t gsi;           /* property "irq" */
+    bool ioeventfd;         /* property "ioeventfd" */
     MemoryRegion mr;
     bool mapped;
     IRQLine *irq;
@@ -34,6 +37,34 @@ static void update_irq(VirtioMMIO *s)
 static void mmio_notify(VirtIODevice *vdev, VirtQueue *vq)
 {
     update_irq(vdev->transport);
+}
+
+/*
+ * DRIVER_OK: each ready queue's notification (4.2.2: without
+ * VIRTIO_F_NOTIFICATION_DATA, its index written to QueueNotify) goes to
+ * its eventfd.
+ */
+static void start_ioeventfd(VirtioMMIO *s)
+{
+    VirtIODevice *vdev = s->vdev;
+
+    if (!s->ioeventfd) {
+        return;
+    }
+    memory_transaction_begin();
+    for (unsigned i = 0; i < vdev->ops->num_queues; i++) {
+        g_autoptr(GError) err = NULL;
+        if (!vdev->vq[i].ready) {
+            continue;
+        }
+        if (!virtio_queue_set_host_notifier(vdev, i, &s->mr,
+                                            VIRTIO_MMIO_QUEUE_NOTIFY, 4,
+                                            true, i, true, &err)) {
+            /* the register callback still takes the kicks */
+            log_error_once("virtio-mmio: %s", err->message);
+        }
+    }
+    memory_transaction_commit();
 }
 
 static VirtQueue *selected_queue(VirtioMMIO *s)
@@ -167,14 +198,23 @@ static void reg_write(VirtioMMIO *s, hwaddr addr, uint32_t val)
         virtio_isr_ack(vdev, val);
         update_irq(s);
         break;
-    case VIRTIO_MMIO_STATUS:
+    case VIRTIO_MMIO_STATUS: {
+        bool was_running = vdev->status & VIRTIO_CONFIG_S_DRIVER_OK;
+        bool running = val & VIRTIO_CONFIG_S_DRIVER_OK;
+        if (was_running && !running) {
+            virtio_device_stop_host_notifiers(vdev);
+        }
         virtio_set_status(vdev, val);
         if (val == 0) {
             s->device_features_sel = s->driver_features_sel = 0;
             s->queue_sel = s->shm_sel = 0;
         }
+        if (!was_running && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+            start_ioeventfd(s);
+        }
         update_irq(s);
         break;
+    }
     case VIRTIO_MMIO_SHM_SEL:
         s->shm_sel = val;
         break;
@@ -251,6 +291,7 @@ void virtio_mmio_unplug(VirtIODevice *vdev)
     VirtioMMIO *s = vdev->transport;
 
     if (s) {
+        virtio_device_stop_host_notifiers(vdev);
         s->vdev = NULL;
         irq_set(s->irq, 0);
         vdev->transport = NULL;
@@ -301,6 +342,7 @@ static void virtio_mmio_reset(Device *dev)
     s->device_features_sel = s->driver_features_sel = 0;
     s->queue_sel = s->shm_sel = 0;
     if (s->vdev) {
+        virtio_device_stop_host_notifiers(s->vdev);
         virtio_reset(s->vdev);
     }
     irq_set(s->irq, 0);
@@ -323,6 +365,8 @@ static void virtio_mmio_unrealize(Device *dev)
 static const Property virtio_mmio_props[] = {
     PROP_U64("addr", VirtioMMIO, addr, 0, "guest physical base address"),
     PROP_U32("irq", VirtioMMIO, gsi, 0, "GSI of the interrupt line"),
+    PROP_BOOL("ioeventfd", VirtioMMIO, ioeventfd, true,
+              "QueueNotify writes signal eventfds (no exit under KVM)"),
     PROP_END,
 };
 

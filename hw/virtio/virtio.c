@@ -4,12 +4,18 @@
  * Every value read from a ring is validated before use; a malformed ring
  * sets DEVICE_NEEDS_RESET (2.1.2) and stops the device's queues.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
 
 #include "hw/virtio/virtio.h"
 #include "util/le.h"
 #include "util/log.h"
+#include "util/opts.h"
 
 /* Feature bits the core implements for every device. */
 #define CORE_FEATURES                                                   \
@@ -46,12 +52,25 @@ void virtio_init(VirtIODevice *vdev, const VirtioDeviceOps *ops,
         vdev->vq[i].vdev = vdev;
         vdev->vq[i].index = i;
         vdev->vq[i].num_max = ops->queue_max_size;
+        vdev->vq[i].host_notifier.fd = -1;
         queue_reset(&vdev->vq[i]);
     }
 }
 
 void virtio_cleanup(VirtIODevice *vdev)
 {
+    for (int i = 0; vdev->vq && i < vdev->ops->num_queues; i++) {
+        VirtQueueHostNotifier *hn = &vdev->vq[i].host_notifier;
+        if (hn->mr) {
+            virtio_queue_set_host_notifier(vdev, i, NULL, 0, 0, false, 0,
+                                           false, NULL);
+        }
+        if (hn->fd >= 0) {
+            g_source_remove(hn->watch);
+            close(hn->fd);
+            hn->fd = -1;
+        }
+    }
     g_clear_pointer(&vdev->config, g_free);
     g_clear_pointer(&vdev->vq, g_free);
 }
@@ -281,6 +300,88 @@ void virtio_queue_notify(VirtIODevice *vdev, unsigned index)
 void virtio_isr_ack(VirtIODevice *vdev, uint8_t bits)
 {
     vdev->isr &= ~bits;
+}
+
+/* --- host notifiers: notifications by eventfd --- */
+
+/* Main loop, big lock held: the driver kicked the queue (once or more). */
+static gboolean host_notifier_readable(gint fd, GIOCondition cond,
+                                       gpointer opaque)
+{
+    VirtQueue *vq = opaque;
+    eventfd_t count;
+
+    if (eventfd_read(fd, &count) == 0) {
+        virtio_queue_notify(vq->vdev, vq->index);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/*
+ * The queue's eventfd and its watch live from the first use to
+ * virtio_cleanup, so that a kick the kernel signalled just before the
+ * notifier went off is still seen.
+ */
+static bool host_notifier_open(VirtQueue *vq, GError **errp)
+{
+    VirtQueueHostNotifier *hn = &vq->host_notifier;
+
+    if (hn->fd >= 0) {
+        return true;
+    }
+    hn->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (hn->fd < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "%s: queue %d: eventfd: %s",
+                    vq->vdev->name, vq->index, g_strerror(errno));
+        return false;
+    }
+    hn->watch = g_unix_fd_add(hn->fd, G_IO_IN, host_notifier_readable, vq);
+    return true;
+}
+
+bool virtio_queue_set_host_notifier(VirtIODevice *vdev, unsigned index,
+                                    MemoryRegion *mr, hwaddr addr,
+                                    unsigned size, bool match_data,
+                                    uint64_t data, bool on, GError **errp)
+{
+    g_assert(index < vdev->ops->num_queues);
+    VirtQueue *vq = &vdev->vq[index];
+    VirtQueueHostNotifier *hn = &vq->host_notifier;
+
+    if (hn->mr) {
+        memory_region_del_eventfd(hn->mr, hn->addr, hn->size, hn->match_data,
+                                  hn->data, hn->fd);
+        hn->mr = NULL;
+    }
+    if (!on) {
+        return true;
+    }
+    if (!host_notifier_open(vq, errp)) {
+        return false;
+    }
+    hn->mr = mr;
+    hn->addr = addr;
+    hn->size = size;
+    hn->match_data = match_data;
+    hn->data = data;
+    memory_region_add_eventfd(mr, addr, size, match_data, data, hn->fd);
+    return true;
+}
+
+void virtio_device_stop_host_notifiers(VirtIODevice *vdev)
+{
+    memory_transaction_begin();
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        virtio_queue_set_host_notifier(vdev, i, NULL, 0, 0, false, 0, false,
+                                       NULL);
+    }
+    memory_transaction_commit();
+}
+
+bool virtio_queue_host_notifier_active(VirtIODevice *vdev, unsigned index)
+{
+    return index < vdev->ops->num_queues &&
+           vdev->vq[index].host_notifier.mr != NULL;
 }
 
 /* --- split ring access (2.7) --- */

@@ -13,6 +13,21 @@
 #include "system/memory.h"
 #include "target/x86/inspect.h"
 
+/*
+ * An MSI raised by signalling an eventfd (QEMU's irqfd): every time fd is
+ * signalled, the message (addr, data) goes to the LAPICs as send_msi would
+ * send it. Made by accel_msi_irqfd_add below; the fields are for the
+ * accelerators.
+ */
+typedef struct AccelIrqfd {
+    Machine *machine;
+    uint64_t addr;
+    uint32_t data;
+    int fd;             /* the caller's eventfd */
+    int gsi;            /* the accelerator's route (KVM's GSI), or -1 */
+    guint watch;        /* -1 route: the main-loop source reading fd */
+} AccelIrqfd;
+
 typedef struct AccelOps {
     const char *name;
     /* Checks the host, creates the VM and its interrupt controllers. */
@@ -40,12 +55,39 @@ typedef struct AccelOps {
      * the LAPICs, wherever they are. Big lock held.
      */
     void (*send_msi)(Machine *m, uint64_t addr, uint32_t data);
+    /*
+     * Optional: MSI irqfds delivered by the accelerator itself, without
+     * Vireo's threads (KVM: an MSI route and KVM_IRQFD). add returns false
+     * without setting errp where this VM cannot (then the main loop
+     * delivers them through send_msi), false with errp on a failure;
+     * update changes the message of a route add made.
+     */
+    bool (*msi_irqfd_add)(AccelIrqfd *irqfd, GError **errp);
+    bool (*msi_irqfd_update)(AccelIrqfd *irqfd, uint64_t addr, uint32_t data,
+                             GError **errp);
+    void (*msi_irqfd_remove)(AccelIrqfd *irqfd);
     /* Listens to the system address space to map RAM. */
     void (*memory_listen)(Machine *m, AddressSpace *as);
     void (*destroy)(Machine *m);
 } AccelOps;
 
 const AccelOps *accel_find(const char *name);
+
+/*
+ * Routes the MSI (addr, data) to the eventfd fd (non-blocking, the
+ * caller's; keep it open until the irqfd is removed): each signal of fd
+ * interrupts the guest. With KVM's LAPICs the kernel delivers it; with
+ * Vireo's (software CPU, kernel-irqchip=off) a main-loop handler reads fd
+ * and calls the accelerator's send_msi under the big lock. Big lock held.
+ * NULL with errp when the accelerator failed to set it up.
+ */
+AccelIrqfd *accel_msi_irqfd_add(Machine *m, uint64_t addr, uint32_t data,
+                                int fd, GError **errp);
+/* The MSI message changed (the driver reprogrammed the vector). */
+bool accel_msi_irqfd_update(AccelIrqfd *irqfd, uint64_t addr, uint32_t data,
+                            GError **errp);
+/* Stops delivering and frees irqfd; fd stays open. NULL is ignored. */
+void accel_msi_irqfd_remove(AccelIrqfd *irqfd);
 extern const AccelOps kvm_accel_ops;
 extern const AccelOps tcg_accel_ops;
 

@@ -1,7 +1,9 @@
 /*
  * Memory API: a tree of MemoryRegions (RAM, MMIO/PIO callbacks, aliases,
  * containers with priorities) flattened into a FlatView per AddressSpace.
- * Listeners (the KVM slot manager) are told about RAM ranges on each commit.
+ * Listeners (the KVM slot manager) are told about RAM ranges on each commit,
+ * and about ioeventfds: writes that signal an eventfd instead of calling a
+ * device (QEMU's ioeventfd, KVM_IOEVENTFD).
  * All map changes and dispatch happen under the big lock (see runstate.h).
  */
 #ifndef SYSTEM_MEMORY_H
@@ -38,6 +40,21 @@ typedef enum MemoryRegionType {
     MR_ALIAS,
 } MemoryRegionType;
 
+/*
+ * A write that signals an eventfd instead of reaching the region's write
+ * callback: size bytes at addr (an offset in the region, or in a FlatView
+ * a guest address), and with match_data only when the value written
+ * equals data. size 0 means a write of any size (then without match_data),
+ * as KVM's "any length" ioeventfd.
+ */
+typedef struct MemoryRegionIoeventfd {
+    hwaddr addr;
+    unsigned size;
+    bool match_data;
+    uint64_t data;          /* masked to size bytes */
+    int fd;                 /* an eventfd(2); the caller owns it */
+} MemoryRegionIoeventfd;
+
 struct MemoryRegion {
     MemoryRegionType type;
     char *name;
@@ -49,6 +66,7 @@ struct MemoryRegion {
     /* MR_IO */
     const MemoryRegionOps *ops;
     void *opaque;
+    GArray *ioeventfds;     /* of MemoryRegionIoeventfd, NULL: none yet */
     /* MR_ALIAS */
     MemoryRegion *alias;
     hwaddr alias_offset;
@@ -71,6 +89,13 @@ typedef struct FlatRange {
 struct FlatView {
     FlatRange *ranges;      /* sorted, non-overlapping */
     size_t nr;
+    /*
+     * The ioeventfds of the regions where the whole access they wait for
+     * lands in one range of their region, at guest addresses, sorted by
+     * address.
+     */
+    MemoryRegionIoeventfd *ioeventfds;
+    size_t nr_ioeventfds;
 };
 
 typedef struct MemoryListener MemoryListener;
@@ -78,6 +103,15 @@ struct MemoryListener {
     /* Called for each RAM range that appeared or vanished in a commit. */
     void (*region_add)(MemoryListener *l, const FlatRange *fr);
     void (*region_del)(MemoryListener *l, const FlatRange *fr);
+    /*
+     * Called for each ioeventfd of the view that appeared or vanished in a
+     * commit (e->addr is a guest address of the listened space). An
+     * accelerator that lets the guest's writes signal it directly (KVM)
+     * registers it; where it does not, the write reaches the memory API's
+     * dispatch, which signals the eventfd itself.
+     */
+    void (*eventfd_add)(MemoryListener *l, const MemoryRegionIoeventfd *e);
+    void (*eventfd_del)(MemoryListener *l, const MemoryRegionIoeventfd *e);
     MemoryListener *next;
 };
 
@@ -109,6 +143,24 @@ void memory_region_del_subregion(MemoryRegion *parent, MemoryRegion *sub);
 void memory_region_set_enabled(MemoryRegion *mr, bool enabled);
 void memory_region_set_readonly(MemoryRegion *mr, bool readonly);
 void *memory_region_get_ram_ptr(MemoryRegion *mr);
+
+/*
+ * Makes a write of size bytes (1, 2, 4, 8, or 0 for any size) at offset
+ * addr of the I/O region mr signal the eventfd fd instead of calling the
+ * region's write callback; with match_data only a write of the value data
+ * (other values reach the callback). Every accelerator sees the same: KVM
+ * signals fd in the kernel, the others through the memory API's dispatch.
+ * The eventfd's reader runs on the main loop, so the guest's write is
+ * handled later than the callback would be.
+ *
+ * memory_region_del_eventfd takes the same arguments to remove it; fd must
+ * stay open until that change is committed (the accelerator names the fd
+ * to unregister it).
+ */
+void memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size,
+                               bool match_data, uint64_t data, int fd);
+void memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size,
+                               bool match_data, uint64_t data, int fd);
 
 /*
  * Changes to the tree are batched: every change marks the address spaces

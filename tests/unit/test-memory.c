@@ -1,5 +1,7 @@
-/* Memory map flattening, dispatch and listener notification. */
+/* Memory map flattening, dispatch, ioeventfds and listener notification. */
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "system/memory.h"
 
@@ -230,6 +232,312 @@ static void test_rom_is_readonly(void)
     memory_region_destroy(&root);
 }
 
+/* --- ioeventfds --- */
+
+/* How often fd was signalled since the last look (0 when it was not). */
+static uint64_t eventfd_take(int fd)
+{
+    eventfd_t n = 0;
+
+    if (eventfd_read(fd, &n) < 0) {
+        return 0;
+    }
+    return n;
+}
+
+static int new_eventfd(void)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    return fd;
+}
+
+/* A virtio-mmio-like window: QueueNotify at 0x50, datamatch on the index. */
+static void test_ioeventfd_datamatch_mmio(void)
+{
+    MemoryRegion root, io;
+    AddressSpace as;
+    Dev d = { 0 };
+    int fd = new_eventfd();
+
+    memory_region_init_container(&root, "root", UINT64_MAX);
+    memory_region_init_io(&io, "io", &dev_ops, &d, 0x200);
+    memory_region_add_subregion(&root, 0xfeb00000, &io);
+    address_space_init(&as, &root, "test");
+    memory_region_add_eventfd(&io, 0x50, 4, true, 1, fd);
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 1);
+    g_assert_cmphex(as.view->ioeventfds[0].addr, ==, 0xfeb00050);
+
+    /* the matching value signals the eventfd; the device never sees it */
+    address_space_st(&as, 0xfeb00050, 4, 1);
+    g_assert_cmpuint(eventfd_take(fd), ==, 1);
+    g_assert_cmpint(d.writes, ==, 0);
+    address_space_st(&as, 0xfeb00050, 4, 1);
+    address_space_st(&as, 0xfeb00050, 4, 1);
+    g_assert_cmpuint(eventfd_take(fd), ==, 2);
+
+    /* another value, size or address reaches the callback */
+    address_space_st(&as, 0xfeb00050, 4, 0);
+    g_assert_cmpint(d.writes, ==, 1);
+    g_assert_cmpuint(d.last_addr, ==, 0x50);
+    g_assert_cmpuint(d.last_val, ==, 0);
+    address_space_st(&as, 0xfeb00050, 2, 1);
+    g_assert_cmpint(d.writes, ==, 2);
+    address_space_st(&as, 0xfeb00054, 4, 1);
+    g_assert_cmpint(d.writes, ==, 3);
+    g_assert_cmpuint(eventfd_take(fd), ==, 0);
+    /* bits above the access size are not part of the value */
+    address_space_st(&as, 0xfeb00050, 4, 0x100000001ULL);
+    g_assert_cmpuint(eventfd_take(fd), ==, 1);
+    /* reads are the device's */
+    uint64_t v;
+    address_space_ld(&as, 0xfeb00050, 4, &v);
+    g_assert_cmpuint(d.last_size, ==, 4);
+
+    /* removed: the callback has the writes again */
+    memory_region_del_eventfd(&io, 0x50, 4, true, 1, fd);
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 0);
+    address_space_st(&as, 0xfeb00050, 4, 1);
+    g_assert_cmpint(d.writes, ==, 4);
+    g_assert_cmpuint(d.last_val, ==, 1);
+    g_assert_cmpuint(eventfd_take(fd), ==, 0);
+
+    address_space_destroy(&as);
+    memory_region_destroy(&io);
+    memory_region_destroy(&root);
+    close(fd);
+}
+
+/* Port I/O: without datamatch any value; two eventfds on two queues. */
+static void test_ioeventfd_pio(void)
+{
+    MemoryRegion root, io;
+    AddressSpace as;
+    Dev d = { 0 };
+    int fd0 = new_eventfd(), fd1 = new_eventfd(), any = new_eventfd();
+
+    memory_region_init_container(&root, "root", 0x10000);
+    memory_region_init_io(&io, "io", &dev_ops, &d, 0x20);
+    memory_region_add_subregion(&root, 0xc000, &io);
+    address_space_init(&as, &root, "io");
+    memory_transaction_begin();
+    memory_region_add_eventfd(&io, 0x10, 2, true, 0, fd0);
+    memory_region_add_eventfd(&io, 0x10, 2, true, 1, fd1);
+    memory_region_add_eventfd(&io, 0x4, 1, false, 0, any);
+    memory_transaction_commit();
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 3);
+
+    address_space_st(&as, 0xc010, 2, 1);
+    g_assert_cmpuint(eventfd_take(fd1), ==, 1);
+    g_assert_cmpuint(eventfd_take(fd0), ==, 0);
+    address_space_st(&as, 0xc010, 2, 0);
+    g_assert_cmpuint(eventfd_take(fd0), ==, 1);
+    address_space_st(&as, 0xc010, 2, 2);
+    g_assert_cmpint(d.writes, ==, 1);
+
+    /* a byte port: any value, and byte-wise writes (DMA, rep outs) too */
+    address_space_st(&as, 0xc004, 1, 0xab);
+    g_assert_cmpuint(eventfd_take(any), ==, 1);
+    uint8_t buf[2] = { 1, 2 };
+    address_space_write(&as, 0xc004, buf, 2);  /* 0xc004 eventfd, 0xc005 dev */
+    g_assert_cmpuint(eventfd_take(any), ==, 1);
+    g_assert_cmpint(d.writes, ==, 2);
+    g_assert_cmpuint(d.last_addr, ==, 5);
+
+    memory_region_del_eventfd(&io, 0x10, 2, true, 1, fd1);
+    address_space_st(&as, 0xc010, 2, 1);
+    g_assert_cmpuint(eventfd_take(fd1), ==, 0);
+    g_assert_cmpint(d.writes, ==, 3);
+    address_space_st(&as, 0xc010, 2, 0);
+    g_assert_cmpuint(eventfd_take(fd0), ==, 1);
+
+    address_space_destroy(&as);
+    memory_region_destroy(&io);
+    memory_region_destroy(&root);
+    close(fd0);
+    close(fd1);
+    close(any);
+}
+
+/* Size 0: a write of any size at the address (KVM's "any length"). */
+static void test_ioeventfd_any_size(void)
+{
+    MemoryRegion root, io;
+    AddressSpace as;
+    Dev d = { 0 };
+    int fd = new_eventfd();
+
+    memory_region_init_container(&root, "root", UINT64_MAX);
+    memory_region_init_io(&io, "notify", &dev_ops, &d, 0x1000);
+    memory_region_add_subregion(&root, 0xe0000000, &io);
+    address_space_init(&as, &root, "test");
+    memory_region_add_eventfd(&io, 0x8, 0, false, 0, fd);
+    address_space_st(&as, 0xe0000008, 2, 1);
+    address_space_st(&as, 0xe0000008, 4, 7);
+    g_assert_cmpuint(eventfd_take(fd), ==, 2);
+    address_space_st(&as, 0xe000000a, 2, 1);
+    g_assert_cmpint(d.writes, ==, 1);
+
+    address_space_destroy(&as);
+    memory_region_destroy(&io);
+    memory_region_destroy(&root);
+    close(fd);
+}
+
+/*
+ * The view has an eventfd only where its region shows: a region of higher
+ * priority over it takes the write (with its own callback), and an alias
+ * moves it.
+ */
+static void test_ioeventfd_overlap_and_alias(void)
+{
+    MemoryRegion root, dev, cover, alias;
+    AddressSpace as;
+    Dev d = { 0 }, c = { 0 };
+    int fd = new_eventfd();
+
+    memory_region_init_container(&root, "root", UINT64_MAX);
+    memory_region_init_io(&dev, "dev", &dev_ops, &d, 0x100);
+    memory_region_init_io(&cover, "cover", &dev_ops, &c, 0x10);
+    memory_region_add_subregion(&root, 0x10000, &dev);
+    memory_region_add_eventfd(&dev, 0x50, 4, true, 3, fd);
+    address_space_init(&as, &root, "test");
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 1);
+
+    /* covered by a region above it: gone from the view, writes its */
+    memory_region_add_subregion_overlap(&root, 0x10050, &cover, 1);
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 0);
+    address_space_st(&as, 0x10050, 4, 3);
+    g_assert_cmpint(c.writes, ==, 1);
+    g_assert_cmpuint(eventfd_take(fd), ==, 0);
+    /* half covered: the access would be split, so no eventfd either */
+    memory_region_del_subregion(&root, &cover);
+    memory_region_add_subregion_overlap(&root, 0x10052, &cover, 1);
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 0);
+    /* under it, lower priority: the eventfd is back */
+    memory_region_del_subregion(&root, &cover);
+    memory_region_add_subregion_overlap(&root, 0x10050, &cover, -1);
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 1);
+    address_space_st(&as, 0x10050, 4, 3);
+    g_assert_cmpuint(eventfd_take(fd), ==, 1);
+    g_assert_cmpint(c.writes, ==, 1);
+    memory_region_del_subregion(&root, &cover);
+
+    /* seen through an alias, the eventfd is at the alias's address too */
+    memory_region_init_alias(&alias, "alias", &dev, 0x40, 0x40);
+    memory_region_add_subregion(&root, 0x20000, &alias);
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 2);
+    g_assert_cmphex(as.view->ioeventfds[0].addr, ==, 0x10050);
+    g_assert_cmphex(as.view->ioeventfds[1].addr, ==, 0x20010);
+    address_space_st(&as, 0x20010, 4, 3);
+    g_assert_cmpuint(eventfd_take(fd), ==, 1);
+    g_assert_cmpint(d.writes, ==, 0);
+
+    /* disabled: no eventfd, and the write hits nothing */
+    memory_region_set_enabled(&dev, false);
+    memory_region_set_enabled(&alias, false);
+    g_assert_cmpuint(as.view->nr_ioeventfds, ==, 0);
+    g_assert_cmpint(address_space_st(&as, 0x10050, 4, 3), ==,
+                    MEMTX_UNASSIGNED);
+    g_assert_cmpuint(eventfd_take(fd), ==, 0);
+
+    address_space_destroy(&as);
+    memory_region_destroy(&alias);
+    memory_region_destroy(&cover);
+    memory_region_destroy(&dev);
+    memory_region_destroy(&root);
+    close(fd);
+}
+
+typedef struct EventfdRecorder {
+    MemoryListener l;
+    GArray *live;       /* of MemoryRegionIoeventfd, as the listener knows */
+    int adds, dels;
+} EventfdRecorder;
+
+static void rec_eventfd_add(MemoryListener *l, const MemoryRegionIoeventfd *e)
+{
+    EventfdRecorder *r = (EventfdRecorder *)l;
+    r->adds++;
+    g_array_append_val(r->live, *e);
+}
+
+static void rec_eventfd_del(MemoryListener *l, const MemoryRegionIoeventfd *e)
+{
+    EventfdRecorder *r = (EventfdRecorder *)l;
+    r->dels++;
+    for (guint i = 0; i < r->live->len; i++) {
+        MemoryRegionIoeventfd *x =
+            &g_array_index(r->live, MemoryRegionIoeventfd, i);
+        if (x->addr == e->addr && x->fd == e->fd && x->data == e->data) {
+            g_array_remove_index(r->live, i);
+            return;
+        }
+    }
+    g_assert_not_reached();     /* deleted what it never added */
+}
+
+/* The accelerator hears of eventfds as they come, move and go. */
+static void test_ioeventfd_listener(void)
+{
+    MemoryRegion root, io;
+    AddressSpace as;
+    Dev d = { 0 };
+    int fd = new_eventfd();
+    EventfdRecorder rec = {
+        .l = { .eventfd_add = rec_eventfd_add,
+               .eventfd_del = rec_eventfd_del },
+        .live = g_array_new(FALSE, FALSE, sizeof(MemoryRegionIoeventfd)),
+    };
+
+    memory_region_init_container(&root, "root", UINT64_MAX);
+    memory_region_init_io(&io, "io", &dev_ops, &d, 0x200);
+    memory_region_add_subregion(&root, 0x1000, &io);
+    address_space_init(&as, &root, "test");
+    memory_region_add_eventfd(&io, 0x50, 4, true, 0, fd);
+    address_space_add_listener(&as, &rec.l);
+    g_assert_cmpint(rec.adds, ==, 1);   /* replayed */
+    g_assert_cmphex(g_array_index(rec.live, MemoryRegionIoeventfd, 0).addr,
+                    ==, 0x1050);
+
+    /* a second queue; changes elsewhere in the map leave both alone */
+    memory_region_add_eventfd(&io, 0x50, 4, true, 1, fd);
+    g_assert_cmpint(rec.adds, ==, 2);
+    MemoryRegion other;
+    memory_region_init_io(&other, "other", &dev_ops, NULL, 0x10);
+    memory_region_add_subregion(&root, 0x8000, &other);
+    g_assert_cmpint(rec.adds, ==, 2);
+    g_assert_cmpint(rec.dels, ==, 0);
+
+    /* the region moves (a BAR reprogrammed): del at old, add at new */
+    memory_transaction_begin();
+    memory_region_del_subregion(&root, &io);
+    memory_region_add_subregion(&root, 0x4000, &io);
+    memory_transaction_commit();
+    g_assert_cmpint(rec.dels, ==, 2);
+    g_assert_cmpint(rec.adds, ==, 4);
+    g_assert_cmpuint(rec.live->len, ==, 2);
+    for (guint i = 0; i < rec.live->len; i++) {
+        MemoryRegionIoeventfd *e =
+            &g_array_index(rec.live, MemoryRegionIoeventfd, i);
+        g_assert_cmphex(e->addr, ==, 0x4050);
+        g_assert_cmpuint(e->size, ==, 4);
+        g_assert_true(e->match_data);
+        g_assert_cmpint(e->fd, ==, fd);
+    }
+
+    memory_region_del_eventfd(&io, 0x50, 4, true, 0, fd);
+    memory_region_del_eventfd(&io, 0x50, 4, true, 1, fd);
+    g_assert_cmpuint(rec.live->len, ==, 0);
+
+    address_space_destroy(&as);
+    memory_region_destroy(&other);
+    memory_region_destroy(&io);
+    memory_region_destroy(&root);
+    g_array_free(rec.live, TRUE);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -240,5 +548,12 @@ int main(int argc, char **argv)
     g_test_add_func("/memory/listener-sees-ram-changes",
                     test_listener_sees_ram_changes);
     g_test_add_func("/memory/rom-is-readonly", test_rom_is_readonly);
+    g_test_add_func("/memory/ioeventfd/datamatch-mmio",
+                    test_ioeventfd_datamatch_mmio);
+    g_test_add_func("/memory/ioeventfd/pio", test_ioeventfd_pio);
+    g_test_add_func("/memory/ioeventfd/any-size", test_ioeventfd_any_size);
+    g_test_add_func("/memory/ioeventfd/overlap-and-alias",
+                    test_ioeventfd_overlap_and_alias);
+    g_test_add_func("/memory/ioeventfd/listener", test_ioeventfd_listener);
     return g_test_run();
 }

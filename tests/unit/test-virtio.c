@@ -1,7 +1,8 @@
 /*
  * The virtio core (split rings with indirect descriptors and event index,
  * hostile rings that must end in DEVICE_NEEDS_RESET), the virtio-mmio
- * register interface and virtio-rng, on a bare machine with 1 MiB of RAM.
+ * register interface with its QueueNotify eventfds, and virtio-rng, on a
+ * bare machine with 1 MiB of RAM.
  */
 #include <stddef.h>
 #include <string.h>
@@ -413,14 +414,41 @@ static void mmio_wr(Fixture *f, hwaddr reg, uint32_t v)
                     ==, MEMTX_OK);
 }
 
-/* A transport at MMIO_BASE with the fixture's test device plugged in. */
-static void mmio_setup(Fixture *f, bool plug)
+/* Runs what the main loop has ready: the queues' eventfd handlers. */
+static void main_loop_run_pending(void)
+{
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+}
+
+/* The driver kicks queue q, and the main loop runs (4.2.2 QueueNotify). */
+static void mmio_kick(Fixture *f, uint32_t q)
+{
+    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+    main_loop_run_pending();
+}
+
+/* The eventfds of the system address space's view at addr. */
+static unsigned view_eventfds_at(Fixture *f, hwaddr addr)
+{
+    const FlatView *v = f->m.as_mem.view;
+    unsigned n = 0;
+
+    for (size_t i = 0; i < v->nr_ioeventfds; i++) {
+        n += v->ioeventfds[i].addr == addr;
+    }
+    return n;
+}
+
+/* A transport at MMIO_BASE (ioeventfd on or off), the test device in it. */
+static void mmio_setup_ioeventfd(Fixture *f, bool plug, const char *ioeventfd)
 {
     GError *err = NULL;
 
     memory_transaction_begin();
     Device *d = x86_create_device(&f->m, TYPE_VIRTIO_MMIO, &err,
-                                  "addr", "0xfeb00000", "irq", "5", NULL);
+                                  "addr", "0xfeb00000", "irq", "5",
+                                  "ioeventfd", ioeventfd, NULL);
     memory_transaction_commit();
     g_assert_no_error(err);
     g_assert_nonnull(d);
@@ -428,6 +456,12 @@ static void mmio_setup(Fixture *f, bool plug)
         g_assert_true(virtio_mmio_plug(&f->m, &f->vdev, "test", &err));
         g_assert_no_error(err);
     }
+}
+
+/* A transport at MMIO_BASE with the fixture's test device plugged in. */
+static void mmio_setup(Fixture *f, bool plug)
+{
+    mmio_setup_ioeventfd(f, plug, "on");
 }
 
 static void test_mmio_identity(Fixture *f, gconstpointer data)
@@ -526,9 +560,9 @@ static void test_mmio_queue_and_interrupt(Fixture *f, gconstpointer data)
     g_assert_cmphex(vq->avail, ==, AVAIL);
     g_assert_cmphex(vq->used, ==, USED);
 
-    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    mmio_kick(f, 0);
     g_assert_cmpint(f->handled, ==, 1);
-    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 7);    /* ignored */
+    mmio_kick(f, 7);    /* ignored */
     g_assert_cmpint(f->handled, ==, 1);
 
     /* a used buffer raises the line until the driver acknowledges it */
@@ -592,6 +626,130 @@ static void test_mmio_config(Fixture *f, gconstpointer data)
     g_assert_cmphex(f->vdev.config[6], ==, 0x77);
 }
 
+/* --- QueueNotify by eventfd (ioeventfd) --- */
+
+/*
+ * While the driver runs, the kick of a ready queue signals its eventfd:
+ * the write does not reach the register callback, the main loop's handler
+ * runs the queue.
+ */
+static void test_mmio_ioeventfd_notify(Fixture *f, gconstpointer data)
+{
+    mmio_setup(f, true);
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 0);
+    mmio_driver_init(f, 4);
+    g_assert_true(virtio_queue_host_notifier_active(&f->vdev, 0));
+    g_assert_false(virtio_queue_host_notifier_active(&f->vdev, 1));
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 1);
+    g_assert_true(f->m.as_mem.view->ioeventfds[0].match_data);
+    g_assert_cmpuint(f->m.as_mem.view->ioeventfds[0].data, ==, 0);
+    g_assert_cmpuint(f->m.as_mem.view->ioeventfds[0].size, ==, 4);
+
+    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    g_assert_cmpint(f->handled, ==, 0);         /* not in the callback */
+    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    main_loop_run_pending();
+    g_assert_cmpint(f->handled, ==, 1);         /* two kicks, one run */
+    mmio_kick(f, 0);
+    g_assert_cmpint(f->handled, ==, 2);
+
+    /* status 0: the eventfd goes, kicks reach the callback again */
+    mmio_wr(f, VIRTIO_MMIO_STATUS, 0);
+    g_assert_false(virtio_queue_host_notifier_active(&f->vdev, 0));
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 0);
+    mmio_kick(f, 0);
+    g_assert_cmpint(f->handled, ==, 2);         /* not ready: ignored */
+
+    /* the driver starts over: the eventfd is back */
+    mmio_driver_init(f, 4);
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 1);
+    mmio_kick(f, 0);
+    g_assert_cmpint(f->handled, ==, 3);
+}
+
+/* A kick signalled just before a reset is not run on the reset queue. */
+static void test_mmio_ioeventfd_kick_before_reset(Fixture *f,
+                                                  gconstpointer data)
+{
+    mmio_setup(f, true);
+    mmio_driver_init(f, 4);
+    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    mmio_wr(f, VIRTIO_MMIO_STATUS, 0);
+    main_loop_run_pending();
+    g_assert_cmpint(f->handled, ==, 0);
+}
+
+/* Machine reset and unplugging take the eventfds away too. */
+static void test_mmio_ioeventfd_reset_and_unplug(Fixture *f,
+                                                 gconstpointer data)
+{
+    mmio_setup(f, true);
+    mmio_driver_init(f, 4);
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 1);
+    Device *t = f->m.devices;
+    g_assert_nonnull(t->cls->reset);
+    t->cls->reset(t);
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 0);
+    g_assert_cmpuint(mmio_rd(f, VIRTIO_MMIO_STATUS), ==, 0);
+
+    mmio_driver_init(f, 4);
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 1);
+    virtio_mmio_unplug(&f->vdev);
+    g_assert_cmpuint(view_eventfds_at(f, MMIO_BASE + 0x50), ==, 0);
+    g_assert_false(virtio_queue_host_notifier_active(&f->vdev, 0));
+}
+
+/* ioeventfd=off: QueueNotify runs the queue in the write, as before. */
+static void test_mmio_ioeventfd_off(Fixture *f, gconstpointer data)
+{
+    mmio_setup_ioeventfd(f, true, "off");
+    mmio_driver_init(f, 4);
+    g_assert_cmpuint(f->m.as_mem.view->nr_ioeventfds, ==, 0);
+    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    g_assert_cmpint(f->handled, ==, 1);
+}
+
+/*
+ * The core's helper as a transport with a 2-byte notify register (as
+ * virtio-pci's) uses it: set up, moved, and off.
+ */
+static void test_host_notifier_helper(Fixture *f, gconstpointer data)
+{
+    MemoryRegion notify;
+    GError *err = NULL;
+
+    memory_region_init_io(&notify, "notify", &(MemoryRegionOps){ 0 }, NULL,
+                          0x100);
+    memory_region_add_subregion(f->m.sysmem, 0xe0000000, &notify);
+    start_device(f, 0);
+    g_assert_true(virtio_queue_set_host_notifier(&f->vdev, 0, &notify, 0, 2,
+                                                 false, 0, true, &err));
+    g_assert_no_error(err);
+    address_space_st(&f->m.as_mem, 0xe0000000, 2, 0);
+    main_loop_run_pending();
+    g_assert_cmpint(f->handled, ==, 1);
+
+    /* moved: the old place is a plain register again */
+    g_assert_true(virtio_queue_set_host_notifier(&f->vdev, 0, &notify, 4, 2,
+                                                 false, 0, true, &err));
+    g_assert_cmpuint(view_eventfds_at(f, 0xe0000000), ==, 0);
+    g_assert_cmpuint(view_eventfds_at(f, 0xe0000004), ==, 1);
+    address_space_st(&f->m.as_mem, 0xe0000004, 2, 0);
+    main_loop_run_pending();
+    g_assert_cmpint(f->handled, ==, 2);
+
+    /* off, with a kick already signalled: it still runs */
+    address_space_st(&f->m.as_mem, 0xe0000004, 2, 0);
+    g_assert_true(virtio_queue_set_host_notifier(&f->vdev, 0, NULL, 0, 0,
+                                                 false, 0, false, &err));
+    g_assert_cmpuint(f->m.as_mem.view->nr_ioeventfds, ==, 0);
+    main_loop_run_pending();
+    g_assert_cmpint(f->handled, ==, 3);
+
+    memory_region_del_subregion(f->m.sysmem, &notify);
+    memory_region_destroy(&notify);
+}
+
 /* --- virtio-rng-device on a transport --- */
 
 static void rng_setup(Fixture *f, const char *max_bytes)
@@ -618,7 +776,7 @@ static void rng_request(Fixture *f, unsigned desc, hwaddr buf, uint32_t len)
     uint16_t idx = ld16(f->ram + AVAIL + 2);
     st16(f->ram + AVAIL + 4 + 2 * (idx % 4), desc);
     st16(f->ram + AVAIL + 2, idx + 1);
-    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    mmio_kick(f, 0);
 }
 
 static void test_rng_fills_buffers(Fixture *f, gconstpointer data)
@@ -688,6 +846,13 @@ int main(int argc, char **argv)
     ADD("/virtio/mmio/queue-and-interrupt", test_mmio_queue_and_interrupt);
     ADD("/virtio/mmio/bad-queue-num", test_mmio_bad_queue_num);
     ADD("/virtio/mmio/config", test_mmio_config);
+    ADD("/virtio/mmio/ioeventfd/notify", test_mmio_ioeventfd_notify);
+    ADD("/virtio/mmio/ioeventfd/kick-before-reset",
+        test_mmio_ioeventfd_kick_before_reset);
+    ADD("/virtio/mmio/ioeventfd/reset-and-unplug",
+        test_mmio_ioeventfd_reset_and_unplug);
+    ADD("/virtio/mmio/ioeventfd/off", test_mmio_ioeventfd_off);
+    ADD("/virtio/host-notifier/helper", test_host_notifier_helper);
     ADD("/virtio/rng/fills-buffers", test_rng_fills_buffers);
     ADD("/virtio/rng/rate-limit", test_rng_rate_limit);
     ADD("/virtio/rng/needs-microvm-slot", test_rng_needs_microvm_slot);

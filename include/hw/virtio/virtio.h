@@ -93,6 +93,21 @@ typedef struct VirtioDeviceOps {
     void (*reset)(VirtIODevice *vdev);
 } VirtioDeviceOps;
 
+/*
+ * Where a queue's notifications arrive by eventfd (QEMU's "host notifier",
+ * virtio_queue_set_host_notifier): the eventfd, its main-loop watch, and
+ * the write it stands for, while that is registered (mr not NULL).
+ */
+typedef struct VirtQueueHostNotifier {
+    int fd;                 /* -1 until first used, then until cleanup */
+    guint watch;
+    MemoryRegion *mr;
+    hwaddr addr;
+    unsigned size;
+    bool match_data;
+    uint64_t data;
+} VirtQueueHostNotifier;
+
 /* A split virtqueue. The transport writes num/ready/addresses (2.7). */
 struct VirtQueue {
     VirtIODevice *vdev;
@@ -109,6 +124,7 @@ struct VirtQueue {
     uint16_t signalled_used;
     bool signalled_used_valid;
     bool notification;      /* whether the driver should kick us */
+    VirtQueueHostNotifier host_notifier;
 };
 
 struct VirtIODevice {
@@ -191,5 +207,32 @@ void virtio_queue_set_ready(VirtIODevice *vdev, unsigned index, bool ready);
 void virtio_queue_notify(VirtIODevice *vdev, unsigned index);
 /* Acknowledges interrupt causes (virtio-mmio InterruptACK). */
 void virtio_isr_ack(VirtIODevice *vdev, uint8_t bits);
+
+/*
+ * The notification fast path (ioeventfd). With on, the driver's write of
+ * size bytes at offset addr of the transport's I/O region mr (with
+ * match_data, only of the value data: the queue index for virtio-mmio's
+ * QueueNotify) signals an eventfd of queue index instead of reaching mr's
+ * write callback; under KVM the kernel signals it without an exit. The
+ * eventfd's main-loop handler then calls virtio_queue_notify, under the
+ * big lock. Size 0 takes writes of any size (without match_data).
+ * Turning it on again moves it. With off, writes reach mr's callback
+ * again; a kick already signalled is still handled on the main loop
+ * (virtio_queue_notify ignores it if the queue stopped meanwhile).
+ * Returns false with errp if no eventfd could be made; the transport then
+ * keeps handling the write in its callback.
+ *
+ * Transports turn it on for each ready queue when the driver sets
+ * DRIVER_OK and off before a reset (status 0, machine reset) and when the
+ * device is unplugged; the eventfds are closed by virtio_cleanup.
+ */
+bool virtio_queue_set_host_notifier(VirtIODevice *vdev, unsigned index,
+                                    MemoryRegion *mr, hwaddr addr,
+                                    unsigned size, bool match_data,
+                                    uint64_t data, bool on, GError **errp);
+/* Turns every queue's host notifier off. */
+void virtio_device_stop_host_notifiers(VirtIODevice *vdev);
+/* Whether queue index's notifications currently arrive by eventfd. */
+bool virtio_queue_host_notifier_active(VirtIODevice *vdev, unsigned index);
 
 #endif
