@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "hw/device.h"
+#include "migration/vmstate.h"
 #include "system/cmdline.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -553,6 +554,17 @@ static bool print_version(VMOptions *o, const char *arg,
     return true;
 }
 
+/* QEMU's -dump-vmstate: the device classes' state descriptions, then exit. */
+static bool dump_vmstate(VMOptions *o, const char *arg, CmdlineAction *action,
+                         GError **errp)
+{
+    if (!vmstate_dump_json_file(arg, errp)) {
+        return false;
+    }
+    *action = CMDLINE_EXIT_OK;
+    return true;
+}
+
 static bool print_help(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -620,6 +632,9 @@ static const OptionDef options[] = {
     { "daemonize", false, set_daemonize, "run in the background" },
     { "d", true, set_log_items, "ITEM,...  debug log items (-d help)" },
     { "D", true, set_log_file, "FILE  debug log file" },
+    { "dump-vmstate", true, dump_vmstate,
+      "FILE  write the devices' migration state descriptions (JSON) and "
+      "exit" },
 };
 
 void cmdline_print_help(void)

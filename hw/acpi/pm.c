@@ -9,6 +9,7 @@
 #include "hw/device.h"
 #include "hw/i386/acpi.h"
 #include "hw/i386/x86.h"
+#include "migration/vmstate.h"
 #include "system/memory.h"
 #include "system/runstate.h"
 #include "util/opts.h"
@@ -279,6 +280,48 @@ bool acpi_pm_power_button(Machine *m)
     return false;
 }
 
+/* ---- migration ---- */
+
+#define PM1_STS_BITS (PM1_SCI_SOURCES | PM1_BM_STS | PM1_WAK_STS)
+
+/*
+ * The PM timer follows the host clock, so there is nothing of it to save;
+ * TMR_STS is computed from now on.
+ */
+static bool acpi_pm_post_load(void *opaque, int version_id, GError **errp)
+{
+    AcpiPMState *s = opaque;
+
+    if ((s->pm1_sts & ~PM1_STS_BITS) ||
+        (s->pm1_cnt & PM1_CNT_SLP_EN) || !(s->pm1_cnt & PM1_CNT_SCI_EN) ||
+        (s->rcr_val & ~(RCR_SYS_RST | RCR_FULL_RST))) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "PM1_STS 0x%04x, PM1_CNT 0x%04x or reset control 0x%02x "
+                    "holds bits the registers cannot", s->pm1_sts,
+                    s->pm1_cnt, s->rcr_val);
+        return false;
+    }
+    s->tmr_seen = pm_timer_ticks();
+    pm_update_sci(s);
+    return true;
+}
+
+static const VMStateField acpi_pm_fields[] = {
+    VMSTATE_UINT16(pm1_sts, AcpiPMState),
+    VMSTATE_UINT16(pm1_en, AcpiPMState),
+    VMSTATE_UINT16(pm1_cnt, AcpiPMState),
+    VMSTATE_UINT8(rcr_val, AcpiPMState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_acpi_pm = {
+    .name = "acpi-pm",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = acpi_pm_fields,
+    .post_load = acpi_pm_post_load,
+};
+
 static const Property acpi_pm_props[] = {
     PROP_U32("iobase", AcpiPMState, iobase, X86_ACPI_PM_BASE,
              "I/O base of PM1a_EVT (PM1a_CNT at +4, PM_TMR at +8)"),
@@ -297,5 +340,6 @@ static DeviceClass acpi_pm_class = {
     .realize = acpi_pm_realize,
     .reset = acpi_pm_reset,
     .unrealize = acpi_pm_unrealize,
+    .vmsd = &vmstate_acpi_pm,
 };
 DEVICE_REGISTER(acpi_pm_class)

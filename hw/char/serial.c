@@ -10,6 +10,7 @@
 #include "chardev/char.h"
 #include "hw/device.h"
 #include "hw/i386/x86.h"
+#include "migration/vmstate.h"
 #include "util/opts.h"
 
 /* Register offsets (PC16550D table 2); DLAB=1 maps DLL/DLM over 0 and 1. */
@@ -583,6 +584,67 @@ static void serial_unrealize(Device *dev)
     }
 }
 
+/* ---- migration ---- */
+
+static bool serial_post_load(void *opaque, int version_id, GError **errp)
+{
+    static const unsigned trigger[4] = { 1, 4, 8, 14 };
+    SerialState *s = opaque;
+
+    if (s->rx_head >= UART_FIFO_SIZE || s->rx_count > UART_FIFO_SIZE) {
+        g_set_error(errp, VIREO_ERROR, 0, "receive FIFO head %u count %u "
+                    "outside its %d bytes", s->rx_head, s->rx_count,
+                    UART_FIFO_SIZE);
+        return false;
+    }
+    if (!(s->fcr & UART_FCR_FE) && s->rx_count) {
+        g_set_error(errp, VIREO_ERROR, 0, "%u bytes in the receive FIFO "
+                    "with the FIFOs disabled", s->rx_count);
+        return false;
+    }
+    if ((s->ier & ~UART_IER_MASK) || (s->mcr & ~UART_MCR_MASK) ||
+        (s->fcr & ~(UART_FCR_FE | UART_FCR_ITL))) {
+        g_set_error(errp, VIREO_ERROR, 0, "reserved bits set in IER 0x%x, "
+                    "MCR 0x%x or FCR 0x%x", s->ier, s->mcr, s->fcr);
+        return false;
+    }
+    s->rx_trigger = (s->fcr & UART_FCR_FE) ? trigger[s->fcr >> 6] : 1;
+    timeout_cancel(s);
+    if (s->rx_count) {
+        timeout_restart(s);     /* a character timeout may still be due */
+    }
+    serial_update_irq(s);
+    chardev_accept_input(s->chr);
+    return true;
+}
+
+/* rx_trigger follows from FCR; IIR and the line level from the rest. */
+static const VMStateField serial_fields[] = {
+    VMSTATE_UINT16(divisor, SerialState),
+    VMSTATE_UINT8(ier, SerialState),
+    VMSTATE_UINT8(fcr, SerialState),
+    VMSTATE_UINT8(lcr, SerialState),
+    VMSTATE_UINT8(mcr, SerialState),
+    VMSTATE_UINT8(lsr, SerialState),
+    VMSTATE_UINT8(msr, SerialState),
+    VMSTATE_UINT8(scr, SerialState),
+    VMSTATE_UINT8(rbr, SerialState),
+    VMSTATE_BUFFER(rx_fifo, SerialState),
+    VMSTATE_UINT32(rx_head, SerialState),
+    VMSTATE_UINT32(rx_count, SerialState),
+    VMSTATE_BOOL(thr_ipending, SerialState),
+    VMSTATE_BOOL(timeout_ipending, SerialState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_serial = {
+    .name = "serial",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = serial_fields,
+    .post_load = serial_post_load,
+};
+
 static const Property serial_props[] = {
     PROP_U32("iobase", SerialState, iobase, PROP_UNSET,
              "I/O port base (default: from index)"),
@@ -603,6 +665,7 @@ static DeviceClass serial_class = {
     .realize = serial_realize,
     .reset = serial_reset,
     .unrealize = serial_unrealize,
+    .vmsd = &vmstate_serial,
 };
 
 DEVICE_REGISTER(serial_class)

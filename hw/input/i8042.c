@@ -5,7 +5,9 @@
  * for them come back as a timeout, which is what a PC without one says.
  */
 #include "hw/i386/x86.h"
+#include "migration/vmstate.h"
 #include "system/runstate.h"
+#include "util/opts.h"
 
 /* status register bits */
 #define STR_OBF 0x01
@@ -177,6 +179,42 @@ static void i8042_unrealize(Device *dev)
     memory_region_destroy(&s->cmd_io);
 }
 
+/* ---- migration ---- */
+
+static bool i8042_post_load(void *opaque, int version_id, GError **errp)
+{
+    I8042 *s = opaque;
+
+    switch (s->pending_cmd) {
+    case 0: case 0x60: case 0xd1: case 0xd2: case 0xd3: case 0xd4:
+        break;
+    default:
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "0x%02x is not a command that waits for a data byte",
+                    s->pending_cmd);
+        return false;
+    }
+    update_irq(s);
+    return true;
+}
+
+static const VMStateField i8042_fields[] = {
+    VMSTATE_UINT8(status, I8042),
+    VMSTATE_UINT8(ctr, I8042),
+    VMSTATE_UINT8(outport, I8042),
+    VMSTATE_UINT8(out, I8042),
+    VMSTATE_UINT8(pending_cmd, I8042),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_i8042 = {
+    .name = "i8042",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = i8042_fields,
+    .post_load = i8042_post_load,
+};
+
 static DeviceClass i8042_class = {
     .name = "i8042",
     .desc = "PS/2 keyboard controller",
@@ -185,5 +223,6 @@ static DeviceClass i8042_class = {
     .realize = i8042_realize,
     .reset = i8042_reset,
     .unrealize = i8042_unrealize,
+    .vmsd = &vmstate_i8042,
 };
 DEVICE_REGISTER(i8042_class)

@@ -14,7 +14,9 @@
 
 #include "hw/i386/x86.h"
 #include "irqchip-internal.h"
+#include "migration/vmstate.h"
 #include "system/timer.h"
+#include "util/opts.h"
 
 /* Register offsets (SDM table 10-1) */
 enum {
@@ -901,6 +903,142 @@ bool apic_set_base(APICState *s, uint64_t value)
     apic_update_irq(s);
     return true;
 }
+
+/* ---- migration ---- */
+
+/* Beyond this, count_start arithmetic could overflow. */
+#define APIC_MAX_NS     (INT64_C(1) << 62)
+
+/* What the register writes above can leave in each register. */
+static const char *apic_check(APICState *s)
+{
+    uint64_t bsp = s->cpu->index == 0 ? MSR_APICBASE_BSP : 0;
+
+    if ((s->apicbase & ~(MSR_APICBASE_ADDR | MSR_APICBASE_ENABLE |
+                         MSR_APICBASE_BSP)) ||
+        (s->apicbase & MSR_APICBASE_BSP) != bsp) {
+        return "IA32_APIC_BASE has reserved bits or the wrong BSP flag";
+    }
+    if ((s->ldr & 0x00ffffff) || (~s->dfr & 0x0fffffff) ||
+        (s->svr & ~(SVR_VECTOR | SVR_ENABLE | SVR_FOCUS_DISABLE)) ||
+        (s->icr_lo & ~ICR_RW_MASK) || (s->icr_hi & 0x00ffffff) ||
+        (s->dcr & ~0xbu)) {
+        return "LDR, DFR, SVR, ICR or DCR has reserved bits";
+    }
+    if ((s->esr | s->esr_pending) & ~(ESR_SEND_ILLEGAL_VECTOR |
+                                      ESR_RECV_ILLEGAL_VECTOR |
+                                      ESR_ILLEGAL_REGISTER)) {
+        return "ESR has reserved bits";
+    }
+    for (int i = 0; i < LVT_COUNT; i++) {
+        if (s->lvt[i] & ~(lvt_rw_mask[i] | LVT_REMOTE_IRR)) {
+            return "an LVT entry has reserved bits";
+        }
+    }
+    if (s->count_start < 0 || s->count_start >= APIC_MAX_NS) {
+        return "the timer's start time is out of range";
+    }
+    return NULL;
+}
+
+static bool apic_post_load(void *opaque, int version_id, GError **errp)
+{
+    APICState *s = opaque;
+    const char *why = apic_check(s);
+
+    if (why) {
+        g_set_error(errp, VIREO_ERROR, 0, "%s", why);
+        return false;
+    }
+    timer_update(s);
+    apic_update_irq(s);
+    return true;
+}
+
+static const VMStateField apic_fields[] = {
+    VMSTATE_UINT64(apicbase, APICState),
+    VMSTATE_UINT8(id, APICState),
+    VMSTATE_UINT8(tpr, APICState),
+    VMSTATE_UINT32(ldr, APICState),
+    VMSTATE_UINT32(dfr, APICState),
+    VMSTATE_UINT32(svr, APICState),
+    VMSTATE_UINT32_ARRAY(isr, APICState),
+    VMSTATE_UINT32_ARRAY(tmr, APICState),
+    VMSTATE_UINT32_ARRAY(irr, APICState),
+    VMSTATE_UINT32(esr, APICState),
+    VMSTATE_UINT32(esr_pending, APICState),
+    VMSTATE_UINT32(icr_lo, APICState),
+    VMSTATE_UINT32(icr_hi, APICState),
+    VMSTATE_UINT32_ARRAY(lvt, APICState),
+    VMSTATE_UINT32(initial_count, APICState),
+    VMSTATE_UINT32(dcr, APICState),
+    /* the timer: CLK_VIRTUAL ns the count started at, or the TSC deadline */
+    VMSTATE_INT64(count_start, APICState),
+    VMSTATE_UINT64(tsc_deadline, APICState),
+    VMSTATE_BOOL_ARRAY(lint_level, APICState),
+    VMSTATE_BOOL(extint_pending, APICState),
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_apic = {
+    .name = "apic",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = apic_fields,
+    .post_load = apic_post_load,
+};
+
+/* One state per vCPU, in vCPU order; none with the accelerator's LAPICs. */
+static uint32_t lapic_count(X86IrqChip *chip)
+{
+    return chip->has_lapics ? chip->m->ncpus : 0;
+}
+
+static bool lapics_save(GByteArray *out, void *opaque, GError **errp)
+{
+    X86IrqChip *chip = opaque;
+    uint32_t n = lapic_count(chip);
+
+    vmstate_put_u32(out, n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!vmstate_save_state(out, &vmstate_apic, chip->m->cpus[i]->apic,
+                                errp)) {
+            g_prefix_error(errp, "vCPU %u: ", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool lapics_load(VMStateReader *in, void *opaque, GError **errp)
+{
+    X86IrqChip *chip = opaque;
+    uint32_t n;
+
+    if (!vmstate_get_u32(in, &n, errp)) {
+        return false;
+    }
+    if (n != lapic_count(chip)) {
+        g_set_error(errp, VIREO_ERROR, 0, "the stream has %u LAPICs, this "
+                    "machine %u", n, lapic_count(chip));
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!vmstate_load_state(in, &vmstate_apic, chip->m->cpus[i]->apic,
+                                errp)) {
+            g_prefix_error(errp, "vCPU %u: ", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+const VMStateInfo vmstate_info_lapics = {
+    .name = "lapics",
+    .save = lapics_save,
+    .load = lapics_load,
+    .vmsd = &vmstate_apic,
+};
 
 void apic_init_reset(APICState *s)
 {

@@ -9,6 +9,8 @@
 
 #include "hw/i386/x86.h"
 #include "irqchip-internal.h"
+#include "migration/vmstate.h"
+#include "util/opts.h"
 
 /* ICW1 bits (datasheet figure 6) */
 #define ICW1_IC4        0x01    /* ICW4 follows */
@@ -392,6 +394,73 @@ static const MemoryRegionOps elcr_ops = {
     .write = elcr_write,
     .impl_min = 1,
     .impl_max = 1,
+};
+
+/* ---- migration ---- */
+
+static bool pic_chip_check(PICChip *c, int idx, GError **errp)
+{
+    if (c->lowest > 7 || c->init_step > 3 || (c->irq_base & 7) ||
+        (c->elcr & ~elcr_mask[idx])) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "%s: priority %u, init step %u, vector base 0x%x or "
+                    "ELCR 0x%x out of range", idx ? "slave" : "master",
+                    c->lowest, c->init_step, c->irq_base, c->elcr);
+        return false;
+    }
+    return true;
+}
+
+static bool pic_post_load(void *opaque, int version_id, GError **errp)
+{
+    PICState *s = opaque;
+
+    for (int i = 0; i < 2; i++) {
+        if (!pic_chip_check(&s->chip[i], i, errp)) {
+            return false;
+        }
+    }
+    pic_update(s);      /* the cascade and INT follow from the chips */
+    return true;
+}
+
+static const VMStateField pic_chip_fields[] = {
+    VMSTATE_UINT8(irr, PICChip),
+    VMSTATE_UINT8(imr, PICChip),
+    VMSTATE_UINT8(isr, PICChip),
+    VMSTATE_UINT8(lines, PICChip),
+    VMSTATE_UINT8(elcr, PICChip),
+    VMSTATE_UINT8(irq_base, PICChip),
+    VMSTATE_UINT8(lowest, PICChip),
+    VMSTATE_UINT8(init_step, PICChip),
+    VMSTATE_BOOL(icw4_needed, PICChip),
+    VMSTATE_BOOL(single, PICChip),
+    VMSTATE_BOOL(auto_eoi, PICChip),
+    VMSTATE_BOOL(rotate_on_aeoi, PICChip),
+    VMSTATE_BOOL(read_isr, PICChip),
+    VMSTATE_BOOL(poll, PICChip),
+    VMSTATE_BOOL(special_mask, PICChip),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_pic_chip = {
+    .name = "i8259-chip",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = pic_chip_fields,
+};
+
+static const VMStateField pic_fields[] = {
+    VMSTATE_STRUCT_ARRAY(chip, PICState, vmstate_pic_chip, PICChip),
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_pic = {
+    .name = "i8259",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = pic_fields,
+    .post_load = pic_post_load,
 };
 
 /* ---- life cycle ---- */

@@ -12,6 +12,8 @@
 
 #include "hw/i386/x86.h"
 #include "irqchip-internal.h"
+#include "migration/vmstate.h"
+#include "util/opts.h"
 
 #define IOAPIC_NUM_PINS     X86_NUM_GSI
 #define IOAPIC_VERSION      0x20
@@ -252,6 +254,47 @@ static const MemoryRegionOps ioapic_mmio_ops = {
     .write = ioapic_mmio_write,
     .impl_min = 4,
     .impl_max = 4,
+};
+
+/* ---- migration ---- */
+
+static bool ioapic_post_load(void *opaque, int version_id, GError **errp)
+{
+    IOAPICState *s = opaque;
+
+    if ((s->id & ~IOAPIC_ID_MASK) || (s->levels >> IOAPIC_NUM_PINS)) {
+        g_set_error(errp, VIREO_ERROR, 0, "ID 0x%x or pin levels 0x%x out "
+                    "of range", s->id, s->levels);
+        return false;
+    }
+    for (int pin = 0; pin < IOAPIC_NUM_PINS; pin++) {
+        uint64_t e = s->redtbl[pin];
+        /* Remote IRR exists only for level-triggered entries */
+        if ((e & ~(IOREDTBL_RW_BITS | IOREDTBL_REMOTE_IRR)) ||
+            ((e & IOREDTBL_REMOTE_IRR) && !entry_level(e))) {
+            g_set_error(errp, VIREO_ERROR, 0, "pin %d: redirection entry "
+                        "0x%016" G_GINT64_MODIFIER "x has reserved bits or "
+                        "Remote IRR on an edge entry", pin, e);
+            return false;
+        }
+    }
+    return true;
+}
+
+static const VMStateField ioapic_fields[] = {
+    VMSTATE_UINT8(regsel, IOAPICState),
+    VMSTATE_UINT8(id, IOAPICState),
+    VMSTATE_UINT32(levels, IOAPICState),
+    VMSTATE_UINT64_ARRAY(redtbl, IOAPICState),
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_ioapic = {
+    .name = "ioapic",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = ioapic_fields,
+    .post_load = ioapic_post_load,
 };
 
 /* ---- life cycle ---- */

@@ -45,6 +45,18 @@ typedef struct X86IrqChip {
     void *observer_opaque;
 } X86IrqChip;
 
+/*
+ * Migration state (migration/vmstate.h): of the 8259 pair, the IOAPIC,
+ * one LAPIC, and a field that saves the LAPIC of every vCPU of the chip's
+ * machine (its opaque is the X86IrqChip).
+ */
+typedef struct VMStateDescription VMStateDescription;
+typedef struct VMStateInfo VMStateInfo;
+extern const VMStateDescription vmstate_pic;
+extern const VMStateDescription vmstate_ioapic;
+extern const VMStateDescription vmstate_apic;
+extern const VMStateInfo vmstate_info_lapics;
+
 /* The irqchip of m, or NULL if x86_irqchip_create was not called. */
 X86IrqChip *x86_irqchip_find(Machine *m);
 

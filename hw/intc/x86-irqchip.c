@@ -7,6 +7,7 @@
 
 #include "hw/i386/x86.h"
 #include "irqchip-internal.h"
+#include "migration/vmstate.h"
 #include "util/opts.h"
 
 /* Where MSI writes land: the whole 0xfee00000 - 0xfeefffff window. */
@@ -208,6 +209,42 @@ static void irqchip_unrealize(Device *dev)
     g_hash_table_remove(chips, m);
 }
 
+/* ---- migration ---- */
+
+static bool irqchip_post_load(void *opaque, int version_id, GError **errp)
+{
+    IrqChipDevice *d = opaque;
+
+    if (d->pin_levels >> X86_NUM_GSI) {
+        g_set_error(errp, VIREO_ERROR, 0, "pin levels 0x%x out of range",
+                    d->pin_levels);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The LAPICs first: the 8259's post_load drives LINT0 of the loaded BSP.
+ * X86IrqChip is at offset 0 of IrqChipDevice, so its members describe too.
+ */
+G_STATIC_ASSERT(offsetof(IrqChipDevice, chip) == 0);
+
+static const VMStateField irqchip_fields[] = {
+    VMSTATE_CUSTOM("lapics", vmstate_info_lapics),
+    VMSTATE_STRUCT_POINTER(ioapic, X86IrqChip, vmstate_ioapic, IOAPICState),
+    VMSTATE_STRUCT_POINTER(pic, X86IrqChip, vmstate_pic, PICState),
+    VMSTATE_UINT32(pin_levels, IrqChipDevice),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_irqchip = {
+    .name = "x86-irqchip",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = irqchip_fields,
+    .post_load = irqchip_post_load,
+};
+
 static DeviceClass irqchip_class = {
     .name = "x86-irqchip",
     .desc = "LAPICs, IOAPIC and 8259 pair (software irqchip)",
@@ -217,6 +254,7 @@ static DeviceClass irqchip_class = {
     .realize = irqchip_realize,
     .reset = irqchip_reset,
     .unrealize = irqchip_unrealize,
+    .vmsd = &vmstate_irqchip,
 };
 
 DEVICE_REGISTER(irqchip_class)

@@ -1,6 +1,8 @@
 /* System control port A (0x92): fast A20 gate and fast reset (bit 0). */
 #include "hw/i386/x86.h"
+#include "migration/vmstate.h"
 #include "system/runstate.h"
+#include "util/opts.h"
 
 typedef struct Port92 {
     Device dev;
@@ -50,6 +52,31 @@ static void port92_reset(Device *dev)
     ((Port92 *)dev)->value = 0x02;
 }
 
+static bool port92_post_load(void *opaque, int version_id, GError **errp)
+{
+    Port92 *s = opaque;
+
+    if (s->value & ~0x02) {
+        g_set_error(errp, VIREO_ERROR, 0, "value 0x%02x has bits other "
+                    "than A20 (0x02)", s->value);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateField port92_fields[] = {
+    VMSTATE_UINT8(value, Port92),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_port92 = {
+    .name = "port92",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = port92_fields,
+    .post_load = port92_post_load,
+};
+
 static DeviceClass port92_class = {
     .name = "port92",
     .desc = "system control port A",
@@ -58,5 +85,6 @@ static DeviceClass port92_class = {
     .realize = port92_realize,
     .reset = port92_reset,
     .unrealize = port92_unrealize,
+    .vmsd = &vmstate_port92,
 };
 DEVICE_REGISTER(port92_class)

@@ -12,6 +12,7 @@
 
 #include "hw/device.h"
 #include "hw/i386/x86.h"
+#include "migration/vmstate.h"
 #include "system/timer.h"
 #include "util/opts.h"
 
@@ -584,6 +585,104 @@ static void pit_unrealize(Device *dev)
     }
 }
 
+/* ---- migration ---- */
+
+/* Times and tick counts beyond this would overflow the arithmetic above. */
+#define PIT_MAX_NS      (INT64_C(1) << 62)
+
+/* What the programming paths above guarantee about a channel. */
+static bool pit_channel_check(PITChannel *c, int i, GError **errp)
+{
+    const char *why = NULL;
+
+    if (c->mode > 5) {
+        why = "mode is over 5";
+    } else if (c->rw < RW_LSB || c->rw > RW_LSB_MSB) {
+        why = "access mode is not LSB, MSB or LSB/MSB";
+    } else if (c->count < 1 || c->count > 65536) {
+        why = "count is outside 1-65536";
+    } else if (c->counting && (c->mode == 2 || c->mode == 3) &&
+               c->count < 2) {
+        why = "modes 2 and 3 count at least 2";
+    } else if (c->load_time < 0 || c->load_time >= PIT_MAX_NS ||
+               c->paused_ticks < -1 || c->paused_ticks >= PIT_MAX_NS) {
+        why = "load time or paused count is out of range";
+    } else if (c->count_latched &&
+               (c->latch_reads_left < 1 || c->latch_reads_left > 2)) {
+        why = "a latched count has no bytes left to read";
+    }
+    if (why) {
+        g_set_error(errp, VIREO_ERROR, 0, "counter %d: %s", i, why);
+        return false;
+    }
+    return true;
+}
+
+static bool pit_post_load(void *opaque, int version_id, GError **errp)
+{
+    PITState *s = opaque;
+
+    for (int i = 0; i < 3; i++) {
+        if (!pit_channel_check(&s->ch[i], i, errp)) {
+            return false;
+        }
+    }
+    /* port 0x61 bit 0 is counter 2's gate; counters 0 and 1 are tied high */
+    if ((s->port61 & ~P61_RW_MASK) || !s->ch[0].gate || !s->ch[1].gate ||
+        s->ch[2].gate != !!(s->port61 & P61_GATE2)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "port 0x61 0x%x does not match the counters' gates",
+                    s->port61);
+        return false;
+    }
+    pit_channel_changed(s, 0);  /* the IRQ level, and the next edge */
+    return true;
+}
+
+static const VMStateField pit_channel_fields[] = {
+    VMSTATE_UINT8(mode, PITChannel),
+    VMSTATE_UINT8(rw, PITChannel),
+    VMSTATE_BOOL(bcd, PITChannel),
+    VMSTATE_BOOL(gate, PITChannel),
+    VMSTATE_UINT32(count, PITChannel),
+    VMSTATE_BOOL(counting, PITChannel),
+    VMSTATE_BOOL(triggered, PITChannel),
+    VMSTATE_BOOL(null_count, PITChannel),
+    VMSTATE_INT64(load_time, PITChannel),
+    VMSTATE_INT64(paused_ticks, PITChannel),
+    VMSTATE_BOOL(write_msb_next, PITChannel),
+    VMSTATE_UINT8(write_lsb, PITChannel),
+    VMSTATE_BOOL(read_msb_next, PITChannel),
+    VMSTATE_BOOL(count_latched, PITChannel),
+    VMSTATE_UINT16(latched_count, PITChannel),
+    VMSTATE_UINT8(latch_reads_left, PITChannel),
+    VMSTATE_BOOL(status_latched, PITChannel),
+    VMSTATE_UINT8(status, PITChannel),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_pit_channel = {
+    .name = "pit-channel",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = pit_channel_fields,
+};
+
+/* Counts follow from load_time on CLK_VIRTUAL; the host timer is re-armed. */
+static const VMStateField pit_fields[] = {
+    VMSTATE_STRUCT_ARRAY(ch, PITState, vmstate_pit_channel, PITChannel),
+    VMSTATE_UINT8(port61, PITState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_pit = {
+    .name = "i8254",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = pit_fields,
+    .post_load = pit_post_load,
+};
+
 static const Property pit_props[] = {
     PROP_U32("iobase", PITState, iobase, 0x40, "I/O port base"),
     PROP_U32("irq", PITState, irq, 0, "GSI of counter 0's output"),
@@ -600,6 +699,7 @@ static DeviceClass pit_class = {
     .realize = pit_realize,
     .reset = pit_reset,
     .unrealize = pit_unrealize,
+    .vmsd = &vmstate_pit,
 };
 
 DEVICE_REGISTER(pit_class)

@@ -15,6 +15,7 @@
 typedef struct Machine Machine;
 typedef struct Device Device;
 typedef struct DeviceClass DeviceClass;
+typedef struct VMStateDescription VMStateDescription;
 
 typedef enum PropType {
     PROP_UINT32,
@@ -56,6 +57,7 @@ struct DeviceClass {
     bool (*realize)(Device *dev, Machine *m, GError **errp);
     void (*reset)(Device *dev);
     void (*unrealize)(Device *dev);
+    const VMStateDescription *vmsd;    /* migration state (migration/) */
     const DeviceClass *next;    /* registry link */
 };
 
