@@ -220,6 +220,19 @@ static void mux_event(void *opaque, ChardevEvent ev)
     }
 }
 
+/* The backend's output drained: every frontend may have output held back. */
+static void mux_writable(void *opaque)
+{
+    Chardev *chr = opaque;
+    ChardevMux *mux = chr->mux;
+
+    for (int i = 0; i < mux->count; i++) {
+        if (mux->fe[i].h.writable) {
+            mux->fe[i].h.writable(mux->fe[i].opaque);
+        }
+    }
+}
+
 void chardev_mux_init(Chardev *chr)
 {
     ChardevMux *mux = g_new0(ChardevMux, 1);
@@ -230,6 +243,7 @@ void chardev_mux_init(Chardev *chr)
         .can_receive = mux_can_receive,
         .receive = mux_receive,
         .event = mux_event,
+        .writable = mux_writable,
     };
     chr->has_handlers = true;
     chr->opaque = chr;

@@ -108,6 +108,14 @@ static ssize_t write_nonblocking(Chardev *chr, const uint8_t *buf, size_t len)
     return done;
 }
 
+/* The output buffer is empty again: a frontend holding output may go on. */
+static void output_drained(Chardev *chr)
+{
+    if (chr->has_handlers && chr->h.writable) {
+        chr->h.writable(chr->opaque);
+    }
+}
+
 static gboolean out_ready(gint fd, GIOCondition cond, gpointer opaque)
 {
     Chardev *chr = opaque;
@@ -117,14 +125,37 @@ static gboolean out_ready(gint fd, GIOCondition cond, gpointer opaque)
         chr->out_watch = 0;
         g_byte_array_set_size(chr->outbuf, 0);
         peer_gone(chr, CHR_SIDE_OUTPUT);
+        output_drained(chr);
         return G_SOURCE_REMOVE;
     }
     g_byte_array_remove_range(chr->outbuf, 0, n);
     if (chr->outbuf->len == 0) {
         chr->out_watch = 0;
+        output_drained(chr);
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
+}
+
+size_t chardev_write_room(Chardev *chr)
+{
+    if (!chr || chr->out_fd < 0) {
+        return SIZE_MAX;
+    }
+    return chr->out_max > chr->outbuf->len ? chr->out_max - chr->outbuf->len
+                                           : 0;
+}
+
+bool chardev_is_connected(Chardev *chr)
+{
+    if (!chr) {
+        return false;
+    }
+    /* only these report peers coming and going (chardev_send_event) */
+    if (chr->be == &chardev_socket_backend || chr->be == &chardev_pty_backend) {
+        return chr->connected;
+    }
+    return true;
 }
 
 void chardev_write(Chardev *chr, const uint8_t *buf, size_t len)

@@ -43,6 +43,12 @@ typedef struct ChardevHandlers {
     void (*receive)(void *opaque, const uint8_t *buf, int len);
     void (*event)(void *opaque, ChardevEvent event);
     /*
+     * Optional: output buffered by the backend has drained (or was dropped
+     * because the peer went away), so chardev_write_room() is back at its
+     * maximum. For frontends that hold output back rather than lose it.
+     */
+    void (*writable)(void *opaque);
+    /*
      * Mux only: this frontend (a monitor) does not keep the initial focus
      * from a frontend without the flag (the serial port), whichever of the
      * two attaches first; it gets the focus with C-a c.
@@ -93,6 +99,18 @@ void chardev_set_output_limit(Chardev *chr, size_t max);
  * peer cannot take at once is buffered up to a limit.
  */
 void chardev_write(Chardev *chr, const uint8_t *buf, size_t len);
+/*
+ * How many bytes chardev_write() takes now without dropping any: the room
+ * left in the output buffer (SIZE_MAX when the peer is gone and output is
+ * dropped anyway). A frontend with flow control writes at most this much
+ * and continues from its writable() handler.
+ */
+size_t chardev_write_room(Chardev *chr);
+/*
+ * Whether a peer is there: a socket's client, a pty's slave opener.
+ * Backends without the notion (file, pipe, null, stdio) always have one.
+ */
+bool chardev_is_connected(Chardev *chr);
 /* The frontend can take more input again: backend resumes reading. */
 void chardev_accept_input(Chardev *chr);
 
