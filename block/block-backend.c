@@ -11,6 +11,8 @@
 #include <glib.h>
 
 #include "block/block_int.h"
+#include "monitor/qmp.h"
+#include "system/runstate.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -692,6 +694,24 @@ BlockErrorAction blk_get_error_action(BlockBackend *blk, bool is_read,
     default:
         return BLOCK_ERROR_ACTION_REPORT;
     }
+}
+
+BlockErrorAction blk_handle_io_error(BlockBackend *blk, bool is_read,
+                                     int error)
+{
+    BlockErrorAction action = blk_get_error_action(blk, is_read, error);
+
+    qmp_event_send("BLOCK_IO_ERROR",
+                   json_pack("{s:s, s:s, s:s, s:b, s:s}",
+                             "device", blk_name(blk),
+                             "operation", is_read ? "read" : "write",
+                             "action", blk_error_action_name(action),
+                             "nospace", error == ENOSPC,
+                             "reason", g_strerror(error)));
+    if (action == BLOCK_ERROR_ACTION_STOP) {
+        vm_stop_current(RUN_STATE_IO_ERROR);
+    }
+    return action;
 }
 
 const char *blk_on_error_name(BlockdevOnError e)

@@ -4,6 +4,7 @@
 
 #include "block/block.h"
 #include "hw/i386/x86.h"
+#include "hw/pci/pci.h"
 #include "system/vm.h"
 #include "util/opts.h"
 
@@ -76,7 +77,8 @@ static bool add_virtio_drive_devices(Machine *m, GError **errp)
                                                : "-pci";
     g_autofree char *type = g_strconcat("virtio-blk", suffix, NULL);
 
-    if (!device_class_find(type)) {
+    if (!device_class_find(type) ||
+        (!m->cls->virtio_suffix && !pci_bus_find(m, NULL))) {
         return true;    /* main reports the drive no device serves */
     }
     for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {

@@ -110,14 +110,65 @@ void runstate_set(RunState state)
     run_state = state;
 }
 
+struct VMStateChangeEntry {
+    VMStateChangeHandler *cb;
+    void *opaque;
+};
+
+static GPtrArray *state_change_handlers;
+
+VMStateChangeEntry *vm_add_state_change_handler(VMStateChangeHandler *cb,
+                                                void *opaque)
+{
+    VMStateChangeEntry *e = g_new(VMStateChangeEntry, 1);
+
+    if (!state_change_handlers) {
+        state_change_handlers = g_ptr_array_new_with_free_func(g_free);
+    }
+    e->cb = cb;
+    e->opaque = opaque;
+    g_ptr_array_add(state_change_handlers, e);
+    return e;
+}
+
+void vm_del_state_change_handler(VMStateChangeEntry *e)
+{
+    if (e) {
+        g_ptr_array_remove(state_change_handlers, e);
+    }
+}
+
+static void state_change_notify(bool running)
+{
+    if (!state_change_handlers) {
+        return;
+    }
+    /* a handler may remove itself: walk a copy (that frees no entries) */
+    guint n = state_change_handlers->len;
+    g_autofree gpointer *copy = g_memdup2(state_change_handlers->pdata,
+                                          n * sizeof(gpointer));
+    for (guint i = 0; i < n; i++) {
+        VMStateChangeEntry *e = copy[i];
+        e->cb(e->opaque, running);
+    }
+}
+
 void vm_stop(Machine *m, RunState state)
 {
     if (run_state != RUN_STATE_RUNNING) {
         return;     /* QEMU: stopping a stopped VM changes nothing */
     }
-    vcpus_pause(m);
+    if (m) {
+        vcpus_pause(m);
+    }
     run_state = state;
     qmp_event_send("STOP", NULL);
+    state_change_notify(false);
+}
+
+void vm_stop_current(RunState state)
+{
+    vm_stop(machine_current(), state);
 }
 
 bool vm_start(Machine *m, GError **errp)
@@ -137,6 +188,7 @@ bool vm_start(Machine *m, GError **errp)
     run_state = RUN_STATE_RUNNING;
     vcpus_resume(m);
     qmp_event_send("RESUME", NULL);
+    state_change_notify(true);
     return true;
 }
 
@@ -154,6 +206,7 @@ const char *runstate_name(RunState state)
         [RUN_STATE_SHUTDOWN] = "shutdown",
         [RUN_STATE_INTERNAL_ERROR] = "internal-error",
         [RUN_STATE_GUEST_PANICKED] = "guest-panicked",
+        [RUN_STATE_IO_ERROR] = "io-error",
     };
     return names[state];
 }

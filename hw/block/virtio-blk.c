@@ -3,8 +3,11 @@
  * discard, write-zeroes and get-id requests handed to the block layer
  * asynchronously; completions come back on the main loop. A request the
  * guest malformed gets an error status, or NEEDS_RESET when its shape is
- * impossible (no status byte, no header). virtio-blk-device puts it on a
- * virtio-mmio transport.
+ * impossible (no status byte, no header). A request the host fails
+ * follows the drive's werror/rerror: reported to the guest, ignored, or
+ * held while the VM stops in io-error and resubmitted when it runs again.
+ * virtio-blk-device puts it on a virtio-mmio transport, virtio-blk-pci on
+ * PCI.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "system/runstate.h"
 
 /* Feature bits (5.2.3) */
 #define VIRTIO_BLK_F_SEG_MAX        2
@@ -65,6 +69,7 @@ typedef struct BlkRequest {
     VirtQueueElement *elem;
     uint64_t gen;
     uint32_t type;
+    int64_t offset;         /* of the data, for reads and writes */
     uint8_t *status;        /* the last byte the driver gave us */
     uint32_t in_len;        /* bytes written for the used ring */
     struct iovec *iov;      /* the data buffers */
@@ -109,23 +114,58 @@ static void request_complete(BlkRequest *r, uint8_t status)
     g_free(r);
 }
 
+static void submit(BlkRequest *r);
+
 static void request_done(void *opaque, int ret)
 {
     BlkRequest *r = opaque;
+    VirtIOBlock *s = r->s;
     bool is_read = r->type == VIRTIO_BLK_T_IN;
     uint8_t status = VIRTIO_BLK_S_OK;
 
     if (ret < 0) {
-        /* werror/rerror: report, or ignore; stop is reported for now */
-        if (blk_get_error_action(r->s->blk, is_read, -ret) !=
-            BLOCK_ERROR_ACTION_IGNORE) {
+        switch (blk_handle_io_error(s->blk, is_read, -ret)) {
+        case BLOCK_ERROR_ACTION_STOP:
+            if (r->gen == s->reset_gen) {
+                s->retry = g_slist_append(s->retry, r);
+                return;
+            }
+            /* fall through: a request from before a reset is dropped */
+        case BLOCK_ERROR_ACTION_REPORT:
             status = VIRTIO_BLK_S_IOERR;
+            break;
+        case BLOCK_ERROR_ACTION_IGNORE:
+            break;
         }
         if (!is_read) {
             r->in_len = 1;
         }
     }
     request_complete(r, status);
+}
+
+/* The requests werror/rerror=stop held: dropped, or submitted again. */
+static void retry_requests(VirtIOBlock *s, bool drop)
+{
+    GSList *list = s->retry;
+
+    s->retry = NULL;
+    for (GSList *l = list; l; l = l->next) {
+        BlkRequest *r = l->data;
+        if (drop || r->gen != s->reset_gen) {
+            request_complete(r, VIRTIO_BLK_S_IOERR);
+        } else {
+            submit(r);
+        }
+    }
+    g_slist_free(list);
+}
+
+static void vm_state_changed(void *opaque, bool running)
+{
+    if (running) {
+        retry_requests(opaque, false);
+    }
 }
 
 /* Checks [sector, sector+bytes) against the disk; false: IOERR. */
@@ -207,8 +247,8 @@ static void handle_request(VirtIOBlock *s, VirtQueue *vq,
         }
         r->iovcnt = iov_slice(elem->in_sg, elem->in_num, 0, len, &r->iov);
         r->in_len = len + 1;
-        blk_aio_preadv(s->blk, sector * SECTOR_SIZE, r->iov, r->iovcnt,
-                       request_done, r);
+        r->offset = sector * SECTOR_SIZE;
+        submit(r);
         return;
     }
     case VIRTIO_BLK_T_OUT: {
@@ -220,12 +260,12 @@ static void handle_request(VirtIOBlock *s, VirtQueue *vq,
         }
         r->iovcnt = iov_slice(elem->out_sg, elem->out_num, sizeof(hdr), len,
                               &r->iov);
-        blk_aio_pwritev(s->blk, sector * SECTOR_SIZE, r->iov, r->iovcnt,
-                        request_done, r);
+        r->offset = sector * SECTOR_SIZE;
+        submit(r);
         return;
     }
     case VIRTIO_BLK_T_FLUSH:
-        blk_aio_flush(s->blk, request_done, r);
+        submit(r);
         return;
     case VIRTIO_BLK_T_GET_ID: {
         char id[VIRTIO_BLK_ID_BYTES] = { 0 };
@@ -248,11 +288,32 @@ static void handle_request(VirtIOBlock *s, VirtQueue *vq,
                                     : VIRTIO_BLK_S_IOERR);
             return;
         }
-        submit_range(r);
+        submit(r);
         return;
     default:
         request_complete(r, VIRTIO_BLK_S_UNSUPP);
         return;
+    }
+}
+
+/* Hands a checked request to the block layer (again, on a retry). */
+static void submit(BlkRequest *r)
+{
+    VirtIOBlock *s = r->s;
+
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN:
+        blk_aio_preadv(s->blk, r->offset, r->iov, r->iovcnt, request_done, r);
+        break;
+    case VIRTIO_BLK_T_OUT:
+        blk_aio_pwritev(s->blk, r->offset, r->iov, r->iovcnt, request_done,
+                        r);
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        blk_aio_flush(s->blk, request_done, r);
+        break;
+    default:
+        submit_range(r);
     }
 }
 
@@ -293,8 +354,11 @@ static void blk_set_config(VirtIODevice *vdev, const uint8_t *config)
 
 static void blk_reset(VirtIODevice *vdev)
 {
+    VirtIOBlock *s = (VirtIOBlock *)vdev;
+
     /* in-flight requests finish, but are not handed back to the driver */
-    ((VirtIOBlock *)vdev)->reset_gen++;
+    s->reset_gen++;
+    retry_requests(s, true);
 }
 
 static VirtioDeviceOps virtio_blk_ops_template = {
@@ -350,6 +414,7 @@ bool virtio_blk_init(VirtIOBlock *s, Machine *m, const char *dev_name,
         ops->features |= 1ULL << VIRTIO_BLK_F_RO;
     }
     virtio_init(&s->vdev, ops, "virtio-blk", &m->as_mem);
+    s->state_entry = vm_add_state_change_handler(vm_state_changed, s);
     return true;
 }
 
@@ -357,6 +422,10 @@ void virtio_blk_fini(VirtIOBlock *s)
 {
     const VirtioDeviceOps *ops = s->vdev.ops;
 
+    vm_del_state_change_handler(s->state_entry);
+    s->state_entry = NULL;
+    s->reset_gen++;
+    retry_requests(s, true);
     if (s->blk) {
         blk_drain(s->blk);          /* completions need the device */
         blk_detach_dev(s->blk);

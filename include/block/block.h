@@ -119,6 +119,14 @@ BlockdevOnError blk_get_on_error(BlockBackend *blk, bool is_read);
 /* The action for a request that failed with -error (error > 0). */
 BlockErrorAction blk_get_error_action(BlockBackend *blk, bool is_read,
                                       int error);
+/*
+ * For a device whose request failed with -error: the action the policy
+ * takes, after sending QMP's BLOCK_IO_ERROR event and, for stop, stopping
+ * the VM in the io-error state (the device keeps the request and retries
+ * it when the VM runs again).
+ */
+BlockErrorAction blk_handle_io_error(BlockBackend *blk, bool is_read,
+                                     int error);
 const char *blk_on_error_name(BlockdevOnError e);
 const char *blk_error_action_name(BlockErrorAction a);
 

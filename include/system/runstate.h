@@ -39,6 +39,7 @@ typedef enum RunState {
     RUN_STATE_SHUTDOWN,         /* guest powered off under shutdown=pause */
     RUN_STATE_INTERNAL_ERROR,
     RUN_STATE_GUEST_PANICKED,
+    RUN_STATE_IO_ERROR,         /* a drive's werror/rerror=stop; cont retries */
 } RunState;
 
 RunState runstate_get(void);
@@ -48,6 +49,18 @@ bool runstate_is_running(void);
 const char *runstate_name(RunState state);
 /* QEMU's name for a cause as SHUTDOWN and RESET events give it. */
 const char *shutdown_cause_name(ShutdownCause cause);
+
+/*
+ * Told when the VM starts running or stops (main loop, big lock held), e.g.
+ * to resubmit requests held back by werror=stop once the VM runs again.
+ */
+typedef void VMStateChangeHandler(void *opaque, bool running);
+typedef struct VMStateChangeEntry VMStateChangeEntry;
+VMStateChangeEntry *vm_add_state_change_handler(VMStateChangeHandler *cb,
+                                                void *opaque);
+void vm_del_state_change_handler(VMStateChangeEntry *e);
+/* Stops the current machine (if any) in state, as vm_stop does. */
+void vm_stop_current(RunState state);
 
 /* Safe from any thread; the main loop acts on it. */
 void vm_request_shutdown(ShutdownCause cause, int exit_status);

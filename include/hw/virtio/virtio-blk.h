@@ -20,6 +20,8 @@ typedef struct VirtIOBlock {
     char *serial;           /* property, else the drive's serial= */
     uint64_t reset_gen;     /* requests from before a reset are dropped */
     unsigned in_flight;
+    GSList *retry;          /* failed requests held by werror=stop */
+    struct VMStateChangeEntry *state_entry;
 } VirtIOBlock;
 
 /* The properties, for the wrapping device's Property table. */
