@@ -17,6 +17,7 @@
 #include "chardev/char.h"
 #include "hw/i386/x86.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "hw/virtio/virtio-pci.h"
 #include "hw/virtio/virtio-serial.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -881,3 +882,58 @@ static DeviceClass virtio_serial_device_class = {
     .unrealize = virtio_serial_device_unrealize,
 };
 DEVICE_REGISTER(virtio_serial_device_class)
+
+/* ---- virtio-serial-pci ---- */
+
+typedef struct VirtIOSerialPCI {
+    VirtIOPCIProxy proxy;
+    VirtIOSerial vser;
+} VirtIOSerialPCI;
+
+static bool virtio_serial_pci_realize(Device *dev, Machine *m, GError **errp)
+{
+    VirtIOSerialPCI *s = (VirtIOSerialPCI *)dev;
+
+    if (!virtio_serial_init(&s->vser, m, dev->id, errp)) {
+        return false;
+    }
+    /* QEMU's class: other communication controller */
+    if (!virtio_pci_plug(&s->proxy, &s->vser.vdev, m, 0x078000, errp)) {
+        virtio_serial_fini(&s->vser);
+        return false;
+    }
+    return true;
+}
+
+static void virtio_serial_pci_reset(Device *dev)
+{
+    virtio_pci_reset(&((VirtIOSerialPCI *)dev)->proxy);
+}
+
+static void virtio_serial_pci_unrealize(Device *dev)
+{
+    VirtIOSerialPCI *s = (VirtIOSerialPCI *)dev;
+
+    virtio_pci_unplug(&s->proxy);
+    virtio_serial_fini(&s->vser);
+}
+
+static const Property virtio_serial_pci_props[] = {
+    VIRTIO_PCI_PROPS(VirtIOSerialPCI, proxy),
+    VIRTIO_SERIAL_PROPS(VirtIOSerialPCI, vser),
+    PROP_END,
+};
+
+static DeviceClass virtio_serial_pci_class = {
+    .name = "virtio-serial-pci",
+    .desc = "virtio console/serial bus (PCI)",
+    .bus = "PCI",
+    .parent = "pci-device",
+    .instance_size = sizeof(VirtIOSerialPCI),
+    .props = virtio_serial_pci_props,
+    .user_creatable = true,
+    .realize = virtio_serial_pci_realize,
+    .reset = virtio_serial_pci_reset,
+    .unrealize = virtio_serial_pci_unrealize,
+};
+DEVICE_REGISTER(virtio_serial_pci_class)

@@ -84,6 +84,46 @@ static uint32_t queue_read(VirtIOPCIProxy *p, hwaddr addr)
     return 0;           /* queue_notify_data, queue_reset: not offered */
 }
 
+/*
+ * DRIVER_OK: each ready queue's notification (its index written at its
+ * queue_notify_off) goes to its eventfd, so under KVM a kick does not
+ * leave the kernel.
+ */
+static void start_ioeventfd(VirtIOPCIProxy *p)
+{
+    VirtIODevice *vdev = p->vdev;
+
+    if (!p->ioeventfd) {
+        return;
+    }
+    memory_transaction_begin();
+    for (unsigned i = 0; i < vdev->ops->num_queues; i++) {
+        g_autoptr(GError) err = NULL;
+        if (vdev->vq[i].ready &&
+            !virtio_queue_set_host_notifier(vdev, i, &p->notify,
+                                            i * VIRTIO_PCI_NOTIFY_MULT, 2,
+                                            true, i, true, &err)) {
+            /* the notify region's callback still takes the kicks */
+            log_error_once("%s: %s", vdev->name, err->message);
+        }
+    }
+    memory_transaction_commit();
+}
+
+static void status_write(VirtIOPCIProxy *p, uint8_t val)
+{
+    VirtIODevice *vdev = p->vdev;
+    bool was_running = vdev->status & VIRTIO_CONFIG_S_DRIVER_OK;
+
+    if (was_running && !(val & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        virtio_device_stop_host_notifiers(vdev);
+    }
+    virtio_set_status(vdev, val);   /* 0: resets, see transport_reset */
+    if (!was_running && (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+        start_ioeventfd(p);
+    }
+}
+
 static uint64_t common_read(void *opaque, hwaddr addr, unsigned size)
 {
     VirtIOPCIProxy *p = opaque;
@@ -195,7 +235,7 @@ static void common_write(void *opaque, hwaddr addr, uint64_t val,
         p->config_vector = valid_vector(p, val);
         break;
     case VIRTIO_PCI_COMMON_STATUS:
-        virtio_set_status(vdev, val);   /* 0: resets, see transport_reset */
+        status_write(p, val);
         break;
     case VIRTIO_PCI_COMMON_Q_SELECT:
         p->queue_sel = val;
@@ -532,6 +572,7 @@ void virtio_pci_unplug(VirtIOPCIProxy *p)
     if (!p->vdev) {
         return;
     }
+    virtio_device_stop_host_notifiers(p->vdev);
     p->vdev->transport = NULL;
     p->vdev->notify = NULL;
     p->vdev->notify_reset = NULL;
@@ -544,6 +585,7 @@ void virtio_pci_unplug(VirtIOPCIProxy *p)
 
 void virtio_pci_reset(VirtIOPCIProxy *p)
 {
+    virtio_device_stop_host_notifiers(p->vdev);
     pci_device_reset(&p->pci);
     virtio_reset(p->vdev);
 }

@@ -1,5 +1,5 @@
 """virtio-serial with the real guest on microvm (virtio-serial-device on
-virtio-mmio): a virtconsole, which Linux makes /dev/hvc0, and a named
+virtio-mmio) and pc (virtio-serial-pci): a virtconsole, which Linux makes /dev/hvc0, and a named
 virtserialport (/dev/vportNpM, found by its name in /sys/class/virtio-ports),
 each on a unix-socket chardev the test connects to. One boot exercises
 both directions on both ports: a line the host sends comes back
@@ -97,15 +97,19 @@ def recv_line(s):
 
 
 @pytest.mark.slow
-def test_virtconsole_and_virtserialport(vireo_binary, debian_guest):
+@pytest.mark.parametrize("machine,device",
+                         [("microvm", "virtio-serial-device"),
+                          ("pc", "virtio-serial-pci")])
+def test_virtconsole_and_virtserialport(vireo_binary, debian_guest, machine,
+                                        device):
     sockdir = tempfile.mkdtemp(prefix="vser-")   # short: sun_path limit
     con_path = os.path.join(sockdir, "con.sock")
     port_path = os.path.join(sockdir, "port.sock")
-    args = guest_args(vireo_binary, debian_guest, "microvm", 1,
+    args = guest_args(vireo_binary, debian_guest, machine, 1,
                       "console=ttyS0 vireo.task=shell") + [
         "-chardev", f"socket,id=c0,path={con_path},server=on,wait=off",
         "-chardev", f"socket,id=c1,path={port_path},server=on,wait=off",
-        "-device", "virtio-serial-device,id=vser0",
+        "-device", f"{device},id=vser0",
         "-device", "virtconsole,chardev=c0",
         "-device", f"virtserialport,chardev=c1,name={PORT_NAME},"
                    "bus=vser0.0"]

@@ -109,6 +109,25 @@ static void setup_queue0(Fixture *f, uint16_t vector)
            VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
+/* Runs what the main loop has ready: the queues' eventfd handlers. */
+static void main_loop_run_pending(void)
+{
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+}
+
+/* The eventfds of the memory view at addr. */
+static unsigned view_eventfds_at(Fixture *f, hwaddr addr)
+{
+    FlatView *v = f->m.as_mem.view;
+    unsigned n = 0;
+
+    for (size_t i = 0; i < v->nr_ioeventfds; i++) {
+        n += v->ioeventfds[i].addr == addr;
+    }
+    return n;
+}
+
 /* Posts one 16-byte device-writable buffer on queue 0 and kicks it. */
 static void post_buffer_and_notify(Fixture *f)
 {
@@ -122,6 +141,7 @@ static void post_buffer_and_notify(Fixture *f)
     mem_st(f, AVAIL + 4 + 2 * (idx % 8), 2, 0);
     mem_st(f, AVAIL + 2, 2, idx + 1);
     mem_st(f, NOTIFY + noff * VIRTIO_PCI_NOTIFY_MULT, 2, 0);
+    main_loop_run_pending();
 }
 
 static void test_identity_and_capabilities(void)
@@ -190,6 +210,8 @@ static void test_queue_with_msix(void)
     mem_st(&f, COMMON + VIRTIO_PCI_COMMON_MSIX, 2, 0);
     setup_queue0(&f, 1);
     g_assert_cmpuint(mem_ld(&f, COMMON + VIRTIO_PCI_COMMON_Q_MSIX, 2), ==, 1);
+    /* the kick of the running queue goes to its eventfd (ioeventfd=on) */
+    g_assert_cmpuint(view_eventfds_at(&f, NOTIFY), ==, 1);
     post_buffer_and_notify(&f);
     /* the buffer was filled and handed back with the queue's vector */
     g_assert_cmpuint(mem_ld(&f, USED + 2, 2), ==, 1);
@@ -218,12 +240,13 @@ static void test_intx_and_isr(void)
 {
     Fixture f;
 
-    plug(&f, "virtio-rng-pci,vectors=0");
+    plug(&f, "virtio-rng-pci,vectors=0,ioeventfd=off");
     g_assert_cmpuint(pci_find_capability(
                          pci_bus_get_device(pci_bus_find(&f.m, NULL), DEVFN),
                          PCI_CAP_ID_MSIX), ==, 0);
     negotiate(&f);
     setup_queue0(&f, VIRTIO_MSI_NO_VECTOR);
+    g_assert_cmpuint(view_eventfds_at(&f, NOTIFY), ==, 0);
     post_buffer_and_notify(&f);
     g_assert_cmpuint(mem_ld(&f, USED + 2, 2), ==, 1);
     g_assert_cmpint(asserted_gsi(&f), >=, 0);
@@ -309,8 +332,10 @@ static void test_reset(void)
     negotiate(&f);
     setup_queue0(&f, 1);
     mem_st(&f, COMMON + VIRTIO_PCI_COMMON_MSIX, 2, 0);
+    g_assert_cmpuint(view_eventfds_at(&f, NOTIFY), ==, 1);
     /* status 0: the queue and the vectors are back to their reset values */
     mem_st(&f, COMMON + VIRTIO_PCI_COMMON_STATUS, 1, 0);
+    g_assert_cmpuint(view_eventfds_at(&f, NOTIFY), ==, 0);
     g_assert_cmphex(mem_ld(&f, COMMON + VIRTIO_PCI_COMMON_STATUS, 1), ==, 0);
     g_assert_cmphex(mem_ld(&f, COMMON + VIRTIO_PCI_COMMON_MSIX, 2), ==,
                     VIRTIO_MSI_NO_VECTOR);
