@@ -336,6 +336,12 @@ static bool add_drive(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+static bool add_global(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    return device_add_global(arg, errp);
+}
+
 static bool add_device(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -610,6 +616,8 @@ static const OptionDef options[] = {
       "user|tap,id=ID[,...]  a network backend (-netdev help)" },
     { "debugcon", true, set_debugcon, "DEV  debug console on port 0xe9" },
     { "device", true, add_device, "DRIVER[,prop=value...] (-device help)" },
+    { "global", true, add_global,
+      "DRIVER.PROP=VALUE  default of PROP for every DRIVER device" },
     { "nographic", false, set_nographic, "serial on the terminal, no window" },
     { "display", true, set_display, "none" },
     { "nodefaults", false, set_nodefaults, "no default devices" },

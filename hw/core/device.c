@@ -73,6 +73,83 @@ void device_class_print_help(const char *name)
     g_ptr_array_free(list, TRUE);
 }
 
+/* -global DRIVER.PROP=VALUE defaults, in command-line order. */
+typedef struct GlobalProp {
+    char *driver, *prop, *value;
+} GlobalProp;
+
+static GPtrArray *global_props;
+
+static void apply_globals(Device *dev)
+{
+    for (guint i = 0; global_props && i < global_props->len; i++) {
+        GlobalProp *g = g_ptr_array_index(global_props, i);
+        if (!strcmp(g->driver, dev->cls->name)) {
+            /* checked by device_add_global */
+            device_set_prop(dev, g->prop, g->value, NULL);
+        }
+    }
+}
+
+bool device_add_global(const char *arg, GError **errp)
+{
+    g_autofree char *driver = NULL, *prop = NULL, *value = NULL;
+    const char *eq = strchr(arg, '=');
+    const char *dot = strchr(arg, '.');
+
+    if (g_str_has_prefix(arg, "driver=")) {
+        Opts *o = opts_parse(arg, NULL, errp);
+        if (!o) {
+            return false;
+        }
+        driver = g_strdup(opts_get(o, "driver"));
+        prop = g_strdup(opts_get(o, "property"));
+        value = g_strdup(opts_get(o, "value"));
+        opts_free(o);
+    } else if (eq && dot && dot < eq) {
+        driver = g_strndup(arg, dot - arg);
+        prop = g_strndup(dot + 1, eq - dot - 1);
+        value = g_strdup(eq + 1);
+    }
+    if (!driver || !*driver || !prop || !*prop || !value) {
+        g_set_error(errp, VIREO_ERROR, 0, "-global %s: expected "
+                    "DRIVER.PROPERTY=VALUE or driver=D,property=P,value=V",
+                    arg);
+        return false;
+    }
+    /* a device of that type takes the value, or the option is wrong */
+    Device *probe = device_new(driver, errp);
+    bool ok = probe && device_set_prop(probe, prop, value, errp);
+    if (probe) {
+        device_free(probe);
+    }
+    if (!ok) {
+        g_prefix_error(errp, "-global %s: ", arg);
+        return false;
+    }
+    GlobalProp *g = g_new(GlobalProp, 1);
+    g->driver = g_steal_pointer(&driver);
+    g->prop = g_steal_pointer(&prop);
+    g->value = g_steal_pointer(&value);
+    if (!global_props) {
+        global_props = g_ptr_array_new();
+    }
+    g_ptr_array_add(global_props, g);
+    return true;
+}
+
+void device_clear_globals(void)
+{
+    for (guint i = 0; global_props && i < global_props->len; i++) {
+        GlobalProp *g = g_ptr_array_index(global_props, i);
+        g_free(g->driver);
+        g_free(g->prop);
+        g_free(g->value);
+        g_free(g);
+    }
+    g_clear_pointer(&global_props, g_ptr_array_unref);
+}
+
 Device *device_new(const char *type, GError **errp)
 {
     const DeviceClass *c = device_class_find(type);
@@ -94,6 +171,7 @@ Device *device_new(const char *type, GError **errp)
         case PROP_STRING: *(char **)field = g_strdup(p->defstr); break;
         }
     }
+    apply_globals(dev);
     return dev;
 }
 

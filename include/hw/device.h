@@ -83,7 +83,16 @@ void device_class_print_help(const char *name);
         device_class_register(&cls);                                    \
     }
 
-/* An instance with default property values, not yet realized. */
+/*
+ * -global DRIVER.PROPERTY=VALUE (or driver=,property=,value=): a default
+ * that every later device_new of DRIVER applies. Fails with a message
+ * naming the option if the driver, property or value is wrong.
+ */
+bool device_add_global(const char *arg, GError **errp);
+void device_clear_globals(void);
+
+/* An instance with default property values (and -global's), not yet
+ * realized. */
 Device *device_new(const char *type, GError **errp);
 bool device_set_prop(Device *dev, const char *name, const char *value,
                      GError **errp);

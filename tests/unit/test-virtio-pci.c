@@ -409,6 +409,26 @@ static void test_bad_properties(void)
     fixture_fini(&f);
 }
 
+/* -global: a default every later device of the type takes. */
+static void test_global_property(void)
+{
+    Fixture f;
+    GError *err = NULL;
+
+    g_assert_true(device_add_global("virtio-rng-pci.vectors=0", &err));
+    g_assert_false(device_add_global("virtio-rng-pci.vectors=x", &err));
+    g_assert_nonnull(strstr(err->message, "-global virtio-rng-pci.vectors=x"));
+    g_clear_error(&err);
+    g_assert_false(device_add_global("virtio-rng-pci", &err));
+    g_clear_error(&err);
+    plug(&f, "virtio-rng-pci");
+    g_assert_cmpuint(pci_find_capability(
+                         pci_bus_get_device(pci_bus_find(&f.m, NULL), DEVFN),
+                         PCI_CAP_ID_MSIX), ==, 0);
+    fixture_fini(&f);
+    device_clear_globals();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -422,5 +442,6 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-pci/reset", test_reset);
     g_test_add_func("/virtio-pci/hostile-accesses", test_hostile_accesses);
     g_test_add_func("/virtio-pci/bad-properties", test_bad_properties);
+    g_test_add_func("/virtio-pci/global-property", test_global_property);
     return g_test_run();
 }
