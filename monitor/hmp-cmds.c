@@ -358,6 +358,29 @@ static void hmp_cont(HmpContext *ctx, const HmpArgs *a, GString *out)
     run_simple("cont", out);
 }
 
+/* set_link NAME on|off */
+static void hmp_set_link(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_auto(GStrv) w = g_strsplit_set(a->rest ? a->rest : "", " \t", -1);
+    GPtrArray *words = g_ptr_array_new();
+
+    for (char **p = w; *p; p++) {
+        if (**p) {
+            g_ptr_array_add(words, *p);
+        }
+    }
+    const char *state = words->len == 2 ? words->pdata[1] : NULL;
+    if (!state || (strcmp(state, "on") && strcmp(state, "off"))) {
+        g_string_append(out, "usage: set_link name on|off\n");
+    } else {
+        json_decref(call("set_link",
+                         json_pack("{s:s, s:b}", "name", words->pdata[0],
+                                   "up", !strcmp(state, "on")),
+                         out));
+    }
+    g_ptr_array_free(words, TRUE);
+}
+
 static void hmp_system_reset(HmpContext *ctx, const HmpArgs *a, GString *out)
 {
     run_simple("system_reset", out);
@@ -846,6 +869,8 @@ static const HmpCommand hmp_commands[] = {
     { "info", "[subcommand]", "show various information about the system "
       "state", ARGS_REST, hmp_info },
     { "quit|q", "", "quit the emulator", ARGS_NONE, hmp_quit },
+    { "set_link", "name on|off", "change the link status of a network "
+      "adapter", ARGS_REST, hmp_set_link },
     { "stop|s", "", "stop emulation", ARGS_NONE, hmp_stop },
     { "system_powerdown", "", "send system power down event", ARGS_NONE,
       hmp_system_powerdown },

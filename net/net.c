@@ -4,10 +4,12 @@
  */
 #include <string.h>
 
+#include "monitor/qmp.h"
 #include "net/net.h"
 #include "util/opts.h"
 
 static GPtrArray *netdevs;      /* NetClient*, creation order */
+static GList *clients;          /* every NetClient, for set_link */
 
 NetClient *net_client_new(const NetClientOps *ops, const char *id,
                           void *opaque)
@@ -18,6 +20,7 @@ NetClient *net_client_new(const NetClientOps *ops, const char *id,
     nc->id = g_strdup(id);
     nc->queue = g_queue_new();
     nc->opaque = opaque;
+    clients = g_list_append(clients, nc);
     return nc;
 }
 
@@ -40,6 +43,7 @@ void net_client_free(NetClient *nc)
     if (nc->ops->cleanup) {
         nc->ops->cleanup(nc);
     }
+    clients = g_list_remove(clients, nc);
     g_queue_free_full(nc->queue, (GDestroyNotify)g_bytes_unref);
     g_free(nc->info);
     g_free(nc->id);
@@ -64,7 +68,8 @@ void net_send(NetClient *nc, const uint8_t *buf, size_t len)
 {
     NetClient *peer = nc->peer;
 
-    if (!peer || len == 0 || len > NET_FRAME_MAX) {
+    if (!peer || nc->link_down || peer->link_down || len == 0 ||
+        len > NET_FRAME_MAX) {
         return;
     }
     /* in order: nothing overtakes frames already waiting */
@@ -118,6 +123,49 @@ bool net_using_vnet_hdr(NetClient *nc, bool on, int hdr_len)
     p->ops->using_vnet_hdr(p, on);
     return true;
 }
+
+static void set_link_down(NetClient *nc, bool down)
+{
+    nc->link_down = down;
+    if (down) {
+        queue_purge(nc);        /* a pulled cable carries nothing */
+    }
+    if (nc->ops->link_status_changed) {
+        nc->ops->link_status_changed(nc);
+    }
+}
+
+bool net_set_link(const char *name, bool up, GError **errp)
+{
+    bool found = false;
+
+    for (GList *l = clients; l; l = l->next) {
+        NetClient *nc = l->data;
+        if (!nc->id || strcmp(nc->id, name)) {
+            continue;
+        }
+        found = true;
+        set_link_down(nc, !up);
+        /* a backend's NIC sees it, as QEMU's does */
+        if (nc->peer && !strcmp(nc->peer->ops->type, "nic")) {
+            set_link_down(nc->peer, !up);
+        }
+    }
+    if (!found) {
+        g_set_error(errp, QMP_ERROR, QMP_ERROR_DEVICE_NOT_FOUND,
+                    "Device '%s' not found", name);
+    }
+    return found;
+}
+
+static json_t *qmp_set_link(json_t *args, GError **errp)
+{
+    const char *name = json_string_value(json_object_get(args, "name"));
+    bool up = json_is_true(json_object_get(args, "up"));
+
+    return net_set_link(name, up, errp) ? json_object() : NULL;
+}
+QMP_COMMAND("set_link", qmp_set_link)
 
 void net_set_offload(NetClient *nc, unsigned tun_flags)
 {

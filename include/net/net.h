@@ -41,6 +41,8 @@ typedef struct NetClientOps {
     void (*using_vnet_hdr)(NetClient *nc, bool on);
     bool (*set_vnet_hdr_len)(NetClient *nc, int len);
     void (*set_offload)(NetClient *nc, unsigned tun_flags);
+    /* nc->link_down changed (a NIC tells its guest). */
+    void (*link_status_changed)(NetClient *nc);
 } NetClientOps;
 
 struct NetClient {
@@ -51,6 +53,7 @@ struct NetClient {
     GQueue *queue;              /* of GBytes, for the peer */
     size_t queued_bytes;
     uint64_t dropped;           /* frames lost to a full queue */
+    bool link_down;             /* set_link off: frames to or from it drop */
     void *opaque;
 };
 
@@ -75,6 +78,13 @@ void net_flush(NetClient *nc);
 bool net_peer_has_vnet_hdr(NetClient *nc);
 bool net_using_vnet_hdr(NetClient *nc, bool on, int hdr_len);
 void net_set_offload(NetClient *nc, unsigned tun_flags);
+
+/*
+ * QMP set_link: the link of every client named name (a -netdev or a NIC's
+ * id) goes up or down; a backend's NIC follows it, as a cable pulled at
+ * either end. While down, frames either way are dropped.
+ */
+bool net_set_link(const char *name, bool up, GError **errp);
 
 /* -netdev TYPE,id=ID,...: creates and registers a backend. */
 NetClient *netdev_new_from_opts(const char *optstr, GError **errp);

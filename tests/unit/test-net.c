@@ -104,6 +104,57 @@ static void test_queue_until_ready_in_order(void)
     g_ptr_array_free(b_state.frames, TRUE);
 }
 
+static int link_changes;
+
+static void count_link_change(NetClient *nc)
+{
+    link_changes++;
+}
+
+static const NetClientOps backend_ops = {
+    .type = "user",
+    .receive = nic_receive,
+    .link_status_changed = count_link_change,
+};
+
+/* set_link: by the backend's id the NIC follows; frames drop while down. */
+static void test_set_link(void)
+{
+    FakeNic nic_state, be_state = { .ready = true };
+    NetClient *nic = nic_new(&nic_state);
+    NetClient *be;
+    GError *err = NULL;
+    uint8_t f[60] = { 0 };
+
+    be_state.frames = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)g_bytes_unref);
+    be = net_client_new(&backend_ops, "n0", &be_state);
+    net_connect(nic, be);
+    link_changes = 0;
+    g_assert_true(net_set_link("n0", false, &err));
+    g_assert_true(be->link_down && nic->link_down);
+    g_assert_cmpint(link_changes, ==, 1);
+    net_send(nic, f, sizeof(f));
+    net_send(be, f, sizeof(f));
+    g_assert_cmpuint(be_state.frames->len, ==, 0);
+    g_assert_cmpuint(nic_state.frames->len, ==, 0);
+    g_assert_cmpuint(g_queue_get_length(nic->queue), ==, 0);
+    /* the NIC's own link, by its id: the backend stays down */
+    g_assert_true(net_set_link("nic0", true, &err));
+    g_assert_false(nic->link_down);
+    g_assert_true(be->link_down);
+    g_assert_true(net_set_link("n0", true, &err));
+    net_send(nic, f, sizeof(f));
+    g_assert_cmpuint(be_state.frames->len, ==, 1);
+    g_assert_false(net_set_link("nosuch", true, &err));
+    g_assert_cmpstr(err->message, ==, "Device 'nosuch' not found");
+    g_clear_error(&err);
+    net_client_free(nic);
+    net_client_free(be);
+    g_ptr_array_free(nic_state.frames, TRUE);
+    g_ptr_array_free(be_state.frames, TRUE);
+}
+
 /* ---- slirp ---- */
 
 static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
@@ -485,6 +536,7 @@ int main(int argc, char **argv)
     timers_init();
     g_test_add_func("/net/queue-until-ready-in-order",
                     test_queue_until_ready_in_order);
+    g_test_add_func("/net/set-link", test_set_link);
     g_test_add_func("/net/slirp/dhcp-offer", test_slirp_dhcp_offer);
     g_test_add_func("/net/slirp/arp-for-router", test_slirp_arp_for_router);
     g_test_add_func("/net/slirp/hostfwd-reaches-the-guest",
