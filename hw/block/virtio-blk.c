@@ -16,6 +16,7 @@
 #include "hw/virtio/virtio-blk.h"
 #include "hw/virtio/virtio-mmio.h"
 #include "hw/virtio/virtio-pci.h"
+#include "migration/vmstate.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -361,6 +362,28 @@ static void blk_reset(VirtIODevice *vdev)
     retry_requests(s, true);
 }
 
+/* Migration: nothing may be in flight; see vmstate_virtio_blk. */
+static bool blk_pre_save(VirtIODevice *vdev, GError **errp)
+{
+    VirtIOBlock *s = (VirtIOBlock *)vdev;
+    guint held = g_slist_length(s->retry);
+
+    if (held) {
+        g_set_error(errp, VIREO_ERROR, 0, "virtio-blk: %u failed requests "
+                    "are held for a retry (werror/rerror=stop), which "
+                    "cannot be migrated yet: resolve the I/O error and "
+                    "continue the VM, or reset it, before saving", held);
+        return false;
+    }
+    if (s->in_flight) {
+        g_set_error(errp, VIREO_ERROR, 0, "virtio-blk: %u requests are in "
+                    "flight; the block layer must be drained before the "
+                    "device state is saved", s->in_flight);
+        return false;
+    }
+    return true;
+}
+
 static VirtioDeviceOps virtio_blk_ops_template = {
     .device_id = VIRTIO_ID_BLOCK,
     .features = (1ULL << VIRTIO_BLK_F_SEG_MAX) |
@@ -375,6 +398,7 @@ static VirtioDeviceOps virtio_blk_ops_template = {
     .set_config = blk_set_config,
     .handle_queue = blk_handle_queue,
     .reset = blk_reset,
+    .pre_save = blk_pre_save,
 };
 
 bool virtio_blk_init(VirtIOBlock *s, Machine *m, const char *dev_name,
@@ -436,6 +460,41 @@ void virtio_blk_fini(VirtIOBlock *s)
     }
 }
 
+/* --- migration --- */
+
+static bool virtio_blk_pre_save(void *opaque, GError **errp)
+{
+    VirtIOBlock *s = opaque;
+
+    /* requests in flight were refused by blk_pre_save, with the vdev */
+    s->vms_write_cache = blk_enable_write_cache(s->blk);
+    return true;
+}
+
+static bool virtio_blk_post_load(void *opaque, int version_id, GError **errp)
+{
+    VirtIOBlock *s = opaque;
+
+    blk_set_enable_write_cache(s->blk, s->vms_write_cache);
+    return true;
+}
+
+static const VMStateField virtio_blk_fields[] = {
+    { .name = "write_cache", .kind = VMS_BOOL,
+      .offset = offsetof(VirtIOBlock, vms_write_cache), .size = 1,
+      .num = 1, .version_id = 1 },
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_virtio_blk = {
+    .name = "virtio-blk",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_blk_fields,
+    .pre_save = virtio_blk_pre_save,
+    .post_load = virtio_blk_post_load,
+};
+
 /* --- virtio-blk-device: on a virtio-mmio transport --- */
 
 typedef struct VirtIOBlockDevice {
@@ -466,6 +525,19 @@ static void virtio_blk_device_unrealize(Device *dev)
     virtio_blk_fini(&s->blk);
 }
 
+static const VMStateField virtio_blk_device_fields[] = {
+    VMSTATE_STRUCT(blk, VirtIOBlockDevice, vmstate_virtio_blk, VirtIOBlock),
+    VMSTATE_END_OF_LIST(),
+};
+
+/* The virtio device itself is in its virtio-mmio transport's section. */
+static const VMStateDescription vmstate_virtio_blk_device = {
+    .name = "virtio-blk-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_blk_device_fields,
+};
+
 static const Property virtio_blk_device_props[] = {
     VIRTIO_BLK_PROPS(VirtIOBlockDevice, blk),
     PROP_END,
@@ -480,6 +552,7 @@ static DeviceClass virtio_blk_device_class = {
     .user_creatable = true,
     .realize = virtio_blk_device_realize,
     .unrealize = virtio_blk_device_unrealize,
+    .vmsd = &vmstate_virtio_blk_device,
 };
 DEVICE_REGISTER(virtio_blk_device_class)
 
@@ -519,6 +592,20 @@ static void virtio_blk_pci_unrealize(Device *dev)
     virtio_blk_fini(&s->blk);
 }
 
+/* The device-specific part last: it applies what the transport loaded. */
+static const VMStateField virtio_blk_pci_fields[] = {
+    VMSTATE_STRUCT(proxy, VirtIOBlockPCI, vmstate_virtio_pci, VirtIOPCIProxy),
+    VMSTATE_STRUCT(blk, VirtIOBlockPCI, vmstate_virtio_blk, VirtIOBlock),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_virtio_blk_pci = {
+    .name = "virtio-blk-pci",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_blk_pci_fields,
+};
+
 static const Property virtio_blk_pci_props[] = {
     VIRTIO_PCI_PROPS(VirtIOBlockPCI, proxy),
     VIRTIO_BLK_PROPS(VirtIOBlockPCI, blk),
@@ -536,5 +623,6 @@ static DeviceClass virtio_blk_pci_class = {
     .realize = virtio_blk_pci_realize,
     .reset = virtio_blk_pci_reset,
     .unrealize = virtio_blk_pci_unrealize,
+    .vmsd = &vmstate_virtio_blk_pci,
 };
 DEVICE_REGISTER(virtio_blk_pci_class)

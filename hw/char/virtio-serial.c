@@ -19,6 +19,8 @@
 #include "hw/virtio/virtio-mmio.h"
 #include "hw/virtio/virtio-pci.h"
 #include "hw/virtio/virtio-serial.h"
+#include "migration/vmstate.h"
+#include "system/runstate.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -163,12 +165,11 @@ static void ctrl_drop_port_open(VirtIOSerial *s, uint32_t nr)
 
 /*
  * Queues a control message (5.3.6.2) with extra bytes after the header
- * (a port's name) and sends what the driver has buffers for. Before the
- * driver's DEVICE_READY there is nobody to tell: it learns a port's state
- * when it reports the port ready.
+ * (a port's name). Before the driver's DEVICE_READY there is nobody to
+ * tell: it learns a port's state when it reports the port ready.
  */
-static void ctrl_send(VirtIOSerial *s, uint32_t nr, uint16_t event,
-                      uint16_t value, const void *extra, size_t extra_len)
+static void ctrl_queue(VirtIOSerial *s, uint32_t nr, uint16_t event,
+                       uint16_t value, const void *extra, size_t extra_len)
 {
     GByteArray *msg;
     uint8_t hdr[CTRL_MSG_SIZE];
@@ -188,7 +189,16 @@ static void ctrl_send(VirtIOSerial *s, uint32_t nr, uint16_t event,
         g_byte_array_append(msg, extra, extra_len);
     }
     g_queue_push_tail(&s->ctrl_pending, msg);
-    ctrl_flush(s);
+}
+
+/* Queues a control message and sends what the driver has buffers for. */
+static void ctrl_send(VirtIOSerial *s, uint32_t nr, uint16_t event,
+                      uint16_t value, const void *extra, size_t extra_len)
+{
+    if (s->device_ready) {
+        ctrl_queue(s, nr, event, value, extra, extra_len);
+        ctrl_flush(s);
+    }
 }
 
 static void ctrl_clear(VirtIOSerial *s)
@@ -590,6 +600,28 @@ static void vser_reset(VirtIODevice *vdev)
     s->device_ready = false;
 }
 
+/*
+ * Migration: guest output a port's chardev has not taken yet is a buffer
+ * taken from the transmitq and not handed back, which is not saved.
+ */
+static bool vser_pre_save(VirtIODevice *vdev, GError **errp)
+{
+    VirtIOSerial *s = vser_from_vdev(vdev);
+
+    for (uint32_t i = 0; i < s->max_ports; i++) {
+        VirtIOSerialPort *p = s->ports[i];
+        if (p && p->tx_elem) {
+            g_set_error(errp, VIREO_ERROR, 0, "virtio-serial: port %u holds "
+                        "%zu bytes of guest output that chardev '%s' has not "
+                        "taken yet, which cannot be saved: retry once it "
+                        "drained", p->nr, p->tx_elem->out_len - p->tx_offset,
+                        p->chardev);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool virtio_serial_init(VirtIOSerial *s, Machine *m, const char *id,
                         GError **errp)
 {
@@ -627,6 +659,7 @@ bool virtio_serial_init(VirtIOSerial *s, Machine *m, const char *id,
         .handle_queue = vser_handle_queue,
         .set_status = vser_set_status,
         .reset = vser_reset,
+        .pre_save = vser_pre_save,
     };
     virtio_init(&s->vdev, &s->ops, "virtio-serial", &m->as_mem);
     g_ptr_array_add(serial_buses, s);
@@ -644,6 +677,8 @@ void virtio_serial_fini(VirtIOSerial *s)
         }
     }
     g_ptr_array_remove(serial_buses, s);
+    vm_del_state_change_handler(s->resume_entry);
+    s->resume_entry = NULL;
     ctrl_clear(s);
     g_clear_pointer(&s->ports, g_free);
     g_clear_pointer(&s->bus_name, g_free);
@@ -836,6 +871,266 @@ static DeviceClass virtserialport_class = {
 };
 DEVICE_REGISTER(virtserialport_class)
 
+/* ---- migration ---- */
+
+#define CTRL_MSG_MAX    (CTRL_MSG_SIZE + PORT_NAME_MAX + 1)
+
+/* A control message waiting for the driver, as the stream carries it. */
+typedef struct CtrlMsgState {
+    uint32_t len;
+    uint8_t data[CTRL_MSG_MAX];
+} CtrlMsgState;
+
+static const VMStateField ctrl_msg_fields[] = {
+    VMSTATE_VBUFFER(data, CtrlMsgState, len),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_ctrl_msg = {
+    .name = "virtio-serial-ctrl-msg",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = ctrl_msg_fields,
+};
+
+/* A u32 count, then the messages in the order they go to the driver. */
+static bool ctrl_pending_save(GByteArray *out, void *opaque, GError **errp)
+{
+    VirtIOSerial *s = opaque;
+    CtrlMsgState *m = g_new(CtrlMsgState, 1);
+    bool ok = true;
+
+    vmstate_put_u32(out, g_queue_get_length(&s->ctrl_pending));
+    for (GList *l = s->ctrl_pending.head; l && ok; l = l->next) {
+        GByteArray *msg = l->data;
+        g_assert(msg->len <= sizeof(m->data));  /* ctrl_queue's names */
+        m->len = msg->len;
+        memcpy(m->data, msg->data, msg->len);
+        ok = vmstate_save_state(out, &vmstate_ctrl_msg, m, errp);
+    }
+    g_free(m);
+    return ok;
+}
+
+/* The messages replace the queue only once all of them are read. */
+static bool ctrl_pending_load(VMStateReader *in, void *opaque, GError **errp)
+{
+    VirtIOSerial *s = opaque;
+    g_autofree CtrlMsgState *m = g_new(CtrlMsgState, 1);
+    GQueue q = G_QUEUE_INIT;
+    uint32_t n;
+
+    if (!vmstate_get_u32(in, &n, errp)) {
+        return false;
+    }
+    /* ctrl_queue queues nothing before DEVICE_READY, a reset drops all */
+    if (n && !s->device_ready) {
+        g_set_error(errp, VIREO_ERROR, 0, "%u control messages for a driver "
+                    "that did not send DEVICE_READY", n);
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        bool ok = vmstate_load_state(in, &vmstate_ctrl_msg, m, errp);
+        if (ok && m->len < CTRL_MSG_SIZE) {
+            g_set_error(errp, VIREO_ERROR, 0, "control message %u has %u "
+                        "bytes, under the %d of its header", i, m->len,
+                        CTRL_MSG_SIZE);
+            ok = false;
+        }
+        if (!ok) {
+            g_queue_clear_full(&q, (GDestroyNotify)g_byte_array_unref);
+            return false;
+        }
+        GByteArray *msg = g_byte_array_sized_new(m->len);
+        g_byte_array_append(msg, m->data, m->len);
+        g_queue_push_tail(&q, msg);
+    }
+    ctrl_clear(s);
+    s->ctrl_pending = q;
+    return true;
+}
+
+static const VMStateInfo vmstate_info_ctrl_pending = {
+    .name = "virtio-serial-ctrl-pending",
+    .save = ctrl_pending_save,
+    .load = ctrl_pending_load,
+    .vmsd = &vmstate_ctrl_msg,
+};
+
+/* A port's state, as the stream carries it. */
+typedef struct PortState {
+    uint32_t nr;
+    bool guest_ready;
+    bool guest_connected;
+    bool host_connected;
+    uint32_t rx_len;
+    uint8_t rx[PORT_RX_CHUNK];  /* rx_pending: less than one read */
+} PortState;
+
+static const VMStateField port_fields[] = {
+    VMSTATE_UINT32(nr, PortState),
+    VMSTATE_BOOL(guest_ready, PortState),
+    VMSTATE_BOOL(guest_connected, PortState),
+    VMSTATE_BOOL(host_connected, PortState),
+    VMSTATE_VBUFFER(rx, PortState, rx_len),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_serial_port = {
+    .name = "virtio-serial-port",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = port_fields,
+};
+
+static uint32_t port_count(VirtIOSerial *s)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < s->max_ports; i++) {
+        n += s->ports[i] != NULL;
+    }
+    return n;
+}
+
+/* A u32 count, then the ports by increasing number. */
+static bool ports_save(GByteArray *out, void *opaque, GError **errp)
+{
+    VirtIOSerial *s = opaque;
+    g_autofree PortState *ps = g_new(PortState, 1);
+
+    vmstate_put_u32(out, port_count(s));
+    for (uint32_t i = 0; i < s->max_ports; i++) {
+        VirtIOSerialPort *p = s->ports[i];
+        if (!p) {
+            continue;
+        }
+        if (p->rx_pending->len > sizeof(ps->rx)) {
+            /* port_can_receive asks for one read while none waits */
+            g_set_error(errp, VIREO_ERROR, 0, "port %u: %u bytes of input "
+                        "wait, over the %zu a stream holds", i,
+                        p->rx_pending->len, sizeof(ps->rx));
+            return false;
+        }
+        *ps = (PortState){
+            .nr = i,
+            .guest_ready = p->guest_ready,
+            .guest_connected = p->guest_connected,
+            .host_connected = p->host_connected,
+            .rx_len = p->rx_pending->len,
+        };
+        if (p->rx_pending->len) {
+            memcpy(ps->rx, p->rx_pending->data, p->rx_pending->len);
+        }
+        if (!vmstate_save_state(out, &vmstate_serial_port, ps, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Every port of the stream must be a port here, and the other way round;
+ * all are read before any changes. A host side that is connected here
+ * but was not there (or the reverse) is told to the driver.
+ */
+static bool ports_load(VMStateReader *in, void *opaque, GError **errp)
+{
+    VirtIOSerial *s = opaque;
+    g_autofree PortState *ps = NULL;
+    uint32_t n, here = port_count(s);
+
+    if (!vmstate_get_u32(in, &n, errp)) {
+        return false;
+    }
+    if (n != here) {
+        g_set_error(errp, VIREO_ERROR, 0, "the stream has %u ports, %s has "
+                    "%u", n, s->bus_name, here);
+        return false;
+    }
+    ps = g_new(PortState, n ? n : 1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!vmstate_load_state(in, &vmstate_serial_port, &ps[i], errp)) {
+            g_prefix_error(errp, "port %u: ", i);
+            return false;
+        }
+        if (ps[i].nr >= s->max_ports || !s->ports[ps[i].nr] ||
+            (i && ps[i].nr <= ps[i - 1].nr)) {
+            g_set_error(errp, VIREO_ERROR, 0, "the stream's port %u is not "
+                        "a port of %s, or not in order", ps[i].nr,
+                        s->bus_name);
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        VirtIOSerialPort *p = s->ports[ps[i].nr];
+        p->guest_ready = ps[i].guest_ready;
+        p->guest_connected = ps[i].guest_connected;
+        g_byte_array_set_size(p->rx_pending, 0);
+        g_byte_array_append(p->rx_pending, ps[i].rx, ps[i].rx_len);
+        if (p->guest_ready && ps[i].host_connected != p->host_connected) {
+            ctrl_queue(s, p->nr, VIRTIO_CONSOLE_PORT_OPEN, p->host_connected,
+                       NULL, 0);
+        }
+    }
+    return true;
+}
+
+static const VMStateInfo vmstate_info_serial_ports = {
+    .name = "virtio-serial-ports",
+    .save = ports_save,
+    .load = ports_load,
+    .vmsd = &vmstate_serial_port,
+};
+
+/* Once the loaded VM runs: the control messages that wait for buffers. */
+static void vser_resume(void *opaque, bool running)
+{
+    VirtIOSerial *s = opaque;
+
+    if (running) {
+        vm_del_state_change_handler(s->resume_entry);
+        s->resume_entry = NULL;
+        ctrl_flush(s);
+    }
+}
+
+/*
+ * Nothing reaches the guest during the load (its CPUs' state may come
+ * after the devices'): input resumes, and queued control messages go out
+ * when the VM runs.
+ */
+static bool vser_post_load(void *opaque, int version_id, GError **errp)
+{
+    VirtIOSerial *s = opaque;
+
+    for (uint32_t i = 0; i < s->max_ports; i++) {
+        VirtIOSerialPort *p = s->ports[i];
+        if (p && !p->rx_pending->len && port_rx_open(p)) {
+            chardev_accept_input(p->chr);
+        }
+    }
+    if (!g_queue_is_empty(&s->ctrl_pending) && !s->resume_entry) {
+        s->resume_entry = vm_add_state_change_handler(vser_resume, s);
+    }
+    return true;
+}
+
+static const VMStateField virtio_serial_fields[] = {
+    VMSTATE_BOOL(device_ready, VirtIOSerial),
+    VMSTATE_CUSTOM("ctrl_pending", vmstate_info_ctrl_pending),
+    VMSTATE_CUSTOM("ports", vmstate_info_serial_ports),
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_virtio_serial = {
+    .name = "virtio-serial",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_serial_fields,
+    .post_load = vser_post_load,
+};
+
 /* ---- virtio-serial-device: on a virtio-mmio transport ---- */
 
 typedef struct VirtIOSerialDevice {
@@ -866,6 +1161,20 @@ static void virtio_serial_device_unrealize(Device *dev)
     virtio_serial_fini(&s->vser);
 }
 
+static const VMStateField virtio_serial_device_fields[] = {
+    VMSTATE_STRUCT(vser, VirtIOSerialDevice, vmstate_virtio_serial,
+                   VirtIOSerial),
+    VMSTATE_END_OF_LIST(),
+};
+
+/* The virtio device itself is in its virtio-mmio transport's section. */
+static const VMStateDescription vmstate_virtio_serial_device = {
+    .name = "virtio-serial-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_serial_device_fields,
+};
+
 static const Property virtio_serial_device_props[] = {
     VIRTIO_SERIAL_PROPS(VirtIOSerialDevice, vser),
     PROP_END,
@@ -880,6 +1189,7 @@ static DeviceClass virtio_serial_device_class = {
     .user_creatable = true,
     .realize = virtio_serial_device_realize,
     .unrealize = virtio_serial_device_unrealize,
+    .vmsd = &vmstate_virtio_serial_device,
 };
 DEVICE_REGISTER(virtio_serial_device_class)
 
@@ -918,6 +1228,21 @@ static void virtio_serial_pci_unrealize(Device *dev)
     virtio_serial_fini(&s->vser);
 }
 
+static const VMStateField virtio_serial_pci_fields[] = {
+    VMSTATE_STRUCT(proxy, VirtIOSerialPCI, vmstate_virtio_pci,
+                   VirtIOPCIProxy),
+    VMSTATE_STRUCT(vser, VirtIOSerialPCI, vmstate_virtio_serial,
+                   VirtIOSerial),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_virtio_serial_pci = {
+    .name = "virtio-serial-pci",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_serial_pci_fields,
+};
+
 static const Property virtio_serial_pci_props[] = {
     VIRTIO_PCI_PROPS(VirtIOSerialPCI, proxy),
     VIRTIO_SERIAL_PROPS(VirtIOSerialPCI, vser),
@@ -935,5 +1260,6 @@ static DeviceClass virtio_serial_pci_class = {
     .realize = virtio_serial_pci_realize,
     .reset = virtio_serial_pci_reset,
     .unrealize = virtio_serial_pci_unrealize,
+    .vmsd = &vmstate_virtio_serial_pci,
 };
 DEVICE_REGISTER(virtio_serial_pci_class)

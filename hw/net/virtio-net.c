@@ -17,6 +17,7 @@
 #include "hw/virtio/virtio-mmio.h"
 #include "hw/virtio/virtio-pci.h"
 #include "hw/virtio/virtio.h"
+#include "migration/vmstate.h"
 #include "net/net.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -55,6 +56,9 @@ typedef struct VirtIONet {
     NetClient *nc;
     bool peer_vnet_hdr;         /* the backend takes our header as is */
     uint8_t tx_buf[TX_MAX];
+    /* migration: the stream's values, checked before they are used */
+    uint8_t vms_mac[6];
+    uint16_t vms_link_status;
 } VirtIONet;
 
 #define NET_FROM_VDEV(v) container_of(v, VirtIONet, vdev)
@@ -311,6 +315,66 @@ static void virtio_net_fini(VirtIONet *n)
     n->nc = NULL;
 }
 
+/* ---- migration ---- */
+
+static bool net_pre_save(void *opaque, GError **errp)
+{
+    VirtIONet *n = opaque;
+
+    memcpy(n->vms_mac, n->mac, sizeof(n->mac));
+    n->vms_link_status = VIRTIO_NET_S_LINK_UP;     /* as net_get_config */
+    return true;
+}
+
+/*
+ * The MAC the guest knows is the source's (as QEMU, it replaces mac=);
+ * the backend learns the offloads the driver accepted again.
+ */
+static bool net_post_load(void *opaque, int version_id, GError **errp)
+{
+    VirtIONet *n = opaque;
+
+    if (n->vms_mac[0] & 1) {
+        g_set_error(errp, VIREO_ERROR, 0, "MAC address %02x:%02x:%02x:%02x:"
+                    "%02x:%02x is a multicast address", n->vms_mac[0],
+                    n->vms_mac[1], n->vms_mac[2], n->vms_mac[3],
+                    n->vms_mac[4], n->vms_mac[5]);
+        return false;
+    }
+    if (n->vms_link_status != VIRTIO_NET_S_LINK_UP) {
+        g_set_error(errp, VIREO_ERROR, 0, "link status 0x%x: this device's "
+                    "link is always up", n->vms_link_status);
+        return false;
+    }
+    memcpy(n->mac, n->vms_mac, sizeof(n->mac));
+    net_set_status(&n->vdev, n->vdev.status);
+    return true;
+}
+
+static const VMStateField virtio_net_fields[] = {
+    { .name = "mac", .kind = VMS_BUFFER,
+      .offset = offsetof(VirtIONet, vms_mac), .size = 6, .num = 1,
+      .version_id = 1 },
+    { .name = "link_status", .kind = VMS_UINT16,
+      .offset = offsetof(VirtIONet, vms_link_status), .size = 2, .num = 1,
+      .version_id = 1 },
+    VMSTATE_END_OF_LIST(),
+};
+
+/*
+ * The NIC besides its virtio device (the transport's to save): the MAC
+ * and the link status of the configuration space. Frames waiting in the
+ * backend's queue are the backend's.
+ */
+static const VMStateDescription vmstate_virtio_net = {
+    .name = "virtio-net",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_net_fields,
+    .pre_save = net_pre_save,
+    .post_load = net_post_load,
+};
+
 #define VIRTIO_NET_PROPS(st, f)                                             \
     PROP_STR("netdev", st, f.netdev, NULL, "the -netdev id"),               \
     PROP_STR("mac", st, f.mac_str, NULL,                                    \
@@ -345,6 +409,19 @@ static void virtio_net_device_unrealize(Device *dev)
     virtio_net_fini(&s->net);
 }
 
+static const VMStateField virtio_net_device_fields[] = {
+    VMSTATE_STRUCT(net, VirtIONetDevice, vmstate_virtio_net, VirtIONet),
+    VMSTATE_END_OF_LIST(),
+};
+
+/* The virtio device itself is in its virtio-mmio transport's section. */
+static const VMStateDescription vmstate_virtio_net_device = {
+    .name = "virtio-net-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_net_device_fields,
+};
+
 static const Property virtio_net_device_props[] = {
     VIRTIO_NET_PROPS(VirtIONetDevice, net),
     PROP_END,
@@ -359,6 +436,7 @@ static DeviceClass virtio_net_device_class = {
     .user_creatable = true,
     .realize = virtio_net_device_realize,
     .unrealize = virtio_net_device_unrealize,
+    .vmsd = &vmstate_virtio_net_device,
 };
 DEVICE_REGISTER(virtio_net_device_class)
 
@@ -397,6 +475,19 @@ static void virtio_net_pci_unrealize(Device *dev)
     virtio_net_fini(&s->net);
 }
 
+static const VMStateField virtio_net_pci_fields[] = {
+    VMSTATE_STRUCT(proxy, VirtIONetPCI, vmstate_virtio_pci, VirtIOPCIProxy),
+    VMSTATE_STRUCT(net, VirtIONetPCI, vmstate_virtio_net, VirtIONet),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_virtio_net_pci = {
+    .name = "virtio-net-pci",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_net_pci_fields,
+};
+
 static const Property virtio_net_pci_props[] = {
     VIRTIO_PCI_PROPS(VirtIONetPCI, proxy),
     VIRTIO_NET_PROPS(VirtIONetPCI, net),
@@ -414,5 +505,6 @@ static DeviceClass virtio_net_pci_class = {
     .realize = virtio_net_pci_realize,
     .reset = virtio_net_pci_reset,
     .unrealize = virtio_net_pci_unrealize,
+    .vmsd = &vmstate_virtio_net_pci,
 };
 DEVICE_REGISTER(virtio_net_pci_class)

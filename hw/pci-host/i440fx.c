@@ -13,6 +13,7 @@
 #include "hw/pci/pci.h"
 #include "util/opts.h"
 #include "hw/pci/i440fx.h"
+#include "migration/vmstate.h"
 
 #define PCI_CONFIG_ADDRESS  0xcf8
 #define PCI_CONFIG_DATA     0xcfc
@@ -148,6 +149,31 @@ static void host_reset(Device *dev)
     ((I440FXHost *)dev)->config_address = 0;
 }
 
+static bool host_post_load(void *opaque, int version_id, GError **errp)
+{
+    I440FXHost *s = opaque;
+
+    if (s->config_address & 3) {
+        g_set_error(errp, VIREO_ERROR, 0, "CONFIG_ADDRESS 0x%08x has its "
+                    "reserved bits 1:0 set", s->config_address);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateField host_fields[] = {
+    VMSTATE_UINT32(config_address, I440FXHost),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_i440fx_host = {
+    .name = "i440FX-pcihost",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = host_fields,
+    .post_load = host_post_load,
+};
+
 static DeviceClass i440fx_host_class = {
     .name = "i440FX-pcihost",
     .desc = "i440FX PCI host (configuration mechanism #1)",
@@ -157,6 +183,7 @@ static DeviceClass i440fx_host_class = {
     .realize = host_realize,
     .unrealize = host_unrealize,
     .reset = host_reset,
+    .vmsd = &vmstate_i440fx_host,
 };
 DEVICE_REGISTER(i440fx_host_class)
 
@@ -213,6 +240,29 @@ static void piix3_reset(Device *dev)
     }
 }
 
+/*
+ * Both functions are their configuration space: the host bridge has no
+ * other register modelled, the ISA bridge its PIRQ routes at 0x60-0x63.
+ */
+static const VMStateField placeholder_fields[] = {
+    VMSTATE_STRUCT(pci, PCIPlaceholder, vmstate_pci_device, PCIDevice),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_i440fx = {
+    .name = "i440FX",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = placeholder_fields,
+};
+
+static const VMStateDescription vmstate_piix3 = {
+    .name = "PIIX3",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = placeholder_fields,
+};
+
 static const Property placeholder_props[] = {
     PCI_DEVICE_PROPS(PCIPlaceholder, pci),
     PROP_END,
@@ -228,6 +278,7 @@ static DeviceClass i440fx_class = {
     .realize = i440fx_realize,
     .unrealize = placeholder_unrealize,
     .reset = placeholder_reset,
+    .vmsd = &vmstate_i440fx,
 };
 DEVICE_REGISTER(i440fx_class)
 
@@ -241,6 +292,7 @@ static DeviceClass piix3_class = {
     .realize = piix3_realize,
     .unrealize = placeholder_unrealize,
     .reset = piix3_reset,
+    .vmsd = &vmstate_piix3,
 };
 DEVICE_REGISTER(piix3_class)
 

@@ -483,3 +483,124 @@ void pci_msi_reset(PCIDevice *d)
         msix_reset_table(d);
     }
 }
+
+/* ---- migration ---- */
+
+void pci_msi_dynamic_bits(PCIDevice *d, uint8_t *mask)
+{
+    if (!d->msi_cap || !(msi_flags(d) & MSI_FLAGS_MASKBIT)) {
+        return;
+    }
+    unsigned mmc = (msi_flags(d) & MSI_FLAGS_QMASK) >> 1;
+    unsigned nvec = 1u << MIN(mmc, 5u);
+
+    pci_set_long(mask + msi_mask_off(d) + 4,
+                 nvec == 32 ? ~0u : (1u << nvec) - 1);
+}
+
+/* One MSI-X vector as the stream carries it: its table entry and PBA bit. */
+typedef struct MSIXVectorState {
+    uint64_t addr;
+    uint32_t data;
+    uint32_t ctrl;
+    bool pending;
+} MSIXVectorState;
+
+static bool msix_vector_post_load(void *opaque, int version_id,
+                                  GError **errp)
+{
+    MSIXVectorState *v = opaque;
+
+    /* 6.8.2.9: only the mask bit of vector control exists */
+    if (v->ctrl & ~MSIX_VECTOR_MASKBIT) {
+        g_set_error(errp, VIREO_ERROR, 0, "vector control 0x%x has "
+                    "reserved bits set", v->ctrl);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateField msix_vector_fields[] = {
+    VMSTATE_UINT64(addr, MSIXVectorState),
+    VMSTATE_UINT32(data, MSIXVectorState),
+    VMSTATE_UINT32(ctrl, MSIXVectorState),
+    VMSTATE_BOOL(pending, MSIXVectorState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_msix_vector = {
+    .name = "pci-msix-vector",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = msix_vector_fields,
+    .post_load = msix_vector_post_load,
+};
+
+/* A u32 vector count (the device's msix_nvec, 0 without MSI-X), then the
+ * vectors in order. */
+static bool msix_save(GByteArray *out, void *opaque, GError **errp)
+{
+    PCIDevice *d = opaque;
+
+    vmstate_put_u32(out, d->msix_nvec);
+    for (unsigned i = 0; i < d->msix_nvec; i++) {
+        const uint8_t *e = d->msix_table + i * MSIX_ENTRY_SIZE;
+        MSIXVectorState v = {
+            .addr = pci_get_long(e + MSIX_ENTRY_LOWER_ADDR) |
+                    (uint64_t)pci_get_long(e + MSIX_ENTRY_UPPER_ADDR) << 32,
+            .data = pci_get_long(e + MSIX_ENTRY_DATA),
+            .ctrl = pci_get_long(e + MSIX_ENTRY_VECTOR_CTRL),
+            .pending = d->msix_pba[i / 8] & (1u << (i & 7)),
+        };
+        if (!vmstate_save_state(out, &vmstate_msix_vector, &v, errp)) {
+            g_prefix_error(errp, "MSI-X vector %u: ", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Every vector is checked before any reaches the table. The mask states
+ * the device was told of (msix_masked) stay as they were: the post_load
+ * of vmstate_pci_device, with the loaded configuration in place, tells
+ * the device of the changes.
+ */
+static bool msix_load(VMStateReader *in, void *opaque, GError **errp)
+{
+    PCIDevice *d = opaque;
+    g_autofree MSIXVectorState *v = NULL;
+    uint32_t n;
+
+    if (!vmstate_get_u32(in, &n, errp)) {
+        return false;
+    }
+    if (n != d->msix_nvec) {
+        g_set_error(errp, VIREO_ERROR, 0, "the stream has %u MSI-X vectors, "
+                    "this device %u", n, d->msix_nvec);
+        return false;
+    }
+    v = g_new0(MSIXVectorState, n ? n : 1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!vmstate_load_state(in, &vmstate_msix_vector, &v[i], errp)) {
+            g_prefix_error(errp, "MSI-X vector %u: ", i);
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *e = d->msix_table + i * MSIX_ENTRY_SIZE;
+        pci_set_long(e + MSIX_ENTRY_LOWER_ADDR, v[i].addr);
+        pci_set_long(e + MSIX_ENTRY_UPPER_ADDR, v[i].addr >> 32);
+        pci_set_long(e + MSIX_ENTRY_DATA, v[i].data);
+        pci_set_long(e + MSIX_ENTRY_VECTOR_CTRL, v[i].ctrl);
+        msix_set_pending(d, i, v[i].pending);
+    }
+    return true;
+}
+
+const VMStateInfo vmstate_info_pci_msix = {
+    .name = "pci-msix",
+    .save = msix_save,
+    .load = msix_load,
+    .vmsd = &vmstate_msix_vector,
+};

@@ -4,6 +4,7 @@
 
 #include "hw/i386/x86.h"
 #include "hw/pci/pci.h"
+#include "migration/vmstate.h"
 
 struct PCIBus {
     Machine *m;
@@ -20,5 +21,14 @@ void pci_unmap_bars(PCIDevice *d);
 void pci_msi_config_write(PCIDevice *d, uint32_t addr, unsigned len);
 void pci_msi_reset(PCIDevice *d);
 void pci_msix_uninit(PCIDevice *d);
+
+/* Migration (msi.c): the MSI-X vectors, as vmstate_pci_device's "msix". */
+extern const VMStateInfo vmstate_info_pci_msix;
+/*
+ * Sets in mask[] the configuration bits the MSI capability changes by
+ * itself (the pending bits of the vectors it advertises), which a stream
+ * may carry although the guest cannot write them.
+ */
+void pci_msi_dynamic_bits(PCIDevice *d, uint8_t *mask);
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include "hw/i386/x86.h"
 #include "hw/pci/pci.h"
+#include "migration/vmstate.h"
 #include "util/opts.h"
 
 #define TESTDEV_SCRATCH     0x00
@@ -124,6 +125,36 @@ static void testdev_reset(Device *dev)
     pci_device_reset(&s->pci);
 }
 
+/* ---- migration ---- */
+
+static bool testdev_post_load(void *opaque, int version_id, GError **errp)
+{
+    PCITestDev *s = opaque;
+
+    /* the doorbell stores 0 or 1, and drives the pin with it */
+    if (s->intx_level > 1 || s->intx_level != s->pci.intx_level) {
+        g_set_error(errp, VIREO_ERROR, 0, "INTx doorbell %u does not match "
+                    "the pin's level %d", s->intx_level, s->pci.intx_level);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateField testdev_fields[] = {
+    VMSTATE_STRUCT(pci, PCITestDev, vmstate_pci_device, PCIDevice),
+    VMSTATE_UINT64(scratch, PCITestDev),
+    VMSTATE_UINT32(intx_level, PCITestDev),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_testdev = {
+    .name = "pci-testdev",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = testdev_fields,
+    .post_load = testdev_post_load,
+};
+
 static const Property testdev_props[] = {
     PCI_DEVICE_PROPS(PCITestDev, pci),
     PROP_U32("msix-vectors", PCITestDev, msix_vectors, 0,
@@ -144,5 +175,6 @@ static DeviceClass pci_testdev_class = {
     .realize = testdev_realize,
     .reset = testdev_reset,
     .unrealize = testdev_unrealize,
+    .vmsd = &vmstate_testdev,
 };
 DEVICE_REGISTER(pci_testdev_class)

@@ -538,6 +538,80 @@ void pci_device_reset(PCIDevice *d)
     pci_msi_reset(d);
 }
 
+/* ---- migration ---- */
+
+static bool pci_device_pre_save(void *opaque, GError **errp)
+{
+    PCIDevice *d = opaque;
+
+    memcpy(d->vms_config, d->config, sizeof(d->config));
+    return true;
+}
+
+/*
+ * The configuration bits a stream may set: what the guest writes (wmask),
+ * what it clears (w1cmask), and what the core sets itself.
+ */
+static void config_stream_mask(PCIDevice *d, uint8_t *mask)
+{
+    for (unsigned i = 0; i < PCI_CONFIG_SPACE_SIZE; i++) {
+        mask[i] = d->wmask[i] | d->w1cmask[i];
+    }
+    mask[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+    pci_msi_dynamic_bits(d, mask);
+}
+
+static bool pci_device_post_load(void *opaque, int version_id, GError **errp)
+{
+    PCIDevice *d = opaque;
+    uint8_t mask[PCI_CONFIG_SPACE_SIZE] = { 0 };
+
+    config_stream_mask(d, mask);
+    for (unsigned i = 0; i < PCI_CONFIG_SPACE_SIZE; i++) {
+        uint8_t fixed = ~mask[i];
+        if ((d->vms_config[i] ^ d->config[i]) & fixed) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "configuration byte 0x%02x is 0x%02x in the stream "
+                        "but 0x%02x in this %s, in bits (0x%02x) the guest "
+                        "cannot write", i, d->vms_config[i], d->config[i],
+                        d->qdev.cls->name, fixed);
+            return false;
+        }
+    }
+    memcpy(d->config, d->vms_config, sizeof(d->config));
+    /* the status bit follows the pin, as pci_irq_set keeps it */
+    if (d->intx_level) {
+        d->config[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+    } else {
+        d->config[PCI_STATUS] &= ~PCI_STATUS_INTERRUPT;
+    }
+    pci_update_mappings(d);
+    intx_update(d);
+    /* masks changed by the load: tell the device, deliver what is due */
+    pci_msi_config_write(d, 0, PCI_CONFIG_SPACE_SIZE);
+    return true;
+}
+
+/* The stream's configuration lands in vms_config, checked by post_load. */
+static const VMStateField pci_device_fields[] = {
+    { .name = "config", .kind = VMS_BUFFER,
+      .offset = offsetof(PCIDevice, vms_config),
+      .size = sizeof(((PCIDevice *)0)->vms_config), .num = 1,
+      .version_id = 1 },
+    VMSTATE_BOOL(intx_level, PCIDevice),
+    VMSTATE_CUSTOM("msix", vmstate_info_pci_msix),
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_pci_device = {
+    .name = "pci-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = pci_device_fields,
+    .pre_save = pci_device_pre_save,
+    .post_load = pci_device_post_load,
+};
+
 /* ---- monitor ---- */
 
 /* QEMU's pci_class_descriptions, the entries a PC shows */

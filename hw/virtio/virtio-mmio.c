@@ -9,6 +9,7 @@
 
 #include "hw/i386/x86.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "migration/vmstate.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -25,6 +26,7 @@ typedef struct VirtioMMIO {
     uint32_t driver_features_sel;
     uint32_t queue_sel;
     uint32_t shm_sel;
+    bool vdev_loaded;       /* migration: the stream had the device's state */
 } VirtioMMIO;
 
 static DeviceClass virtio_mmio_class;
@@ -362,6 +364,101 @@ static void virtio_mmio_unrealize(Device *dev)
     }
 }
 
+/* ---- migration ---- */
+
+static bool mmio_pre_load(void *opaque, GError **errp)
+{
+    ((VirtioMMIO *)opaque)->vdev_loaded = false;
+    return true;
+}
+
+/*
+ * The device behind the transport is loaded (its subsection comes before
+ * this): bring the interrupt line and the notifiers in line with it.
+ */
+static bool mmio_post_load(void *opaque, int version_id, GError **errp)
+{
+    VirtioMMIO *s = opaque;
+
+    if (s->vdev && !s->vdev_loaded) {
+        g_set_error(errp, VIREO_ERROR, 0, "%s is plugged into the transport "
+                    "at 0x%" G_GINT64_MODIFIER "x, but the stream has no "
+                    "device there", s->vdev->name, s->addr);
+        return false;
+    }
+    if (s->vdev) {
+        /* as a status write: the notifiers are on while DRIVER_OK */
+        virtio_device_stop_host_notifiers(s->vdev);
+        if (s->vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+            start_ioeventfd(s);
+        }
+    }
+    update_irq(s);
+    return true;
+}
+
+static bool mmio_device_needed(void *opaque)
+{
+    return ((VirtioMMIO *)opaque)->vdev != NULL;
+}
+
+static bool mmio_device_pre_load(void *opaque, GError **errp)
+{
+    VirtioMMIO *s = opaque;
+
+    if (!s->vdev) {
+        g_set_error(errp, VIREO_ERROR, 0, "the stream has a device on the "
+                    "transport at 0x%" G_GINT64_MODIFIER "x, which is empty "
+                    "here", s->addr);
+        return false;
+    }
+    s->vdev_loaded = true;
+    return true;
+}
+
+static const VMStateField mmio_device_fields[] = {
+    VMSTATE_STRUCT_POINTER(vdev, VirtioMMIO, vmstate_virtio_device,
+                           VirtIODevice),
+    VMSTATE_END_OF_LIST(),
+};
+
+/* The plugged-in device's transport-independent state. */
+static const VMStateDescription vmstate_virtio_mmio_device = {
+    .name = "virtio-mmio/device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = mmio_device_fields,
+    .needed = mmio_device_needed,
+    .pre_load = mmio_device_pre_load,
+};
+
+static const VMStateField virtio_mmio_fields[] = {
+    VMSTATE_UINT32(device_features_sel, VirtioMMIO),
+    VMSTATE_UINT32(driver_features_sel, VirtioMMIO),
+    VMSTATE_UINT32(queue_sel, VirtioMMIO),
+    VMSTATE_UINT32(shm_sel, VirtioMMIO),
+    VMSTATE_END_OF_LIST(),
+};
+
+/*
+ * The selectors (any value: each is checked where it is used), and the
+ * state of the device plugged in, if any; its device-specific state is in
+ * the section of the device itself (virtio-rng-device, ...), which comes
+ * later as the device was created after its transport.
+ */
+static const VMStateDescription vmstate_virtio_mmio = {
+    .name = TYPE_VIRTIO_MMIO,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_mmio_fields,
+    .pre_load = mmio_pre_load,
+    .post_load = mmio_post_load,
+    .subsections = (const VMStateDescription *const[]) {
+        &vmstate_virtio_mmio_device,
+        NULL,
+    },
+};
+
 static const Property virtio_mmio_props[] = {
     PROP_U64("addr", VirtioMMIO, addr, 0, "guest physical base address"),
     PROP_U32("irq", VirtioMMIO, gsi, 0, "GSI of the interrupt line"),
@@ -379,6 +476,7 @@ static DeviceClass virtio_mmio_class = {
     .realize = virtio_mmio_realize,
     .reset = virtio_mmio_reset,
     .unrealize = virtio_mmio_unrealize,
+    .vmsd = &vmstate_virtio_mmio,
 };
 
 DEVICE_REGISTER(virtio_mmio_class)

@@ -8,6 +8,7 @@
 
 #include "hw/i386/x86.h"
 #include "hw/virtio/virtio-pci.h"
+#include "migration/vmstate.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -589,3 +590,125 @@ void virtio_pci_reset(VirtIOPCIProxy *p)
     pci_device_reset(&p->pci);
     virtio_reset(p->vdev);
 }
+
+/* ---- migration ---- */
+
+/* One queue's MSI-X vector, as the stream carries it. */
+typedef struct QueueVectorState {
+    uint16_t vector;
+} QueueVectorState;
+
+static const VMStateField queue_vector_fields[] = {
+    VMSTATE_UINT16(vector, QueueVectorState),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_queue_vector = {
+    .name = "virtio-pci-queue-vector",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = queue_vector_fields,
+};
+
+/* What valid_vector lets the driver set. */
+static bool vector_ok(VirtIOPCIProxy *p, uint16_t vector, const char *what,
+                      GError **errp)
+{
+    if (vector != valid_vector(p, vector)) {
+        g_set_error(errp, VIREO_ERROR, 0, "%s vector %u: the function has "
+                    "%u MSI-X vectors", what, vector, p->pci.msix_nvec);
+        return false;
+    }
+    return true;
+}
+
+/* A u32 queue count (the device's), then each queue's vector. */
+static bool queue_vectors_save(GByteArray *out, void *opaque, GError **errp)
+{
+    VirtIOPCIProxy *p = opaque;
+    unsigned n = p->vdev->ops->num_queues;
+
+    vmstate_put_u32(out, n);
+    for (unsigned i = 0; i < n; i++) {
+        QueueVectorState v = { p->queue_vector[i] };
+        if (!vmstate_save_state(out, &vmstate_queue_vector, &v, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool queue_vectors_load(VMStateReader *in, void *opaque,
+                               GError **errp)
+{
+    VirtIOPCIProxy *p = opaque;
+    unsigned nq = p->vdev->ops->num_queues;
+    uint32_t n;
+
+    if (!vmstate_get_u32(in, &n, errp)) {
+        return false;
+    }
+    if (n != nq) {
+        g_set_error(errp, VIREO_ERROR, 0, "the stream has vectors for %u "
+                    "queues, this device has %u queues", n, nq);
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        QueueVectorState v;
+        g_autofree char *what = g_strdup_printf("queue %u", i);
+        if (!vmstate_load_state(in, &vmstate_queue_vector, &v, errp) ||
+            !vector_ok(p, v.vector, what, errp)) {
+            return false;
+        }
+        p->queue_vector[i] = v.vector;
+    }
+    return true;
+}
+
+static const VMStateInfo vmstate_info_queue_vectors = {
+    .name = "virtio-pci-queue-vectors",
+    .save = queue_vectors_save,
+    .load = queue_vectors_load,
+    .vmsd = &vmstate_queue_vector,
+};
+
+/*
+ * The PCI function and the device are loaded (they come first): check the
+ * transport's own values, then bring the host side in line with them.
+ */
+static bool virtio_pci_post_load(void *opaque, int version_id,
+                                 GError **errp)
+{
+    VirtIOPCIProxy *p = opaque;
+
+    if (!vector_ok(p, p->config_vector, "configuration", errp)) {
+        return false;
+    }
+    /* as status_write: the notifiers are on while DRIVER_OK */
+    virtio_device_stop_host_notifiers(p->vdev);
+    if (p->vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+        start_ioeventfd(p);
+    }
+    update_intx(p);
+    return true;
+}
+
+static const VMStateField virtio_pci_fields[] = {
+    VMSTATE_STRUCT(pci, VirtIOPCIProxy, vmstate_pci_device, PCIDevice),
+    VMSTATE_UINT32(dfselect, VirtIOPCIProxy),
+    VMSTATE_UINT32(gfselect, VirtIOPCIProxy),
+    VMSTATE_UINT16(queue_sel, VirtIOPCIProxy),
+    VMSTATE_UINT16(config_vector, VirtIOPCIProxy),
+    VMSTATE_CUSTOM("queue_vector", vmstate_info_queue_vectors),
+    VMSTATE_STRUCT_POINTER(vdev, VirtIOPCIProxy, vmstate_virtio_device,
+                           VirtIODevice),
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_virtio_pci = {
+    .name = "virtio-pci",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_pci_fields,
+    .post_load = virtio_pci_post_load,
+};

@@ -13,6 +13,7 @@
 #include "hw/virtio/virtio-mmio.h"
 #include "hw/virtio/virtio-pci.h"
 #include "hw/virtio/virtio-rng.h"
+#include "migration/vmstate.h"
 #include "system/timer.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -144,6 +145,75 @@ void virtio_rng_fini(VirtIORNG *rng)
     virtio_cleanup(&rng->vdev);
 }
 
+/* --- migration --- */
+
+/* Beyond this a CLK_VIRTUAL deadline is no time a machine reaches. */
+#define RNG_MAX_NS      (INT64_C(1) << 62)
+
+static bool rng_pre_save(void *opaque, GError **errp)
+{
+    VirtIORNG *rng = opaque;
+
+    rng->vms_refill = rng->timer && timer_pending(rng->timer)
+                      ? timer_expire_time(rng->timer) : -1;
+    return true;
+}
+
+/*
+ * The quota is refilled by the timer, which runs whenever it is short
+ * (the first byte of a period arms it): a stream without one would stop
+ * the guest's entropy for good.
+ */
+static bool rng_post_load(void *opaque, int version_id, GError **errp)
+{
+    VirtIORNG *rng = opaque;
+
+    if (rng->vms_refill < -1 || rng->vms_refill >= RNG_MAX_NS) {
+        g_set_error(errp, VIREO_ERROR, 0, "refill deadline %" G_GINT64_FORMAT
+                    " is out of range", rng->vms_refill);
+        return false;
+    }
+    if (rng->quota > rng->max_bytes) {
+        g_set_error(errp, VIREO_ERROR, 0, "quota %" G_GUINT64_FORMAT " is "
+                    "over max-bytes %" G_GUINT64_FORMAT, rng->quota,
+                    rng->max_bytes);
+        return false;
+    }
+    if (rng->quota < rng->max_bytes && rng->vms_refill < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "quota %" G_GUINT64_FORMAT " is "
+                    "short of max-bytes %" G_GUINT64_FORMAT " with no refill "
+                    "due", rng->quota, rng->max_bytes);
+        return false;
+    }
+    if (rng->vms_refill >= 0) {
+        if (!rng->timer) {
+            rng->timer = timer_new(CLK_VIRTUAL, rng_refill, rng);
+        }
+        timer_mod(rng->timer, rng->vms_refill);
+    } else if (rng->timer) {
+        timer_del(rng->timer);
+    }
+    return true;
+}
+
+static const VMStateField virtio_rng_fields[] = {
+    VMSTATE_UINT64(quota, VirtIORNG),
+    { .name = "refill_deadline", .kind = VMS_INT64,
+      .offset = offsetof(VirtIORNG, vms_refill), .size = 8, .num = 1,
+      .version_id = 1 },
+    VMSTATE_END_OF_LIST(),
+};
+
+/* The rate limit's state; the virtio device is the transport's to save. */
+static const VMStateDescription vmstate_virtio_rng = {
+    .name = "virtio-rng",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_rng_fields,
+    .pre_save = rng_pre_save,
+    .post_load = rng_post_load,
+};
+
 /* --- virtio-rng-device: on a virtio-mmio transport --- */
 
 typedef struct VirtIORNGDevice {
@@ -173,6 +243,19 @@ static void virtio_rng_device_unrealize(Device *dev)
     virtio_rng_fini(&s->rng);
 }
 
+static const VMStateField virtio_rng_device_fields[] = {
+    VMSTATE_STRUCT(rng, VirtIORNGDevice, vmstate_virtio_rng, VirtIORNG),
+    VMSTATE_END_OF_LIST(),
+};
+
+/* The virtio device itself is in its virtio-mmio transport's section. */
+static const VMStateDescription vmstate_virtio_rng_device = {
+    .name = "virtio-rng-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_rng_device_fields,
+};
+
 static const Property virtio_rng_device_props[] = {
     VIRTIO_RNG_PROPS(VirtIORNGDevice, rng),
     PROP_END,
@@ -187,6 +270,7 @@ static DeviceClass virtio_rng_device_class = {
     .user_creatable = true,
     .realize = virtio_rng_device_realize,
     .unrealize = virtio_rng_device_unrealize,
+    .vmsd = &vmstate_virtio_rng_device,
 };
 DEVICE_REGISTER(virtio_rng_device_class)
 
@@ -224,6 +308,19 @@ static void virtio_rng_pci_unrealize(Device *dev)
     virtio_rng_fini(&s->rng);
 }
 
+static const VMStateField virtio_rng_pci_fields[] = {
+    VMSTATE_STRUCT(proxy, VirtIORNGPCI, vmstate_virtio_pci, VirtIOPCIProxy),
+    VMSTATE_STRUCT(rng, VirtIORNGPCI, vmstate_virtio_rng, VirtIORNG),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_virtio_rng_pci = {
+    .name = "virtio-rng-pci",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_rng_pci_fields,
+};
+
 static const Property virtio_rng_pci_props[] = {
     VIRTIO_PCI_PROPS(VirtIORNGPCI, proxy),
     VIRTIO_RNG_PROPS(VirtIORNGPCI, rng),
@@ -241,5 +338,6 @@ static DeviceClass virtio_rng_pci_class = {
     .realize = virtio_rng_pci_realize,
     .reset = virtio_rng_pci_reset,
     .unrealize = virtio_rng_pci_unrealize,
+    .vmsd = &vmstate_virtio_rng_pci,
 };
 DEVICE_REGISTER(virtio_rng_pci_class)

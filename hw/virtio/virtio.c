@@ -13,6 +13,7 @@
 #include <glib-unix.h>
 
 #include "hw/virtio/virtio.h"
+#include "migration/vmstate.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -46,6 +47,7 @@ void virtio_init(VirtIODevice *vdev, const VirtioDeviceOps *ops,
     vdev->name = name;
     vdev->dma_as = dma_as;
     vdev->host_features = ops->features | CORE_FEATURES;
+    g_assert(ops->config_size <= VIRTIO_CONFIG_MAX_SIZE);
     vdev->config = g_malloc0(ops->config_size ? ops->config_size : 1);
     vdev->vq = g_new0(VirtQueue, ops->num_queues);
     for (int i = 0; i < ops->num_queues; i++) {
@@ -387,7 +389,8 @@ bool virtio_queue_host_notifier_active(VirtIODevice *vdev, unsigned index)
 /* --- split ring access (2.7) --- */
 
 
-static bool map_rings(VirtQueue *vq, Rings *r, bool need_used)
+/* The rings as host pointers; false if any is not guest RAM. */
+static bool rings_lookup(VirtQueue *vq, Rings *r, bool need_used)
 {
     VirtIODevice *vdev = vq->vdev;
     uint64_t n = vq->num;
@@ -398,8 +401,14 @@ static bool map_rings(VirtQueue *vq, Rings *r, bool need_used)
     r->used = need_used ? address_space_ram_ptr(vdev->dma_as, vq->used,
                                                 6 + 8 * n, true)
                         : NULL;
-    if (!r->desc || !r->avail || (need_used && !r->used)) {
-        virtio_error(vdev, "queue %d: rings outside guest RAM", vq->index);
+    return r->desc && r->avail && (!need_used || r->used);
+}
+
+static bool map_rings(VirtQueue *vq, Rings *r, bool need_used)
+{
+    if (!rings_lookup(vq, r, need_used)) {
+        virtio_error(vq->vdev, "queue %d: rings outside guest RAM",
+                     vq->index);
         return false;
     }
     return true;
@@ -629,8 +638,14 @@ VirtQueueElement *virtq_pop(VirtQueue *vq)
         elem->in_len = c.in_len;
         elem->out_sg = (struct iovec *)(elem + 1);
         elem->in_sg = elem->out_sg + elem->out_num;
-        memcpy(elem->out_sg, c.out->data, c.out->len * sizeof(struct iovec));
-        memcpy(elem->in_sg, c.in->data, c.in->len * sizeof(struct iovec));
+        /* an empty GArray's data is NULL, which memcpy may not take */
+        if (c.out->len) {
+            memcpy(elem->out_sg, c.out->data,
+                   c.out->len * sizeof(struct iovec));
+        }
+        if (c.in->len) {
+            memcpy(elem->in_sg, c.in->data, c.in->len * sizeof(struct iovec));
+        }
         vq->last_avail_idx++;
         if (vq->notification &&
             virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX)) {
@@ -736,3 +751,278 @@ size_t virtq_elem_read(const VirtQueueElement *elem, size_t offset, void *buf,
     }
     return done;
 }
+
+/* --- migration --- */
+
+/*
+ * What virtio_queue_set_ready guarantees of a ready queue, and what the
+ * device guarantees when it is saved (nothing in flight); a stream that
+ * breaks it is refused. The rings are only looked up in a device that
+ * still uses them (not broken).
+ */
+static bool virtqueue_post_load(void *opaque, int version_id, GError **errp)
+{
+    VirtQueue *vq = opaque;
+    VirtIODevice *vdev = vq->vdev;
+    uint16_t in_flight = vq->last_avail_idx - vq->used_idx;
+    Rings r;
+
+    if (!vq->ready) {
+        return true;    /* the driver's scratch values until QueueReady */
+    }
+    if (vq->num == 0 || vq->num > vq->num_max) {
+        g_set_error(errp, VIREO_ERROR, 0, "ready with size %u, not in "
+                    "1..%u", vq->num, vq->num_max);
+        return false;
+    }
+    if ((vq->desc & 15) || (vq->avail & 1) || (vq->used & 3)) {
+        g_set_error(errp, VIREO_ERROR, 0, "ready with misaligned rings "
+                    "(desc 0x%" G_GINT64_MODIFIER "x, avail 0x%"
+                    G_GINT64_MODIFIER "x, used 0x%" G_GINT64_MODIFIER "x)",
+                    vq->desc, vq->avail, vq->used);
+        return false;
+    }
+    if (vdev->broken) {
+        return true;
+    }
+    if (!rings_lookup(vq, &r, true)) {
+        g_set_error(errp, VIREO_ERROR, 0, "rings of %u entries at desc 0x%"
+                    G_GINT64_MODIFIER "x, avail 0x%" G_GINT64_MODIFIER
+                    "x, used 0x%" G_GINT64_MODIFIER "x are not all in guest "
+                    "RAM", vq->num, vq->desc, vq->avail, vq->used);
+        return false;
+    }
+    if (in_flight) {
+        g_set_error(errp, VIREO_ERROR, 0, "%u requests in flight "
+                    "(last_avail_idx %u, used_idx %u), which a saved device "
+                    "never has", in_flight, vq->last_avail_idx,
+                    vq->used_idx);
+        return false;
+    }
+    return true;
+}
+
+static const VMStateField virtqueue_fields[] = {
+    VMSTATE_UINT16(num, VirtQueue),
+    VMSTATE_BOOL(ready, VirtQueue),
+    VMSTATE_UINT64(desc, VirtQueue),
+    VMSTATE_UINT64(avail, VirtQueue),
+    VMSTATE_UINT64(used, VirtQueue),
+    VMSTATE_UINT16(last_avail_idx, VirtQueue),
+    VMSTATE_UINT16(used_idx, VirtQueue),
+    VMSTATE_UINT16(signalled_used, VirtQueue),
+    VMSTATE_BOOL(signalled_used_valid, VirtQueue),
+    VMSTATE_BOOL(notification, VirtQueue),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_virtqueue = {
+    .name = "virtqueue",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtqueue_fields,
+    .post_load = virtqueue_post_load,
+};
+
+/* A u32 queue count (the device's), then each queue's state. */
+static bool virtqueues_save(GByteArray *out, void *opaque, GError **errp)
+{
+    VirtIODevice *vdev = opaque;
+
+    vmstate_put_u32(out, vdev->ops->num_queues);
+    for (unsigned i = 0; i < vdev->ops->num_queues; i++) {
+        if (!vmstate_save_state(out, &vmstate_virtqueue, &vdev->vq[i],
+                                errp)) {
+            g_prefix_error(errp, "queue %u: ", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Loaded in place (what a failed load leaves, the device's reset clears);
+ * the broken flag comes before the queues in the stream.
+ */
+static bool virtqueues_load(VMStateReader *in, void *opaque, GError **errp)
+{
+    VirtIODevice *vdev = opaque;
+    uint32_t n;
+
+    if (!vmstate_get_u32(in, &n, errp)) {
+        return false;
+    }
+    if (n != vdev->ops->num_queues) {
+        g_set_error(errp, VIREO_ERROR, 0, "the stream has %u queues, this "
+                    "device %u", n, vdev->ops->num_queues);
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!vmstate_load_state(in, &vmstate_virtqueue, &vdev->vq[i],
+                                errp)) {
+            g_prefix_error(errp, "queue %u: ", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+static const VMStateInfo vmstate_info_virtqueues = {
+    .name = "virtqueues",
+    .save = virtqueues_save,
+    .load = virtqueues_load,
+    .vmsd = &vmstate_virtqueue,
+};
+
+static bool virtio_device_pre_save(void *opaque, GError **errp)
+{
+    VirtIODevice *vdev = opaque;
+
+    if (vdev->ops->pre_save && !vdev->ops->pre_save(vdev, errp)) {
+        return false;
+    }
+    for (int i = 0; i < vdev->ops->num_queues && !vdev->broken; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        uint16_t in_flight = vq->last_avail_idx - vq->used_idx;
+        if (vq->ready && in_flight) {
+            g_set_error(errp, VIREO_ERROR, 0, "%s: queue %d has %u requests "
+                        "in flight, which are not saved: the device must "
+                        "finish them first", vdev->name, i, in_flight);
+            return false;
+        }
+    }
+    if (vdev->ops->get_config) {
+        vdev->ops->get_config(vdev, vdev->config);
+    }
+    vdev->vms_host_features = vdev->host_features;
+    vdev->vms_config_len = vdev->ops->config_size;
+    memcpy(vdev->vms_config, vdev->config, vdev->ops->config_size);
+    return true;
+}
+
+/*
+ * virtio_error for a device being loaded: nothing is sent to the guest
+ * while loading (its vCPUs' state may come later), so the configuration
+ * interrupt is only pending in the ISR (the transports drive INTx and the
+ * mmio line from it); with MSI-X the driver sees NEEDS_RESET in the
+ * status when it next looks.
+ */
+static void load_error(VirtIODevice *vdev, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+
+static void load_error(VirtIODevice *vdev, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    log_guest_error("%s: loaded state: %s; device needs reset\n",
+                    vdev->name, msg);
+    vdev->broken = true;
+    vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+    vdev->config_generation++;
+    if (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+        vdev->isr |= VIRTIO_ISR_CONFIG;
+    }
+}
+
+/* What a driver may leave on the source: the device comes up broken. */
+static void queue_check_driver_state(VirtQueue *vq)
+{
+    VirtIODevice *vdev = vq->vdev;
+    Rings r;
+
+    if (!vq->ready || vdev->broken || !rings_lookup(vq, &r, false)) {
+        return;
+    }
+    uint16_t avail_idx = ring_ld16(r.avail + 2);
+    uint16_t pending = avail_idx - vq->last_avail_idx;
+    if (vq->num & (vq->num - 1)) {
+        load_error(vdev, "queue %d: size %u is not a power of 2", vq->index,
+                   vq->num);
+    } else if (pending > vq->num) {
+        load_error(vdev, "queue %d: avail idx %u is %u past %u entries",
+                   vq->index, avail_idx, pending, vq->num);
+    }
+}
+
+static bool virtio_device_post_load(void *opaque, int version_id,
+                                    GError **errp)
+{
+    VirtIODevice *vdev = opaque;
+    uint64_t f = vdev->guest_features;
+    const uint8_t known_isr = VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG;
+
+    if (vdev->vms_config_len != vdev->ops->config_size) {
+        g_set_error(errp, VIREO_ERROR, 0, "the stream has %u bytes of "
+                    "device configuration, this %s %u", vdev->vms_config_len,
+                    vdev->name, vdev->ops->config_size);
+        return false;
+    }
+    /* before FEATURES_OK, guest_features is the driver's scratch value */
+    if ((vdev->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+        (f & ~vdev->host_features)) {
+        g_set_error(errp, VIREO_ERROR, 0, "the driver accepted features 0x%"
+                    G_GINT64_MODIFIER "x that this %s does not offer (it "
+                    "offers 0x%" G_GINT64_MODIFIER "x, the stream's device "
+                    "0x%" G_GINT64_MODIFIER "x)", f & ~vdev->host_features,
+                    vdev->name, vdev->host_features,
+                    vdev->vms_host_features);
+        return false;
+    }
+    if ((vdev->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+        (!(f & (1ULL << VIRTIO_F_VERSION_1)) ||
+         (vdev->ops->validate_features &&
+          !vdev->ops->validate_features(vdev, f)))) {
+        g_set_error(errp, VIREO_ERROR, 0, "FEATURES_OK with features 0x%"
+                    G_GINT64_MODIFIER "x, which this %s refuses", f,
+                    vdev->name);
+        return false;
+    }
+    if (!(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET) != !vdev->broken) {
+        g_set_error(errp, VIREO_ERROR, 0, "status 0x%x and broken=%d "
+                    "disagree on DEVICE_NEEDS_RESET", vdev->status,
+                    vdev->broken);
+        return false;
+    }
+    if (vdev->isr & ~known_isr) {
+        g_set_error(errp, VIREO_ERROR, 0, "unknown interrupt status bits "
+                    "0x%x", vdev->isr & ~known_isr);
+        return false;
+    }
+    memcpy(vdev->config, vdev->vms_config, vdev->ops->config_size);
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        queue_check_driver_state(&vdev->vq[i]);
+    }
+    return true;
+}
+
+/* The stream's offer and configuration land in vms_*, see post_load. */
+static const VMStateField virtio_device_fields[] = {
+    VMSTATE_UINT8(status, VirtIODevice),
+    VMSTATE_UINT8(isr, VirtIODevice),
+    VMSTATE_BOOL(broken, VirtIODevice),
+    { .name = "host_features", .kind = VMS_UINT64,
+      .offset = offsetof(VirtIODevice, vms_host_features), .size = 8,
+      .num = 1, .version_id = 1 },
+    VMSTATE_UINT64(guest_features, VirtIODevice),
+    VMSTATE_UINT32(config_generation, VirtIODevice),
+    { .name = "config", .kind = VMS_VBUFFER,
+      .offset = offsetof(VirtIODevice, vms_config), .size = 1, .num = 1,
+      .version_id = 1, .len_name = "config_len",
+      .len_offset = offsetof(VirtIODevice, vms_config_len),
+      .len_size = sizeof(uint32_t), .max = VIRTIO_CONFIG_MAX_SIZE },
+    VMSTATE_CUSTOM("queues", vmstate_info_virtqueues),
+    VMSTATE_END_OF_LIST(),
+};
+
+const VMStateDescription vmstate_virtio_device = {
+    .name = "virtio-device",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = virtio_device_fields,
+    .pre_save = virtio_device_pre_save,
+    .post_load = virtio_device_post_load,
+};

@@ -25,9 +25,17 @@ def fields(desc):
     return {f["field"]: f for f in desc["Fields"]}
 
 
+PCI_AND_VIRTIO = (
+    "i440FX-pcihost", "i440FX", "PIIX3", "pci-testdev", "virtio-mmio",
+    "virtio-rng-pci", "virtio-rng-device", "virtio-blk-pci",
+    "virtio-blk-device", "virtio-net-pci", "virtio-net-device",
+    "virtio-serial-pci", "virtio-serial-device",
+)
+
+
 def test_lists_the_devices_with_state(dump):
     for cls in ("isa-serial", "isa-pit", "x86-irqchip", "i8042", "port92",
-                "acpi-pm"):
+                "acpi-pm", *PCI_AND_VIRTIO):
         assert cls in dump, sorted(dump)
         entry = dump[cls]
         assert entry["Name"] == cls
@@ -69,6 +77,37 @@ def test_nested_descriptions_of_the_irqchip(dump):
     pic = fields(chip["pic"]["Description"])
     assert pic["chip"]["num"] == 2
     assert "elcr" in fields(pic["chip"]["Description"])
+
+
+def test_pci_and_virtio_nesting(dump):
+    # a virtio-X-pci device: the PCI function, the transport, the device
+    pci = fields(dump["virtio-blk-pci"]["Description"])
+    assert list(pci) == ["proxy", "blk"]
+    proxy = fields(pci["proxy"]["Description"])
+    assert proxy["queue_vector"]["type"] == "virtio-pci-queue-vectors"
+    function = fields(proxy["pci"]["Description"])
+    assert function["config"]["type"] == "buffer"
+    assert function["config"]["size"] == 256
+    assert function["msix"]["type"] == "pci-msix"
+    assert set(fields(function["msix"]["Description"])) == {
+        "addr", "data", "ctrl", "pending"}
+    assert proxy["vdev"]["pointer"] is True
+    vdev = fields(proxy["vdev"]["Description"])
+    assert vdev["config"]["type"] == "vbuffer"
+    assert vdev["guest_features"]["type"] == "uint64"
+    queue = fields(vdev["queues"]["Description"])
+    for f in ("num", "ready", "desc", "avail", "used", "last_avail_idx",
+              "used_idx", "signalled_used", "signalled_used_valid",
+              "notification"):
+        assert f in queue, f
+    # on virtio-mmio the transport holds the device's virtio state
+    mmio = dump["virtio-mmio"]["Description"]
+    assert mmio["Subsections"][0]["Name"] == "virtio-mmio/device"
+    rng = fields(dump["virtio-rng-device"]["Description"])
+    assert set(fields(rng["rng"]["Description"])) == {"quota",
+                                                      "refill_deadline"}
+    # host-side pieces are not state
+    assert not {"bar", "notify", "timer", "blk"} & set(proxy)
 
 
 def test_help_lists_it():

@@ -133,6 +133,12 @@ struct PCIDevice {
      * the whole function), e.g. to attach or detach an irqfd route.
      */
     void (*msix_mask_notify)(PCIDevice *d, unsigned vector, bool masked);
+    /*
+     * Migration: the configuration space a stream carries, which
+     * vmstate_pci_device's post_load checks against the device's own
+     * read-only bytes before it replaces config.
+     */
+    uint8_t vms_config[PCI_CONFIG_SPACE_SIZE];
 };
 
 #define PCI_DEVICE_PROPS(st, f)                                             \
@@ -272,6 +278,24 @@ void pci_msix_get_message(PCIDevice *d, unsigned vector, uint64_t *addr,
                           uint32_t *data);
 /* Sends vector, or sets its pending bit while it is masked. */
 void pci_msix_notify(PCIDevice *d, unsigned vector);
+
+/* --- migration --- */
+
+/*
+ * The state of a PCI function, for the description of a device that
+ * embeds a PCIDevice (VMSTATE_STRUCT(pci, MyState, vmstate_pci_device,
+ * PCIDevice)): the 256 configuration bytes, the INTx# level and the MSI-X
+ * table with its pending bits. What the device decides itself is checked,
+ * never taken from the stream: every bit the guest cannot write (outside
+ * wmask, w1cmask and the bits the core sets: the status interrupt bit, MSI
+ * pending bits) must equal the device's own, so IDs, capability pointers
+ * and BAR types stay the device's; the MSI-X vector count must be the
+ * device's. Loading then maps the BARs where the loaded configuration
+ * puts them, drives INTx# to the bus again and tells msix_mask_notify of
+ * every vector whose mask state changed. Device-specific state (the
+ * registers behind the BARs) is the embedding description's.
+ */
+extern const VMStateDescription vmstate_pci_device;
 
 /* --- monitor --- */
 

@@ -22,6 +22,7 @@ typedef struct VirtIOBlock {
     unsigned in_flight;
     GSList *retry;          /* failed requests held by werror=stop */
     struct VMStateChangeEntry *state_entry;
+    bool vms_write_cache;   /* migration: the drive's cache mode (WCE) */
 } VirtIOBlock;
 
 /* The properties, for the wrapping device's Property table. */
@@ -31,6 +32,16 @@ typedef struct VirtIOBlock {
     PROP_U32("queue-size", st, f.queue_size, 256,                           \
              "size of each queue (a power of 2, 4-1024)"),                  \
     PROP_STR("serial", st, f.serial, NULL, "disk serial (GET_ID)")
+
+/*
+ * Migration: the state of a VirtIOBlock besides its virtio device (which
+ * the transport saves): the write cache mode the driver may have switched
+ * (CONFIG_WCE). Requests are not saved: the device refuses to be saved
+ * while any is in flight (the block layer must be drained first, after
+ * the vCPUs stopped) or held for a retry by werror/rerror=stop (not
+ * supported yet: the error must be resolved, or the device reset, first).
+ */
+extern const VMStateDescription vmstate_virtio_blk;
 
 bool virtio_blk_init(VirtIOBlock *s, Machine *m, const char *dev_name,
                      GError **errp);

@@ -114,4 +114,15 @@ void virtio_pci_unplug(VirtIOPCIProxy *p);
 /* Machine reset: PCI power-on state and a virtio reset. */
 void virtio_pci_reset(VirtIOPCIProxy *p);
 
+/*
+ * Migration: the PCI function (vmstate_pci_device), the common
+ * configuration's selectors and MSI-X vectors, and the virtio device
+ * (vmstate_virtio_device), for a virtio-X-pci description to nest
+ * (VMSTATE_STRUCT(proxy, ..., vmstate_virtio_pci, VirtIOPCIProxy)) before
+ * its device-specific state. Vectors must name one of the function's
+ * MSI-X vectors or be NO_VECTOR. Loading drives INTx again and, for a
+ * DRIVER_OK device, registers its queues' ioeventfds as DRIVER_OK did.
+ */
+extern const VMStateDescription vmstate_virtio_pci;
+
 #endif

@@ -17,6 +17,7 @@ typedef struct VirtIORNG {
     uint32_t period_ms;     /* property */
     uint64_t quota;         /* bytes left in this period */
     Timer *timer;           /* refills the quota; made when first needed */
+    int64_t vms_refill;     /* migration: the timer's deadline, or -1 */
 } VirtIORNG;
 
 /* The properties, for a device struct that embeds a VirtIORNG as field. */

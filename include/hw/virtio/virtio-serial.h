@@ -29,12 +29,27 @@ typedef struct VirtIOSerial {
     VirtIOSerialPort **ports;       /* max_ports entries, by port number */
     GQueue ctrl_pending;            /* GByteArray messages for the driver */
     bool device_ready;              /* the driver sent DEVICE_READY */
+    /* after a load: sends the control messages once the VM runs */
+    struct VMStateChangeEntry *resume_entry;
 } VirtIOSerial;
 
 /* The properties, for a device struct that embeds a VirtIOSerial as field. */
 #define VIRTIO_SERIAL_PROPS(type, field)                                \
     PROP_U32("max_ports", type, field.max_ports, 31,                   \
              "number of ports the guest may use (1-511)")
+
+/*
+ * Migration: the bus's state besides its virtio device (which the
+ * transport saves): DEVICE_READY, the control messages waiting for the
+ * driver's buffers, and per port (by number; the ports here must be those
+ * of the stream) PORT_READY, whether the guest opened it, whether the host
+ * side was connected, and the host input read but not yet delivered (at
+ * most one 4 KiB read). Guest output the chardev has not taken yet is not
+ * saved: saving fails with an error naming the port until it drained. A
+ * host side whose connection differs after the load is announced to the
+ * driver (PORT_OPEN) once the VM runs.
+ */
+extern const VMStateDescription vmstate_virtio_serial;
 
 /*
  * Sets up the virtio device (not yet on a transport) and its port bus,

@@ -54,8 +54,12 @@
 #define VIRTIO_ID_RNG                   4
 #define VIRTIO_ID_BALLOON               5
 
+/* The largest device configuration space a device type may have. */
+#define VIRTIO_CONFIG_MAX_SIZE          256
+
 typedef struct VirtIODevice VirtIODevice;
 typedef struct VirtQueue VirtQueue;
+typedef struct VMStateDescription VMStateDescription;
 
 /*
  * One request taken from a virtqueue: the buffers of its descriptor chain as
@@ -91,6 +95,11 @@ typedef struct VirtioDeviceOps {
     void (*set_status)(VirtIODevice *vdev, uint8_t status);
     /* Device reset (status 0 written, or machine reset): drop requests. */
     void (*reset)(VirtIODevice *vdev);
+    /*
+     * Migration: refuses (false with errp) to save a state the stream
+     * cannot hold, such as requests taken from a queue and not finished.
+     */
+    bool (*pre_save)(VirtIODevice *vdev, GError **errp);
 } VirtioDeviceOps;
 
 /*
@@ -147,6 +156,13 @@ struct VirtIODevice {
     /* Lower the interrupt state after a reset (optional). */
     void (*notify_reset)(VirtIODevice *vdev);
     void *transport;
+    /*
+     * Migration: what a stream carries for the device's own values, which
+     * vmstate_virtio_device's post_load checks before using them.
+     */
+    uint64_t vms_host_features;
+    uint32_t vms_config_len;
+    uint8_t vms_config[VIRTIO_CONFIG_MAX_SIZE];
 };
 
 /* Called by devices */
@@ -234,5 +250,41 @@ bool virtio_queue_set_host_notifier(VirtIODevice *vdev, unsigned index,
 void virtio_device_stop_host_notifiers(VirtIODevice *vdev);
 /* Whether queue index's notifications currently arrive by eventfd. */
 bool virtio_queue_host_notifier_active(VirtIODevice *vdev, unsigned index);
+
+/*
+ * Migration: the transport-independent state of a VirtIODevice, for the
+ * transport to nest (VMSTATE_STRUCT_POINTER(vdev, ...)): status, ISR,
+ * broken, the features offered and accepted, the configuration generation
+ * and bytes, and each queue's set-up and ring indices. Host-side things
+ * (eventfds, the transport's notify hooks) are not state; the transport's
+ * post_load turns the host notifiers on again for a DRIVER_OK device.
+ *
+ * Nothing in flight is saved: saving fails while a queue has requests
+ * taken and not handed back (ops->pre_save says why first). The ring
+ * indices need the guest RAM loaded before the devices. The configuration
+ * bytes come back as the device last showed them, without set_config
+ * (a device's own description applies what they mean); the features
+ * offered stay this device's, the stream's only appear in errors.
+ *
+ * Loading checks everything, in two kinds:
+ *  - rejected (the load fails with an error naming the value), for what no
+ *    device of this configuration can be in, or a destination that differs
+ *    from the source: a configuration space or queue count of another
+ *    size; accepted features (with FEATURES_OK) that this device does not
+ *    offer or without VIRTIO_F_VERSION_1; NEEDS_RESET and broken that
+ *    disagree; unknown ISR bits; a ready queue whose size is 0 or over its
+ *    maximum or whose rings are misaligned, and, unless the device is
+ *    broken (then it uses no ring until a reset), one whose rings are not
+ *    all in guest RAM or that has requests in flight;
+ *  - DEVICE_NEEDS_RESET (the device is loaded broken, as virtio_error
+ *    leaves it), for what a misbehaving driver can leave on the source and
+ *    the source would have stumbled on at its next access: a ready queue
+ *    whose size is not a power of 2 (2.7), or whose avail idx in guest RAM
+ *    is more than the queue size ahead of the device's last_avail_idx.
+ *    Nothing is sent while loading: the configuration interrupt is left
+ *    pending in the ISR (INTx and the virtio-mmio line follow it), and an
+ *    MSI-X driver sees NEEDS_RESET in the status.
+ */
+extern const VMStateDescription vmstate_virtio_device;
 
 #endif
