@@ -174,10 +174,26 @@ static bool nic_receive(NetClient *nc, const uint8_t *buf, size_t len)
     return true;
 }
 
+static uint16_t link_status(VirtIONet *n)
+{
+    return n->nc->link_down ? 0 : VIRTIO_NET_S_LINK_UP;
+}
+
+/* set_link: the status field changes and the driver hears of it (5.1.4) */
+static void nic_link_status_changed(NetClient *nc)
+{
+    VirtIONet *n = nc->opaque;
+
+    if (n->vdev.status & VIRTIO_CONFIG_S_DRIVER_OK) {
+        virtio_notify_config(&n->vdev);
+    }
+}
+
 static const NetClientOps nic_ops = {
     .type = "nic",
     .can_receive = nic_can_receive,
     .receive = nic_receive,
+    .link_status_changed = nic_link_status_changed,
 };
 
 /* ---- the virtio device ---- */
@@ -198,7 +214,7 @@ static void net_get_config(VirtIODevice *vdev, uint8_t *config)
     VirtIONet *n = NET_FROM_VDEV(vdev);
 
     memcpy(config + CFG_MAC, n->mac, 6);
-    st16(config + CFG_STATUS, VIRTIO_NET_S_LINK_UP);
+    st16(config + CFG_STATUS, link_status(n));
 }
 
 static void net_set_status(VirtIODevice *vdev, uint8_t status)
@@ -322,7 +338,7 @@ static bool net_pre_save(void *opaque, GError **errp)
     VirtIONet *n = opaque;
 
     memcpy(n->vms_mac, n->mac, sizeof(n->mac));
-    n->vms_link_status = VIRTIO_NET_S_LINK_UP;     /* as net_get_config */
+    n->vms_link_status = link_status(n);
     return true;
 }
 
@@ -341,12 +357,14 @@ static bool net_post_load(void *opaque, int version_id, GError **errp)
                     n->vms_mac[4], n->vms_mac[5]);
         return false;
     }
-    if (n->vms_link_status != VIRTIO_NET_S_LINK_UP) {
-        g_set_error(errp, VIREO_ERROR, 0, "link status 0x%x: this device's "
-                    "link is always up", n->vms_link_status);
+    if (n->vms_link_status & ~VIRTIO_NET_S_LINK_UP) {
+        g_set_error(errp, VIREO_ERROR, 0, "link status 0x%x: only LINK_UP "
+                    "is defined", n->vms_link_status);
         return false;
     }
     memcpy(n->mac, n->vms_mac, sizeof(n->mac));
+    /* as QEMU: the link as the source had it (set_link survives) */
+    n->nc->link_down = !(n->vms_link_status & VIRTIO_NET_S_LINK_UP);
     net_set_status(&n->vdev, n->vdev.status);
     return true;
 }

@@ -1,7 +1,9 @@
 """virtio-net over -netdev user with the real guest: DHCP gives it
 10.0.2.15, it downloads a file from an HTTP server the test runs on the
 host's loopback (10.0.2.2 in the guest) and checks its checksum, and
-hostfwd lets the test connect into a listener in the guest. On microvm
+hostfwd lets the test connect into a listener in the guest, and QMP's
+set_link takes the link down and up again, which the guest's driver sees
+through a configuration interrupt. On microvm
 (virtio-net-device on virtio-mmio) and pc (virtio-net-pci with MSI-X)."""
 
 import functools
@@ -14,6 +16,7 @@ import time
 
 import pytest
 
+from qmp import QMPClient
 from test_debian_guest import TIMEOUT, guest_args
 from vmrun import VMProcess
 
@@ -40,10 +43,10 @@ def http_server(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("machine,device", [("microvm", "virtio-net-device"),
                                             ("pc", "virtio-net-pci")])
-def test_virtio_net_user_dhcp_download_and_hostfwd(vireo_binary,
-                                                    debian_guest,
-                                                    http_server, machine,
-                                                    device):
+def test_virtio_net_user_dhcp_download_hostfwd_and_link(vireo_binary,
+                                                         debian_guest,
+                                                         http_server, machine,
+                                                         device, tmp_path):
     http_port, want = http_server
     fwd = free_port()
     cmd = ("ip link set eth0 up; udhcpc -i eth0 -n -q -s /bin/true; "
@@ -51,12 +54,19 @@ def test_virtio_net_user_dhcp_download_and_hostfwd(vireo_binary,
            "ip route add default via 10.0.2.2; "
            f"echo GOT $(wget -q -O - http://10.0.2.2:{http_port}/blob | "
            "sha256sum); echo NC-READY-$((6*7)); "
-           "echo hello-from-the-guest | nc -l -p 7777")
+           "echo hello-from-the-guest | nc -l -p 7777; "
+           "echo CARRIER-$(cat /sys/class/net/eth0/carrier); "
+           "while [ $(cat /sys/class/net/eth0/carrier) = 1 ]; do sleep 0.2; "
+           "done; echo LINK-DOWN-SEEN-$((6*7)); "
+           "while [ $(cat /sys/class/net/eth0/carrier) = 0 ]; do sleep 0.2; "
+           "done; echo LINK-UP-SEEN-$((6*7))")
+    sock = tmp_path / "qmp.sock"
     args = guest_args(vireo_binary, debian_guest, machine, 1,
                       f'console=ttyS0 vireo.task=cmd vireo.cmd="{cmd}"') + \
         ["-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{fwd}-:7777",
-         "-device", f"{device},netdev=n0,mac=52:54:00:ab:cd:ef"]
-    with VMProcess(args) as vm:
+         "-device", f"{device},netdev=n0,mac=52:54:00:ab:cd:ef",
+         "-qmp", f"unix:{sock},server=on,wait=off"]
+    with VMProcess(args) as vm, QMPClient(sock) as c:
         assert vm.expect("NC-READY-42", timeout=TIMEOUT), vm.output
         assert "lease of 10.0.2.15 obtained" in vm.output, vm.output
         assert f"GOT {want}" in vm.output, vm.output
@@ -72,6 +82,13 @@ def test_virtio_net_user_dhcp_download_and_hostfwd(vireo_binary,
             except OSError:
                 time.sleep(0.5)
         assert b"hello-from-the-guest" in got, vm.output
+
+        # set_link: the guest's carrier follows the netdev's link
+        assert vm.expect("CARRIER-1", timeout=60), vm.output
+        c.cmd("set_link", {"name": "n0", "up": False})
+        assert vm.expect("LINK-DOWN-SEEN-42", timeout=60), vm.output
+        c.cmd("set_link", {"name": "n0", "up": True})
+        assert vm.expect("LINK-UP-SEEN-42", timeout=60), vm.output
         r = vm.wait(timeout=60)
     assert r.returncode == 0, r.describe()
     assert "VIREO-CMD-EXIT status=0" in r.output, r.describe()
