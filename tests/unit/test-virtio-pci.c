@@ -4,21 +4,7 @@
  * common configuration, notifications, interrupts by MSI-X vector or INTx
  * with the ISR, the PCI_CFG window, resets, and hostile register accesses.
  */
-#include "hw/virtio/virtio-pci.h"
-#include "pci-machine.h"
-
-#define DEVFN       PCI_DEVFN(2, 0)   /* the first free slot on pc */
-#define BAR4_ADDR   0xe0000000ULL
-#define MSIX_ADDR   0xe0100000ULL
-#define COMMON      (BAR4_ADDR + VIRTIO_PCI_COMMON_OFFSET)
-#define ISR         (BAR4_ADDR + VIRTIO_PCI_ISR_OFFSET)
-#define DEVCFG      (BAR4_ADDR + VIRTIO_PCI_DEVICE_OFFSET)
-#define NOTIFY      (BAR4_ADDR + VIRTIO_PCI_NOTIFY_OFFSET)
-#define DESC        0x10000
-#define AVAIL       0x11000
-#define USED        0x12000
-#define BUF         0x13000
-#define MSI_ADDR    0xfee00000u
+#include "virtio-pci-driver.h"
 
 /* The vendor capability of cfg_type type, or 0. */
 static uint8_t find_vndr_cap(Fixture *f, uint8_t type)
@@ -35,41 +21,11 @@ static uint8_t find_vndr_cap(Fixture *f, uint8_t type)
     return 0;
 }
 
-/* Maps the BARs as firmware or Linux would. */
-static void map_bars(Fixture *f)
-{
-    cfg_write(f, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MEM_BAR, 4,
-              (uint32_t)BAR4_ADDR);
-    cfg_write(f, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MEM_BAR + 4, 4,
-              BAR4_ADDR >> 32);
-    cfg_write(f, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4,
-              MSIX_ADDR);
-    cfg_write(f, DEVFN, PCI_COMMAND, 2,
-              PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-}
-
 static void plug(Fixture *f, const char *opts)
 {
     fixture_init(f);
     add_device(f, opts);
     map_bars(f);
-}
-
-/* Enables MSI-X and points vector v at data 0x40 + v, unmasked. */
-static void enable_msix(Fixture *f, unsigned nvec)
-{
-    uint8_t cap = pci_find_capability(
-        (PCIDevice *)pci_bus_get_device(pci_bus_find(&f->m, NULL), DEVFN),
-        PCI_CAP_ID_MSIX);
-
-    g_assert_cmpuint(cap, !=, 0);
-    for (unsigned v = 0; v < nvec; v++) {
-        mem_st(f, MSIX_ADDR + 16 * v, 4, MSI_ADDR);
-        mem_st(f, MSIX_ADDR + 16 * v + 4, 4, 0);
-        mem_st(f, MSIX_ADDR + 16 * v + 8, 4, 0x40 + v);
-        mem_st(f, MSIX_ADDR + 16 * v + 12, 4, 0);
-    }
-    cfg_write(f, DEVFN, cap + 2, 2, 0x8000);
 }
 
 /* Feature negotiation (VERSION_1 only) up to FEATURES_OK. */
@@ -107,25 +63,6 @@ static void setup_queue0(Fixture *f, uint16_t vector)
     mem_st(f, COMMON + VIRTIO_PCI_COMMON_STATUS, 1,
            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
            VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-}
-
-/* Runs what the main loop has ready: the queues' eventfd handlers. */
-static void main_loop_run_pending(void)
-{
-    while (g_main_context_iteration(NULL, FALSE)) {
-    }
-}
-
-/* The eventfds of the memory view at addr. */
-static unsigned view_eventfds_at(Fixture *f, hwaddr addr)
-{
-    FlatView *v = f->m.as_mem.view;
-    unsigned n = 0;
-
-    for (size_t i = 0; i < v->nr_ioeventfds; i++) {
-        n += v->ioeventfds[i].addr == addr;
-    }
-    return n;
 }
 
 /* Posts one 16-byte device-writable buffer on queue 0 and kicks it. */
