@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
     gcc make meson ninja-build pkg-config libglib2.0-dev libjansson-dev
+    libc6-dev # glibc's static libraries: tests/bench/virtio's guest programs
     libslirp-dev
     libaio-dev
     python3 python3-pytest python3-pytest-xdist
