@@ -14,6 +14,7 @@ bench: all
 	VIREO_WITH_QEMU=1 bash scripts/install-deps.sh
 	/usr/bin/python3 tests/bench/boot --write
 	/usr/bin/python3 tests/bench/boot --accel tcg -n 3 --write
+	/usr/bin/python3 tests/bench/virtio -n 3 --machines pc,microvm --write
 
 # libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60)
 fuzz:
