@@ -13,6 +13,7 @@
 static const AccelOps *const accels[] = {
     &kvm_accel_ops,
     &tcg_accel_ops,
+    &qtest_accel_ops,
 };
 
 const AccelOps *accel_find(const char *name)

@@ -109,7 +109,7 @@ static bool set_accel(VMOptions *o, const char *arg, CmdlineAction *action,
     }
     name = opts_get(opts, "accel");
     if (name && !strcmp(name, "help")) {
-        printf("Accelerators supported in Vireo:\nkvm\ntcg\n");
+        printf("Accelerators supported in Vireo:\nkvm\ntcg\nqtest\n");
         *action = CMDLINE_EXIT_OK;
         opts_free(opts);
         return true;
@@ -275,6 +275,8 @@ SET_STRING(set_pidfile, pidfile)
 SET_STRING(set_debugcon, debugcon)
 SET_STRING(set_log_items, log_items)
 SET_STRING(set_log_file, log_file)
+SET_STRING(set_qtest, qtest)
+SET_STRING(set_qtest_log, qtest_log)
 
 #define SET_FLAG(fn, field)                                             \
     static bool fn(VMOptions *o, const char *arg, CmdlineAction *action, \
@@ -592,7 +594,9 @@ static const OptionDef options[] = {
       "only the LAPICs\n"
       "                (split); ignored with -accel tcg" },
     { "accel", true, set_accel,
-      "kvm|tcg  accelerator (repeat to fall back: -accel kvm -accel tcg)" },
+      "kvm|tcg|qtest  accelerator (repeat to fall back: -accel kvm "
+      "-accel tcg);\n"
+      "                qtest runs no guest code, for device tests" },
     { "enable-kvm", false, set_enable_kvm, "same as -accel kvm" },
     { "cpu", true, set_cpu, "host  CPU model" },
     { "m", true, set_memory, "SIZE[M|G]  guest RAM (default 128M)" },
@@ -640,6 +644,11 @@ static const OptionDef options[] = {
     { "daemonize", false, set_daemonize, "run in the background" },
     { "d", true, set_log_items, "ITEM,...  debug log items (-d help)" },
     { "D", true, set_log_file, "FILE  debug log file" },
+    { "qtest", true, set_qtest,
+      "DEV  serve QEMU's qtest protocol on DEV (unix:PATH connects, stdio); "
+      "implies\n                -accel qtest" },
+    { "qtest-log", true, set_qtest_log,
+      "FILE|none  log the qtest protocol (default: stderr)" },
     { "dump-vmstate", true, dump_vmstate,
       "FILE  write the devices' migration state descriptions (JSON) and "
       "exit" },
@@ -726,6 +735,10 @@ bool cmdline_parse(int argc, char **argv, VMOptions *o,
         if (!def->handler(o, val, action, errp)) {
             return false;
         }
+    }
+    /* QEMU: -qtest alone means the qtest accelerator */
+    if (o->qtest && o->accels->len == 0) {
+        g_ptr_array_add(o->accels, (gpointer)"qtest");
     }
     return true;
 }

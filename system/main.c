@@ -18,6 +18,7 @@
 #include "hw/device.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
+#include "system/qtest.h"
 #include "net/net.h"
 #include "system/cmdline.h"
 #include "system/timer.h"
@@ -130,7 +131,7 @@ static bool is_stdio_spec(const char *spec)
 
 static bool uses_stdio(const VMOptions *o)
 {
-    if (o->nographic) {
+    if (o->nographic || is_stdio_spec(o->qtest)) {
         return true;
     }
     for (guint i = 0; i < o->serials->len; i++) {
@@ -191,6 +192,9 @@ static bool setup_monitor(const MonitorConfig *mc, unsigned index,
                    : monitor_new_hmp(chr, errp);
 }
 
+/* -qtest's chardev, made with the others; served once the machine exists. */
+static Chardev *qtest_chr;
+
 /* Creates the chardevs and monitors and fills the machine's serial ids. */
 static bool setup_chardevs(VMOptions *o, GError **errp)
 {
@@ -198,6 +202,12 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
 
     for (guint i = 0; i < o->chardevs->len; i++) {
         if (!chardev_new_from_opts(g_ptr_array_index(o->chardevs, i), errp)) {
+            return false;
+        }
+    }
+    if (o->qtest) {
+        qtest_chr = chardev_new_from_spec("qtest", o->qtest, errp);
+        if (!qtest_chr && errp && *errp) {
             return false;
         }
     }
@@ -381,7 +391,7 @@ static bool check_accels(VMOptions *o, GError **errp)
         if (!accel_find(name)) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "-accel %s: no such accelerator (available: kvm, "
-                        "tcg)", name);
+                        "tcg, qtest)", name);
             return false;
         }
     }
@@ -565,6 +575,9 @@ int main(int argc, char **argv)
         goto fail;
     }
     machine_set_current(m);
+    if (qtest_chr && !qtest_chardev_start(m, qtest_chr, o.qtest_log, &err)) {
+        goto fail;
+    }
     netdev_foreach(warn_unused_netdev, NULL);
     runstate_set(o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
     if (!vcpus_start(m, o.start_paused, &err)) {
@@ -581,6 +594,7 @@ fail:
     log_error("%s", err->message);
     status = 1;
 out:
+    qtest_chardev_stop();
     if (m) {
         vcpus_stop(m);
         machine_set_current(NULL);

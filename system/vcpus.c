@@ -25,6 +25,17 @@ void vcpu_wait_while_paused(CPUState *cpu)
     bql_unlock();
 }
 
+void vcpu_park_until_exit(CPUState *cpu)
+{
+    bql_lock();
+    cpu->stopped = true;
+    pthread_cond_broadcast(&parked_cond);
+    while (!cpu->exit) {
+        bql_cond_wait(&resume_cond);
+    }
+    bql_unlock();
+}
+
 /* Records the thread's id (query-cpus-fast), then runs the accelerator. */
 static void *vcpu_thread_start(void *opaque)
 {

@@ -1,17 +1,26 @@
 """pytest harness for Vireo's whole test suite (`make check` runs
 `python3 -m pytest -n auto tests/`).
 
-- GTest programs that meson builds as build/tests/unit/test-* are collected
-  from tests/unit/meson.build: one pytest item per GTest test case, run as
-  `test-X -p <path> --tap`; a failing case fails its item with its output.
+- GTest programs that meson builds are collected from the meson.build that
+  builds them: build/tests/unit/test-* from tests/unit/meson.build, and the
+  qtest device tests build/tests/qtest/qtest-* and
+  build/tests/qtest/virtio/qtest-* from tests/qtest/meson.build and
+  tests/qtest/virtio/meson.build. One pytest item per GTest test case, run
+  as `PROGRAM -p <path> --tap`; a failing case fails its item with its
+  output. qtest programs run against $VIREO, else <build>/vireo.
+- VIREO_SAN_BUILD_DIR names a second meson build (AddressSanitizer and
+  UBSan): its unit and qtest programs are collected too, under a "san"
+  node of each meson.build, with its own vireo and sanitizer options that
+  turn any report into a failure.
 - Fixtures for the functional tests: the vireo binary, KVM availability,
   and the Debian test guest (built once per worker by
   tests/guest/build-debian-guest.sh; the script itself serializes workers).
   The plain helpers live in tests/functional/vmrun.py.
 
 Environment: VIREO (vireo binary), VIREO_BUILD_DIR (meson build dir,
-default <repo>/build), VIREO_UNIT_TIMEOUT (seconds per GTest case, default
-120), VIREO_KVM_RUNS_LINUX=0/1 (override kvm_runs_stock_linux()).
+default <repo>/build), VIREO_SAN_BUILD_DIR (sanitizer build dir, optional),
+VIREO_UNIT_TIMEOUT (seconds per GTest case, default 120),
+VIREO_KVM_RUNS_LINUX=0/1 (override kvm_runs_stock_linux()).
 """
 
 import os
@@ -24,8 +33,19 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "functional"))
 import vmrun  # noqa: E402
 
-UNIT_DIR = vmrun.BUILD_DIR / "tests" / "unit"
 UNIT_TIMEOUT = float(os.environ.get("VIREO_UNIT_TIMEOUT", "120"))
+SAN_BUILD_DIR = (Path(os.environ["VIREO_SAN_BUILD_DIR"])
+                 if os.environ.get("VIREO_SAN_BUILD_DIR") else None)
+# any sanitizer report ends the program with a failure
+SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
+           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+
+# source folder of a meson.build -> prefix of the GTest programs it builds
+GTEST_DIRS = {
+    Path("tests/unit"): "test-",
+    Path("tests/qtest"): "qtest-",
+    Path("tests/qtest/virtio"): "qtest-",
+}
 
 
 # --- GTest programs as pytest items ----------------------------------------
@@ -35,44 +55,91 @@ class GTestError(Exception):
 
 
 def pytest_collect_file(file_path, parent):
-    if file_path.name == "meson.build" and file_path.parent.name == "unit" \
-            and file_path.parent.parent.name == "tests":
-        return GTestSuite.from_parent(parent, path=file_path)
-    return None
+    if file_path.name != "meson.build":
+        return None
+    try:
+        rel = file_path.parent.resolve().relative_to(vmrun.REPO)
+    except ValueError:
+        return None
+    if rel not in GTEST_DIRS:
+        return None
+    return GTestSuite.from_parent(parent, path=file_path, rel=rel,
+                                  prefix=GTEST_DIRS[rel])
 
 
-def _unit_binaries():
-    if not UNIT_DIR.is_dir():
+def _gtest_binaries(directory, prefix):
+    if not directory.is_dir():
         return []
-    return sorted(p for p in UNIT_DIR.iterdir()
-                  if p.name.startswith("test-") and p.is_file()
+    return sorted(p for p in directory.iterdir()
+                  if p.name.startswith(prefix) and p.is_file()
                   and os.access(p, os.X_OK))
 
 
+def _gtest_env(build_dir, prefix, sanitized):
+    """Environment additions for the programs of one build."""
+    env = dict(SAN_ENV) if sanitized else {}
+    if prefix == "qtest-":
+        # the sanitizer build's qtests test the sanitizer build's vireo
+        env["VIREO"] = str(build_dir / "vireo" if sanitized
+                           else vmrun.vireo_binary())
+    return env
+
+
+def _collect_programs(node, build_dir, rel, prefix, sanitized):
+    directory = build_dir / rel
+    binaries = _gtest_binaries(directory, prefix)
+    if not binaries:
+        yield NotBuiltItem.from_parent(
+            node, name=f"{rel.name}-tests-not-built",
+            reason=f"no GTest programs {prefix}* in {directory}; "
+                   "run `make` (or ninja in that build) first")
+        return
+    env = _gtest_env(build_dir, prefix, sanitized)
+    for binary in binaries:
+        yield GTestProgram.from_parent(node, name=binary.name,
+                                       binary=binary, env=env)
+
+
 class GTestSuite(pytest.File):
-    """tests/unit/meson.build stands for the GTest programs it builds."""
+    """A tests/*/meson.build stands for the GTest programs it builds."""
+
+    def __init__(self, *, rel, prefix, **kw):
+        super().__init__(**kw)
+        self.rel = rel
+        self.prefix = prefix
 
     def collect(self):
-        binaries = _unit_binaries()
-        if not binaries:
-            yield NotBuiltItem.from_parent(
-                self, name="unit-tests-not-built",
-                reason=f"no GTest programs in {UNIT_DIR}; run `make` first")
-            return
-        for binary in binaries:
-            yield GTestProgram.from_parent(self, name=binary.name,
-                                           binary=binary)
+        yield from _collect_programs(self, vmrun.BUILD_DIR, self.rel,
+                                     self.prefix, sanitized=False)
+        if SAN_BUILD_DIR is not None:
+            yield SanitizedPrograms.from_parent(self, name="san",
+                                                rel=self.rel,
+                                                prefix=self.prefix)
+
+
+class SanitizedPrograms(pytest.Collector):
+    """The same programs from the AddressSanitizer/UBSan build."""
+
+    def __init__(self, *, rel, prefix, **kw):
+        super().__init__(**kw)
+        self.rel = rel
+        self.prefix = prefix
+
+    def collect(self):
+        yield from _collect_programs(self, SAN_BUILD_DIR, self.rel,
+                                     self.prefix, sanitized=True)
 
 
 class GTestProgram(pytest.Collector):
-    def __init__(self, *, binary, **kw):
+    def __init__(self, *, binary, env=None, **kw):
         super().__init__(**kw)
         self.binary = binary
+        self.env = {**os.environ, **(env or {})}
 
     def collect(self):
         try:
             p = subprocess.run([str(self.binary), "-l"], capture_output=True,
-                               text=True, timeout=60)
+                               text=True, timeout=60, env=self.env)
         except (OSError, subprocess.TimeoutExpired) as e:
             yield BrokenItem.from_parent(self, name="list",
                                          message=f"{self.binary} -l: {e}")
@@ -89,15 +156,16 @@ class GTestProgram(pytest.Collector):
             # -p also runs the cases below a path; -s keeps this item to one.
             below = [q for q in paths if q.startswith(path + "/")]
             yield GTestCase.from_parent(self, name=path, binary=self.binary,
-                                        path=path, below=below)
+                                        path=path, below=below, env=self.env)
 
 
 class GTestCase(pytest.Item):
-    def __init__(self, *, binary, path, below, **kw):
+    def __init__(self, *, binary, path, below, env, **kw):
         super().__init__(**kw)
         self.binary = binary
         self.path = path
         self.below = below
+        self.env = env
 
     def runtest(self):
         args = [str(self.binary), "--tap", "-p", self.path]
@@ -105,7 +173,7 @@ class GTestCase(pytest.Item):
             args += ["-s", q]
         try:
             p = subprocess.run(args, capture_output=True, text=True,
-                               timeout=UNIT_TIMEOUT)
+                               timeout=UNIT_TIMEOUT, env=self.env)
         except subprocess.TimeoutExpired as e:
             out = (e.stdout or b"").decode(errors="replace") \
                 if isinstance(e.stdout, bytes) else (e.stdout or "")

@@ -14,7 +14,7 @@ static bool pc_init(Machine *m, GError **errp)
         !i440fx_create(m, errp)) {
         return false;
     }
-    if (!m->cfg.kernel) {
+    if (!m->cfg.kernel && !m->no_guest) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "no -kernel given: firmware boot is not supported yet, "
                     "boot a kernel with -kernel");
@@ -23,7 +23,7 @@ static bool pc_init(Machine *m, GError **errp)
     if (m->cfg.acpi && !x86_acpi_build(m, errp)) {
         return false;
     }
-    return x86_load_kernel(m, errp);
+    return !m->cfg.kernel || x86_load_kernel(m, errp);
 }
 
 static MachineClass pc_machine = {

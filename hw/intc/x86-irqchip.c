@@ -24,7 +24,7 @@
 typedef struct IrqChipDevice {
     X86IrqChip chip;
     MemoryRegion msi_mmio;
-    uint32_t pin_levels;    /* IOAPIC inputs, for the observer */
+    uint32_t pin_levels;    /* input levels by GSI, for the observer */
 } IrqChipDevice;
 
 /* Machines are few; a Machine* -> chip map keeps x86.h untouched. */
@@ -51,13 +51,13 @@ void x86_irqchip_set_irq(Machine *m, int gsi, int level)
     if (gsi < 16) {
         pic_set_irq(d->chip.pic, gsi, level);
     }
-    pin = gsi_to_ioapic_pin(gsi);
-    if (!!(d->pin_levels & (1u << pin)) != !!level) {
-        d->pin_levels ^= 1u << pin;
+    if (!!(d->pin_levels & (1u << gsi)) != !!level) {
+        d->pin_levels ^= 1u << gsi;
         if (d->chip.observer) {
-            d->chip.observer(d->chip.observer_opaque, pin, !!level);
+            d->chip.observer(d->chip.observer_opaque, gsi, !!level);
         }
     }
+    pin = gsi_to_ioapic_pin(gsi);
     ioapic_set_irq(d->chip.ioapic, pin, level);
 }
 
@@ -98,15 +98,17 @@ void x86_irqchip_ioapic_eoi(Machine *m, uint8_t vector)
     }
 }
 
-void x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
+bool x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
                                   void *opaque)
 {
     X86IrqChip *chip = x86_irqchip_find(m);
 
-    if (chip) {
-        chip->observer = fn;
-        chip->observer_opaque = opaque;
+    if (!chip) {
+        return false;
     }
+    chip->observer = fn;
+    chip->observer_opaque = opaque;
+    return true;
 }
 
 /* ---- MSI window ---- */

@@ -1,6 +1,6 @@
 /*
- * The accelerator interface: KVM runs vCPUs in hardware; the software CPU and
- * qtest come later behind the same operations.
+ * The accelerator interface: KVM runs vCPUs in hardware, the software CPU
+ * ("tcg") interprets them, and qtest runs none (a test drives the devices).
  */
 #ifndef SYSTEM_ACCEL_H
 #define SYSTEM_ACCEL_H
@@ -90,5 +90,6 @@ bool accel_msi_irqfd_update(AccelIrqfd *irqfd, uint64_t addr, uint32_t data,
 void accel_msi_irqfd_remove(AccelIrqfd *irqfd);
 extern const AccelOps kvm_accel_ops;
 extern const AccelOps tcg_accel_ops;
+extern const AccelOps qtest_accel_ops;
 
 #endif

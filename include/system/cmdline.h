@@ -51,6 +51,8 @@ typedef struct VMOptions {
     const char *pidfile;
     const char *log_items;      /* -d */
     const char *log_file;       /* -D */
+    const char *qtest;          /* -qtest SPEC: the qtest protocol's chardev */
+    const char *qtest_log;      /* -qtest-log FILE|none */
 } VMOptions;
 
 /*

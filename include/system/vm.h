@@ -44,5 +44,7 @@ void vcpus_resume(Machine *m);
 void vcpus_stop(Machine *m);
 /* For a vCPU thread: park here while a pause is requested (drops the lock). */
 void vcpu_wait_while_paused(CPUState *cpu);
+/* For a vCPU thread that runs nothing (qtest): parked until vcpus_stop. */
+void vcpu_park_until_exit(CPUState *cpu);
 
 #endif

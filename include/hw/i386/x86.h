@@ -71,6 +71,8 @@ struct Machine {
     void *accel_state;
     /* Vireo's own LAPIC/IOAPIC/8259/8254 instead of KVM's (hw/intc). */
     bool userspace_irqchip;
+    /* qtest: no guest code runs, so boards need nothing to boot. */
+    bool no_guest;
     /*
      * With userspace_irqchip, when the LAPICs are the accelerator's after
      * all (KVM's kernel-irqchip=split): Vireo makes no LAPICs, and its

@@ -44,9 +44,14 @@ void x86_irqchip_send_msi(Machine *m, uint64_t addr, uint32_t data);
  * vector that came from the IOAPIC (KVM_EXIT_IOAPIC_EOI). Big lock held.
  */
 void x86_irqchip_ioapic_eoi(Machine *m, uint8_t vector);
-/* For qtest's irq_intercept_in ioapic: reports IOAPIC input changes. */
-typedef void X86IrqObserver(void *opaque, int pin, int level);
-void x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
+/*
+ * For qtest's irq_intercept_in ioapic: reports each change of a GSI's
+ * level, numbered as the GSI (the PIT is 0, as QEMU's qtest reports it,
+ * though it reaches IOAPIC pin 2). fn NULL stops; false if the machine
+ * has no Vireo interrupt controllers.
+ */
+typedef void X86IrqObserver(void *opaque, int gsi, int level);
+bool x86_irqchip_intercept_ioapic(Machine *m, X86IrqObserver *fn,
                                   void *opaque);
 
 /*
