@@ -11,6 +11,7 @@
 #include "hw/device.h"
 #include "hw/i386/x86.h"
 #include "migration/vmstate.h"
+#include "system/timer.h"
 #include "util/opts.h"
 
 /* Register offsets (PC16550D table 2); DLAB=1 maps DLL/DLM over 0 and 1. */
@@ -113,7 +114,7 @@ typedef struct SerialState {
 
     bool thr_ipending;          /* THR became empty, not yet acknowledged */
     bool timeout_ipending;      /* FIFO data waited 4 character times */
-    guint timeout_source;
+    Timer *timeout_timer;       /* CLK_VIRTUAL: deterministic under qtest */
     uint8_t iir;
     int irq_level;
 } SerialState;
@@ -183,22 +184,19 @@ static uint64_t serial_char_time_us(SerialState *s)
 
 static void timeout_cancel(SerialState *s)
 {
-    if (s->timeout_source) {
-        g_source_remove(s->timeout_source);
-        s->timeout_source = 0;
+    if (s->timeout_timer) {
+        timer_del(s->timeout_timer);
     }
 }
 
-static gboolean serial_timeout_fire(gpointer opaque)
+static void serial_timeout_fire(void *opaque)
 {
     SerialState *s = opaque;
 
-    s->timeout_source = 0;
     if (s->rx_count) {
         s->timeout_ipending = true;
         serial_update_irq(s);
     }
-    return G_SOURCE_REMOVE;
 }
 
 /*
@@ -208,10 +206,8 @@ static gboolean serial_timeout_fire(gpointer opaque)
  */
 static void timeout_restart(SerialState *s)
 {
-    uint64_t ms = (4 * serial_char_time_us(s) + 999) / 1000;
-
-    timeout_cancel(s);
-    s->timeout_source = g_timeout_add(MAX(ms, 1), serial_timeout_fire, s);
+    timer_mod(s->timeout_timer, clock_get_ns(CLK_VIRTUAL) +
+                                4 * serial_char_time_us(s) * 1000);
 }
 
 static void rx_fifo_reset(SerialState *s)
@@ -563,6 +559,7 @@ static bool serial_realize(Device *dev, Machine *m, GError **errp)
     }
     s->m = m;
     s->irq_level = 0;
+    s->timeout_timer = timer_new(CLK_VIRTUAL, serial_timeout_fire, s);
     serial_reset(dev);
     memory_region_init_io(&s->io, "serial", &serial_ops, s, 8);
     memory_region_add_subregion(m->io, s->iobase, &s->io);
@@ -575,7 +572,7 @@ static void serial_unrealize(Device *dev)
 {
     SerialState *s = (SerialState *)dev;
 
-    timeout_cancel(s);
+    g_clear_pointer(&s->timeout_timer, timer_free);
     chardev_set_handlers(s->chr, NULL, NULL);
     if (s->io_mapped) {
         memory_region_del_subregion(s->m->io, &s->io);

@@ -20,6 +20,8 @@
 /* command byte bits */
 #define CTR_KBDINT 0x01
 #define CTR_AUXINT 0x02
+#define CTR_KBDDIS 0x10
+#define CTR_AUXDIS 0x20
 
 typedef struct I8042 {
     Device dev;
@@ -115,8 +117,19 @@ static void i8042_cmd_write(void *opaque, hwaddr addr, uint64_t val,
     case 0x60: case 0xd1: case 0xd2: case 0xd3: case 0xd4:
         s->pending_cmd = val;
         break;
-    case 0xa7: case 0xa8: case 0xad: case 0xae:
-        break;  /* port enable/disable: nothing attached */
+    /* port disable/enable show in the command byte */
+    case 0xa7:
+        s->ctr |= CTR_AUXDIS;
+        break;
+    case 0xa8:
+        s->ctr &= ~CTR_AUXDIS;
+        break;
+    case 0xad:
+        s->ctr |= CTR_KBDDIS;
+        break;
+    case 0xae:
+        s->ctr &= ~CTR_KBDDIS;
+        break;
     case 0xa9: case 0xab:
         put_output(s, 0x00, 0);  /* interface test passed */
         break;

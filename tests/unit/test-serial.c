@@ -16,6 +16,7 @@
 #include "hw/device.h"
 #include "hw/i386/x86.h"
 #include "system/memory.h"
+#include "system/timer.h"
 #include "io-machine.h"
 
 #define COM1 0x3f8
@@ -501,6 +502,7 @@ int main(int argc, char **argv)
     int ret;
 
     g_test_init(&argc, &argv, NULL);
+    timers_init();      /* the character timeout is a CLK_VIRTUAL timer */
     tmpdir = g_dir_make_tmp("vireo-serial-XXXXXX", NULL);
 
     g_test_add_func("/serial/reset-values", test_reset_values);
