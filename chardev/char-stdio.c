@@ -64,9 +64,16 @@ static void set_raw_mode(bool signals)
 
 static void stdio_hangup(Chardev *chr, ChardevSide side)
 {
-    /* EOF on stdin stops reading (no busy loop); a broken stdout drops. */
+    /*
+     * EOF on stdin stops reading (no busy loop) and tells a sole frontend
+     * that its client is gone (-qtest stdio ends there); a terminal shared
+     * through a mux keeps its console. A broken stdout drops.
+     */
     if (side == CHR_SIDE_INPUT) {
         chardev_detach_input(chr);
+        if (!chr->mux) {
+            chardev_send_event(chr, CHR_EVENT_CLOSED);
+        }
     } else {
         chardev_detach_output(chr);
     }

@@ -13,6 +13,7 @@
 
 #include "hw/intc/x86-irqchip.h"
 #include "system/qtest.h"
+#include "system/runstate.h"
 #include "system/timer.h"
 #include "util/opts.h"
 
@@ -597,10 +598,15 @@ static void chr_event(void *opaque, ChardevEvent event)
         memset(s->out_levels, 0, sizeof(s->out_levels));
         log_line(s, 'I', "OPENED");
     } else if (event == CHR_EVENT_CLOSED) {
-        /* a new client starts with nothing of the last one's input */
-        g_string_truncate(s->inbuf, 0);
-        s->discarding = false;
         log_line(s, 'I', "CLOSED");
+        /*
+         * Under -accel qtest nothing else can drive the machine, so the
+         * client's end (EOF on -qtest stdio) ends vireo; QEMU would linger
+         * until killed.
+         */
+        if (s->m->no_guest) {
+            vm_request_shutdown(SHUTDOWN_HOST_QUIT, 0);
+        }
     }
 }
 

@@ -217,6 +217,11 @@ static void spawn_vireo(QTestState *s, char **extra, const char *sock,
     g_ptr_array_add(argv, g_strdup_printf("unix:%s", sock));
     g_ptr_array_add(argv, g_strdup("-qmp"));
     g_ptr_array_add(argv, g_strdup_printf("unix:%s", qmp_sock));
+    /* the protocol log only when asked, as QEMU's QTEST_LOG */
+    if (!g_getenv("QTEST_LOG")) {
+        g_ptr_array_add(argv, g_strdup("-qtest-log"));
+        g_ptr_array_add(argv, g_strdup("none"));
+    }
     g_ptr_array_add(argv, g_strdup("-display"));
     g_ptr_array_add(argv, g_strdup("none"));
     g_ptr_array_add(argv, g_strdup("-nodefaults"));

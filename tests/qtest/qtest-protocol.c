@@ -266,6 +266,59 @@ static void test_huge_lines(void)
     qtest_quit(s);
 }
 
+/*
+ * irq_intercept_in ioapic reports GSI changes (set_irq_in drives them);
+ * a second intercept fails, as in QEMU.
+ */
+static void test_irq_intercept_in(void)
+{
+    QTestState *s = start();
+
+    qtest_irq_intercept_in(s, "ioapic");
+    assert_reply(s, "irq_intercept_in ioapic",
+                 "FAIL IRQ intercept already enabled");
+    assert_reply(s, "irq_intercept_out /machine",
+                 "FAIL IRQ intercept already enabled");
+    qtest_set_irq_in(s, "ioapic", "unnamed-gpio-in", 9, 1);
+    g_assert_true(qtest_get_irq(s, 9));
+    qtest_set_irq_in(s, "ioapic", "unnamed-gpio-in", 9, 0);
+    g_assert_false(qtest_get_irq(s, 9));
+    g_assert_cmpuint(qtest_irq_raise_count(s, 9), ==, 1);
+    assert_fails(s, "set_irq_in ioapic unnamed-gpio-in 24 1");
+    assert_fails(s, "set_irq_in nowhere unnamed-gpio-in 1 1");
+    qtest_quit(s);
+}
+
+/* irq_intercept_out /machine: the board's GSI lines report to the test. */
+static void test_irq_intercept_out(void)
+{
+    QTestState *s = start();
+
+    assert_fails(s, "irq_intercept_out ioapic");
+    qtest_irq_intercept_out(s, "/machine");
+    /* the PIT's channel 0 in mode 2 pulses GSI 0 */
+    qtest_outb(s, 0x43, 0x34);
+    qtest_outb(s, 0x40, 0x00);
+    qtest_outb(s, 0x40, 0x10);
+    qtest_clock_step(s, 10 * 1000 * 1000);
+    g_assert_cmpuint(qtest_irq_raise_count(s, 0), >, 0);
+    qtest_quit(s);
+}
+
+/* A line longer than any command gets one FAIL; the next works. */
+static void test_overlong_line(void)
+{
+    QTestState *s = start();
+    size_t len = 20 * 1024 * 1024;
+    g_autofree char *junk = g_malloc(len + 1);
+
+    memset(junk, 'y', len);
+    junk[len] = '\0';
+    assert_fails(s, junk);
+    assert_still_up(s);
+    qtest_quit(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -278,5 +331,9 @@ int main(int argc, char **argv)
     g_test_add_func("/qtest/protocol/errors", test_errors);
     g_test_add_func("/qtest/protocol/outside-ram", test_outside_ram);
     g_test_add_func("/qtest/protocol/huge-lines", test_huge_lines);
+    g_test_add_func("/qtest/protocol/irq-intercept-in", test_irq_intercept_in);
+    g_test_add_func("/qtest/protocol/irq-intercept-out",
+                    test_irq_intercept_out);
+    g_test_add_func("/qtest/protocol/overlong-line", test_overlong_line);
     return g_test_run();
 }
