@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the libFuzzer targets with clang, AddressSanitizer and UBSan in
 # build-fuzz/ and runs each for FUZZ_TIME seconds (default 60) from the seed
-# corpus in tests/fuzz/corpus/<target>/ (copied: new inputs stay out of the
+# corpus in tests/fuzz/corpus/<target>/ or written by
+# tests/fuzz/make-<target>-seeds.py (copied: new inputs stay out of the
 # tree). A crash, leak or sanitizer report fails the run; libFuzzer leaves
 # the input that caused it in build-fuzz/findings/. Usage:
 #   tests/fuzz/run-fuzz.sh [TARGET...]      (default: every target)
@@ -21,7 +22,7 @@ if [ ! -f "$builddir/build.ninja" ]; then
         { cat "$builddir.setup.log" >&2; exit 1; }
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qmp)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qmp fuzz-qtest)
 if ! ninja -C "$builddir" "${targets[@]/#/tests/fuzz/}" >"$builddir/build.log"; then
     tail -n 40 "$builddir/build.log" >&2
     exit 1
@@ -32,7 +33,9 @@ for t in "${targets[@]}"; do
     seeds=tests/fuzz/corpus/${t#fuzz-}
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
-    cp "$seeds"/* "$work/"
+    [ -d "$seeds" ] && cp "$seeds"/* "$work/"
+    gen=tests/fuzz/make-${t#fuzz-}-seeds.py
+    [ -f "$gen" ] && python3 "$gen" "$work"
     args=(-max_total_time="$time" -max_len=65536 -timeout=10
           -rss_limit_mb=2048 -print_final_stats=1
           -artifact_prefix="$builddir/findings/$t-")
