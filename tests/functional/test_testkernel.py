@@ -251,10 +251,15 @@ def test_serial_unix_socket(vmm, images, machine):
     try:
         with VMProcess(args, stdin=False) as vm:
             deadline = time.monotonic() + 20
-            while not os.path.exists(path) and time.monotonic() < deadline:
-                time.sleep(0.05)
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
+            while True:     # the path exists between bind and listen too
+                try:
+                    s.connect(path)
+                    break
+                except (FileNotFoundError, ConnectionRefusedError):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
             got = b""
 
             def receive_until(token, deadline, resend=None):
