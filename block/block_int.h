@@ -7,11 +7,13 @@
 #define BLOCK_BLOCK_INT_H
 
 #include <glib.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #include "block/block.h"
+#include "util/opts.h"
 
 typedef enum BlockOp {
     BLK_OP_READ,
@@ -25,7 +27,6 @@ typedef enum BlockOp {
 #define BLK_REQ_FUA 0x100   /* flush the data before completing a write */
 
 typedef struct BlockRequest BlockRequest;
-typedef struct BlockDriverState BlockDriverState;
 
 struct BlockRequest {
     BlockOp op;
@@ -47,9 +48,66 @@ struct BlockRequest {
     bool tracked;
 };
 
+/* block_status results (QEMU's BDRV_BLOCK_*) */
+#define BDRV_BLOCK_DATA         0x01    /* reads come from stored data */
+#define BDRV_BLOCK_ZERO         0x02    /* reads return zeros */
+#define BDRV_BLOCK_OFFSET_VALID 0x04    /* *map is the offset in *file */
+#define BDRV_BLOCK_ALLOCATED    0x10    /* this node, not its backing, decides */
+#define BDRV_BLOCK_COMPRESSED   0x40
+
+/* preallocation= of create and truncate */
+typedef enum PreallocMode {
+    PREALLOC_MODE_OFF,
+    PREALLOC_MODE_METADATA,
+    PREALLOC_MODE_FALLOC,
+    PREALLOC_MODE_FULL,
+} PreallocMode;
+
+/* What check found and fixed (qemu-img check's numbers). */
+typedef struct BdrvCheckResult {
+    int corruptions;
+    int leaks;
+    int check_errors;
+    int corruptions_fixed;
+    int leaks_fixed;
+    int64_t image_end_offset;
+    int64_t allocated_clusters;     /* guest clusters mapped in the image */
+    int64_t total_clusters;         /* of the virtual disk */
+    int64_t fragmented_clusters;
+    int64_t compressed_clusters;
+} BdrvCheckResult;
+
+/* check's fix argument */
+#define BDRV_FIX_LEAKS  0x1
+#define BDRV_FIX_ERRORS 0x2
+
+/* One internal snapshot, as qemu-img snapshot -l lists it. */
+typedef struct BdrvSnapshotInfo {
+    char *id;
+    char *name;
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    int64_t icount;                 /* -1: not recorded */
+} BdrvSnapshotInfo;
+
+void bdrv_snapshot_info_free(BdrvSnapshotInfo *sn);
+
+/* Facts for info and convert. */
+typedef struct BlockDriverInfo {
+    int cluster_size;               /* 0: none */
+    bool is_dirty;                  /* qcow2: needs a check (dirty bit) */
+} BlockDriverInfo;
+
 typedef struct BlockDriver {
     const char *format_name;
-    /* Opens bs on top of bs->file (formats) or filename (protocols). */
+    /* 0..100: how sure the driver is that the image's first bytes (buf,
+     * len of them, at least 512 or the whole file) are its format. */
+    int (*probe)(const uint8_t *buf, int len, const char *filename);
+    /* Opens bs on top of bs->file (formats) or filename (protocols). A
+     * format with a backing file sets bs->backing_file (as stored) and
+     * bs->backing_format; the generic layer opens the chain afterwards. */
     bool (*open)(BlockDriverState *bs, const char *filename,
                  const BlockOpenOptions *o, GError **errp);
     void (*close)(BlockDriverState *bs);
@@ -58,13 +116,58 @@ typedef struct BlockDriver {
     void (*submit)(BlockDriverState *bs, BlockRequest *req);
     /* The same request synchronously, in the calling thread. */
     int (*run_sync)(BlockDriverState *bs, BlockRequest *req);
+
+    /* Everything below is optional (NULL: not supported). */
+
+    /* Creates an image of size bytes; takes its keys from opts (marking
+     * them used; the caller rejects the rest). */
+    bool (*create)(const char *filename, int64_t size, Opts *opts,
+                   GError **errp);
+    /* Status of [offset, offset + bytes): BDRV_BLOCK_* flags, *pnum
+     * (> 0) bytes that share it, *map and *file when OFFSET_VALID.
+     * 0..flags or -errno. NULL: everything is allocated data. */
+    int (*block_status)(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                        int64_t *pnum, int64_t *map, BlockDriverState **file);
+    /* Resizes the virtual disk; shrinking only when shrink is set. */
+    bool (*truncate)(BlockDriverState *bs, int64_t offset, bool shrink,
+                     PreallocMode prealloc, GError **errp);
+    bool (*get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    /* qemu-img info's "format-specific" object, new reference, or NULL. */
+    json_t *(*get_specific_info)(BlockDriverState *bs);
+    /* Bytes the image takes on the host (NULL: the file child's). */
+    int64_t (*allocated_file_size)(BlockDriverState *bs);
+    /* Checks the metadata and repairs what fix asks for; 0 or -errno
+     * (when the check itself could not run). */
+    int (*check)(BlockDriverState *bs, BdrvCheckResult *res, int fix);
+    /* Changes create-time options in place (qemu-img amend -o). */
+    bool (*amend)(BlockDriverState *bs, Opts *opts, GError **errp);
+    /* Rewrites the backing file name and format stored in the image
+     * (NULL file: no backing file). */
+    int (*change_backing_file)(BlockDriverState *bs, const char *file,
+                               const char *fmt);
+    /* Drops every allocation so the backing file shows through again
+     * (qemu-img commit's emptying of the top). */
+    int (*make_empty)(BlockDriverState *bs);
+    /* Internal snapshots. list: count entries into *psn (caller frees
+     * each with bdrv_snapshot_info_free and the array with g_free). */
+    bool (*snapshot_create)(BlockDriverState *bs, const char *name,
+                            GError **errp);
+    bool (*snapshot_goto)(BlockDriverState *bs, const char *name_or_id,
+                          GError **errp);
+    bool (*snapshot_delete)(BlockDriverState *bs, const char *name_or_id,
+                            GError **errp);
+    int (*snapshot_list)(BlockDriverState *bs, BdrvSnapshotInfo **psn);
 } BlockDriver;
 
 struct BlockDriverState {
     const BlockDriver *drv;
     void *opaque;               /* the driver's state */
     BlockDriverState *file;     /* protocol child of a format node */
+    BlockDriverState *backing;  /* NULL: none (reads as zeros) */
     char *filename;
+    char *node_name;            /* -blockdev node-name= or generated */
+    char *backing_file;         /* as the image stores it, or NULL */
+    char *backing_format;       /* as the image stores it, or NULL */
     bool read_only;
     bool probed;                /* format guessed: raw restricts block 0 */
     uint32_t request_alignment; /* 1, or the O_DIRECT block size */
@@ -72,6 +175,55 @@ struct BlockDriverState {
 
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
+extern const BlockDriver bdrv_qcow2;
+
+/*
+ * The generic layer (block/block.c).
+ */
+
+/* "raw", "qcow2", "file"; NULL for other names. */
+const BlockDriver *bdrv_find_format(const char *name);
+/*
+ * Opens filename as o->format (NULL: probed; a probed raw image gets QEMU's
+ * warning and bs->probed) over a `file` node, then its backing chain
+ * (read-only, relative names relative to the image's directory, format from
+ * the image or probed, loops and chains deeper than 256 refused) unless
+ * o->no_backing.
+ */
+BlockDriverState *bdrv_open(const char *filename, const BlockOpenOptions *o,
+                            GError **errp);
+/* Closes bs, its file child and its backing chain. */
+void bdrv_unref(BlockDriverState *bs);
+/* Where bs's backing file is, for opening: NULL without one. g_free. */
+char *bdrv_backing_path(BlockDriverState *bs);
+
+/* Synchronous I/O on a node, in the calling thread; 0 or -errno. Reads
+ * past the end of the node return zeros. */
+int64_t bdrv_getlength(BlockDriverState *bs);
+int bdrv_pread(BlockDriverState *bs, int64_t offset, void *buf,
+               int64_t bytes);
+int bdrv_pwrite(BlockDriverState *bs, int64_t offset, const void *buf,
+                int64_t bytes);
+int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       int flags);
+int bdrv_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes);
+int bdrv_flush(BlockDriverState *bs);
+/* drv->block_status, or "all data at the same offset in bs" without one;
+ * past the end: ZERO. */
+int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum, int64_t *map, BlockDriverState **file);
+/* 1 if some node from top down to (not including) base allocates the
+ * first *pnum bytes at offset, 0 if none does; -errno on error. */
+int bdrv_is_allocated_above(BlockDriverState *top, BlockDriverState *base,
+                            int64_t offset, int64_t bytes, int64_t *pnum);
+/* drv->create for format (opts may be NULL); the caller reports unused
+ * keys. Errors name the file. */
+bool bdrv_create(const char *format, const char *filename, int64_t size,
+                 Opts *opts, GError **errp);
+bool bdrv_truncate(BlockDriverState *bs, int64_t offset, bool shrink,
+                   PreallocMode prealloc, GError **errp);
+/* "off", "metadata", "falloc", "full" */
+bool bdrv_parse_prealloc(const char *s, PreallocMode *out, GError **errp);
 
 /* Opens a node of drv (formats open a `file` child first); NULL on error. */
 BlockDriverState *bdrv_open_node(const BlockDriver *drv, const char *filename,

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 typedef struct BlockBackend BlockBackend;
+typedef struct BlockDriverState BlockDriverState;
 
 /* ret is 0 on success or -errno. Runs on the main loop, big lock held. */
 typedef void BlockCompletionFunc(void *opaque, int ret);
@@ -71,11 +72,14 @@ typedef struct BlockOpenOptions {
     bool aio_native;        /* libaio; needs direct */
     bool discard_unmap;
     int locking;            /* 0 auto, 1 on, -1 off */
+    bool no_backing;        /* open the top image alone (vireo-img -u) */
 } BlockOpenOptions;
 
 /* An unregistered backend on one image (blk_unref frees it). */
 BlockBackend *blk_new_open(const char *filename, const BlockOpenOptions *o,
                            GError **errp);
+/* The top node of the backend's graph (NULL: empty drive). */
+BlockDriverState *blk_bs(BlockBackend *blk);
 /* Waits for its requests, closes the image and drops it from the registry. */
 void blk_unref(BlockBackend *blk);
 
