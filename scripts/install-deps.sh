@@ -8,6 +8,8 @@ PACKAGES=(
     libc6-dev # glibc's static libraries: tests/bench/virtio's guest programs
     libslirp-dev
     libaio-dev
+    zlib1g-dev libzstd-dev liburing-dev
+    qemu-utils # qemu-img: the qcow2 interoperability tests
     python3 python3-pytest python3-pytest-xdist
     cpio gzip xz-utils zstd busybox-static kmod e2fsprogs
     clang
