@@ -25,6 +25,9 @@ typedef enum BlockOp {
 
 /* BlockRequest.flags (BLK_ZERO_MAY_UNMAP is shared with block.h) */
 #define BLK_REQ_FUA 0x100   /* flush the data before completing a write */
+/* A write of whole clusters that the format stores compressed where that
+ * saves space (qcow2; vireo-img convert -c). Others fail it: -ENOTSUP. */
+#define BLK_REQ_WRITE_COMPRESSED 0x200
 
 typedef struct BlockRequest BlockRequest;
 
@@ -222,6 +225,17 @@ bool bdrv_create(const char *format, const char *filename, int64_t size,
                  Opts *opts, GError **errp);
 bool bdrv_truncate(BlockDriverState *bs, int64_t offset, bool shrink,
                    PreallocMode prealloc, GError **errp);
+/*
+ * QEMU's ImageInfo as qemu-img info --output=json prints it: filename,
+ * format, virtual-size, actual-size, dirty-flag, cluster-size,
+ * backing-filename, full-backing-filename, backing-filename-format,
+ * snapshots, format-specific; with backing_chain, "backing-image" nests
+ * the same for each backing node. New reference.
+ */
+json_t *bdrv_query_image_info(BlockDriverState *bs, bool backing_chain);
+/* The snapshot as QMP/qemu-img's SnapshotInfo object */
+json_t *bdrv_snapshot_info_json(const BdrvSnapshotInfo *sn);
+
 /* "off", "metadata", "falloc", "full" */
 bool bdrv_parse_prealloc(const char *s, PreallocMode *out, GError **errp);
 
