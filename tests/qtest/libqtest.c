@@ -52,6 +52,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static const char *vireo_path(void);
+
+const char *qtest_vireo_binary(void)
+{
+    return vireo_path();
+}
+
 static const char *vireo_path(void)
 {
     const char *env = getenv("VIREO");
@@ -345,6 +352,8 @@ int qtest_wait_exit(QTestState *s, int timeout_ms)
                                      : 128 + WTERMSIG(s->exit_status);
 }
 
+static void state_free(QTestState *s);
+
 void qtest_quit(QTestState *s)
 {
     bool crashed = false;
@@ -364,6 +373,17 @@ void qtest_quit(QTestState *s)
     if (crashed) {
         qtest_fail(s, "vireo crashed");
     }
+    state_free(s);
+}
+
+void qtest_kill(QTestState *s)
+{
+    kill_vireo(s);
+    state_free(s);
+}
+
+static void state_free(QTestState *s)
+{
     live_states = g_list_remove(live_states, s);
     close(s->qtest_fd);
     close(s->qmp_fd);

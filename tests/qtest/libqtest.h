@@ -26,6 +26,10 @@ QTestState *qtest_init(const char *extra_args);
 QTestState *qtest_initf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* SIGTERM, wait, and remove the sockets; fails if vireo crashed. */
 void qtest_quit(QTestState *s);
+/* The vireo binary the tests run ($VIREO, else the build's). */
+const char *qtest_vireo_binary(void);
+/* SIGKILL, as a crash of the host process would end it, and clean up. */
+void qtest_kill(QTestState *s);
 /* Waits for vireo to exit by itself: its exit status, or -1 on timeout. */
 int qtest_wait_exit(QTestState *s, int timeout_ms);
 bool qtest_alive(QTestState *s);
