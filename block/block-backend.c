@@ -1,12 +1,15 @@
 /*
- * BlockBackend: what a device holds. -drive parsing with QEMU's defaults
- * and messages, the registry of drives, request checks (read-only, empty,
- * bounds), cache-mode semantics (writethrough, unsafe) and the completion
- * of asynchronous requests on the main loop.
+ * BlockBackend: what a device holds. -drive and -blockdev parsing with
+ * QEMU's defaults and messages, the registry of drives, request checks
+ * (read-only, empty, bounds), cache-mode semantics (writethrough, unsafe),
+ * detect-zeroes, -snapshot overlays, I/O accounting and the completion of
+ * asynchronous requests on the main loop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -30,6 +33,7 @@ struct BlockBackend {
     bool wce;
     bool no_flush;
     bool discard_unmap;
+    bool direct;
     char *serial;
     BlockdevOnError on_read_error;
     BlockdevOnError on_write_error;
@@ -37,7 +41,24 @@ struct BlockBackend {
     char *dev;
     unsigned in_flight;
     bool registered;
+    bool anon;                  /* made for a device on a -blockdev node */
+    BlockDetectZeroes detect_zeroes;
+    BlockAcctStats stats;
 };
+
+/* Per-node settings -blockdev gives that a backend picks up later. */
+typedef struct NodeConf {
+    BlockDetectZeroes detect_zeroes;
+    bool discard_unmap;
+    bool no_flush;
+    bool writethrough;
+} NodeConf;
+
+static GHashTable *node_confs;  /* BlockDriverState * -> NodeConf * */
+static GPtrArray *blockdev_roots;   /* references -blockdev holds */
+static bool snapshot_default;   /* -snapshot */
+
+static void blk_register(BlockBackend *blk);
 
 static GPtrArray *backends;     /* registered, in creation order */
 
@@ -55,125 +76,21 @@ static const char *const on_error_names[] = {
     [BLOCKDEV_ON_ERROR_STOP] = "stop",
 };
 
-/* ---- nodes ---- */
-
-BlockDriverState *bdrv_open_node(const BlockDriver *drv, const char *filename,
-                                 const BlockOpenOptions *o, GError **errp)
-{
-    BlockDriverState *bs = g_new0(BlockDriverState, 1);
-
-    bs->drv = drv;
-    bs->filename = g_strdup(filename);
-    bs->read_only = o->read_only;
-    bs->request_alignment = 1;
-    if (drv != &bdrv_file) {
-        bs->file = bdrv_open_node(&bdrv_file, filename, o, errp);
-        if (!bs->file) {
-            g_free(bs->filename);
-            g_free(bs);
-            return NULL;
-        }
-    }
-    if (!drv->open(bs, filename, o, errp)) {
-        drv->close(bs);     /* close tolerates a half-open state */
-        bs->drv = NULL;
-        bdrv_close_node(bs);
-        return NULL;
-    }
-    return bs;
-}
-
-void bdrv_close_node(BlockDriverState *bs)
-{
-    if (!bs) {
-        return;
-    }
-    if (bs->drv) {
-        bs->drv->close(bs);
-    }
-    if (bs->file) {
-        bdrv_close_node(bs->file);
-    }
-    g_free(bs->filename);
-    g_free(bs);
-}
-
-void bdrv_submit(BlockDriverState *bs, BlockRequest *req)
-{
-    bs->drv->submit(bs, req);
-}
-
-int bdrv_run_sync(BlockDriverState *bs, BlockRequest *req)
-{
-    return bs->drv->run_sync(bs, req);
-}
-
 /* ---- opening ---- */
-
-static bool looks_like_qcow2(BlockDriverState *file)
-{
-    uint8_t *buf = g_malloc0(SECTOR_SIZE);
-    struct iovec v = { buf, SECTOR_SIZE };
-    BlockRequest req = {
-        .op = BLK_OP_READ, .offset = 0, .bytes = SECTOR_SIZE,
-        .iov = &v, .iovcnt = 1,
-    };
-    bool qcow2 = bdrv_run_sync(file, &req) == 0 &&
-                 !memcmp(buf, "QFI\xfb", 4);
-    g_free(buf);
-    return qcow2;
-}
 
 BlockBackend *blk_new_open(const char *filename, const BlockOpenOptions *o,
                            GError **errp)
 {
-    const BlockDriver *drv = NULL;
-    BlockDriverState *bs;
-    const char *format = o->format;
+    BlockDriverState *bs = bdrv_open(filename, o, errp);
 
-    if (format) {
-        if (!strcmp(format, "raw")) {
-            drv = &bdrv_raw;
-        } else if (!strcmp(format, "file")) {
-            drv = &bdrv_file;
-        } else if (!strcmp(format, "qcow2")) {
-            g_set_error(errp, VIREO_ERROR, 0,
-                        "Block format 'qcow2' is not supported yet");
-            return NULL;
-        } else {
-            g_set_error(errp, VIREO_ERROR, 0, "Unknown driver '%s'", format);
-            return NULL;
-        }
-        bs = bdrv_open_node(drv, filename, o, errp);
-    } else {
-        bs = bdrv_open_node(&bdrv_raw, filename, o, errp);
-        if (bs && looks_like_qcow2(bs->file)) {
-            g_set_error(errp, VIREO_ERROR, 0,
-                        "Could not open '%s': image format 'qcow2' (probed) "
-                        "is not supported yet", filename);
-            bdrv_close_node(bs);
-            return NULL;
-        }
-        if (bs) {
-            bs->probed = true;
-            log_warn("Image format was not specified for '%s' and probing "
-                     "guessed raw.\n"
-                     "         Automatically detecting the format is "
-                     "dangerous for raw images, write operations on block 0 "
-                     "will be restricted.\n"
-                     "         Specify the 'raw' format explicitly to remove "
-                     "the restrictions.", filename);
-        }
-    }
     if (!bs) {
         return NULL;
     }
-
-    int64_t len = bs->drv->getlength(bs);
+    int64_t len = bdrv_getlength(bs);
     if (len < 0) {
         g_set_error(errp, VIREO_ERROR, 0, "Could not get the size of '%s': %s",
                     filename, g_strerror(-len));
-        bdrv_close_node(bs);
+        bdrv_unref(bs);
         return NULL;
     }
 
@@ -184,6 +101,7 @@ BlockBackend *blk_new_open(const char *filename, const BlockOpenOptions *o,
     blk->wce = !o->writethrough;
     blk->no_flush = o->no_flush;
     blk->discard_unmap = o->discard_unmap;
+    blk->direct = o->direct;
     blk->on_read_error = BLOCKDEV_ON_ERROR_REPORT;
     blk->on_write_error = BLOCKDEV_ON_ERROR_ENOSPC;
     blk->length = ROUND_UP(len, SECTOR_SIZE);
@@ -192,9 +110,14 @@ BlockBackend *blk_new_open(const char *filename, const BlockOpenOptions *o,
     return blk;
 }
 
+BlockDriverState *blk_bs(BlockBackend *blk)
+{
+    return blk->bs;
+}
+
 static void blk_free(BlockBackend *blk)
 {
-    bdrv_close_node(blk->bs);
+    bdrv_unref(blk->bs);
     g_free(blk->name);
     g_free(blk->filename);
     g_free(blk->serial);
@@ -266,8 +189,8 @@ static bool get_onoff(Opts *opts, const char *key, bool *val, GError **errp)
 
 /* QEMU options we know and do not implement yet; "off" is what we do. */
 static const char *const unsupported_keys[] = {
-    "snapshot", "copy-on-read", "detect-zeroes", "bus", "unit", "addr",
-    "driver", "node-name", "auto-read-only", "bps", "bps_rd", "bps_wr",
+    "copy-on-read", "bus", "unit", "addr",
+    "driver", "auto-read-only", "bps", "bps_rd", "bps_wr",
     "iops", "iops_rd", "iops_wr", "iops_size", "group", "boot", "trans",
     "secs", "cyls", "heads",
 };
@@ -291,7 +214,41 @@ typedef struct DriveConf {
     bool writeback;
     BlockdevOnError rerror;
     BlockdevOnError werror;
+    BlockDetectZeroes detect_zeroes;
+    bool snapshot;
 } DriveConf;
+
+static const char *const detect_zeroes_names[] = {
+    [BLOCK_DETECT_ZEROES_OFF] = "off",
+    [BLOCK_DETECT_ZEROES_ON] = "on",
+    [BLOCK_DETECT_ZEROES_UNMAP] = "unmap",
+};
+
+const char *blk_detect_zeroes_name(BlockDetectZeroes dz)
+{
+    return dz < G_N_ELEMENTS(detect_zeroes_names) ? detect_zeroes_names[dz]
+                                                  : "?";
+}
+
+/* QEMU's rule: unmap only where discard=unmap lets requests deallocate */
+static bool parse_detect_zeroes(const char *v, bool discard_unmap,
+                                BlockDetectZeroes *out, GError **errp)
+{
+    for (unsigned i = 0; i < G_N_ELEMENTS(detect_zeroes_names); i++) {
+        if (!strcmp(v, detect_zeroes_names[i])) {
+            if (i == BLOCK_DETECT_ZEROES_UNMAP && !discard_unmap) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "setting detect-zeroes to unmap is not allowed "
+                            "without setting discard operation to unmap");
+                return false;
+            }
+            *out = i;
+            return true;
+        }
+    }
+    g_set_error(errp, VIREO_ERROR, 0, "invalid parameter value: %s", v);
+    return false;
+}
 
 /* if=, media=, index= */
 static bool drive_parse_placement(Opts *opts, DriveConf *c, GError **errp)
@@ -364,9 +321,7 @@ static bool drive_parse_io(Opts *opts, DriveConf *c, GError **errp)
         if (!strcmp(v, "native")) {
             o->aio_native = true;
         } else if (!strcmp(v, "io_uring")) {
-            g_set_error(errp, VIREO_ERROR, 0,
-                        "aio=io_uring is not supported yet");
-            return false;
+            o->aio_io_uring = true;
         } else if (strcmp(v, "threads")) {
             g_set_error(errp, VIREO_ERROR, 0, "invalid aio option");
             return false;
@@ -392,7 +347,12 @@ static bool drive_parse_io(Opts *opts, DriveConf *c, GError **errp)
         }
     }
     o->format = opts_get(opts, "format");
-    return true;
+    if ((v = opts_get(opts, "detect-zeroes")) &&
+        !parse_detect_zeroes(v, o->discard_unmap, &c->detect_zeroes, errp)) {
+        return false;
+    }
+    c->snapshot = snapshot_default;
+    return get_onoff(opts, "snapshot", &c->snapshot, errp);
 }
 
 static bool drive_parse_errors(Opts *opts, DriveConf *c, GError **errp)
@@ -467,6 +427,64 @@ static char *drive_name(DriveConf *c, const char *id, GError **errp)
     return g_strdup_printf("%s%d", if_names[c->type], (int)c->index);
 }
 
+/*
+ * snapshot=on: the image, read-only, under a temporary qcow2 overlay that
+ * takes the writes; the overlay's file is unlinked once open, so nothing
+ * outlives the process and the image never changes.
+ */
+static BlockBackend *blk_new_snapshot(const char *filename,
+                                      const BlockOpenOptions *o,
+                                      GError **errp)
+{
+    BlockOpenOptions ro = *o;
+    ro.read_only = true;
+    BlockDriverState *base = bdrv_open(filename, &ro, errp);
+    if (!base) {
+        return NULL;
+    }
+    int64_t size = bdrv_getlength(base);
+    const char *tmpdir = g_getenv("TMPDIR");
+    char *tmp = g_build_filename(tmpdir && *tmpdir ? tmpdir : "/var/tmp",
+                                 "vl.XXXXXX", NULL);
+    int fd = size < 0 ? -1 : g_mkstemp(tmp);
+    if (fd < 0) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Could not get temporary filename: %s",
+                    g_strerror(size < 0 ? (int)-size : errno));
+        g_free(tmp);
+        bdrv_unref(base);
+        return NULL;
+    }
+    close(fd);
+
+    BlockOpenOptions top_o = *o;
+    top_o.format = "qcow2";
+    top_o.no_backing = true;
+    top_o.locking = 0;
+    BlockBackend *blk = NULL;
+    GError *err = NULL;
+    if (bdrv_create("qcow2", tmp, size, NULL, &err)) {
+        blk = blk_new_open(tmp, &top_o, &err);
+    }
+    unlink(tmp);
+    if (!blk) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Could not create temporary overlay '%s': %s", tmp,
+                    err->message);
+        g_error_free(err);
+        g_free(tmp);
+        bdrv_unref(base);
+        return NULL;
+    }
+    g_free(tmp);
+    blk->bs->backing = base;
+    g_free(blk->bs->backing_file);
+    blk->bs->backing_file = g_strdup(base->filename);
+    g_free(blk->bs->backing_format);
+    blk->bs->backing_format = g_strdup(base->drv->format_name);
+    return blk;
+}
+
 static BlockBackend *drive_new(Opts *opts, GError **errp)
 {
     DriveConf c = {
@@ -485,6 +503,7 @@ static BlockBackend *drive_new(Opts *opts, GError **errp)
     const char *file = opts_get(opts, "file");
     const char *id = opts_get(opts, "id");
     const char *serial = opts_get(opts, "serial");
+    const char *node_name = opts_get(opts, "node-name");
     if (!drive_check_keys(opts, &c, errp)) {
         return NULL;
     }
@@ -500,13 +519,27 @@ static BlockBackend *drive_new(Opts *opts, GError **errp)
         return NULL;
     }
 
+    if (node_name && bdrv_find_node(node_name)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Duplicate nodes with node-name='%s'", node_name);
+        g_free(name);
+        return NULL;
+    }
+
     BlockBackend *blk;
     if (file && *file) {
-        blk = blk_new_open(file, &c.o, errp);
+        blk = c.snapshot && !c.o.read_only ? blk_new_snapshot(file, &c.o, errp)
+                                           : blk_new_open(file, &c.o, errp);
+        if (blk && node_name &&
+            !bdrv_set_node_name(blk->bs, node_name, errp)) {
+            blk_unref(blk);
+            blk = NULL;
+        }
         if (!blk) {
             g_free(name);
             return NULL;
         }
+        blk->detect_zeroes = c.detect_zeroes;
     } else {
         blk = g_new0(BlockBackend, 1);     /* an empty drive */
         blk->read_only = c.o.read_only;
@@ -521,11 +554,7 @@ static BlockBackend *drive_new(Opts *opts, GError **errp)
     blk->serial = g_strdup(serial);
     blk->on_read_error = c.rerror;
     blk->on_write_error = c.werror;
-    blk->registered = true;
-    if (!backends) {
-        backends = g_ptr_array_new();
-    }
-    g_ptr_array_add(backends, blk);
+    blk_register(blk);
     return blk;
 }
 
@@ -544,17 +573,454 @@ BlockBackend *blk_new_from_drive_opts(const char *optstr, GError **errp)
     return blk;
 }
 
+/* ---- -blockdev ---- */
+
+void blk_set_snapshot_default(bool on)
+{
+    snapshot_default = on;
+}
+
+/* The value of prefix + key (marking it used), or NULL */
+static const char *bd_get(Opts *opts, const char *prefix, const char *key)
+{
+    char *full = g_strconcat(prefix, key, NULL);
+    const char *v = opts_get(opts, full);
+    g_free(full);
+    return v;
+}
+
+static bool bd_has_prefix(Opts *opts, const char *prefix)
+{
+    for (guint i = 0; i < opts->pairs->len; i++) {
+        OptPair *p = &g_array_index(opts->pairs, OptPair, i);
+        if (g_str_has_prefix(p->key, prefix)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool bd_bool(Opts *opts, const char *prefix, const char *key,
+                    bool *val, GError **errp)
+{
+    const char *v = bd_get(opts, prefix, key);
+    if (v && !parse_bool(v, val, NULL)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Parameter '%s%s' expects 'on' or 'off'", prefix, key);
+        return false;
+    }
+    return true;
+}
+
+static bool bd_enum(Opts *opts, const char *prefix, const char *key,
+                    const char *const *names, int n, int *val, GError **errp)
+{
+    const char *v = bd_get(opts, prefix, key);
+    if (!v) {
+        return true;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(v, names[i])) {
+            *val = i;
+            return true;
+        }
+    }
+    g_set_error(errp, VIREO_ERROR, 0,
+                "Parameter '%s%s' does not accept value '%s'", prefix, key, v);
+    return false;
+}
+
+/* Keys of this node (under prefix, not its children's) nobody read: the
+ * error comes before anything is opened, as QEMU's parser gives it. */
+static bool bd_check_unused(Opts *opts, const char *prefix, GError **errp)
+{
+    char *file = g_strconcat(prefix, "file.", NULL);
+    char *backing = g_strconcat(prefix, "backing.", NULL);
+    bool ok = true;
+
+    for (guint i = 0; ok && i < opts->pairs->len; i++) {
+        OptPair *p = &g_array_index(opts->pairs, OptPair, i);
+        if (!p->used && g_str_has_prefix(p->key, prefix) &&
+            !g_str_has_prefix(p->key, file) &&
+            !g_str_has_prefix(p->key, backing)) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Parameter '%s' is unexpected", p->key);
+            ok = false;
+        }
+    }
+    g_free(file);
+    g_free(backing);
+    return ok;
+}
+
+static void node_conf_set(BlockDriverState *bs, const NodeConf *nc)
+{
+    if (!node_confs) {
+        node_confs = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+    }
+    g_hash_table_insert(node_confs, bs, g_memdup2(nc, sizeof(*nc)));
+}
+
+static BlockDriverState *bd_open(Opts *opts, const char *prefix, bool root,
+                                 const BlockOpenOptions *parent_o,
+                                 const NodeConf *parent_nc, GError **errp);
+
+/* A child given as a node name or as prefix.* options; NULL on error. */
+static BlockDriverState *bd_child(Opts *opts, const char *prefix,
+                                  const char *name, bool optional,
+                                  const BlockOpenOptions *o,
+                                  const NodeConf *nc, GError **errp)
+{
+    char *sub = g_strconcat(prefix, name, ".", NULL);
+    const char *ref = bd_get(opts, prefix, name);
+    BlockDriverState *bs = NULL;
+
+    if (ref) {
+        bs = bdrv_find_node(ref);
+        if (!bs) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Cannot find device='%s' nor node-name='%s'", ref,
+                        ref);
+        } else {
+            bdrv_ref(bs);
+        }
+    } else if (bd_has_prefix(opts, sub)) {
+        bs = bd_open(opts, sub, false, o, nc, errp);
+    } else if (!optional) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "A block device must be specified for \"%s\"", name);
+    }
+    g_free(sub);
+    return bs;
+}
+
+static const char *const bd_drivers[] = { "file", "raw", "qcow2" };
+
+/* One node under prefix ("" or "file." ...), with its children. */
+static BlockDriverState *bd_open(Opts *opts, const char *prefix, bool root,
+                                 const BlockOpenOptions *parent_o,
+                                 const NodeConf *parent_nc, GError **errp)
+{
+    static const char *const discard_names[] = { "ignore", "unmap", "off",
+                                                 "on" };
+    static const char *const aio_names[] = { "threads", "native",
+                                             "io_uring" };
+    static const char *const locking_names[] = { "auto", "on", "off" };
+    BlockOpenOptions o = parent_o ? *parent_o : (BlockOpenOptions){ 0 };
+    NodeConf nc = parent_nc ? *parent_nc : (NodeConf){ 0 };
+    bool auto_ro = false;
+    int drv_i = -1, discard = -1, aio = 0, locking = 0, dz = -1;
+
+    o.format = NULL;
+    o.no_backing = false;
+    const char *driver = bd_get(opts, prefix, "driver");
+    if (!driver) {
+        g_set_error(errp, VIREO_ERROR, 0, "Parameter '%sdriver' is missing",
+                    prefix);
+        return NULL;
+    }
+    if (!bd_enum(opts, prefix, "driver", bd_drivers,
+                 G_N_ELEMENTS(bd_drivers), &drv_i, errp)) {
+        return NULL;
+    }
+    const char *node_name = bd_get(opts, prefix, "node-name");
+    if (root && !node_name) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "'node-name' must be specified for the root node");
+        return NULL;
+    }
+    if (node_name) {
+        /* checks the name's syntax and that it is free, before opening */
+        BlockDriverState probe = { 0 };
+        if (!bdrv_set_node_name(&probe, node_name, errp)) {
+            return NULL;
+        }
+        g_free(probe.node_name);
+    }
+    bool no_flush = o.no_flush;
+    if (!bd_bool(opts, prefix, "read-only", &o.read_only, errp) ||
+        !bd_bool(opts, prefix, "auto-read-only", &auto_ro, errp) ||
+        !bd_bool(opts, prefix, "cache.direct", &o.direct, errp) ||
+        !bd_bool(opts, prefix, "cache.no-flush", &no_flush, errp) ||
+        !bd_enum(opts, prefix, "discard", discard_names,
+                 G_N_ELEMENTS(discard_names), &discard, errp) ||
+        !bd_enum(opts, prefix, "detect-zeroes", detect_zeroes_names,
+                 G_N_ELEMENTS(detect_zeroes_names), &dz, errp)) {
+        return NULL;
+    }
+    o.no_flush = nc.no_flush = no_flush;
+    if (discard >= 0) {
+        o.discard_unmap = nc.discard_unmap = discard & 1;
+    }
+    if (dz >= 0) {
+        if (dz == BLOCK_DETECT_ZEROES_UNMAP && !nc.discard_unmap) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "setting detect-zeroes to unmap is not allowed "
+                        "without setting discard operation to unmap");
+            return NULL;
+        }
+        nc.detect_zeroes = dz;
+    }
+
+    BlockDriverState *bs = NULL;
+    const BlockDriver *drv = bdrv_find_format(bd_drivers[drv_i]);
+    if (drv == &bdrv_file) {
+        const char *filename = bd_get(opts, prefix, "filename");
+        if (!bd_enum(opts, prefix, "aio", aio_names, G_N_ELEMENTS(aio_names),
+                     &aio, errp) ||
+            !bd_enum(opts, prefix, "locking", locking_names,
+                     G_N_ELEMENTS(locking_names), &locking, errp)) {
+            return NULL;
+        }
+        if (!filename) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Parameter '%sfilename' is missing", prefix);
+            return NULL;
+        }
+        if (!bd_check_unused(opts, prefix, errp)) {
+            return NULL;
+        }
+        o.aio_native = aio == 1;
+        o.aio_io_uring = aio == 2;
+        o.locking = locking == 1 ? 1 : locking == 2 ? -1 : 0;
+        GError *err = NULL;
+        bs = bdrv_open_format(drv, NULL, filename, &o, &err);
+        if (!bs && auto_ro && !o.read_only) {
+            /* auto-read-only: read-write if the file allows, else not */
+            g_clear_error(&err);
+            o.read_only = true;
+            bs = bdrv_open_format(drv, NULL, filename, &o, &err);
+        }
+        if (!bs) {
+            g_propagate_error(errp, err);
+            return NULL;
+        }
+    } else {
+        const char *backing = drv == &bdrv_qcow2
+                              ? bd_get(opts, prefix, "backing") : NULL;
+        bd_get(opts, prefix, "file");   /* read again by bd_child */
+        if (!bd_check_unused(opts, prefix, errp)) {
+            return NULL;
+        }
+        BlockDriverState *file = bd_child(opts, prefix, "file", false, &o,
+                                          &nc, errp);
+        if (!file) {
+            return NULL;
+        }
+        if (file->read_only && !o.read_only) {
+            if (!auto_ro) {
+                g_set_error(errp, VIREO_ERROR, 0, "Block node is read-only");
+                bdrv_unref(file);
+                return NULL;
+            }
+            o.read_only = true;
+        }
+        BlockDriverState *backing_bs = NULL;
+        if (backing && *backing && strcmp(backing, "null")) {
+            backing_bs = bd_child(opts, prefix, "backing", true, &o, &nc,
+                                  errp);
+            if (!backing_bs) {
+                bdrv_unref(file);
+                return NULL;
+            }
+        } else if (!backing && drv == &bdrv_qcow2) {
+            char *sub = g_strconcat(prefix, "backing.", NULL);
+            if (bd_has_prefix(opts, sub)) {
+                BlockOpenOptions bo = o;
+                bo.read_only = true;
+                backing_bs = bd_open(opts, sub, false, &bo, &nc, errp);
+                if (!backing_bs) {
+                    g_free(sub);
+                    bdrv_unref(file);
+                    return NULL;
+                }
+                backing = "";
+            }
+            g_free(sub);
+        }
+        bs = bdrv_open_format(drv, file, file->filename, &o, errp);
+        if (!bs) {
+            bdrv_unref(backing_bs);
+            return NULL;
+        }
+        if (backing_bs) {
+            bs->backing = backing_bs;
+        } else if (!backing && !bdrv_open_backing_chain(bs, &o, errp)) {
+            bdrv_unref(bs);
+            return NULL;
+        }
+    }
+    if (node_name && !bdrv_set_node_name(bs, node_name, errp)) {
+        bdrv_unref(bs);
+        return NULL;
+    }
+    node_conf_set(bs, &nc);
+    return bs;
+}
+
+static void bd_flatten_json(Opts *opts, const char *prefix, json_t *v)
+{
+    OptPair pair = { 0 };
+
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *sub;
+        json_object_foreach(v, k, sub) {
+            char *p = g_strconcat(prefix, k, ".", NULL);
+            if (json_is_object(sub)) {
+                bd_flatten_json(opts, p, sub);
+            } else {
+                p[strlen(p) - 1] = '\0';
+                bd_flatten_json(opts, p, sub);
+            }
+            g_free(p);
+        }
+        return;
+    }
+    pair.key = g_strdup(prefix);
+    if (json_is_string(v)) {
+        pair.value = g_strdup(json_string_value(v));
+    } else if (json_is_boolean(v)) {
+        pair.value = g_strdup(json_is_true(v) ? "on" : "off");
+    } else if (json_is_integer(v)) {
+        pair.value = g_strdup_printf("%" JSON_INTEGER_FORMAT,
+                                     json_integer_value(v));
+    } else if (json_is_null(v)) {
+        pair.value = g_strdup("null");
+    } else {
+        pair.value = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    }
+    g_array_append_val(opts->pairs, pair);
+}
+
+/* QEMU's -blockdev takes keyval or JSON; both become dotted keys here. */
+static Opts *bd_parse(const char *optstr, GError **errp)
+{
+    if (optstr[0] != '{') {
+        return opts_parse(optstr, "driver", errp);
+    }
+    json_error_t jerr;
+    json_t *root = json_loads(optstr, 0, &jerr);
+    if (!json_is_object(root)) {
+        g_set_error(errp, VIREO_ERROR, 0, "JSON parse error, %s",
+                    root ? "expected an object" : jerr.text);
+        json_decref(root);
+        return NULL;
+    }
+    Opts *opts = opts_parse("", NULL, errp);
+    if (opts) {
+        bd_flatten_json(opts, "", root);
+    }
+    json_decref(root);
+    return opts;
+}
+
+BlockDriverState *blockdev_add(const char *optstr, GError **errp)
+{
+    Opts *opts = bd_parse(optstr, errp);
+    BlockDriverState *bs = NULL;
+
+    if (opts) {
+        bs = bd_open(opts, "", true, NULL, NULL, errp);
+        for (guint i = 0; bs && i < opts->pairs->len; i++) {
+            OptPair *p = &g_array_index(opts->pairs, OptPair, i);
+            if (!p->used) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "Parameter '%s' is unexpected", p->key);
+                bdrv_unref(bs);
+                bs = NULL;
+            }
+        }
+        opts_free(opts);
+    }
+    if (!bs) {
+        g_prefix_error(errp, "-blockdev %s: ", optstr);
+        return NULL;
+    }
+    if (!blockdev_roots) {
+        blockdev_roots = g_ptr_array_new();
+    }
+    g_ptr_array_add(blockdev_roots, bs);
+    return bs;
+}
+
+void blockdev_close_all(void)
+{
+    BlockBackend *blk;
+
+    blk_drain(NULL);
+    while ((blk = blk_next(NULL))) {
+        blk_unref(blk);
+    }
+    /* newest first: a node may use the ones before it */
+    while (blockdev_roots && blockdev_roots->len) {
+        BlockDriverState *bs = g_ptr_array_steal_index(
+            blockdev_roots, blockdev_roots->len - 1);
+        bdrv_unref(bs);
+    }
+    g_clear_pointer(&node_confs, g_hash_table_destroy);
+}
+
 /* ---- registry and properties ---- */
+
+static void blk_register(BlockBackend *blk)
+{
+    blk->registered = true;
+    if (!backends) {
+        backends = g_ptr_array_new();
+    }
+    g_ptr_array_add(backends, blk);
+}
+
+/* The backend a device gets for drive=NODE (QEMU's anonymous one). */
+static BlockBackend *blk_new_on_node(BlockDriverState *bs)
+{
+    NodeConf *nc = node_confs ? g_hash_table_lookup(node_confs, bs) : NULL;
+    int64_t len = bdrv_getlength(bs);
+    BlockBackend *blk = g_new0(BlockBackend, 1);
+
+    bdrv_ref(bs);
+    blk->bs = bs;
+    blk->anon = true;
+    blk->filename = g_strdup(bs->filename);
+    blk->read_only = bs->read_only;
+    blk->wce = !(nc && nc->writethrough);
+    blk->no_flush = nc && nc->no_flush;
+    blk->discard_unmap = nc && nc->discard_unmap;
+    blk->detect_zeroes = nc ? nc->detect_zeroes : BLOCK_DETECT_ZEROES_OFF;
+    blk->direct = bs->request_alignment > 1 ||
+                  (bs->file && bs->file->request_alignment > 1);
+    blk->on_read_error = BLOCKDEV_ON_ERROR_REPORT;
+    blk->on_write_error = BLOCKDEV_ON_ERROR_ENOSPC;
+    blk->length = len < 0 ? 0 : ROUND_UP(len, SECTOR_SIZE);
+    blk->type = IF_NONE;
+    blk->index = -1;
+    blk_register(blk);
+    return blk;
+}
 
 BlockBackend *blk_find(const char *id)
 {
+    if (!id) {
+        return NULL;
+    }
     for (guint i = 0; backends && i < backends->len; i++) {
         BlockBackend *b = g_ptr_array_index(backends, i);
-        if (!strcmp(b->name, id)) {
+        if (b->name && !strcmp(b->name, id)) {
             return b;
         }
     }
-    return NULL;
+    BlockDriverState *bs = bdrv_find_node(id);
+    if (!bs) {
+        return NULL;
+    }
+    for (guint i = 0; backends && i < backends->len; i++) {
+        BlockBackend *b = g_ptr_array_index(backends, i);
+        if (b->anon && b->bs == bs) {
+            return b;
+        }
+    }
+    return blk_new_on_node(bs);
 }
 
 BlockBackend *blk_by_index(BlockInterfaceType type, int index)
@@ -581,7 +1047,8 @@ bool blk_attach_dev(BlockBackend *blk, const char *dev_name, GError **errp)
 {
     if (blk->dev) {
         g_set_error(errp, VIREO_ERROR, 0,
-                    "Drive '%s' is already in use by %s", blk_name(blk),
+                    "Drive '%s' is already in use by %s",
+                    blk->anon ? blk->bs->node_name : blk_name(blk),
                     blk->dev);
         return false;
     }
@@ -674,6 +1141,31 @@ uint32_t blk_get_request_alignment(BlockBackend *blk)
     return blk->bs ? blk->bs->request_alignment : 1;
 }
 
+bool blk_get_direct(BlockBackend *blk)
+{
+    return blk->direct;
+}
+
+bool blk_get_no_flush(BlockBackend *blk)
+{
+    return blk->no_flush;
+}
+
+BlockDetectZeroes blk_get_detect_zeroes(BlockBackend *blk)
+{
+    return blk->detect_zeroes;
+}
+
+bool blk_is_anonymous(BlockBackend *blk)
+{
+    return blk->anon;
+}
+
+const BlockAcctStats *blk_get_stats(BlockBackend *blk)
+{
+    return &blk->stats;
+}
+
 BlockdevOnError blk_get_on_error(BlockBackend *blk, bool is_read)
 {
     return is_read ? blk->on_read_error : blk->on_write_error;
@@ -701,13 +1193,18 @@ BlockErrorAction blk_handle_io_error(BlockBackend *blk, bool is_read,
 {
     BlockErrorAction action = blk_get_error_action(blk, is_read, error);
 
-    qmp_event_send("BLOCK_IO_ERROR",
-                   json_pack("{s:s, s:s, s:s, s:b, s:s}",
-                             "device", blk_name(blk),
+    json_t *ev = json_pack("{s:s}", "device", blk_name(blk));
+    if (blk->bs) {
+        json_object_set_new(ev, "node-name", json_string(blk->bs->node_name));
+    }
+    json_t *rest = json_pack("{s:s, s:s, s:b, s:s}",
                              "operation", is_read ? "read" : "write",
                              "action", blk_error_action_name(action),
                              "nospace", error == ENOSPC,
-                             "reason", g_strerror(error)));
+                             "reason", g_strerror(error));
+    json_object_update(ev, rest);
+    json_decref(rest);
+    qmp_event_send("BLOCK_IO_ERROR", ev);
     if (action == BLOCK_ERROR_ACTION_STOP) {
         vm_stop_current(RUN_STATE_IO_ERROR);
     }
@@ -733,7 +1230,59 @@ typedef struct BlkAioReq {
     BlockCompletionFunc *cb;
     void *opaque;
     struct iovec *iov;
+    BlockAcctType acct;
+    int64_t acct_bytes;
+    int64_t start_ns;
+    bool invalid;               /* refused by the range check */
 } BlkAioReq;
+
+static BlockAcctType blk_acct_type(BlockOp op)
+{
+    switch (op) {
+    case BLK_OP_READ:
+        return BLOCK_ACCT_READ;
+    case BLK_OP_FLUSH:
+        return BLOCK_ACCT_FLUSH;
+    case BLK_OP_DISCARD:
+        return BLOCK_ACCT_UNMAP;
+    default:
+        return BLOCK_ACCT_WRITE;    /* writes and write-zeroes */
+    }
+}
+
+static void blk_account_done(BlkAioReq *a, int ret)
+{
+    BlockAcctStats *st = &a->blk->stats;
+    int64_t now = g_get_monotonic_time() * 1000;
+
+    if (a->invalid) {
+        st->invalid_ops[a->acct]++;
+    } else if (ret < 0) {
+        st->failed_ops[a->acct]++;
+    } else {
+        st->ops[a->acct]++;
+        st->bytes[a->acct] += a->acct_bytes;
+        st->total_time_ns[a->acct] += now - a->start_ns;
+        if (a->acct == BLOCK_ACCT_WRITE &&
+            (uint64_t)(a->req.offset + a->acct_bytes) >
+            st->wr_highest_offset) {
+            st->wr_highest_offset = a->req.offset + a->acct_bytes;
+        }
+    }
+    st->last_access_ns = now;
+}
+
+static bool iov_is_zero(const struct iovec *iov, int iovcnt)
+{
+    for (int i = 0; i < iovcnt; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t n = iov[i].iov_len;
+        if (n && (p[0] || memcmp(p, p + 1, n - 1))) {
+            return false;
+        }
+    }
+    return true;
+}
 
 /* 0 if the request may go down, -errno to fail it */
 static int blk_check(BlockBackend *blk, BlockOp op, int64_t offset,
@@ -763,6 +1312,7 @@ static void blk_aio_done(BlockRequest *req)
     BlockBackend *blk = a->blk;
 
     blk->in_flight--;
+    blk_account_done(a, req->ret);
     a->cb(a->opaque, req->ret);
     g_free(a->iov);
     g_free(a);
@@ -790,8 +1340,12 @@ static void blk_aio_start(BlockBackend *blk, BlockOp op, int64_t offset,
     req->flags = flags;
     req->done = blk_aio_done;
     blk->in_flight++;
+    a->acct = blk_acct_type(op);
+    a->acct_bytes = bytes;
+    a->start_ns = g_get_monotonic_time() * 1000;
 
     int ret = blk_check(blk, op, offset, bytes);
+    a->invalid = ret == -EIO;
     bool noop = (op == BLK_OP_FLUSH && (blk->no_flush || blk->read_only)) ||
                 (op == BLK_OP_DISCARD && !blk->discard_unmap) ||
                 (bytes == 0 && op != BLK_OP_FLUSH);
@@ -803,6 +1357,15 @@ static void blk_aio_start(BlockBackend *blk, BlockOp op, int64_t offset,
     if ((op == BLK_OP_WRITE || op == BLK_OP_ZEROES) && !blk->wce &&
         !blk->no_flush) {
         req->flags |= BLK_REQ_FUA;
+    }
+    if (op == BLK_OP_WRITE && blk->detect_zeroes != BLOCK_DETECT_ZEROES_OFF &&
+        iov_is_zero(iov, iovcnt)) {
+        req->op = BLK_OP_ZEROES;
+        req->iov = NULL;
+        req->iovcnt = 0;
+        if (blk->detect_zeroes == BLOCK_DETECT_ZEROES_UNMAP) {
+            req->flags |= BLK_ZERO_MAY_UNMAP;
+        }
     }
     if (!blk->discard_unmap) {
         req->flags &= ~BLK_ZERO_MAY_UNMAP;
@@ -889,6 +1452,15 @@ static int blk_sync(BlockBackend *blk, BlockOp op, int64_t offset,
     }
     if (bytes == 0 && op != BLK_OP_FLUSH) {
         return 0;
+    }
+    if (op == BLK_OP_WRITE && blk->detect_zeroes != BLOCK_DETECT_ZEROES_OFF &&
+        iov_is_zero(&v, 1)) {
+        req.op = BLK_OP_ZEROES;
+        req.iovcnt = 0;
+        if (blk->detect_zeroes == BLOCK_DETECT_ZEROES_UNMAP &&
+            blk->discard_unmap) {
+            req.flags |= BLK_ZERO_MAY_UNMAP;
+        }
     }
     return bdrv_run_sync(blk->bs, &req);
 }

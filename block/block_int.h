@@ -236,6 +236,35 @@ json_t *bdrv_query_image_info(BlockDriverState *bs, bool backing_chain);
 /* The snapshot as QMP/qemu-img's SnapshotInfo object */
 json_t *bdrv_snapshot_info_json(const BdrvSnapshotInfo *sn);
 
+/*
+ * The node graph beyond bdrv_open (block.c), for -blockdev, the backends
+ * and the monitor.
+ */
+/* A format node over file (taking its reference, also on failure), or a
+ * protocol node when file is NULL; registered under a generated name. */
+BlockDriverState *bdrv_open_format(const BlockDriver *drv,
+                                   BlockDriverState *file,
+                                   const char *filename,
+                                   const BlockOpenOptions *o, GError **errp);
+/* Opens the backing chain below the last node that has bs->backing set. */
+bool bdrv_open_backing_chain(BlockDriverState *bs, const BlockOpenOptions *o,
+                             GError **errp);
+/* Another reference (bdrv_unref drops one; the last closes). */
+void bdrv_ref(BlockDriverState *bs);
+/* Open nodes by name, and in creation order (bdrv_next_node(NULL): first) */
+BlockDriverState *bdrv_find_node(const char *node_name);
+BlockDriverState *bdrv_next_node(BlockDriverState *bs);
+/* QEMU's rules for node-name=; "Duplicate nodes with node-name='x'". */
+bool bdrv_set_node_name(BlockDriverState *bs, const char *name,
+                        GError **errp);
+/* Number of backing nodes below bs */
+int bdrv_backing_depth(BlockDriverState *bs);
+/* Bytes on the host (drv->allocated_file_size or the file child's) or
+ * -errno */
+int64_t bdrv_allocated_file_size(BlockDriverState *bs);
+/* obj (reference taken) rebuilt in the key order QEMU prints objects in */
+json_t *bdrv_json_qemu_order(json_t *obj);
+
 /* "off", "metadata", "falloc", "full" */
 bool bdrv_parse_prealloc(const char *s, PreallocMode *out, GError **errp);
 

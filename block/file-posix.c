@@ -1,9 +1,10 @@
 /*
  * The `file` protocol: an image file or block device. Requests run in a
- * thread pool (aio=threads) or through Linux AIO (aio=native, O_DIRECT
- * only); completions reach the main loop through an eventfd. Under O_DIRECT
- * misaligned requests are bounced through an aligned buffer, and a
- * read-modify-write waits for overlapping requests (and they for it).
+ * thread pool (aio=threads), through Linux AIO (aio=native, O_DIRECT only)
+ * or io_uring (aio=io_uring); completions reach the main loop through an
+ * eventfd. Also creation and resizing of files, and holes (SEEK_DATA).
+ * Under O_DIRECT misaligned requests are bounced through an aligned buffer,
+ * and a read-modify-write waits for overlapping requests (and they for it).
  * Images are locked with OFD locks on the bytes QEMU uses, so QEMU and
  * Vireo see each other's locks.
  */
@@ -29,6 +30,9 @@
 #ifdef CONFIG_LIBAIO
 #include <libaio.h>
 #endif
+#ifdef CONFIG_LINUX_IO_URING
+#include <liburing.h>
+#endif
 
 #define POOL_MAX_THREADS 64
 #define MAX_ALIGN 4096
@@ -38,6 +42,7 @@ typedef struct FileState {
     int fd;
     bool direct;
     bool native;
+    bool io_uring;
     bool is_bdev;
     uint32_t buf_align;         /* memory alignment for O_DIRECT */
     GList *inflight;            /* tracked requests (O_DIRECT only) */
@@ -375,17 +380,17 @@ static int do_zeroes(FileState *s, uint32_t align, int64_t offset,
                      int64_t bytes, int flags)
 {
     if (!s->is_bdev) {
+        /* may unmap: a hole reads as zeros and frees the space, as QEMU */
+        if ((flags & BLK_ZERO_MAY_UNMAP) && fd_size(s->fd) >= offset + bytes &&
+            fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      offset, bytes) == 0) {
+            return 0;
+        }
         if (fallocate(s->fd, FALLOC_FL_ZERO_RANGE, offset, bytes) == 0) {
             return 0;
         }
         if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
             return -errno;
-        }
-        int64_t size = fd_size(s->fd);
-        if ((flags & BLK_ZERO_MAY_UNMAP) && size >= offset + bytes &&
-            fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      offset, bytes) == 0) {
-            return 0;
         }
     }
     /* write zeros */
@@ -574,6 +579,146 @@ static void laio_submit(FileState *s, BlockRequest *req)
 }
 #endif
 
+/* ---- io_uring ---- */
+
+#ifdef CONFIG_LINUX_IO_URING
+#define URING_ENTRIES 128
+
+typedef struct UringCb {
+    BlockRequest *req;
+    FileState *s;
+} UringCb;
+
+static struct io_uring uring;
+static int uring_efd = -1;
+static GQueue uring_pending;    /* of UringCb: the submission queue was full */
+
+static void uring_finish(BlockRequest *req)
+{
+    if (req->tracked) {
+        file_request_finished(req);
+    }
+    req->done(req);
+}
+
+static void uring_complete(UringCb *cb, int res)
+{
+    BlockRequest *req = cb->req;
+
+    g_free(cb);
+    if (res >= 0 && req->op != BLK_OP_FLUSH &&
+        (uint64_t)res != (uint64_t)req->bytes) {
+        /*
+         * Short transfer: buffered reads and writes may stop early, not
+         * only at EOF. Redo the whole request in the pool, whose loop
+         * finishes it (zeros past EOF, ENOSPC for a full disk).
+         */
+        block_run_in_pool(req->file_bs, req);
+        return;
+    }
+    req->ret = res < 0 ? res : 0;
+    if (req->ret == 0 && (req->flags & BLK_REQ_FUA)) {
+        req->op = BLK_OP_FLUSH;
+        req->flags &= ~BLK_REQ_FUA;
+        block_run_in_pool(req->file_bs, req);
+        return;
+    }
+    uring_finish(req);
+}
+
+static void uring_submit_pending(void)
+{
+    bool queued = false;
+
+    while (!g_queue_is_empty(&uring_pending)) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
+        if (!sqe) {
+            break;
+        }
+        UringCb *cb = g_queue_pop_head(&uring_pending);
+        BlockRequest *req = cb->req;
+        switch (req->op) {
+        case BLK_OP_READ:
+            io_uring_prep_readv(sqe, cb->s->fd, req->iov, req->iovcnt,
+                                req->offset);
+            break;
+        case BLK_OP_WRITE:
+            io_uring_prep_writev(sqe, cb->s->fd, req->iov, req->iovcnt,
+                                 req->offset);
+            break;
+        default:
+            io_uring_prep_fsync(sqe, cb->s->fd, IORING_FSYNC_DATASYNC);
+            break;
+        }
+        io_uring_sqe_set_data(sqe, cb);
+        queued = true;
+    }
+    if (queued) {
+        int r = io_uring_submit(&uring);
+        if (r < 0) {
+            log_error("block: io_uring_submit: %s", g_strerror(-r));
+        }
+    }
+}
+
+static gboolean on_uring_efd(gint fd, GIOCondition cond, gpointer data)
+{
+    struct io_uring_cqe *cqe;
+    uint64_t v;
+
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+        log_error("block: eventfd read: %s", g_strerror(errno));
+    }
+    while (io_uring_peek_cqe(&uring, &cqe) == 0) {
+        UringCb *cb = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&uring, cqe);
+        uring_complete(cb, res);
+    }
+    uring_submit_pending();
+    return G_SOURCE_CONTINUE;
+}
+
+static bool uring_init_once(GError **errp)
+{
+    if (uring_efd >= 0) {
+        return true;
+    }
+    int r = io_uring_queue_init(URING_ENTRIES, &uring, 0);
+    if (r < 0) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "failed to init linux io_uring ring: %s",
+                    g_strerror(-r));
+        return false;
+    }
+    uring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (uring_efd < 0 ||
+        (r = io_uring_register_eventfd(&uring, uring_efd)) < 0) {
+        int err = uring_efd < 0 ? errno : -r;
+        g_set_error(errp, VIREO_ERROR, 0, "io_uring eventfd: %s",
+                    g_strerror(err));
+        if (uring_efd >= 0) {
+            close(uring_efd);
+            uring_efd = -1;
+        }
+        io_uring_queue_exit(&uring);
+        return false;
+    }
+    g_unix_fd_add(uring_efd, G_IO_IN, on_uring_efd, NULL);
+    return true;
+}
+
+static void uring_submit(FileState *s, BlockRequest *req)
+{
+    UringCb *cb = g_new0(UringCb, 1);
+
+    cb->req = req;
+    cb->s = s;
+    g_queue_push_tail(&uring_pending, cb);
+    uring_submit_pending();
+}
+#endif
+
 /* ---- requests: serialisation under O_DIRECT, dispatch ---- */
 
 static bool requests_conflict(BlockRequest *a, BlockRequest *b)
@@ -603,6 +748,18 @@ static void file_start(FileState *s, BlockDriverState *bs,
                       req->iov, req->iovcnt) &&
         req->iovcnt <= IOV_MAX) {
         laio_submit(s, req);
+        return;
+    }
+#endif
+#ifdef CONFIG_LINUX_IO_URING
+    if (s->io_uring &&
+        (req->op == BLK_OP_FLUSH ||
+         ((req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
+          !needs_bounce(s, bs->request_alignment, req->offset, req->bytes,
+                        req->iov, req->iovcnt) &&
+          req->iovcnt <= IOV_MAX))) {
+        req->file_bs = bs;
+        uring_submit(s, req);
         return;
     }
 #endif
@@ -847,8 +1004,21 @@ static bool file_open(BlockDriverState *bs, const char *filename,
         return false;
     }
 #endif
+#ifdef CONFIG_LINUX_IO_URING
+    if (o->aio_io_uring && !uring_init_once(errp)) {
+        return false;
+    }
+#else
+    if (o->aio_io_uring) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "aio=io_uring was specified, but is not supported in "
+                    "this build.");
+        return false;
+    }
+#endif
     s->direct = o->direct;
     s->native = o->aio_native;
+    s->io_uring = o->aio_io_uring;
     if (o->direct) {
         flags |= O_DIRECT;
     }
@@ -901,6 +1071,196 @@ static int64_t file_getlength(BlockDriverState *bs)
     return fd_size(s->fd);
 }
 
+static int64_t file_allocated_file_size(BlockDriverState *bs)
+{
+    FileState *s = bs->opaque;
+    struct stat st;
+
+    if (fstat(s->fd, &st) < 0) {
+        return -errno;
+    }
+    return (int64_t)st.st_blocks * 512;
+}
+
+/*
+ * Holes through SEEK_DATA/SEEK_HOLE, so map and convert skip them. Where
+ * the file system cannot tell, everything is data.
+ */
+static int file_block_status(BlockDriverState *bs, int64_t offset,
+                             int64_t bytes, int64_t *pnum, int64_t *map,
+                             BlockDriverState **file)
+{
+    FileState *s = bs->opaque;
+    int ret = BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_OFFSET_VALID;
+
+    *map = offset;
+    *file = bs;
+    *pnum = bytes;
+    if (s->is_bdev) {
+        return ret | BDRV_BLOCK_DATA;
+    }
+    off_t data = lseek(s->fd, offset, SEEK_DATA);
+    if (data < 0) {
+        if (errno == ENXIO) {
+            /* a hole up to the end of the file */
+            return ret | BDRV_BLOCK_ZERO;
+        }
+        return ret | BDRV_BLOCK_DATA;
+    }
+    if (data > offset) {
+        *pnum = MIN(bytes, data - offset);
+        return ret | BDRV_BLOCK_ZERO;
+    }
+    off_t hole = lseek(s->fd, offset, SEEK_HOLE);
+    if (hole > offset) {
+        *pnum = MIN(bytes, hole - offset);
+    }
+    return ret | BDRV_BLOCK_DATA;
+}
+
+/* Grows fd from cur to size as prealloc asks; cur <= size. */
+static bool file_preallocate(int fd, const char *filename, int64_t cur,
+                             int64_t size, PreallocMode prealloc,
+                             GError **errp)
+{
+    int r;
+
+    switch (prealloc) {
+    case PREALLOC_MODE_OFF:
+        if (ftruncate(fd, size) < 0) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Could not resize file: %s", g_strerror(errno));
+            return false;
+        }
+        return true;
+    case PREALLOC_MODE_FALLOC:
+        if (size > cur && (r = posix_fallocate(fd, cur, size - cur)) != 0) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Could not preallocate new data: %s", g_strerror(r));
+            return false;
+        }
+        return true;
+    case PREALLOC_MODE_FULL: {
+        if (ftruncate(fd, size) < 0) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Could not resize file: %s", g_strerror(errno));
+            return false;
+        }
+        uint8_t *zbuf = g_malloc0(ZERO_CHUNK);
+        int ret = 0;
+        for (int64_t off = cur; off < size && ret == 0; off += ZERO_CHUNK) {
+            ret = do_rw_buf(fd, zbuf, MIN(ZERO_CHUNK, size - off), off, true);
+        }
+        g_free(zbuf);
+        if (ret == 0 && fsync(fd) < 0) {
+            ret = -errno;
+        }
+        if (ret < 0) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Could not write zeros for preallocation: %s",
+                        g_strerror(-ret));
+            return false;
+        }
+        return true;
+    }
+    default:
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Unsupported preallocation mode: %s",
+                    prealloc == PREALLOC_MODE_METADATA ? "metadata" : "?");
+        return false;
+    }
+}
+
+static bool file_truncate(BlockDriverState *bs, int64_t offset, bool shrink,
+                          PreallocMode prealloc, GError **errp)
+{
+    FileState *s = bs->opaque;
+    int64_t cur = fd_size(s->fd);
+
+    if (cur < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "Could not get the file size: %s",
+                    g_strerror(-cur));
+        return false;
+    }
+    if (s->is_bdev) {
+        if (offset > cur) {
+            g_set_error(errp, VIREO_ERROR, 0, "Cannot grow device files");
+            return false;
+        }
+        return true;
+    }
+    if (offset < cur) {
+        if (!shrink) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Use the --shrink option to perform a shrink "
+                        "operation.");
+            return false;
+        }
+        if (prealloc != PREALLOC_MODE_OFF) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Preallocation is not supported when shrinking");
+            return false;
+        }
+    }
+    return file_preallocate(s->fd, bs->filename, MIN(cur, offset), offset,
+                            offset < cur ? PREALLOC_MODE_OFF : prealloc,
+                            errp);
+}
+
+/* QEMU's file create: size and preallocation= (off, falloc, full). */
+static bool file_create(const char *filename, int64_t size, Opts *opts,
+                        GError **errp)
+{
+    PreallocMode prealloc = PREALLOC_MODE_OFF;
+    const char *v = opts ? opts_get(opts, "preallocation") : NULL;
+
+    if (v) {
+        if (!strcmp(v, "off")) {
+            prealloc = PREALLOC_MODE_OFF;
+        } else if (!strcmp(v, "falloc")) {
+            prealloc = PREALLOC_MODE_FALLOC;
+        } else if (!strcmp(v, "full")) {
+            prealloc = PREALLOC_MODE_FULL;
+        } else if (!strcmp(v, "metadata")) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Unsupported preallocation mode: metadata");
+            return false;
+        } else {
+            g_set_error(errp, VIREO_ERROR, 0, "invalid parameter value: %s",
+                        v);
+            return false;
+        }
+    }
+    if (opts) {
+        opts_get(opts, "nocow");    /* a btrfs hint; nothing to do here */
+    }
+    int fd = open(filename, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "Could not create '%s': %s",
+                    filename, g_strerror(errno));
+        return false;
+    }
+    struct stat st;
+    bool ok = true;
+    if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+        /* a device keeps its size; it only has to be large enough */
+        int64_t dev = fd_size(fd);
+        if (dev >= 0 && dev < size) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "Could not resize file: Device too small");
+            ok = false;
+        }
+    } else if (ftruncate(fd, 0) < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "Could not resize file: %s",
+                    g_strerror(errno));
+        ok = false;
+    } else {
+        ok = file_preallocate(fd, filename, 0, size, prealloc, errp);
+    }
+    close(fd);
+    return ok;
+}
+
 const BlockDriver bdrv_file = {
     .format_name = "file",
     .open = file_open,
@@ -908,4 +1268,8 @@ const BlockDriver bdrv_file = {
     .getlength = file_getlength,
     .submit = file_submit,
     .run_sync = file_run_sync,
+    .create = file_create,
+    .block_status = file_block_status,
+    .truncate = file_truncate,
+    .allocated_file_size = file_allocated_file_size,
 };

@@ -331,6 +331,19 @@ uint64_t qcow2_refcount_block_get(BDRVQcow2State *s, const void *block,
                                   uint64_t index);
 void qcow2_refcount_block_set(BDRVQcow2State *s, void *block,
                               uint64_t index, uint64_t value);
+/* The 512-byte sectors a compressed L2 entry's data spans: what its
+ * references cover (qcow2.txt "Compressed Clusters Descriptor"). */
+void qcow2_compressed_host_range(BDRVQcow2State *s, uint64_t l2_entry,
+                                 uint64_t *start, uint64_t *bytes);
+/* Reads an L1 table (snapshot or active) into a new host-order array
+ * (g_free); -EINVAL for a size beyond QCOW2_MAX_L1_SIZE or an unaligned
+ * offset. */
+int qcow2_read_l1_table(BlockDriverState *bs, uint64_t offset,
+                        uint32_t l1_size, uint64_t **l1);
+/* qcow2_update_snapshot_refcount's walk over an L1 table in memory
+ * (host order), without fixing the COPIED flags. */
+int qcow2_update_l1_refcounts(BlockDriverState *bs, const uint64_t *l1,
+                              uint32_t l1_size, int addend);
 
 /* ---- qcow2-cluster.c ---- */
 
@@ -378,6 +391,31 @@ void qcow2_set_l2_bitmap(BDRVQcow2State *s, void *l2_table, int idx,
 /* Offset and size in the file of a compressed cluster's data. */
 void qcow2_parse_compressed_l2_entry(BDRVQcow2State *s, uint64_t l2_entry,
                                      uint64_t *coffset, int *csize);
+/* The type of subcluster sc (0 without extended L2) of an L2 entry. */
+Qcow2SubclusterType qcow2_subcluster_type(BDRVQcow2State *s, uint64_t entry,
+                                          uint64_t bitmap, int sc);
+/* The L2 table of L1 entry l1_index from the L2 cache (NULL: none). */
+int qcow2_l2_load(BlockDriverState *bs, uint64_t l1_index, void **table);
+/* The L2 table covering offset, made exclusive to the active L1 (new or
+ * copied from a shared one); *l2_index is offset's entry. */
+int qcow2_l2_get_for_write(BlockDriverState *bs, uint64_t offset,
+                           void **table, int *l2_index);
+/* Writes the L1 entry (its 512-byte block) to disk. */
+int qcow2_write_l1_entry(BlockDriverState *bs, uint64_t l1_index);
+/* Compresses in_len bytes with the image's compression type into out;
+ * the length, -ENOSPC when it does not fit in out_cap, or -errno. */
+int64_t qcow2_compress_cluster(BDRVQcow2State *s, uint8_t *out,
+                               size_t out_cap, const uint8_t *in,
+                               size_t in_len);
+/* Extended L2: subclusters of one cluster read zeros from now on. */
+int qcow2_subclusters_zeroize(BlockDriverState *bs, uint64_t offset,
+                              uint64_t bytes);
+/* The driver's block_status (takes s->lock). */
+int qcow2_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       int64_t *pnum, int64_t *map, BlockDriverState **file);
+/* Frees the clusters and L2 tables past new_size (shrinking resize). */
+int qcow2_shrink_mapping(BlockDriverState *bs, uint64_t new_size,
+                         uint64_t old_size);
 
 /* ---- qcow2-snapshot.c ---- */
 

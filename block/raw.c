@@ -55,6 +55,34 @@ static int raw_run_sync(BlockDriverState *bs, BlockRequest *req)
     return ret < 0 ? ret : bdrv_run_sync(bs->file, req);
 }
 
+/* The file's holes show through: raw allocates everything itself. */
+static int raw_block_status(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, int64_t *pnum, int64_t *map,
+                            BlockDriverState **file)
+{
+    int ret = bdrv_block_status(bs->file, offset, bytes, pnum, map, file);
+
+    if (ret < 0) {
+        return ret;
+    }
+    *map = offset;
+    *file = bs->file;
+    return (ret & (BDRV_BLOCK_DATA | BDRV_BLOCK_ZERO)) |
+           BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_OFFSET_VALID;
+}
+
+static bool raw_truncate(BlockDriverState *bs, int64_t offset, bool shrink,
+                         PreallocMode prealloc, GError **errp)
+{
+    return bdrv_truncate(bs->file, offset, shrink, prealloc, errp);
+}
+
+static bool raw_create(const char *filename, int64_t size, Opts *opts,
+                       GError **errp)
+{
+    return bdrv_file.create(filename, size, opts, errp);
+}
+
 const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .open = raw_open,
@@ -62,4 +90,7 @@ const BlockDriver bdrv_raw = {
     .getlength = raw_getlength,
     .submit = raw_submit,
     .run_sync = raw_run_sync,
+    .create = raw_create,
+    .block_status = raw_block_status,
+    .truncate = raw_truncate,
 };

@@ -717,6 +717,154 @@ static void hmp_info_chardev(HmpContext *ctx, const HmpArgs *a, GString *out)
     json_decref(r);
 }
 
+/* ---- block (QEMU's print_block_info and hmp_info_blockstats) ---- */
+
+static const char *jstr(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+static void print_block_info(GString *out, json_t *info, json_t *ins)
+{
+    if (info) {
+        g_string_append(out, jstr(info, "device"));
+        if (ins && json_object_get(ins, "node-name")) {
+            g_string_append_printf(out, " (%s)", jstr(ins, "node-name"));
+        }
+    } else {
+        g_string_append(out, jstr(ins, "node-name"));
+    }
+    if (ins) {
+        g_string_append_printf(out, ": %s (%s%s%s)\n", jstr(ins, "file"),
+                               jstr(ins, "drv"),
+                               json_is_true(json_object_get(ins, "ro"))
+                               ? ", read-only" : "",
+                               json_is_true(json_object_get(ins, "encrypted"))
+                               ? ", encrypted" : "");
+    } else {
+        g_string_append(out, ": [not inserted]\n");
+    }
+    if (info) {
+        if (json_object_get(info, "qdev")) {
+            g_string_append_printf(out, "    Attached to:      %s\n",
+                                   jstr(info, "qdev"));
+        }
+        if (json_object_get(info, "io-status") &&
+            strcmp(jstr(info, "io-status"), "ok")) {
+            g_string_append_printf(out, "    I/O status:       %s\n",
+                                   jstr(info, "io-status"));
+        }
+        if (json_is_true(json_object_get(info, "removable"))) {
+            g_string_append_printf(
+                out, "    Removable device: %slocked, tray %s\n",
+                json_is_true(json_object_get(info, "locked")) ? "" : "not ",
+                json_is_true(json_object_get(info, "tray_open"))
+                ? "open" : "closed");
+        }
+    }
+    if (!ins) {
+        return;
+    }
+    json_t *cache = json_object_get(ins, "cache");
+    g_string_append_printf(
+        out, "    Cache mode:       %s%s%s\n",
+        json_is_true(json_object_get(cache, "writeback"))
+        ? "writeback" : "writethrough",
+        json_is_true(json_object_get(cache, "direct")) ? ", direct" : "",
+        json_is_true(json_object_get(cache, "no-flush"))
+        ? ", ignore flushes" : "");
+    if (json_object_get(ins, "backing_file")) {
+        g_string_append_printf(
+            out, "    Backing file:     %s (chain depth: %" JSON_INTEGER_FORMAT
+            ")\n", jstr(ins, "backing_file"),
+            json_integer_value(json_object_get(ins, "backing_file_depth")));
+    }
+    if (strcmp(jstr(ins, "detect_zeroes"), "off")) {
+        g_string_append_printf(out, "    Detect zeroes:    %s\n",
+                               jstr(ins, "detect_zeroes"));
+    }
+}
+
+/* info block [-n] [-v] [device]: drives, or with -n the named nodes */
+static void hmp_info_block(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    char **words = g_strsplit_set(a->rest ? a->rest : "", " \t", -1);
+    const char *device = NULL;
+    bool nodes = false;
+    bool printed = false;
+
+    for (char **w = words; *w; w++) {
+        if (!strcmp(*w, "-n")) {
+            nodes = true;
+        } else if (!strcmp(*w, "-v")) {
+            /* verbose adds the image details; the summary is the same */
+        } else if (**w) {
+            device = *w;
+        }
+    }
+    if (!nodes) {
+        json_t *r = call("query-block", NULL, out);
+        size_t i;
+        json_t *info;
+        json_array_foreach(r, i, info) {
+            if (device && strcmp(device, jstr(info, "device"))) {
+                continue;
+            }
+            if (printed) {
+                g_string_append(out, "\n");
+            }
+            print_block_info(out, info, json_object_get(info, "inserted"));
+            printed = true;
+        }
+        json_decref(r);
+    } else {
+        json_t *r = call("query-named-block-nodes", NULL, out);
+        size_t i;
+        json_t *node;
+        json_array_foreach(r, i, node) {
+            if (device && strcmp(device, jstr(node, "node-name"))) {
+                continue;
+            }
+            if (printed) {
+                g_string_append(out, "\n");
+            }
+            print_block_info(out, NULL, node);
+            printed = true;
+        }
+        json_decref(r);
+    }
+    g_strfreev(words);
+}
+
+static void hmp_info_blockstats(HmpContext *ctx, const HmpArgs *a,
+                                GString *out)
+{
+    static const char *const keys[] = {
+        "rd_bytes", "wr_bytes", "rd_operations", "wr_operations",
+        "flush_operations", "wr_total_time_ns", "rd_total_time_ns",
+        "flush_total_time_ns", "rd_merged", "wr_merged", "idle_time_ns",
+    };
+    json_t *r = call("query-blockstats", NULL, out);
+    size_t i;
+    json_t *bs;
+
+    json_array_foreach(r, i, bs) {
+        if (!*jstr(bs, "device")) {
+            continue;
+        }
+        json_t *st = json_object_get(bs, "stats");
+        g_string_append_printf(out, "%s:", jstr(bs, "device"));
+        for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
+            g_string_append_printf(out, " %s=%" JSON_INTEGER_FORMAT, keys[k],
+                                   json_integer_value(
+                                       json_object_get(st, keys[k])));
+        }
+        g_string_append(out, "\n");
+    }
+    json_decref(r);
+}
+
 static void dump_registers(CPUState *cpu, GString *out)
 {
     GError *err = NULL;
@@ -883,6 +1031,11 @@ static const HmpCommand hmp_commands[] = {
 };
 
 static const HmpCommand hmp_info_commands[] = {
+    { "block", "[-n] [-v] [device]", "show info of one block device or all "
+      "block devices (-n: show named nodes; -v: show details)", ARGS_REST,
+      hmp_info_block },
+    { "blockstats", "", "show block device statistics", ARGS_NONE,
+      hmp_info_blockstats },
     { "chardev", "", "show the character devices", ARGS_NONE,
       hmp_info_chardev },
     { "cpus", "", "show infos for each CPU", ARGS_NONE, hmp_info_cpus },

@@ -338,6 +338,73 @@ static bool add_drive(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+static bool add_blockdev(VMOptions *o, const char *arg,
+                         CmdlineAction *action, GError **errp)
+{
+    g_ptr_array_add(o->blockdevs, (gpointer)arg);
+    return true;
+}
+
+static bool set_snapshot(VMOptions *o, const char *arg,
+                         CmdlineAction *action, GError **errp)
+{
+    o->snapshot = true;
+    return true;
+}
+
+/* QEMU's -hda..-hdd and -cdrom: a -drive at a fixed index of the default
+ * interface; commas in the file name are doubled to stay in the name. */
+static void add_drive_at(VMOptions *o, const char *file, int index,
+                         const char *media)
+{
+    GString *s = g_string_new("file=");
+    for (const char *p = file; *p; p++) {
+        g_string_append_c(s, *p);
+        if (*p == ',') {
+            g_string_append_c(s, ',');
+        }
+    }
+    g_string_append_printf(s, ",index=%d,media=%s", index, media);
+    char *str = g_string_free(s, FALSE);
+    g_ptr_array_add(o->owned, str);
+    g_ptr_array_add(o->drives, str);
+}
+
+static bool add_hda(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    add_drive_at(o, arg, 0, "disk");
+    return true;
+}
+
+static bool add_hdb(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    add_drive_at(o, arg, 1, "disk");
+    return true;
+}
+
+static bool add_hdc(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    add_drive_at(o, arg, 2, "disk");
+    return true;
+}
+
+static bool add_hdd(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    add_drive_at(o, arg, 3, "disk");
+    return true;
+}
+
+static bool add_cdrom(VMOptions *o, const char *arg, CmdlineAction *action,
+                      GError **errp)
+{
+    add_drive_at(o, arg, 2, "cdrom");
+    return true;
+}
+
 static bool add_global(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -613,6 +680,16 @@ static const OptionDef options[] = {
     { "drive", true, add_drive,
       "file=FILE[,format=raw][,if=none|virtio|ide][,id=][,cache=][,aio=]"
       "[,readonly=on]..." },
+    { "blockdev", true, add_blockdev,
+      "driver=file|raw|qcow2,node-name=N[,file=NODE|file.driver=..."
+      "][,backing=null|NODE]..." },
+    { "snapshot", false, set_snapshot,
+      "write to temporary overlays, never to the -drive images" },
+    { "hda", true, add_hda, "FILE  the first IDE disk (also: a bare FILE)" },
+    { "hdb", true, add_hdb, "FILE  the second IDE disk" },
+    { "hdc", true, add_hdc, "FILE  the third IDE disk" },
+    { "hdd", true, add_hdd, "FILE  the fourth IDE disk" },
+    { "cdrom", true, add_cdrom, "FILE  the IDE CD-ROM (index 2)" },
     { "nic", true, add_nic,
       "user|tap|none[,model=NAME][,mac=][,backend options]  a NIC and its "
       "backend" },
@@ -680,6 +757,8 @@ static void vm_options_init(VMOptions *o)
     o->serials = g_ptr_array_new();
     o->netdevs = g_ptr_array_new();
     o->drives = g_ptr_array_new();
+    o->blockdevs = g_ptr_array_new();
+    o->owned = g_ptr_array_new_with_free_func(g_free);
     o->nics = g_ptr_array_new();
     o->monitors = g_array_new(FALSE, TRUE, sizeof(MonitorConfig));
     o->default_monitor = true;
@@ -693,6 +772,8 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->serials, TRUE);
     g_ptr_array_free(o->netdevs, TRUE);
     g_ptr_array_free(o->drives, TRUE);
+    g_ptr_array_free(o->blockdevs, TRUE);
+    g_ptr_array_free(o->owned, TRUE);
     g_ptr_array_free(o->nics, TRUE);
     g_array_free(o->monitors, TRUE);
 }
@@ -707,10 +788,9 @@ bool cmdline_parse(int argc, char **argv, VMOptions *o,
         const OptionDef *def = NULL;
 
         if (arg[0] != '-') {
-            g_set_error(errp, VIREO_ERROR, 0,
-                        "%s: booting a disk image is not supported yet "
-                        "(use -kernel)", arg);
-            return false;
+            /* QEMU: a bare image is -hda */
+            add_drive_at(o, arg, 0, "disk");
+            continue;
         }
         const char *name = arg + 1 + (arg[1] == '-');
         for (size_t j = 0; j < G_N_ELEMENTS(options); j++) {

@@ -245,6 +245,12 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
 
 static bool setup_drives(VMOptions *o, GError **errp)
 {
+    blk_set_snapshot_default(o->snapshot);
+    for (guint i = 0; i < o->blockdevs->len; i++) {
+        if (!blockdev_add(g_ptr_array_index(o->blockdevs, i), errp)) {
+            return false;
+        }
+    }
     for (guint i = 0; i < o->drives->len; i++) {
         if (!blk_new_from_drive_opts(g_ptr_array_index(o->drives, i),
                                      errp)) {
@@ -274,12 +280,7 @@ static bool check_drives_used(Machine *m, GError **errp)
 
 static void drives_close_all(void)
 {
-    BlockBackend *blk;
-
-    blk_drain(NULL);
-    while ((blk = blk_next(NULL))) {
-        blk_unref(blk);
-    }
+    blockdev_close_all();
 }
 
 static bool setup_netdevs(VMOptions *o, GError **errp)

@@ -62,6 +62,29 @@ typedef enum BlockErrorAction {
  */
 BlockBackend *blk_new_from_drive_opts(const char *optstr, GError **errp);
 
+/* detect-zeroes= (QEMU's BlockdevDetectZeroesOptions) */
+typedef enum BlockDetectZeroes {
+    BLOCK_DETECT_ZEROES_OFF,
+    BLOCK_DETECT_ZEROES_ON,     /* an all-zero write becomes write-zeroes */
+    BLOCK_DETECT_ZEROES_UNMAP,  /* ... which may also deallocate */
+} BlockDetectZeroes;
+
+const char *blk_detect_zeroes_name(BlockDetectZeroes dz);
+
+/*
+ * -blockdev OPTSTR (QEMU's keyval form, dotted keys for children, or
+ * JSON): driver=file|raw|qcow2, node-name=, file=NODE or file.*=,
+ * backing=null|NODE, read-only=, auto-read-only=, cache.direct=,
+ * cache.no-flush=, discard=, detect-zeroes=, filename=, aio=, locking=.
+ * The node lives until blockdev_close_all(); a device's drive= finds it
+ * by node name (blk_find). Errors start with "-blockdev OPTSTR: ".
+ */
+BlockDriverState *blockdev_add(const char *optstr, GError **errp);
+/* Drops every backend and every -blockdev node (at exit). */
+void blockdev_close_all(void);
+/* -snapshot: -drive defaults to snapshot=on (a temporary overlay). */
+void blk_set_snapshot_default(bool on);
+
 /* Options of blk_new_open (tools and tests); zero is QEMU's defaults. */
 typedef struct BlockOpenOptions {
     const char *format;     /* NULL: probe (raw gets QEMU's warning) */
@@ -70,6 +93,7 @@ typedef struct BlockOpenOptions {
     bool writethrough;      /* flush after every write */
     bool no_flush;          /* cache=unsafe */
     bool aio_native;        /* libaio; needs direct */
+    bool aio_io_uring;      /* aio=io_uring (liburing) */
     bool discard_unmap;
     int locking;            /* 0 auto, 1 on, -1 off */
     bool no_backing;        /* open the top image alone (vireo-img -u) */
@@ -83,7 +107,11 @@ BlockDriverState *blk_bs(BlockBackend *blk);
 /* Waits for its requests, closes the image and drops it from the registry. */
 void blk_unref(BlockBackend *blk);
 
-/* The registry of -drive backends. */
+/*
+ * The registry of -drive backends. blk_find also takes a node name: the
+ * first lookup makes an anonymous backend on the node (as QEMU does when
+ * a device attaches to a -blockdev node), later ones return the same.
+ */
 BlockBackend *blk_find(const char *id);
 /* if=virtio,index=0 is "virtio0"; if=ide index 0 is "ide0-hd0". */
 BlockBackend *blk_by_index(BlockInterfaceType type, int index);
@@ -118,6 +146,34 @@ bool blk_discard_enabled(BlockBackend *blk);
 /* 1, or 512/4096 under O_DIRECT; any request works, misaligned ones are
  * bounced, aligned ones are faster. */
 uint32_t blk_get_request_alignment(BlockBackend *blk);
+
+/* cache.direct and cache.no-flush, for query-block */
+bool blk_get_direct(BlockBackend *blk);
+bool blk_get_no_flush(BlockBackend *blk);
+BlockDetectZeroes blk_get_detect_zeroes(BlockBackend *blk);
+/* Made by blk_find for a device on a -blockdev node (no name). */
+bool blk_is_anonymous(BlockBackend *blk);
+
+/* I/O accounting of the asynchronous requests (query-blockstats). */
+typedef enum BlockAcctType {
+    BLOCK_ACCT_READ,
+    BLOCK_ACCT_WRITE,
+    BLOCK_ACCT_FLUSH,
+    BLOCK_ACCT_UNMAP,
+    BLOCK_ACCT_MAX,
+} BlockAcctType;
+
+typedef struct BlockAcctStats {
+    uint64_t bytes[BLOCK_ACCT_MAX];
+    uint64_t ops[BLOCK_ACCT_MAX];
+    uint64_t failed_ops[BLOCK_ACCT_MAX];
+    uint64_t invalid_ops[BLOCK_ACCT_MAX];   /* refused: out of range */
+    uint64_t total_time_ns[BLOCK_ACCT_MAX];
+    int64_t last_access_ns;     /* monotonic; 0: no request yet */
+    uint64_t wr_highest_offset; /* end of the furthest write */
+} BlockAcctStats;
+
+const BlockAcctStats *blk_get_stats(BlockBackend *blk);
 
 BlockdevOnError blk_get_on_error(BlockBackend *blk, bool is_read);
 /* The action for a request that failed with -error (error > 0). */

@@ -34,6 +34,9 @@ typedef struct VMOptions {
     GPtrArray *chardevs;        /* -chardev option strings */
     GPtrArray *netdevs;         /* -netdev option strings */
     GPtrArray *drives;          /* -drive option strings */
+    GPtrArray *blockdevs;       /* -blockdev option strings */
+    GPtrArray *owned;           /* strings made here (-hda...), g_free'd */
+    bool snapshot;              /* -snapshot */
     GPtrArray *nics;            /* -nic option strings */
     GPtrArray *serials;         /* -serial specs */
     const char *debugcon;       /* -debugcon spec */

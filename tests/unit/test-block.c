@@ -2,7 +2,9 @@
  * The block layer's first floor: -drive parsing and its errors, the
  * registry, asynchronous I/O through the thread pool and Linux AIO with
  * completions on the default main context, cache modes, O_DIRECT bounce
- * buffers, read-only drives, image locking and zero-fill at EOF.
+ * buffers, read-only drives, image locking and zero-fill at EOF; the
+ * generic layer (probing, backing chains, create/truncate, block status,
+ * image info against qemu-img), detect-zeroes, -blockdev and -snapshot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <glib/gstdio.h>
 
 #include "block/block.h"
+#include "block/block_int.h"
 #include "config.h"
 #include "system/runstate.h"
 
@@ -300,8 +303,16 @@ static void test_option_errors(void)
                        "file=%s,format=raw,cache=fast", img);
     assert_drive_error("invalid aio option",
                        "file=%s,format=raw,aio=posix", img);
-    assert_drive_error("aio=io_uring is not supported yet",
-                       "file=%s,format=raw,aio=io_uring", img);
+#ifndef CONFIG_LINUX_IO_URING
+    assert_drive_error("aio=io_uring was specified, but is not supported "
+                       "in this build.", "file=%s,format=raw,aio=io_uring",
+                       img);
+#endif
+    assert_drive_error("setting detect-zeroes to unmap is not allowed "
+                       "without setting discard operation to unmap",
+                       "file=%s,format=raw,detect-zeroes=unmap", img);
+    assert_drive_error("invalid parameter value: maybe",
+                       "file=%s,format=raw,detect-zeroes=maybe", img);
     assert_drive_error("unsupported bus type 'pci'",
                        "file=%s,format=raw,if=pci", img);
     assert_drive_error("if=scsi is not supported yet",
@@ -318,10 +329,8 @@ static void test_option_errors(void)
                        "file=%s,format=raw,media=tape", img);
     assert_drive_error("Unknown driver 'vmdk2'",
                        "file=%s,format=vmdk2", img);
-    assert_drive_error("Block format 'qcow2' is not supported yet",
-                       "file=%s,format=qcow2", img);
-    assert_drive_error("parameter 'snapshot' is not supported yet",
-                       "file=%s,format=raw,snapshot=on", img);
+    assert_drive_error("Parameter 'snapshot' expects 'on' or 'off'",
+                       "file=%s,format=raw,snapshot=maybe", img);
     assert_drive_error("Device needs media, but drive is empty "
                        "(parameter 'file' is missing)", "if=virtio");
     assert_drive_error("Parameter 'locking' does not accept value 'x'",
@@ -334,11 +343,8 @@ static void test_option_errors(void)
     g_free(want);
     g_free(msg);
 
+    /* probed as qcow2 (by its magic), which then refuses the header */
     msg = drive_error("file=%s", qcow);
-    want = g_strdup_printf("Could not open '%s': image format 'qcow2' "
-                           "(probed) is not supported yet", qcow);
-    g_assert_cmpstr(msg, ==, want);
-    g_free(want);
     g_free(msg);
 
     assert_drive_error("aio=native was specified, but it requires "
@@ -820,6 +826,784 @@ static void test_concurrent_native(void)
 #endif
 }
 
+/* ---- the generic layer ---- */
+
+static bool qcow2_ready(void)
+{
+    return bdrv_qcow2.create != NULL && bdrv_qcow2.open != NULL;
+}
+
+static bool have_qemu_img(void)
+{
+    return g_file_test("/usr/bin/qemu-img", G_FILE_TEST_IS_EXECUTABLE);
+}
+
+/* Runs a command line; returns its stdout (g_free) or fails the test. */
+static char *run(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static char *run(const char *fmt, ...)
+{
+    va_list ap;
+    char *out = NULL, *err = NULL;
+    int status;
+
+    va_start(ap, fmt);
+    char *cmd = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, &err, &status, NULL));
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_error("%s: %s", cmd, err);
+    }
+    g_free(err);
+    g_free(cmd);
+    return out;
+}
+
+static char *tmp_path(const char *name)
+{
+    return g_strdup_printf("/var/tmp/vireo-test-block-%d-%s", getpid(),
+                           name);
+}
+
+static void test_create_truncate_raw(void)
+{
+    char *path = tmp_path("create.raw");
+    GError *err = NULL;
+    struct stat st;
+    Opts *opts;
+
+    g_assert_true(bdrv_create("raw", path, 1 << 20, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 1 << 20);
+    g_assert_cmpint(st.st_blocks, ==, 0);   /* sparse */
+
+    opts = opts_parse("preallocation=full", NULL, &err);
+    g_assert_true(bdrv_create("raw", path, 256 << 10, opts, &err));
+    opts_free(opts);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 256 << 10);
+    g_assert_cmpint(st.st_blocks * 512, >=, 256 << 10);
+
+    opts = opts_parse("preallocation=falloc", NULL, &err);
+    g_assert_true(bdrv_create("raw", path, 512 << 10, opts, &err));
+    opts_free(opts);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 512 << 10);
+
+    opts = opts_parse("preallocation=metadata", NULL, &err);
+    g_assert_false(bdrv_create("raw", path, 4096, opts, &err));
+    opts_free(opts);
+    char *want = g_strdup_printf("%s: Unsupported preallocation mode: "
+                                 "metadata", path);
+    g_assert_cmpstr(err->message, ==, want);
+    g_free(want);
+    g_clear_error(&err);
+
+    g_assert_false(bdrv_create("raw", "/nonexistent-dir/x.img", 4096, NULL,
+                               &err));
+    g_assert_cmpstr(err->message, ==, "/nonexistent-dir/x.img: Could not "
+                    "create '/nonexistent-dir/x.img': No such file or "
+                    "directory");
+    g_clear_error(&err);
+    g_assert_false(bdrv_create("vmdk9", path, 4096, NULL, &err));
+    g_assert_true(g_str_has_suffix(err->message,
+                                   "Unknown file format 'vmdk9'"));
+    g_clear_error(&err);
+
+    PreallocMode pm;
+    g_assert_true(bdrv_parse_prealloc("falloc", &pm, NULL));
+    g_assert_cmpint(pm, ==, PREALLOC_MODE_FALLOC);
+    g_assert_false(bdrv_parse_prealloc("fast", &pm, NULL));
+
+    /* truncate: grow, refuse to shrink without shrink, shrink */
+    BlockOpenOptions o = { .format = "raw" };
+    BlockDriverState *bs = bdrv_open(path, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(bdrv_truncate(bs, 1 << 20, false, PREALLOC_MODE_OFF,
+                                &err));
+    g_assert_cmpint(bdrv_getlength(bs), ==, 1 << 20);
+    g_assert_false(bdrv_truncate(bs, 4096, false, PREALLOC_MODE_OFF, &err));
+    g_clear_error(&err);
+    g_assert_true(bdrv_truncate(bs, 4096, true, PREALLOC_MODE_OFF, &err));
+    g_assert_cmpint(bdrv_getlength(bs), ==, 4096);
+    g_assert_true(bdrv_truncate(bs, 64 << 10, false, PREALLOC_MODE_FULL,
+                                &err));
+    g_assert_cmpint(bdrv_getlength(bs), ==, 64 << 10);
+    /* past the end reads zeros */
+    uint8_t buf[512];
+    memset(buf, 0xaa, sizeof(buf));
+    g_assert_cmpint(bdrv_pread(bs, (64 << 10) - 256, buf, 512), ==, 0);
+    for (int i = 0; i < 512; i++) {
+        g_assert_cmpint(buf[i], ==, 0);
+    }
+    bdrv_unref(bs);
+
+    o.read_only = true;
+    bs = bdrv_open(path, &o, &err);
+    g_assert_false(bdrv_truncate(bs, 1 << 20, false, PREALLOC_MODE_OFF,
+                                 &err));
+    g_assert_cmpstr(err->message, ==, "Image is read-only");
+    g_clear_error(&err);
+    g_assert_cmpint(bdrv_pwrite(bs, 0, buf, 512), ==, -EPERM);
+    bdrv_unref(bs);
+    g_unlink(path);
+    g_free(path);
+}
+
+static bool seek_hole_works(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    off_t data = lseek(fd, 0, SEEK_DATA);
+    close(fd);
+    return data > 0;
+}
+
+static void test_block_status_sparse(void)
+{
+    char *path = tmp_path("sparse.raw");
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    uint8_t *data = g_malloc(64 << 10);
+    memset(data, 0x5a, 64 << 10);
+    g_assert_cmpint(ftruncate(fd, 4 << 20), ==, 0);
+    g_assert_cmpint(pwrite(fd, data, 64 << 10, 1 << 20), ==, 64 << 10);
+    fsync(fd);
+    close(fd);
+    if (!seek_hole_works(path)) {
+        g_test_skip("no SEEK_DATA/SEEK_HOLE on /var/tmp");
+        g_unlink(path);
+        g_free(path);
+        g_free(data);
+        return;
+    }
+    BlockOpenOptions o = { .format = "raw" };
+    GError *err = NULL;
+    BlockDriverState *bs = bdrv_open(path, &o, &err), *file;
+    int64_t pnum, map;
+    g_assert_no_error(err);
+
+    int ret = bdrv_block_status(bs, 0, 4 << 20, &pnum, &map, &file);
+    g_assert_cmpint(ret, ==, BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED |
+                    BDRV_BLOCK_OFFSET_VALID);
+    g_assert_cmpint(pnum, ==, 1 << 20);
+    g_assert_true(file == bs->file);
+    ret = bdrv_block_status(bs, 1 << 20, 3 << 20, &pnum, &map, &file);
+    g_assert_cmpint(ret, ==, BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED |
+                    BDRV_BLOCK_OFFSET_VALID);
+    g_assert_cmpint(map, ==, 1 << 20);
+    g_assert_cmpint(pnum, >=, 64 << 10);
+    g_assert_cmpint(pnum, <, 3 << 20);
+    ret = bdrv_block_status(bs, 2 << 20, 4 << 20, &pnum, &map, &file);
+    g_assert_cmpint(ret & BDRV_BLOCK_ZERO, !=, 0);
+    g_assert_cmpint(pnum, ==, 2 << 20);     /* clipped to the end */
+    /* past the end */
+    ret = bdrv_block_status(bs, 8 << 20, 4096, &pnum, NULL, NULL);
+    g_assert_cmpint(ret, ==, BDRV_BLOCK_ZERO);
+    /* a raw node with no backing allocates everything */
+    g_assert_cmpint(bdrv_is_allocated_above(bs, NULL, 0, 4 << 20, &pnum),
+                    ==, 1);
+    bdrv_unref(bs);
+    g_unlink(path);
+    g_free(path);
+    g_free(data);
+}
+
+static void test_probe(void)
+{
+    char *img = make_image(8192, true);
+    BlockOpenOptions o = { .read_only = true };
+    GError *err = NULL;
+    BlockDriverState *bs = bdrv_open(img, &o, &err);
+
+    g_assert_no_error(err);
+    g_assert_cmpstr(bs->drv->format_name, ==, "raw");
+    g_assert_true(bs->probed);
+    g_assert_nonnull(bs->node_name);
+    g_assert_true(bs->node_name[0] == '#');
+    g_assert_true(bdrv_find_node(bs->node_name) == bs);
+    bdrv_unref(bs);
+
+    o.format = "raw";
+    bs = bdrv_open(img, &o, &err);
+    g_assert_false(bs->probed);
+    bdrv_unref(bs);
+
+    o.format = "file";
+    bs = bdrv_open(img, &o, &err);
+    g_assert_true(bs->drv == &bdrv_file);
+    g_assert_null(bs->file);
+    bdrv_unref(bs);
+
+    g_assert_true(bdrv_find_format("qcow2") == &bdrv_qcow2);
+    g_assert_null(bdrv_find_format("vmdk"));
+
+    if (have_qemu_img() && qcow2_ready()) {
+        char *q = tmp_path("probe.qcow2");
+        g_free(run("qemu-img create -f qcow2 %s 1M", q));
+        o.format = NULL;
+        bs = bdrv_open(q, &o, &err);
+        g_assert_no_error(err);
+        g_assert_cmpstr(bs->drv->format_name, ==, "qcow2");
+        g_assert_false(bs->probed);
+        g_assert_cmpint(bdrv_getlength(bs), ==, 1 << 20);
+        bdrv_unref(bs);
+        g_unlink(q);
+        g_free(q);
+    }
+    drop_image(img);
+}
+
+static void test_backing_path(void)
+{
+    BlockDriverState bs = { .filename = (char *)"/a/b/top.qcow2" };
+
+    g_assert_null(bdrv_backing_path(&bs));
+    bs.backing_file = (char *)"base.qcow2";
+    char *p = bdrv_backing_path(&bs);
+    g_assert_cmpstr(p, ==, "/a/b/base.qcow2");
+    g_free(p);
+    bs.backing_file = (char *)"/c/base.qcow2";
+    p = bdrv_backing_path(&bs);
+    g_assert_cmpstr(p, ==, "/c/base.qcow2");
+    g_free(p);
+    bs.filename = (char *)"top.qcow2";
+    bs.backing_file = (char *)"../base.qcow2";
+    p = bdrv_backing_path(&bs);
+    g_assert_cmpstr(p, ==, "../base.qcow2");
+    g_free(p);
+}
+
+/* raw base <- qcow2 mid <- qcow2 top, from qemu-img, relative names */
+static void test_backing_chain(void)
+{
+    if (!have_qemu_img() || !qcow2_ready()) {
+        g_test_skip("needs qemu-img and the qcow2 driver");
+        return;
+    }
+    char *dir = g_dir_make_tmp("vireo-chain-XXXXXX", NULL);
+    char *base = g_build_filename(dir, "base.raw", NULL);
+    char *mid = g_build_filename(dir, "mid.qcow2", NULL);
+    char *top = g_build_filename(dir, "top.qcow2", NULL);
+    GError *err = NULL;
+
+    g_free(run("qemu-img create -f raw %s 1M", base));
+    g_free(run("qemu-io -f raw -c 'write -P 0x11 0 64k' %s", base));
+    g_free(run("qemu-img create -f qcow2 -b base.raw -F raw %s", mid));
+    g_free(run("qemu-io -f qcow2 -c 'write -P 0x22 64k 64k' %s", mid));
+    g_free(run("qemu-img create -f qcow2 -b mid.qcow2 -F qcow2 %s", top));
+    g_free(run("qemu-io -f qcow2 -c 'write -P 0x33 128k 64k' %s", top));
+
+    BlockOpenOptions o = { 0 };
+    BlockDriverState *bs = bdrv_open(top, &o, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(bs->backing);
+    g_assert_nonnull(bs->backing->backing);
+    g_assert_null(bs->backing->backing->backing);
+    g_assert_true(bs->backing->read_only);
+    g_assert_cmpstr(bs->backing->backing->drv->format_name, ==, "raw");
+    g_assert_cmpint(bdrv_backing_depth(bs), ==, 2);
+    uint8_t buf[3 * 65536];
+    g_assert_cmpint(bdrv_pread(bs, 0, buf, sizeof(buf)), ==, 0);
+    g_assert_cmpint(buf[0], ==, 0x11);
+    g_assert_cmpint(buf[65536], ==, 0x22);
+    g_assert_cmpint(buf[131072], ==, 0x33);
+
+    int64_t pnum;
+    g_assert_cmpint(bdrv_is_allocated_above(bs, NULL, 0, 1 << 20, &pnum),
+                    ==, 1);
+    g_assert_cmpint(bdrv_is_allocated_above(bs, bs->backing->backing, 0,
+                                            65536, &pnum), ==, 0);
+    g_assert_cmpint(pnum, ==, 65536);
+    g_assert_cmpint(bdrv_is_allocated_above(bs, bs->backing, 65536, 65536,
+                                            &pnum), ==, 0);
+    g_assert_cmpint(bdrv_is_allocated_above(bs, NULL, 65536, 65536, &pnum),
+                    ==, 1);
+
+    /* info against qemu-img's, chain included */
+    json_t *mine = bdrv_query_image_info(bs, true);
+    char *out = run("qemu-img info -U --output=json --backing-chain %s", top);
+    json_t *theirs = json_loads(out, 0, NULL);
+    g_assert_true(json_is_array(theirs));
+    json_t *level = mine;
+    size_t i;
+    json_t *t;
+    json_array_foreach(theirs, i, t) {
+        const char *key;
+        json_t *v;
+        g_assert_nonnull(level);
+        json_object_foreach(t, key, v) {
+            if (!strcmp(key, "actual-size") || !strcmp(key, "dirty-flag")) {
+                continue;
+            }
+            json_t *m = json_object_get(level, key);
+            if (!m || !json_equal(m, v)) {
+                g_error("%s: ours %s, qemu-img's %s", key,
+                        m ? json_dumps(m, JSON_ENCODE_ANY) : "(none)",
+                        json_dumps(v, JSON_ENCODE_ANY));
+            }
+        }
+        level = json_object_get(level, "backing-image");
+    }
+    json_decref(theirs);
+    json_decref(mine);
+    g_free(out);
+    bdrv_unref(bs);
+
+    /* no_backing: the top alone */
+    o.no_backing = true;
+    bs = bdrv_open(top, &o, &err);
+    g_assert_null(bs->backing);
+    g_assert_cmpstr(bs->backing_file, ==, "mid.qcow2");
+    bdrv_unref(bs);
+    o.no_backing = false;
+
+    /* a missing backing file */
+    g_unlink(base);
+    g_assert_null(bdrv_open(top, &o, &err));
+    char *want = g_strdup_printf("Could not open backing file: Could not "
+                                 "open '%s': No such file or directory",
+                                 base);
+    g_assert_cmpstr(err->message, ==, want);
+    g_free(want);
+    g_clear_error(&err);
+
+    /* a loop: a -> b -> a */
+    char *a = g_build_filename(dir, "a.qcow2", NULL);
+    char *b = g_build_filename(dir, "b.qcow2", NULL);
+    g_free(run("qemu-img create -f qcow2 -u -b b.qcow2 -F qcow2 %s 1M", a));
+    g_free(run("qemu-img create -f qcow2 -u -b a.qcow2 -F qcow2 %s 1M", b));
+    g_assert_null(bdrv_open(a, &o, &err));
+    g_assert_nonnull(strstr(err->message, "infinite loop"));
+    g_clear_error(&err);
+    /* and itself */
+    g_free(run("qemu-img create -f qcow2 -u -b a.qcow2 -F qcow2 %s 1M", a));
+    g_assert_null(bdrv_open(a, &o, &err));
+    g_assert_nonnull(strstr(err->message, "infinite loop"));
+    g_clear_error(&err);
+    g_unlink(a);
+    g_unlink(b);
+    g_free(a);
+    g_free(b);
+
+    /* too deep: 258 images */
+    char *prev = NULL;
+    char *first = NULL;
+    for (int n = 0; n < 258; n++) {
+        char *img = g_strdup_printf("%s/d%d.qcow2", dir, n);
+        if (prev) {
+            g_free(run("qemu-img create -f qcow2 -u -b %s -F qcow2 %s 64k",
+                       prev, img));
+        } else {
+            g_free(run("qemu-img create -f qcow2 %s 64k", img));
+        }
+        g_free(prev);
+        prev = img;
+    }
+    first = prev;
+    g_assert_null(bdrv_open(first, &o, &err));
+    g_assert_nonnull(strstr(err->message, "Backing file chain too deep"));
+    g_clear_error(&err);
+    g_free(first);
+    g_free(run("rm -rf %s", dir));
+    g_free(base);
+    g_free(mid);
+    g_free(top);
+    g_free(dir);
+}
+
+/* image info of a raw image equals qemu-img's on the shared fields */
+static void test_image_info(void)
+{
+    if (!have_qemu_img()) {
+        g_test_skip("needs qemu-img");
+        return;
+    }
+    const char *fmts[] = { "raw", "qcow2" };
+    for (unsigned f = 0; f < G_N_ELEMENTS(fmts); f++) {
+        if (!strcmp(fmts[f], "qcow2") && !qcow2_ready()) {
+            continue;
+        }
+        char *path = tmp_path("info.img");
+        g_free(run("qemu-img create -f %s %s 3M", fmts[f], path));
+        if (!strcmp(fmts[f], "qcow2")) {
+            g_free(run("qemu-img snapshot -c snap1 %s", path));
+        }
+        BlockOpenOptions o = { .format = fmts[f], .read_only = true };
+        GError *err = NULL;
+        BlockDriverState *bs = bdrv_open(path, &o, &err);
+        g_assert_no_error(err);
+        json_t *mine = bdrv_query_image_info(bs, false);
+        char *out = run("qemu-img info -U --output=json %s", path);
+        json_t *theirs = json_loads(out, 0, NULL);
+        const char *key;
+        json_t *v;
+        json_object_foreach(theirs, key, v) {
+            json_t *m = json_object_get(mine, key);
+            if (!m || !json_equal(m, v)) {
+                g_error("%s %s: ours %s, qemu-img's %s", fmts[f], key,
+                        m ? json_dumps(m, JSON_ENCODE_ANY) : "(none)",
+                        json_dumps(v, JSON_ENCODE_ANY));
+            }
+        }
+        g_assert_cmpuint(json_object_size(mine), ==,
+                         json_object_size(theirs));
+        /* QEMU's key order, so the printed JSON diffs cleanly */
+        char *a = json_dumps(mine, JSON_INDENT(4));
+        char *b = json_dumps(theirs, JSON_INDENT(4));
+        g_assert_cmpstr(a, ==, b);
+        free(a);
+        free(b);
+        json_decref(mine);
+        json_decref(theirs);
+        g_free(out);
+        bdrv_unref(bs);
+        g_unlink(path);
+        g_free(path);
+    }
+}
+
+/* detect-zeroes=unmap punches holes for all-zero writes; off writes them */
+static void test_detect_zeroes(void)
+{
+    static const char *const modes[] = { "off", "on", "unmap" };
+
+    for (unsigned m = 0; m < G_N_ELEMENTS(modes); m++) {
+        char *img = make_image(1 << 20, true);
+        BlockBackend *blk = drive("file=%s,format=raw,if=none,id=dz%u,"
+                                  "discard=unmap,detect-zeroes=%s", img, m,
+                                  modes[m]);
+        uint8_t *zeros = g_malloc0(256 << 10);
+        struct iovec v = { zeros, 256 << 10 };
+        Res r = { 0 };
+        struct stat before, after;
+
+        g_assert_cmpint(blk_get_detect_zeroes(blk), ==, m);
+        g_assert_cmpint(stat(img, &before), ==, 0);
+        blk_aio_pwritev(blk, 256 << 10, &v, 1, res_cb, &r);
+        g_assert_cmpint(wait_res(&r), ==, 0);
+        /* synchronous writes follow the same rule */
+        g_assert_cmpint(blk_pwrite(blk, 0, zeros, 64 << 10), ==, 0);
+        g_assert_cmpint(blk_flush(blk), ==, 0);
+        g_assert_cmpint(stat(img, &after), ==, 0);
+        if (m == BLOCK_DETECT_ZEROES_UNMAP) {
+            g_assert_cmpint(after.st_blocks, <, before.st_blocks);
+        } else if (m == BLOCK_DETECT_ZEROES_OFF) {
+            g_assert_cmpint(after.st_blocks, ==, before.st_blocks);
+        }
+        size_t len;
+        uint8_t *data = read_file(img, &len);
+        for (size_t i = 256 << 10; i < 512 << 10; i++) {
+            g_assert_cmpint(data[i], ==, 0);
+        }
+        g_assert_cmpint(data[(512 << 10) + 1], ==,
+                        (uint8_t)(((512 << 10) + 1) * 7 + 3));
+        g_free(data);
+        /* accounted as a write either way */
+        const BlockAcctStats *st = blk_get_stats(blk);
+        g_assert_cmpuint(st->ops[BLOCK_ACCT_WRITE], ==, 1);
+        g_assert_cmpuint(st->bytes[BLOCK_ACCT_WRITE], ==, 256 << 10);
+        g_assert_cmpuint(st->wr_highest_offset, ==, 512 << 10);
+        blk_unref(blk);
+        g_free(zeros);
+        drop_image(img);
+    }
+}
+
+static void test_accounting(void)
+{
+    char *img = make_image(1 << 20, false);
+    BlockBackend *blk = drive("file=%s,format=raw,if=none,id=acct", img);
+    uint8_t buf[4096];
+    struct iovec v = { buf, sizeof(buf) };
+    Res r = { 0 };
+
+    g_assert_cmpint(blk_get_stats(blk)->last_access_ns, ==, 0);
+    blk_aio_preadv(blk, 0, &v, 1, res_cb, &r);
+    g_assert_cmpint(wait_res(&r), ==, 0);
+    r = (Res){ 0 };
+    blk_aio_preadv(blk, 1 << 20, &v, 1, res_cb, &r);    /* out of range */
+    g_assert_cmpint(wait_res(&r), ==, -EIO);
+    r = (Res){ 0 };
+    blk_aio_flush(blk, res_cb, &r);
+    g_assert_cmpint(wait_res(&r), ==, 0);
+    r = (Res){ 0 };
+    blk_aio_pdiscard(blk, 0, 4096, res_cb, &r);
+    g_assert_cmpint(wait_res(&r), ==, 0);
+    const BlockAcctStats *st = blk_get_stats(blk);
+    g_assert_cmpuint(st->ops[BLOCK_ACCT_READ], ==, 1);
+    g_assert_cmpuint(st->bytes[BLOCK_ACCT_READ], ==, 4096);
+    g_assert_cmpuint(st->invalid_ops[BLOCK_ACCT_READ], ==, 1);
+    g_assert_cmpuint(st->ops[BLOCK_ACCT_FLUSH], ==, 1);
+    g_assert_cmpuint(st->ops[BLOCK_ACCT_UNMAP], ==, 1);
+    g_assert_cmpint(st->last_access_ns, >, 0);
+    blk_unref(blk);
+    drop_image(img);
+}
+
+static char *blockdev_error(const char *optstr)
+{
+    GError *err = NULL;
+    g_assert_null(blockdev_add(optstr, &err));
+    g_assert_nonnull(err);
+    char *prefix = g_strdup_printf("-blockdev %s: ", optstr);
+    g_assert_true(g_str_has_prefix(err->message, prefix));
+    char *msg = g_strdup(err->message + strlen(prefix));
+    g_free(prefix);
+    g_error_free(err);
+    return msg;
+}
+
+#define assert_blockdev_error(expected, ...)                            \
+    do {                                                                \
+        char *opt_ = g_strdup_printf(__VA_ARGS__);                      \
+        char *msg_ = blockdev_error(opt_);                              \
+        g_assert_cmpstr(msg_, ==, expected);                            \
+        g_free(msg_);                                                   \
+        g_free(opt_);                                                   \
+    } while (0)
+
+static void test_blockdev(void)
+{
+    char *img = make_image(1 << 20, true);
+    GError *err = NULL;
+    char *opt;
+
+    /* the nested form */
+    opt = g_strdup_printf("driver=raw,node-name=disk0,file.driver=file,"
+                          "file.filename=%s,detect-zeroes=on", img);
+    BlockDriverState *d0 = blockdev_add(opt, &err);
+    g_free(opt);
+    g_assert_no_error(err);
+    g_assert_cmpstr(d0->node_name, ==, "disk0");
+    g_assert_true(d0->file->drv == &bdrv_file);
+    g_assert_true(d0->file->node_name[0] == '#');
+
+    /* the two-step form, read-only */
+    /* the same image twice in one process needs locking=off, as in QEMU */
+    opt = g_strdup_printf("driver=file,node-name=f1,filename=%s,"
+                          "read-only=on,locking=off", img);
+    g_assert_nonnull(blockdev_add(opt, &err));
+    g_free(opt);
+    BlockDriverState *d1 = blockdev_add("driver=raw,node-name=d1,file=f1,"
+                                        "read-only=on", &err);
+    g_assert_no_error(err);
+    g_assert_true(d1->file == bdrv_find_node("f1"));
+    /* JSON */
+    opt = g_strdup_printf("{\"driver\": \"file\", \"node-name\": \"f2\", "
+                          "\"filename\": \"%s\", \"read-only\": true, "
+                          "\"locking\": \"off\"}", img);
+    g_assert_nonnull(blockdev_add(opt, &err));
+    g_free(opt);
+    g_assert_no_error(err);
+
+    /* a device finds the node: one anonymous backend, claimed once */
+    BlockBackend *blk = blk_find("disk0");
+    g_assert_nonnull(blk);
+    g_assert_true(blk_is_anonymous(blk));
+    g_assert_cmpstr(blk_name(blk), ==, "");
+    g_assert_true(blk_bs(blk) == d0);
+    g_assert_cmpint(blk_getlength(blk), ==, 1 << 20);
+    g_assert_cmpint(blk_get_detect_zeroes(blk), ==, BLOCK_DETECT_ZEROES_ON);
+    g_assert_true(blk_find("disk0") == blk);
+    g_assert_true(blk_attach_dev(blk, "vd0", &err));
+    g_assert_false(blk_attach_dev(blk_find("disk0"), "vd1", &err));
+    g_assert_cmpstr(err->message, ==,
+                    "Drive 'disk0' is already in use by vd0");
+    g_clear_error(&err);
+    uint8_t buf[512];
+    g_assert_cmpint(blk_pread(blk, 0, buf, 512), ==, 0);
+    g_assert_cmpint(buf[1], ==, 10);
+    BlockBackend *ro = blk_find("d1");
+    g_assert_true(blk_is_read_only(ro));
+    g_assert_cmpint(blk_pwrite(ro, 0, buf, 512), ==, -EPERM);
+    g_assert_null(blk_find("nothing"));
+
+    assert_blockdev_error("Parameter 'driver' is missing",
+                          "node-name=x,filename=%s", img);
+    assert_blockdev_error("Parameter 'driver' does not accept value "
+                          "'vmdk9'", "driver=vmdk9,node-name=x");
+    assert_blockdev_error("'node-name' must be specified for the root node",
+                          "driver=file,filename=%s", img);
+    assert_blockdev_error("Duplicate nodes with node-name='disk0'",
+                          "driver=file,node-name=disk0,filename=%s", img);
+    assert_blockdev_error("Parameter 'x' is unexpected",
+                          "driver=file,node-name=n9,filename=%s,x=1", img);
+    assert_blockdev_error("Parameter 'file.x' is unexpected",
+                          "driver=raw,node-name=n9,file.driver=file,"
+                          "file.filename=%s,file.x=1", img);
+    assert_blockdev_error("Parameter 'filename' is missing",
+                          "driver=file,node-name=n9");
+    assert_blockdev_error("Parameter 'file.filename' is missing",
+                          "driver=raw,node-name=n9,file.driver=file");
+    assert_blockdev_error("A block device must be specified for \"file\"",
+                          "driver=raw,node-name=n9");
+    assert_blockdev_error("Cannot find device='nope' nor node-name='nope'",
+                          "driver=raw,node-name=n9,file=nope");
+    assert_blockdev_error("Parameter 'read-only' expects 'on' or 'off'",
+                          "driver=file,node-name=n9,filename=%s,"
+                          "read-only=maybe", img);
+    assert_blockdev_error("Parameter 'aio' does not accept value 'posix'",
+                          "driver=file,node-name=n9,filename=%s,aio=posix",
+                          img);
+    assert_blockdev_error("setting detect-zeroes to unmap is not allowed "
+                          "without setting discard operation to unmap",
+                          "driver=file,node-name=n9,filename=%s,"
+                          "detect-zeroes=unmap", img);
+    assert_blockdev_error("Block node is read-only",
+                          "driver=raw,node-name=n9,file=f2");
+    assert_blockdev_error("Invalid node-name: '1x'",
+                          "driver=file,node-name=1x,filename=%s", img);
+    assert_blockdev_error("Parameter 'backing' is unexpected",
+                          "driver=raw,node-name=n9,file=f2,read-only=on,"
+                          "backing=null");
+    g_assert_null(bdrv_find_node("n9"));
+#ifdef CONFIG_LINUX_IO_URING
+    opt = g_strdup_printf("driver=file,node-name=u1,filename=%s,"
+                          "aio=io_uring,locking=off", img);
+    g_assert_nonnull(blockdev_add(opt, &err));
+    g_assert_no_error(err);
+    g_free(opt);
+#endif
+
+    blockdev_close_all();
+    g_assert_null(bdrv_find_node("disk0"));
+    g_assert_null(bdrv_find_node("f1"));
+    g_assert_null(bdrv_next_node(NULL));
+    g_assert_null(blk_next(NULL));
+    drop_image(img);
+}
+
+/* qcow2 -blockdev with backing=null / backing=NODE */
+static void test_blockdev_backing(void)
+{
+    if (!have_qemu_img() || !qcow2_ready()) {
+        g_test_skip("needs qemu-img and the qcow2 driver");
+        return;
+    }
+    char *base = tmp_path("bd-base.raw");
+    char *other = tmp_path("bd-other.raw");
+    char *top = tmp_path("bd-top.qcow2");
+    GError *err = NULL;
+    g_free(run("qemu-img create -f raw %s 1M", base));
+    g_free(run("qemu-io -f raw -c 'write -P 0x44 0 4k' %s", base));
+    g_free(run("qemu-img create -f raw %s 1M", other));
+    g_free(run("qemu-io -f raw -c 'write -P 0x55 0 4k' %s", other));
+    g_free(run("qemu-img create -f qcow2 -b %s -F raw %s", base, top));
+
+    char *opt = g_strdup_printf("driver=qcow2,node-name=t0,file.driver=file,"
+                                "file.filename=%s", top);
+    BlockDriverState *t0 = blockdev_add(opt, &err);
+    g_free(opt);
+    g_assert_no_error(err);
+    g_assert_nonnull(t0->backing);
+    uint8_t buf[512];
+    g_assert_cmpint(bdrv_pread(t0, 0, buf, 512), ==, 0);
+    g_assert_cmpint(buf[0], ==, 0x44);
+    blockdev_close_all();
+
+    opt = g_strdup_printf("driver=qcow2,node-name=t1,file.driver=file,"
+                          "file.filename=%s,backing=null", top);
+    BlockDriverState *t1 = blockdev_add(opt, &err);
+    g_free(opt);
+    g_assert_no_error(err);
+    g_assert_null(t1->backing);
+    g_assert_cmpint(bdrv_pread(t1, 0, buf, 512), ==, 0);
+    g_assert_cmpint(buf[0], ==, 0);
+    blockdev_close_all();
+
+    opt = g_strdup_printf("driver=raw,node-name=o1,read-only=on,"
+                          "file.driver=file,file.filename=%s", other);
+    g_assert_nonnull(blockdev_add(opt, &err));
+    g_free(opt);
+    opt = g_strdup_printf("driver=qcow2,node-name=t2,file.driver=file,"
+                          "file.filename=%s,backing=o1", top);
+    BlockDriverState *t2 = blockdev_add(opt, &err);
+    g_free(opt);
+    g_assert_no_error(err);
+    g_assert_true(t2->backing == bdrv_find_node("o1"));
+    g_assert_cmpint(bdrv_pread(t2, 0, buf, 512), ==, 0);
+    g_assert_cmpint(buf[0], ==, 0x55);
+    blockdev_close_all();
+    g_unlink(base);
+    g_unlink(other);
+    g_unlink(top);
+    g_free(base);
+    g_free(other);
+    g_free(top);
+}
+
+/* snapshot=on: writes land in a temporary overlay, never in the image */
+static void test_snapshot(void)
+{
+    if (!qcow2_ready()) {
+        g_test_skip("needs the qcow2 driver");
+        return;
+    }
+    char *img = make_image(1 << 20, true);
+    size_t len;
+    uint8_t *before = read_file(img, &len);
+    BlockBackend *blk = drive("file=%s,format=raw,if=none,id=snap,"
+                              "snapshot=on", img);
+    uint8_t buf[4096];
+
+    g_assert_cmpstr(blk_get_format(blk), ==, "qcow2");
+    g_assert_false(blk_is_read_only(blk));
+    g_assert_cmpint(blk_getlength(blk), ==, 1 << 20);
+    memset(buf, 0xee, sizeof(buf));
+    g_assert_cmpint(blk_pwrite(blk, 8192, buf, sizeof(buf)), ==, 0);
+    memset(buf, 0, sizeof(buf));
+    g_assert_cmpint(blk_pread(blk, 8192, buf, sizeof(buf)), ==, 0);
+    g_assert_cmpint(buf[0], ==, 0xee);
+    g_assert_cmpint(blk_pread(blk, 0, buf, 16), ==, 0);
+    g_assert_cmpint(buf[1], ==, 10);
+    /* the overlay's file is gone already */
+    g_assert_false(g_file_test(blk_get_filename(blk), G_FILE_TEST_EXISTS));
+    blk_unref(blk);
+    uint8_t *after = read_file(img, &len);
+    g_assert_cmpmem(before, len, after, len);
+    g_free(before);
+    g_free(after);
+
+    /* -snapshot: the default for every drive */
+    blk_set_snapshot_default(true);
+    blk = drive("file=%s,format=raw,if=none,id=snap2", img);
+    g_assert_cmpstr(blk_get_format(blk), ==, "qcow2");
+    blk_unref(blk);
+    blk = drive("file=%s,format=raw,if=none,id=snap3,snapshot=off", img);
+    g_assert_cmpstr(blk_get_format(blk), ==, "raw");
+    blk_unref(blk);
+    blk_set_snapshot_default(false);
+    drop_image(img);
+}
+
+static void test_io_uring(void)
+{
+#ifdef CONFIG_LINUX_IO_URING
+    io_roundtrip("cache=writeback,aio=io_uring");
+    io_roundtrip("cache=none,aio=io_uring");
+#else
+    g_test_skip("built without liburing");
+#endif
+}
+
+static void test_eof_uring(void)
+{
+#ifdef CONFIG_LINUX_IO_URING
+    eof("cache=writethrough,aio=io_uring");
+#else
+    g_test_skip("built without liburing");
+#endif
+}
+
+static void test_concurrent_uring(void)
+{
+#ifdef CONFIG_LINUX_IO_URING
+    concurrent("cache=writeback,aio=io_uring");
+    concurrent("cache=none,aio=io_uring");
+#else
+    g_test_skip("built without liburing");
+#endif
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -847,5 +1631,21 @@ int main(int argc, char **argv)
     g_test_add_func("/block/concurrent/threads", test_concurrent_threads);
     g_test_add_func("/block/concurrent/direct", test_concurrent_direct);
     g_test_add_func("/block/concurrent/native", test_concurrent_native);
+    g_test_add_func("/block/io/io_uring", test_io_uring);
+    g_test_add_func("/block/eof/io_uring", test_eof_uring);
+    g_test_add_func("/block/concurrent/io_uring", test_concurrent_uring);
+    g_test_add_func("/block/generic/create-truncate-raw",
+                    test_create_truncate_raw);
+    g_test_add_func("/block/generic/block-status-sparse",
+                    test_block_status_sparse);
+    g_test_add_func("/block/generic/probe", test_probe);
+    g_test_add_func("/block/generic/backing-path", test_backing_path);
+    g_test_add_func("/block/generic/backing-chain", test_backing_chain);
+    g_test_add_func("/block/generic/image-info", test_image_info);
+    g_test_add_func("/block/detect-zeroes", test_detect_zeroes);
+    g_test_add_func("/block/accounting", test_accounting);
+    g_test_add_func("/block/blockdev", test_blockdev);
+    g_test_add_func("/block/blockdev-backing", test_blockdev_backing);
+    g_test_add_func("/block/snapshot", test_snapshot);
     return g_test_run();
 }
