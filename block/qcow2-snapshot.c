@@ -238,19 +238,6 @@ static void encode_snapshot(const Qcow2Snapshot *sn, uint8_t *p)
     memcpy(p + id_len, sn->name, name_len);
 }
 
-/* Everything cached on disk: refcount increases before the tables that
- * need them, and those before a header that points at them. */
-static int flush_caches(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret = qcow2_cache_flush(bs, s->l2_cache);
-
-    if (ret == 0) {
-        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    }
-    return ret;
-}
-
 int qcow2_write_snapshots(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -265,7 +252,7 @@ int qcow2_write_snapshots(BlockDriverState *bs)
     if (size > QCOW2_MAX_SNAPSHOTS_SIZE) {
         return -EFBIG;
     }
-    ret = flush_caches(bs);
+    ret = qcow2_flush_caches(bs);
     if (ret < 0) {
         return ret;
     }
@@ -504,7 +491,7 @@ bool qcow2_snapshot_goto(BlockDriverState *bs, const char *name_or_id,
     if (ret < 0) {
         goto fail;
     }
-    ret = flush_caches(bs);
+    ret = qcow2_flush_caches(bs);
     if (ret < 0) {
         goto fail;
     }
@@ -540,7 +527,7 @@ bool qcow2_snapshot_goto(BlockDriverState *bs, const char *name_or_id,
         ret = ret2;
     }
     if (ret == 0) {
-        ret = flush_caches(bs);
+        ret = qcow2_flush_caches(bs);
     }
     if (ret == 0) {
         qcow2_cache_empty(s->l2_cache);
@@ -597,7 +584,7 @@ bool qcow2_snapshot_delete(BlockDriverState *bs, const char *name_or_id,
         qcow2_free_clusters(bs, sn.l1_table_offset, (uint64_t)sn.l1_size * 8);
     }
     if (ret == 0) {
-        ret = flush_caches(bs);
+        ret = qcow2_flush_caches(bs);
     }
     snapshot_clear(&sn);
     if (ret < 0) {

@@ -2,8 +2,10 @@
  * qcow2 inside the driver: the on-disk layout (docs/interop/qcow2.txt of
  * QEMU, versions 2 and 3) and the state the driver's files share.
  *
- *   qcow2.c          open (validation), header and extensions, create,
- *                    amend, info, the request path, dirty/corrupt bits
+ *   qcow2.c          open (validation), header and extensions, info,
+ *                    dirty/corrupt bits, the driver's table
+ *   qcow2-io.c       the request path
+ *   qcow2-create.c   create, preallocation, resize, amend
  *   qcow2-cache.c    the L2 and refcount-block caches
  *   qcow2-cluster.c  guest offset -> host offset: L1/L2 lookup, allocation
  *                    with copy-on-write, zero, discard, compressed clusters,
@@ -29,6 +31,15 @@
 #include "block/block_int.h"
 
 #define QCOW2_MAGIC 0x514649fb          /* "QFI\xfb" */
+
+/* header layout */
+#define QCOW2_V2_HEADER_SIZE 72
+#define QCOW2_V3_HEADER_SIZE 104        /* without compression_type */
+#define QCOW2_HEADER_SIZE 112           /* what we write for v3 */
+#define QCOW2_OFF_SIZE 24
+#define QCOW2_OFF_INCOMPAT 72
+#define QCOW2_FEATURE_NAME_LEN 46
+
 
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
@@ -236,6 +247,43 @@ int qcow2_mark_clean(BlockDriverState *bs);
  */
 int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
+
+/*
+ * Lays out the header cluster in buf (len bytes): fields from h, the
+ * backing format and feature table extensions, the kept unknown extensions
+ * and the backing file name; fills h's backing file offset and size and
+ * header_length. -ENOSPC when it does not fit.
+ */
+int qcow2_header_build(Qcow2Header *h, const char *backing_file,
+                       const char *backing_fmt,
+                       const Qcow2UnknownExt *unknown, int nb_unknown,
+                       uint8_t *buf, size_t len);
+/* Both caches written and the file flushed; 0 or -errno. */
+int qcow2_flush_caches(BlockDriverState *bs);
+/* Rewrites the backing file name and format (s->lock held). */
+int qcow2_change_backing_locked(BlockDriverState *bs, const char *file,
+                                const char *fmt);
+
+/* ---- qcow2-io.c ---- */
+
+int qcow2_run_sync(BlockDriverState *bs, BlockRequest *req);
+void qcow2_submit(BlockDriverState *bs, BlockRequest *req);
+/* An L2 table changed: marks it dirty, with the refcount cache as its
+ * dependency (new clusters' refcounts reach the disk first). */
+void qcow2_l2_updated(BlockDriverState *bs, void *l2);
+/* Whether an L2 entry points at a host cluster (standard or compressed). */
+bool qcow2_entry_has_host(uint64_t entry);
+/* Writes real zeros to guest [offset, offset + bytes) (s->lock held). */
+int qcow2_write_zero_buffer(BlockDriverState *bs, uint64_t offset,
+                            uint64_t bytes);
+
+/* ---- qcow2-create.c ---- */
+
+bool qcow2_create(const char *filename, int64_t size, Opts *opts,
+                  GError **errp);
+bool qcow2_truncate(BlockDriverState *bs, int64_t offset, bool shrink,
+                    PreallocMode prealloc, GError **errp);
+bool qcow2_amend(BlockDriverState *bs, Opts *opts, GError **errp);
 
 /* ---- qcow2-cache.c: write-back caches of cluster-sized tables ---- */
 

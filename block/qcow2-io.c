@@ -1,0 +1,691 @@
+/*
+ * qcow2's request path: reads through the mapping (data, zeros, the
+ * backing file, compressed clusters), writes with allocation and
+ * copy-on-write of (sub)clusters, write-zeroes, discard, compressed writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/qcow2.h"
+#include "util/log.h"
+
+#define ROUND_UP(n, d) (((n) + (d) - 1) / (d) * (d))
+
+/* ---- the request path ---- */
+
+/* A read or write of bytes at offset on node, from/to the part of the
+ * vector starting iov_off bytes in. */
+static int node_rw(BlockDriverState *node, BlockOp op, int64_t offset,
+                   int64_t bytes, const struct iovec *iov, int iovcnt,
+                   size_t iov_off)
+{
+    struct iovec stack[8];
+    struct iovec *v = iovcnt <= 8 ? stack : g_new(struct iovec, iovcnt);
+    size_t left = bytes;
+    int n = 0, ret;
+
+    for (int i = 0; i < iovcnt && left; i++) {
+        if (iov_off >= iov[i].iov_len) {
+            iov_off -= iov[i].iov_len;
+            continue;
+        }
+        size_t take = MIN(iov[i].iov_len - iov_off, left);
+        v[n].iov_base = (uint8_t *)iov[i].iov_base + iov_off;
+        v[n].iov_len = take;
+        n++;
+        left -= take;
+        iov_off = 0;
+    }
+    BlockRequest req = {
+        .op = op, .offset = offset, .bytes = bytes, .iov = v, .iovcnt = n,
+    };
+    ret = left ? -EINVAL : bdrv_run_sync(node, &req);
+    if (v != stack) {
+        g_free(v);
+    }
+    return ret;
+}
+
+static int read_backing(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                        const struct iovec *iov, int iovcnt, size_t iov_off)
+{
+    int64_t len;
+    int64_t avail = 0;
+    int ret;
+
+    if (!bs->backing) {
+        iov_memset(iov, iovcnt, iov_off, 0, bytes);
+        return 0;
+    }
+    len = bdrv_getlength(bs->backing);
+    if (len < 0) {
+        return len;
+    }
+    /* a backing file shorter than the overlay reads as zeros past its end */
+    if (offset < len) {
+        avail = MIN(bytes, len - offset);
+        ret = node_rw(bs->backing, BLK_OP_READ, offset, avail, iov, iovcnt,
+                      iov_off);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (bytes > avail) {
+        iov_memset(iov, iovcnt, iov_off + avail, 0, bytes - avail);
+    }
+    return 0;
+}
+
+/* Reads the guest range as this node maps it now (also for COW). */
+static int do_read(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                   const struct iovec *iov, int iovcnt, size_t iov_off)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t *cbuf = NULL;
+    int ret = 0;
+
+    while (bytes > 0 && ret == 0) {
+        uint64_t n = bytes, host;
+        Qcow2SubclusterType type;
+
+        ret = qcow2_get_host_offset(bs, offset, &n, &host, &type);
+        if (ret < 0) {
+            break;
+        }
+        ret = 0;
+        switch (type) {
+        case QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN:
+        case QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC:
+            ret = read_backing(bs, offset, n, iov, iovcnt, iov_off);
+            break;
+        case QCOW2_SUBCLUSTER_ZERO_PLAIN:
+        case QCOW2_SUBCLUSTER_ZERO_ALLOC:
+            iov_memset(iov, iovcnt, iov_off, 0, n);
+            break;
+        case QCOW2_SUBCLUSTER_NORMAL: {
+            int64_t file_len = bdrv_getlength(bs->file);
+            /* data that starts past the end of the file is a broken
+             * mapping, not zeros */
+            if (file_len < 0 || host >= (uint64_t)file_len) {
+                ret = -EIO;
+                break;
+            }
+            ret = node_rw(bs->file, BLK_OP_READ, host, n, iov, iovcnt,
+                          iov_off);
+            break;
+        }
+        case QCOW2_SUBCLUSTER_COMPRESSED:
+            if (!cbuf) {
+                cbuf = g_malloc(s->cluster_size);
+            }
+            ret = qcow2_decompress_cluster(bs, host, cbuf);
+            if (ret == 0) {
+                iov_from_buf(iov, iovcnt, iov_off,
+                             cbuf + (offset & s->cluster_mask), n);
+            }
+            break;
+        default:
+            ret = -EIO;
+            break;
+        }
+        offset += n;
+        bytes -= n;
+        iov_off += n;
+    }
+    g_free(cbuf);
+    return ret;
+}
+
+static int read_buf(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                    uint8_t *buf)
+{
+    struct iovec v = { buf, bytes };
+    return bytes ? do_read(bs, offset, bytes, &v, 1, 0) : 0;
+}
+
+static uint64_t sc_mask(int first, int last)
+{
+    /* subclusters first..last inclusive, as allocation bits */
+    uint64_t hi = last == 31 ? 0xffffffffULL : (1ULL << (last + 1)) - 1;
+    return hi & ~((1ULL << first) - 1);
+}
+
+static int before_allocation(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    /* with lazy refcounts the dirty bit stands for the ordering */
+    return s->lazy_refcounts ? qcow2_mark_dirty(bs) : 0;
+}
+
+void qcow2_l2_updated(BlockDriverState *bs, void *l2)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->lazy_refcounts) {
+        qcow2_cache_set_dependency(s->l2_cache, s->refcount_block_cache);
+    }
+    qcow2_cache_mark_dirty(s->l2_cache, l2);
+}
+
+/*
+ * Writes into a cluster we own (COPIED): straight into place; the parts of
+ * touched subclusters that held no data are filled from what they read as.
+ */
+static int64_t write_in_place(BlockDriverState *bs, void *l2, int idx,
+                              uint64_t offset, uint64_t bytes,
+                              const struct iovec *iov, int iovcnt,
+                              size_t iov_off)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t entry = qcow2_l2_entry(s, l2, idx);
+    uint64_t bitmap = qcow2_l2_bitmap(s, l2, idx);
+    uint64_t host = entry & L2E_OFFSET_MASK;
+    uint64_t in_cluster = offset & s->cluster_mask;
+    uint64_t guest_cluster = offset - in_cluster;
+    uint64_t n = MIN(bytes, s->cluster_size - in_cluster);
+    int first = in_cluster >> s->subcluster_bits;
+    int last = (in_cluster + n - 1) >> s->subcluster_bits;
+    uint64_t start = (uint64_t)first << s->subcluster_bits;
+    uint64_t end = (uint64_t)(last + 1) << s->subcluster_bits;
+    Qcow2SubclusterType tf = qcow2_subcluster_type(s, entry, bitmap, first);
+    Qcow2SubclusterType tl = qcow2_subcluster_type(s, entry, bitmap, last);
+    uint64_t cow_start = tf == QCOW2_SUBCLUSTER_NORMAL ? in_cluster : start;
+    uint64_t cow_end = tl == QCOW2_SUBCLUSTER_NORMAL ? in_cluster + n : end;
+    int ret;
+
+    if (tf == QCOW2_SUBCLUSTER_INVALID || tl == QCOW2_SUBCLUSTER_INVALID) {
+        return -EIO;
+    }
+    /* whole normal clusters that follow contiguously go in one write */
+    if (tf == QCOW2_SUBCLUSTER_NORMAL && tl == QCOW2_SUBCLUSTER_NORMAL &&
+        in_cluster + n == (uint64_t)s->cluster_size) {
+        for (int i = idx + 1; i < s->l2_size && n < bytes; i++) {
+            uint64_t e = qcow2_l2_entry(s, l2, i);
+            uint64_t b = qcow2_l2_bitmap(s, l2, i);
+            bool all_normal = s->extended_l2 ? b == 0xffffffffULL
+                                             : !(e & QCOW_OFLAG_ZERO);
+            if (!(e & QCOW_OFLAG_COPIED) || (e & QCOW_OFLAG_COMPRESSED) ||
+                (e & L2E_OFFSET_MASK) !=
+                host + ((uint64_t)(i - idx) << s->cluster_bits) ||
+                !all_normal) {
+                break;
+            }
+            n += MIN((uint64_t)s->cluster_size, bytes - n);
+        }
+        cow_end = in_cluster + n;
+    }
+
+    if (cow_start == in_cluster && cow_end == in_cluster + n) {
+        ret = qcow2_pre_write_overlap_check(bs, 0, host + in_cluster, n);
+        if (ret == 0) {
+            ret = node_rw(bs->file, BLK_OP_WRITE, host + in_cluster, n, iov,
+                          iovcnt, iov_off);
+        }
+    } else {
+        uint8_t *buf = g_malloc(cow_end - cow_start);
+        ret = read_buf(bs, guest_cluster + cow_start, in_cluster - cow_start,
+                       buf);
+        if (ret == 0) {
+            ret = read_buf(bs, guest_cluster + in_cluster + n,
+                           cow_end - in_cluster - n,
+                           buf + (in_cluster + n - cow_start));
+        }
+        if (ret == 0) {
+            iov_to_buf(iov, iovcnt, iov_off, buf + (in_cluster - cow_start),
+                       n);
+            ret = qcow2_pre_write_overlap_check(bs, 0, host + cow_start,
+                                                cow_end - cow_start);
+        }
+        if (ret == 0) {
+            ret = bdrv_pwrite(bs->file, host + cow_start, buf,
+                              cow_end - cow_start);
+        }
+        g_free(buf);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* the written subclusters hold data now */
+    uint64_t new_entry = entry, new_bitmap = bitmap;
+    if (s->extended_l2) {
+        uint64_t m = sc_mask(first, last);
+        new_bitmap = (bitmap | m) & ~(m << 32);
+    } else {
+        new_entry &= ~QCOW_OFLAG_ZERO;
+    }
+    if (new_entry != entry || new_bitmap != bitmap) {
+        qcow2_set_l2_entry(s, l2, idx, new_entry);
+        qcow2_set_l2_bitmap(s, l2, idx, new_bitmap);
+        qcow2_cache_mark_dirty(s->l2_cache, l2);
+    }
+    return n;
+}
+
+static bool entry_in_place(BDRVQcow2State *s, uint64_t entry)
+{
+    return !(entry & QCOW_OFLAG_COMPRESSED) && (entry & QCOW_OFLAG_COPIED) &&
+           (entry & L2E_OFFSET_MASK);
+}
+
+bool qcow2_entry_has_host(uint64_t entry)
+{
+    return (entry & QCOW_OFLAG_COMPRESSED) || (entry & L2E_OFFSET_MASK);
+}
+
+/*
+ * Writes into clusters that need new host clusters: allocates a run of
+ * them at once, fills the head and tail from what the old mapping reads
+ * as (copy-on-write), then points the L2 entries at them and drops the
+ * references the old entries held.
+ */
+static int64_t write_allocate(BlockDriverState *bs, void *l2, int idx,
+                              uint64_t offset, uint64_t bytes,
+                              const struct iovec *iov, int iovcnt,
+                              size_t iov_off)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    uint64_t in_cluster = offset & s->cluster_mask;
+    uint64_t guest_cluster = offset - in_cluster;
+    uint64_t n = MIN(bytes, cs - in_cluster);
+    int k = 1;
+    int ret;
+
+    /* following clusters the write covers that also need allocation */
+    while (in_cluster + n == (uint64_t)k * cs && n < bytes &&
+           idx + k < s->l2_size &&
+           !entry_in_place(s, qcow2_l2_entry(s, l2, idx + k))) {
+        n += MIN(cs, bytes - n);
+        k++;
+    }
+    uint64_t old_first = qcow2_l2_entry(s, l2, idx);
+    uint64_t old_last = qcow2_l2_entry(s, l2, idx + k - 1);
+    uint64_t end_in_last = in_cluster + n - (uint64_t)(k - 1) * cs;
+    /* extended L2 copies only the touched subclusters of a cluster with no
+     * host cluster yet; anything else is copied whole */
+    uint64_t cow_start = 0;
+    uint64_t cow_end_last = cs;
+    if (s->extended_l2 && !qcow2_entry_has_host(old_first)) {
+        cow_start = in_cluster & ~(uint64_t)(s->subcluster_size - 1);
+    }
+    if (s->extended_l2 && !qcow2_entry_has_host(old_last)) {
+        cow_end_last = ROUND_UP(end_in_last, (uint64_t)s->subcluster_size);
+    }
+    uint64_t cow_end = (uint64_t)(k - 1) * cs + cow_end_last;
+
+    ret = before_allocation(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    int64_t host = qcow2_alloc_clusters(bs, (int64_t)k * cs);
+    if (host < 0) {
+        return host;
+    }
+    uint8_t *buf = g_malloc(cow_end - cow_start);
+    ret = read_buf(bs, guest_cluster + cow_start, in_cluster - cow_start, buf);
+    if (ret == 0) {
+        ret = read_buf(bs, guest_cluster + in_cluster + n,
+                       cow_end - in_cluster - n,
+                       buf + (in_cluster + n - cow_start));
+    }
+    if (ret == 0) {
+        iov_to_buf(iov, iovcnt, iov_off, buf + (in_cluster - cow_start), n);
+        ret = qcow2_pre_write_overlap_check(bs, 0, host + cow_start,
+                                            cow_end - cow_start);
+    }
+    if (ret == 0) {
+        ret = bdrv_pwrite(bs->file, host + cow_start, buf,
+                          cow_end - cow_start);
+    }
+    g_free(buf);
+    if (ret < 0) {
+        qcow2_free_clusters(bs, host, (int64_t)k * cs);
+        return ret;
+    }
+
+    uint64_t *old = g_new(uint64_t, k);
+    for (int j = 0; j < k; j++) {
+        uint64_t e = qcow2_l2_entry(s, l2, idx + j);
+        uint64_t b = qcow2_l2_bitmap(s, l2, idx + j);
+        old[j] = e;
+        qcow2_set_l2_entry(s, l2, idx + j,
+                           (host + (uint64_t)j * cs) | QCOW_OFLAG_COPIED);
+        if (s->extended_l2) {
+            uint64_t a = j == 0 ? cow_start : 0;
+            uint64_t z = j == k - 1 ? cow_end_last : cs;
+            uint64_t m = sc_mask(a >> s->subcluster_bits,
+                                 (z - 1) >> s->subcluster_bits);
+            /* untouched subclusters keep reading zeros or the backing */
+            b = qcow2_entry_has_host(e) ? 0xffffffffULL
+                                  : (m | (b & ~(m << 32) & ~0xffffffffULL));
+            qcow2_set_l2_bitmap(s, l2, idx + j, b);
+        }
+    }
+    qcow2_l2_updated(bs, l2);
+    for (int j = 0; j < k; j++) {
+        if (qcow2_entry_has_host(old[j])) {
+            /* the new L2 entry reaches the disk before the old cluster's
+             * refcount drops */
+            qcow2_cache_set_dependency(s->refcount_block_cache, s->l2_cache);
+            qcow2_free_any_cluster(bs, old[j]);
+        }
+    }
+    g_free(old);
+    return n;
+}
+
+static int do_write(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                    const struct iovec *iov, int iovcnt, size_t iov_off)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    while (bytes > 0) {
+        void *l2;
+        int idx;
+        int64_t n;
+        int ret = qcow2_l2_get_for_write(bs, offset, &l2, &idx);
+        if (ret < 0) {
+            return ret;
+        }
+        uint64_t entry = qcow2_l2_entry(s, l2, idx);
+        if (entry_in_place(s, entry) &&
+            ((entry & L2E_OFFSET_MASK) & s->cluster_mask)) {
+            qcow2_cache_put(s->l2_cache, &l2);
+            return qcow2_signal_corruption(bs, "Cluster allocation offset %#"
+                                           PRIx64 " unaligned (L2 index: "
+                                           "%#x)", (uint64_t)(entry & L2E_OFFSET_MASK),
+                                           idx);
+        }
+        if (entry_in_place(s, entry)) {
+            n = write_in_place(bs, l2, idx, offset, bytes, iov, iovcnt,
+                               iov_off);
+        } else {
+            n = write_allocate(bs, l2, idx, offset, bytes, iov, iovcnt,
+                               iov_off);
+        }
+        qcow2_cache_put(s->l2_cache, &l2);
+        if (n < 0) {
+            return n;
+        }
+        offset += n;
+        bytes -= n;
+        iov_off += n;
+    }
+    return 0;
+}
+
+int qcow2_write_zero_buffer(BlockDriverState *bs, uint64_t offset,
+                            uint64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    size_t chunk = MAX((size_t)s->cluster_size, 1024 * 1024);
+    uint8_t *zeros = g_malloc0(MIN(chunk, bytes));
+    int ret = 0;
+
+    while (bytes > 0 && ret == 0) {
+        uint64_t n = MIN(bytes, chunk);
+        struct iovec v = { zeros, n };
+        ret = do_write(bs, offset, n, &v, 1, 0);
+        offset += n;
+        bytes -= n;
+    }
+    g_free(zeros);
+    return ret;
+}
+
+/* BLK_OP_ZEROES: zero flags where whole (sub)clusters are covered */
+static int do_write_zeroes(BlockDriverState *bs, uint64_t offset,
+                           uint64_t bytes, int flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    uint64_t end = offset + bytes;
+    uint64_t cstart = ROUND_UP(offset, cs);
+    uint64_t cend = end / cs * cs;
+    bool may_unmap = flags & BLK_ZERO_MAY_UNMAP;
+    int ret;
+
+    /* the last cluster of the disk counts as whole */
+    if (end == s->h.size) {
+        cend = ROUND_UP(end, cs);
+    }
+    if (cstart >= cend) {
+        cstart = cend = offset;     /* no whole cluster */
+    }
+    if (s->h.version < 3) {
+        /* no zero flag: only unallocating gives zeros, without a
+         * backing file; everything else is written */
+        if (bs->backing || !may_unmap || cstart == cend) {
+            return qcow2_write_zero_buffer(bs, offset, bytes);
+        }
+        ret = qcow2_write_zero_buffer(bs, offset, cstart - offset);
+        if (ret == 0) {
+            ret = qcow2_cluster_discard(bs, cstart, cend - cstart, true);
+        }
+        if (ret == 0) {
+            ret = qcow2_write_zero_buffer(bs, cend, end - MIN(end, cend));
+        }
+        return ret;
+    }
+
+    /* partial clusters at either end */
+    uint64_t pieces[2][2] = {
+        { offset, cstart }, { MAX(cend, offset), end },
+    };
+    if (cstart < cend) {
+        ret = qcow2_cluster_zeroize(bs, cstart, cend - cstart, may_unmap);
+        if (ret < 0) {
+            return ret;
+        }
+    } else {
+        pieces[0][1] = end;
+        pieces[1][0] = pieces[1][1] = end;
+    }
+    for (int i = 0; i < 2; i++) {
+        uint64_t a = pieces[i][0], b = pieces[i][1];
+        uint64_t scs = s->subcluster_size;
+        while (a < b) {
+            uint64_t ce = MIN(b, (a / cs + 1) * cs);
+            uint64_t sa = ROUND_UP(a, scs), sb = ce / scs * scs;
+            if (ce == s->h.size) {
+                sb = ROUND_UP(ce, scs);
+            }
+            if (s->extended_l2 && sa < sb) {
+                ret = qcow2_write_zero_buffer(bs, a, sa - a);
+                if (ret == 0) {
+                    ret = qcow2_subclusters_zeroize(bs, sa, sb - sa);
+                    if (ret == -ENOTSUP) {
+                        ret = qcow2_write_zero_buffer(bs, sa, MIN(sb, ce) - sa);
+                    }
+                }
+                if (ret == 0 && sb < ce) {
+                    ret = qcow2_write_zero_buffer(bs, sb, ce - sb);
+                }
+            } else {
+                ret = qcow2_write_zero_buffer(bs, a, ce - a);
+            }
+            if (ret < 0) {
+                return ret;
+            }
+            a = ce;
+        }
+    }
+    return 0;
+}
+
+static int do_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    uint64_t start = ROUND_UP(offset, cs);
+    uint64_t end = offset + bytes;
+
+    /* discard is advisory: partial clusters stay, except the last one of
+     * the disk */
+    end = end == s->h.size ? ROUND_UP(end, cs) : end / cs * cs;
+    if (start >= end) {
+        return 0;
+    }
+    return qcow2_cluster_discard(bs, start, end - start, false);
+}
+
+/* BLK_REQ_WRITE_COMPRESSED: one cluster stored compressed if that helps */
+static int write_compressed_cluster(BlockDriverState *bs, uint64_t offset,
+                                    const uint8_t *data)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint8_t *out = g_malloc(s->cluster_size);
+    int64_t len = qcow2_compress_cluster(s, out, s->cluster_size - 1, data,
+                                         s->cluster_size);
+    int ret;
+
+    if (len == -ENOSPC) {
+        /* incompressible: stored as a normal cluster */
+        struct iovec v = { (void *)data, s->cluster_size };
+        g_free(out);
+        return do_write(bs, offset, s->cluster_size, &v, 1, 0);
+    }
+    if (len < 0) {
+        g_free(out);
+        return len;
+    }
+    void *l2;
+    int idx;
+    ret = qcow2_l2_get_for_write(bs, offset, &l2, &idx);
+    if (ret < 0) {
+        g_free(out);
+        return ret;
+    }
+    ret = before_allocation(bs);
+    int64_t host = ret < 0 ? ret : qcow2_alloc_bytes(bs, len);
+    if (host < 0) {
+        ret = host;
+        goto out;
+    }
+    ret = qcow2_pre_write_overlap_check(bs, 0, host, len);
+    if (ret == 0) {
+        ret = bdrv_pwrite(bs->file, host, out, len);
+    }
+    if (ret < 0) {
+        qcow2_free_clusters(bs, host, len);
+        goto out;
+    }
+    uint64_t old = qcow2_l2_entry(s, l2, idx);
+    uint64_t nb_csectors = ((host + len - 1) >> 9) - (host >> 9);
+    qcow2_set_l2_entry(s, l2, idx, host | QCOW_OFLAG_COMPRESSED |
+                       (nb_csectors << s->csize_shift));
+    qcow2_set_l2_bitmap(s, l2, idx, 0);
+    qcow2_l2_updated(bs, l2);
+    if (qcow2_entry_has_host(old)) {
+        qcow2_cache_set_dependency(s->refcount_block_cache, s->l2_cache);
+        qcow2_free_any_cluster(bs, old);
+    }
+out:
+    qcow2_cache_put(s->l2_cache, &l2);
+    g_free(out);
+    return ret;
+}
+
+static int do_write_compressed(BlockDriverState *bs, uint64_t offset,
+                               uint64_t bytes, const struct iovec *iov,
+                               int iovcnt)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    uint8_t *buf;
+    int ret = 0;
+
+    /* whole clusters; a short last cluster of the disk is padded */
+    if ((offset & s->cluster_mask) ||
+        ((bytes & s->cluster_mask) && offset + bytes != s->h.size)) {
+        return -EINVAL;
+    }
+    buf = g_malloc(cs);
+    for (uint64_t done = 0; done < bytes && ret == 0; done += cs) {
+        uint64_t n = MIN(cs, bytes - done);
+        memset(buf + n, 0, cs - n);
+        iov_to_buf(iov, iovcnt, done, buf, n);
+        ret = write_compressed_cluster(bs, offset + done, buf);
+    }
+    g_free(buf);
+    return ret;
+}
+
+static int qcow2_run_locked(BlockDriverState *bs, BlockRequest *req)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t size = s->h.size;
+    uint64_t offset = req->offset, bytes = req->bytes;
+    int ret;
+
+    if (s->corrupt) {
+        return -EIO;
+    }
+    if (req->op != BLK_OP_FLUSH && req->op != BLK_OP_READ &&
+        s->read_only) {
+        return -EPERM;
+    }
+    if (req->op != BLK_OP_FLUSH &&
+        (req->offset < 0 || req->bytes < 0 ||
+         (req->op != BLK_OP_READ && req->op != BLK_OP_DISCARD &&
+          offset + bytes > size))) {
+        return -EIO;
+    }
+    switch (req->op) {
+    case BLK_OP_READ: {
+        uint64_t in = offset >= size ? 0 : MIN(bytes, size - offset);
+        ret = do_read(bs, offset, in, req->iov, req->iovcnt, 0);
+        if (ret == 0 && in < bytes) {
+            iov_memset(req->iov, req->iovcnt, in, 0, bytes - in);
+        }
+        return ret;
+    }
+    case BLK_OP_WRITE:
+        if (req->flags & BLK_REQ_WRITE_COMPRESSED) {
+            ret = do_write_compressed(bs, offset, bytes, req->iov,
+                                      req->iovcnt);
+        } else {
+            ret = do_write(bs, offset, bytes, req->iov, req->iovcnt, 0);
+        }
+        break;
+    case BLK_OP_ZEROES:
+        ret = do_write_zeroes(bs, offset, bytes, req->flags);
+        break;
+    case BLK_OP_DISCARD:
+        if (offset >= size) {
+            return 0;
+        }
+        ret = do_discard(bs, offset, MIN(bytes, size - offset));
+        break;
+    case BLK_OP_FLUSH:
+        return s->read_only ? 0 : qcow2_flush_caches(bs);
+    default:
+        return -EINVAL;
+    }
+    if (ret == 0 && (req->flags & BLK_REQ_FUA)) {
+        ret = qcow2_flush_caches(bs);
+    }
+    return ret;
+}
+
+int qcow2_run_sync(BlockDriverState *bs, BlockRequest *req)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    g_mutex_lock(&s->lock);
+    ret = qcow2_run_locked(bs, req);
+    g_mutex_unlock(&s->lock);
+    return ret;
+}
+
+void qcow2_submit(BlockDriverState *bs, BlockRequest *req)
+{
+    block_run_in_pool(bs, req);
+}
+
