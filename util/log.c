@@ -73,19 +73,28 @@ static void vlog(FILE *f, const char *prefix, const char *fmt, va_list ap)
     fflush(f);
 }
 
+/* Errors and warnings name the program: vireo, or vireo-img. */
+static const char *prog_name(void)
+{
+    const char *prog = g_get_prgname();
+    return prog ? prog : "vireo";
+}
+
 void log_error(const char *fmt, ...)
 {
     va_list ap;
+    g_autofree char *prefix = g_strdup_printf("%s: ", prog_name());
     va_start(ap, fmt);
-    vlog(stderr, "vireo: ", fmt, ap);
+    vlog(stderr, prefix, fmt, ap);
     va_end(ap);
 }
 
 void log_warn(const char *fmt, ...)
 {
     va_list ap;
+    g_autofree char *prefix = g_strdup_printf("%s: warning: ", prog_name());
     va_start(ap, fmt);
-    vlog(stderr, "vireo: warning: ", fmt, ap);
+    vlog(stderr, prefix, fmt, ap);
     va_end(ap);
 }
 
