@@ -507,7 +507,9 @@ static int rebuild_refcount_structure(CheckState *cs)
     /* The area's clusters are used (from here on cs->refs is what the
      * new structure stores) */
     int64_t area_end = area_start + nb_blocks + table_clusters;
-    uint32_t *refs = g_try_renew(uint32_t, cs->refs, area_end);
+    /* never shrink: clusters past the area (unused ones) keep their 0 */
+    uint32_t *refs = g_try_renew(uint32_t, cs->refs,
+                                 MAX(cs->nb_clusters, area_end));
     if (!refs) {
         g_free(has);
         return -ENOMEM;

@@ -836,6 +836,29 @@ static void test_check_reftable_into_header(void)
     g_free(path);
 }
 
+/* A rebuild in a file with unused space after the last used cluster
+ * (fuzz-qcow2 found the rebuild shrinking its array below the file) */
+static void test_check_rebuild_trailing_space(void)
+{
+    char *path = tmp_path("trail.qcow2");
+
+    if (!have_qemu_img()) {
+        return;
+    }
+    make_image(path, NULL, "1M");
+    qemu_io(path, "write -P 0x22 0 64k");
+    uint64_t reftable = peek(path, 48, 8);
+    poke(path, reftable + 8, peek(path, 40, 8), 8);
+    g_assert_cmpint(truncate(path, 64 << 20), ==, 0);
+
+    BdrvCheckResult res = check_image(path, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    assert_qemu_clean(path);
+    qemu_io(path, "read -P 0x22 0 64k");
+    g_unlink(path);
+    g_free(path);
+}
+
 /* ---- hostile snapshot tables ---- */
 
 static void test_hostile_snapshot_tables(void)
@@ -948,6 +971,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-meta/check/l2-past-eof", test_check_l2_past_eof);
     g_test_add_func("/qcow2-meta/check/reftable-into-header",
                     test_check_reftable_into_header);
+    g_test_add_func("/qcow2-meta/check/rebuild-trailing-space",
+                    test_check_rebuild_trailing_space);
     g_test_add_func("/qcow2-meta/snapshot/hostile-tables",
                     test_hostile_snapshot_tables);
 
