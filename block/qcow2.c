@@ -493,7 +493,7 @@ static bool features_validate(BlockDriverState *bs, const BlockOpenOptions *o,
         return false;
     }
     if ((h->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
-        !o->read_only) {
+        !o->read_only && !o->check) {
         g_set_error(errp, VIREO_ERROR, 0, "qcow2: Image is corrupt; cannot "
                     "be opened read/write");
         return false;
@@ -651,6 +651,27 @@ static bool repair_dirty(BlockDriverState *bs, GError **errp)
     return true;
 }
 
+/*
+ * A refcount block that the table places past the end of the file was
+ * never written; updating it would write refcounts there and grow the
+ * file without bound. The image is corrupt (check -r all rebuilds it).
+ */
+static void reftable_check_eof(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t file_len = bdrv_getlength(bs->file);
+
+    for (uint32_t i = 0; file_len >= 0 && i < s->refcount_table_size; i++) {
+        uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
+        if (off && off + s->cluster_size > (uint64_t)file_len) {
+            qcow2_signal_corruption(bs, "Refblock offset %#" PRIx64 " is "
+                                    "past the end of the image file "
+                                    "(reftable index: %#x)", off, i);
+            return;
+        }
+    }
+}
+
 static bool open_state(BlockDriverState *bs, const BlockOpenOptions *o,
                        GError **errp)
 {
@@ -746,9 +767,13 @@ static bool open_state(BlockDriverState *bs, const BlockOpenOptions *o,
             return false;
         }
     }
+    if (o->check) {
+        return true;
+    }
     if (s->h.incompatible_features & QCOW2_INCOMPAT_DIRTY) {
         return repair_dirty(bs, errp);
     }
+    reftable_check_eof(bs);
     return true;
 }
 

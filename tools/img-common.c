@@ -97,6 +97,7 @@ BlockDriverState *img_open(const char *filename, const char *fmt, int flags)
         .read_only = !(flags & IMG_OPEN_RW),
         .no_backing = flags & IMG_OPEN_NO_BACKING,
         .locking = (flags & IMG_OPEN_SHARE) ? -1 : 0,
+        .check = flags & IMG_OPEN_CHECK,
     };
     GError *err = NULL;
 

@@ -348,7 +348,7 @@ int img_check(int argc, char **argv)
         return img_usage_error("Expecting one image file name");
     }
     const char *filename = argv[optind];
-    BlockDriverState *bs = img_open(filename, fmt, flags);
+    BlockDriverState *bs = img_open(filename, fmt, flags | IMG_OPEN_CHECK);
     if (!bs) {
         return 1;
     }

@@ -51,6 +51,7 @@ bool img_parse_output(const char *s, ImgOutput *out);
 #define IMG_OPEN_RW         0x1
 #define IMG_OPEN_NO_BACKING 0x2
 #define IMG_OPEN_SHARE      0x4     /* -U: don't take the image's locks */
+#define IMG_OPEN_CHECK      0x8     /* for check: corrupt/dirty images too */
 
 /* Opens an image (fmt NULL: probed), printing the error on failure. */
 BlockDriverState *img_open(const char *filename, const char *fmt, int flags);

@@ -97,6 +97,9 @@ typedef struct BlockOpenOptions {
     bool discard_unmap;
     int locking;            /* 0 auto, 1 on, -1 off */
     bool no_backing;        /* open the top image alone (vireo-img -u) */
+    bool check;             /* for check -r (QEMU's BDRV_O_CHECK): a corrupt
+                               image opens read-write, a dirty one is left
+                               for the check to repair */
 } BlockOpenOptions;
 
 /* An unregistered backend on one image (blk_unref frees it). */

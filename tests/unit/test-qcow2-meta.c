@@ -666,8 +666,11 @@ static uint64_t refcount_entry_offset(const char *path, uint64_t cluster,
 static BdrvCheckResult check_image(const char *path, int fix)
 {
     BdrvCheckResult res;
-    BlockDriverState *bs = open_qcow2(path);
+    BlockOpenOptions o = { .format = "qcow2", .check = true };
+    GError *err = NULL;
+    BlockDriverState *bs = bdrv_open(path, &o, &err);
 
+    g_assert_no_error(err);
     g_assert_cmpint(qcow2_check(bs, &res, fix), ==, 0);
     bdrv_unref(bs);
     return res;
@@ -859,6 +862,37 @@ static void test_check_rebuild_trailing_space(void)
     g_free(path);
 }
 
+/* A refcount block past the end of the file marks the image corrupt at a
+ * read-write open instead of growing the file to where it points
+ * (fuzz-qcow2 found a 46 TB file and a check that could not count it) */
+static void test_reftable_past_eof(void)
+{
+    char *path = tmp_path("reft-eof.qcow2");
+    uint8_t buf[512] = { 0x33 };
+
+    if (!have_qemu_img()) {
+        return;
+    }
+    make_image(path, "cluster_size=512", "64k");
+    qemu_io(path, "write -P 0x44 0 1k");
+    uint64_t reftable = peek(path, 48, 8);
+    poke(path, reftable, 0x2a0000000400ULL, 8);
+
+    BlockDriverState *bs = open_qcow2(path);
+    g_assert_cmpint(bdrv_pwrite(bs, 0, buf, sizeof(buf)), ==, -EIO);
+    bdrv_unref(bs);
+    struct stat st;
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, <, 1 << 20);
+
+    BdrvCheckResult res = check_image(path, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    assert_qemu_clean(path);
+    qemu_io(path, "read -P 0x44 0 1k");
+    g_unlink(path);
+    g_free(path);
+}
+
 /* ---- hostile snapshot tables ---- */
 
 static void test_hostile_snapshot_tables(void)
@@ -973,6 +1007,8 @@ int main(int argc, char **argv)
                     test_check_reftable_into_header);
     g_test_add_func("/qcow2-meta/check/rebuild-trailing-space",
                     test_check_rebuild_trailing_space);
+    g_test_add_func("/qcow2-meta/check/reftable-past-eof",
+                    test_reftable_past_eof);
     g_test_add_func("/qcow2-meta/snapshot/hostile-tables",
                     test_hostile_snapshot_tables);
 
