@@ -1,15 +1,22 @@
 /*
- * randread: 4 KiB random reads with O_DIRECT over a block device or file for
- * a fixed time, at a fixed queue depth, and the rate achieved (a tiny fio
- * for the busybox benchmark guest, which has none). Linux AIO (io_submit
- * through raw syscalls, so no libaio is needed) keeps `depth` reads in
- * flight from one thread; -m threads runs `depth` threads doing pread()
- * instead. Built statically on the host by tests/bench/virtio.
+ * randio: 4 KiB random reads (or, with -w, writes) with O_DIRECT over a block
+ * device or file for a fixed time, at a fixed queue depth, and the rate
+ * achieved (a tiny fio for the busybox benchmark guest, which has none).
+ * Linux AIO (io_submit through raw syscalls, so no libaio is needed) keeps
+ * `depth` requests in flight from one thread; -m threads runs `depth`
+ * threads doing pread()/pwrite() instead. Writes carry data: random bytes
+ * stamped with the offset they go to, so no layer can treat them as zeroes.
+ * With -u SIZE each request goes to a SIZE-aligned region no request has
+ * touched yet (the regions in a random order, a random block in each), and
+ * the run ends early when every region has had one: so writes into a fresh
+ * qcow2 image with SIZE-byte clusters all allocate a cluster.
+ * Built statically on the host by tests/bench/virtio.
  *
  * Prints one line:
  *   RANDREAD iops=N reads=N seconds=S depth=D bs=B mode=aio|threads
  *            size=BYTES
- * and exits 0, or prints the error and exits 1.
+ * (RANDWRITE ... writes=N ... with -w) and exits 0, or prints the error
+ * and exits 1.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +24,7 @@
 #include <linux/aio_abi.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,17 +44,29 @@ struct options {
     size_t bs;
     int use_threads;
     int direct;
+    int write;
+    size_t region; /* -u: one request per region of this size; 0: off */
     uint64_t seed;
+};
+
+/* -u: the regions in the order the requests take them. */
+struct regions {
+    uint64_t *order; /* region numbers, shuffled */
+    uint64_t count;
+    uint64_t next; /* the next one to take; shared by -m threads */
+    size_t size;
 };
 
 struct job {
     int fd;
     uint64_t blocks; /* number of bs-sized blocks in the target */
     size_t bs;
-    double deadline; /* CLOCK_MONOTONIC seconds */
+    int write;               /* write instead of read */
+    struct regions *regions; /* -u, or NULL: anywhere in the target */
+    double deadline;         /* CLOCK_MONOTONIC seconds */
     uint64_t seed;
-    uint64_t reads;
-    int error; /* errno of the first failure, 0 if none */
+    uint64_t ios; /* requests completed */
+    int error;    /* errno of the first failure, 0 if none */
     off_t error_offset;
 };
 
@@ -70,21 +90,71 @@ static uint64_t next_random(uint64_t *state)
     return x * 0x2545f4914f6cdd1dULL;
 }
 
+/* The next request's offset, or -1 when -u has used every region. */
 static off_t random_offset(uint64_t *state, const struct job *job)
 {
-    return (off_t)(next_random(state) % job->blocks) * job->bs;
+    struct regions *r = job->regions;
+
+    if (!r) {
+        return (off_t)(next_random(state) % job->blocks) * job->bs;
+    }
+    uint64_t i = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED);
+    if (i >= r->count) {
+        return -1;
+    }
+    uint64_t block = next_random(state) % (r->size / job->bs);
+    return (off_t)(r->order[i] * r->size + block * job->bs);
 }
 
-static void *alloc_buffer(size_t bs)
+/* -u: the target's whole regions of `size` bytes in a random order. */
+static struct regions *shuffle_regions(uint64_t target, size_t size,
+                                       uint64_t seed)
 {
-    void *buf;
+    struct regions *r = calloc(1, sizeof(*r));
+    uint64_t state = seed;
 
-    /* O_DIRECT wants the buffer aligned to the logical block size */
-    if (posix_memalign(&buf, 4096, bs) != 0) {
+    if (!r) {
         return NULL;
     }
-    memset(buf, 0, bs);
+    r->size = size;
+    r->count = target / size;
+    r->order = malloc(r->count * sizeof(*r->order) + 1);
+    if (!r->order) {
+        free(r);
+        return NULL;
+    }
+    for (uint64_t i = 0; i < r->count; i++) {
+        r->order[i] = i;
+    }
+    for (uint64_t i = r->count; i > 1; i--) { /* Fisher-Yates */
+        uint64_t j = next_random(&state) % i, t = r->order[i - 1];
+        r->order[i - 1] = r->order[j];
+        r->order[j] = t;
+    }
+    return r;
+}
+
+/* A buffer for one request: random bytes, so writes are never all zeroes. */
+static void *alloc_buffer(size_t bs, uint64_t *state)
+{
+    uint64_t *buf;
+
+    /* O_DIRECT wants the buffer aligned to the logical block size */
+    if (posix_memalign((void **)&buf, 4096, bs) != 0) {
+        return NULL;
+    }
+    for (size_t i = 0; i < bs / sizeof(*buf); i++) {
+        buf[i] = next_random(state);
+    }
     return buf;
+}
+
+/* Stamp the write's offset into its data so each write differs. */
+static void stamp_buffer(void *buf, off_t offset)
+{
+    uint64_t v = offset;
+
+    memcpy(buf, &v, sizeof(v));
 }
 
 static int sys_io_setup(unsigned nr, aio_context_t *ctx)
@@ -108,20 +178,31 @@ static int sys_io_getevents(aio_context_t ctx, long min, long max,
     return syscall(SYS_io_getevents, ctx, min, max, events, timeout);
 }
 
-static void prep_read(struct iocb *cb, struct job *job, void *buf,
-                      uint64_t *state)
+/* Fill in cb for the next request; false when -u has no region left. */
+static bool prep_request(struct iocb *cb, struct job *job, void *buf,
+                         uint64_t *state)
 {
+    off_t offset = random_offset(state, job);
+
+    if (offset < 0) {
+        return false;
+    }
     memset(cb, 0, sizeof(*cb));
     cb->aio_fildes = job->fd;
-    cb->aio_lio_opcode = IOCB_CMD_PREAD;
+    cb->aio_lio_opcode = job->write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
     cb->aio_buf = (uint64_t)(uintptr_t)buf;
     cb->aio_nbytes = job->bs;
-    cb->aio_offset = random_offset(state, job);
+    cb->aio_offset = offset;
     cb->aio_data = (uint64_t)(uintptr_t)cb;
+    if (job->write) {
+        stamp_buffer(buf, offset);
+    }
+    return true;
 }
 
 /*
- * Keep `depth` reads in flight until the deadline, then drain them. Returns
+ * Keep `depth` requests in flight until the deadline (or until -u runs out
+ * of regions), then drain them. Returns
  * 0, -ENOSYS when this kernel has no AIO (the caller falls back to
  * threads), or another negative errno.
  */
@@ -133,25 +214,26 @@ static int run_aio(struct job *job, int depth)
     void *bufs[MAX_DEPTH] = {0};
     aio_context_t ctx = 0;
     uint64_t state = job->seed;
-    int inflight = 0, ret = 0;
+    int inflight = 0, ret = 0, first = 0;
 
     if (sys_io_setup(depth, &ctx) < 0) {
         return -errno;
     }
     for (int i = 0; i < depth; i++) {
-        bufs[i] = alloc_buffer(job->bs);
+        bufs[i] = alloc_buffer(job->bs, &state);
         if (!bufs[i]) {
             ret = -ENOMEM;
             goto out;
         }
-        prep_read(&cbs[i], job, bufs[i], &state);
-        ptrs[i] = &cbs[i];
+        if (first == i && prep_request(&cbs[i], job, bufs[i], &state)) {
+            ptrs[first++] = &cbs[i];
+        }
     }
-    if (sys_io_submit(ctx, depth, ptrs) != depth) {
+    if (first && sys_io_submit(ctx, first, ptrs) != first) {
         ret = -errno;
         goto out;
     }
-    inflight = depth;
+    inflight = first;
     while (inflight > 0) {
         int n = sys_io_getevents(ctx, 1, depth, events, NULL);
         if (n < 0) {
@@ -172,11 +254,12 @@ static int run_aio(struct job *job, int depth)
                 stop = 1;
                 continue;
             }
-            job->reads++;
+            job->ios++;
             if (!stop) {
                 size_t idx = cb - cbs;
-                prep_read(cb, job, bufs[idx], &state);
-                ptrs[resubmit++] = cb;
+                if (prep_request(cb, job, bufs[idx], &state)) {
+                    ptrs[resubmit++] = cb;
+                }
             }
         }
         if (stop || resubmit == 0) {
@@ -200,7 +283,7 @@ static void *thread_main(void *arg)
 {
     struct job *job = arg;
     uint64_t state = job->seed;
-    void *buf = alloc_buffer(job->bs);
+    void *buf = alloc_buffer(job->bs, &state);
 
     if (!buf) {
         job->error = ENOMEM;
@@ -208,13 +291,22 @@ static void *thread_main(void *arg)
     }
     while (now() < job->deadline) {
         off_t off = random_offset(&state, job);
-        ssize_t n = pread(job->fd, buf, job->bs, off);
+        ssize_t n;
+        if (off < 0) {
+            break;
+        }
+        if (job->write) {
+            stamp_buffer(buf, off);
+            n = pwrite(job->fd, buf, job->bs, off);
+        } else {
+            n = pread(job->fd, buf, job->bs, off);
+        }
         if (n != (ssize_t)job->bs) {
             job->error = n < 0 ? errno : EIO;
             job->error_offset = off;
             break;
         }
-        job->reads++;
+        job->ios++;
     }
     free(buf);
     return NULL;
@@ -235,7 +327,7 @@ static int run_threads(struct job *job, int depth)
     }
     for (int i = 0; i < depth; i++) {
         pthread_join(tids[i], NULL);
-        job->reads += jobs[i].reads;
+        job->ios += jobs[i].ios;
         if (jobs[i].error && !job->error) {
             job->error = jobs[i].error;
             job->error_offset = jobs[i].error_offset;
@@ -261,11 +353,15 @@ static uint64_t target_size(int fd)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: randread [-q DEPTH] [-t SECONDS] [-b BYTES] "
-            "[-m aio|threads] [-s SEED] [-B] PATH\n"
-            "  -q  reads in flight (default 16, at most %d)\n"
-            "  -t  how long to read (default 10)\n"
-            "  -b  read size, a multiple of 512 (default 4096)\n"
+            "usage: randio [-w] [-u SIZE] [-q DEPTH] [-t SECONDS] "
+            "[-b BYTES] [-m aio|threads] [-s SEED] [-B] PATH\n"
+            "  -w  write (over the data in PATH) instead of reading\n"
+            "  -u  one request per SIZE-aligned region, each region once "
+            "(stops early\n"
+            "      when all are done; SIZE a multiple of -b)\n"
+            "  -q  requests in flight (default 16, at most %d)\n"
+            "  -t  how long to run (default 10)\n"
+            "  -b  request size, a multiple of 512 (default 4096)\n"
             "  -m  aio (default; threads when the kernel has no AIO) "
             "or threads\n"
             "  -s  random seed (default 1)\n"
@@ -279,8 +375,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 
     *o = (struct options){
         .depth = 16, .seconds = 10, .bs = 4096, .direct = 1, .seed = 1};
-    while ((c = getopt(argc, argv, "q:t:b:m:s:Bh")) != -1) {
+    while ((c = getopt(argc, argv, "wu:q:t:b:m:s:Bh")) != -1) {
         switch (c) {
+        case 'w':
+            o->write = 1;
+            break;
+        case 'u':
+            o->region = strtoul(optarg, NULL, 0);
+            break;
         case 'q':
             o->depth = atoi(optarg);
             break;
@@ -300,7 +402,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (!strcmp(optarg, "threads")) {
                 o->use_threads = 1;
             } else if (strcmp(optarg, "aio")) {
-                fprintf(stderr, "randread: -m %s: aio or threads\n", optarg);
+                fprintf(stderr, "randio: -m %s: aio or threads\n", optarg);
                 return -1;
             }
             break;
@@ -313,7 +415,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         }
     }
     if (optind != argc - 1 || o->depth < 1 || o->depth > MAX_DEPTH ||
-        o->seconds <= 0 || o->bs < 512 || o->bs % 512) {
+        o->seconds <= 0 || o->bs < 512 || o->bs % 512 ||
+        (o->region && o->region % o->bs)) {
         usage(stderr);
         return -1;
     }
@@ -330,19 +433,33 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &o) < 0) {
         return 2;
     }
-    job.fd = open(o.path, O_RDONLY | (o.direct ? O_DIRECT : 0));
+    job.fd = open(o.path,
+                  (o.write ? O_WRONLY : O_RDONLY) | (o.direct ? O_DIRECT : 0));
     if (job.fd < 0) {
-        fprintf(stderr, "randread: %s: %s\n", o.path, strerror(errno));
+        fprintf(stderr, "randio: %s: %s\n", o.path, strerror(errno));
         return 1;
     }
     uint64_t size = target_size(job.fd);
     job.bs = o.bs;
+    job.write = o.write;
     job.blocks = size / o.bs;
     job.seed = o.seed;
     if (job.blocks == 0) {
-        fprintf(stderr, "randread: %s: smaller than one %zu-byte block\n",
-                o.path, o.bs);
+        fprintf(stderr, "randio: %s: smaller than one %zu-byte block\n", o.path,
+                o.bs);
         return 1;
+    }
+    if (o.region) {
+        if (size < o.region) {
+            fprintf(stderr, "randio: %s: smaller than one %zu-byte region\n",
+                    o.path, o.region);
+            return 1;
+        }
+        job.regions = shuffle_regions(size, o.region, o.seed);
+        if (!job.regions) {
+            fprintf(stderr, "randio: %s\n", strerror(ENOMEM));
+            return 1;
+        }
     }
 
     const char *mode = o.use_threads ? "threads" : "aio";
@@ -356,17 +473,19 @@ int main(int argc, char **argv)
     }
     double elapsed = now() - start;
     if (ret < 0) {
-        fprintf(stderr, "randread: %s: %s\n", o.path, strerror(-ret));
+        fprintf(stderr, "randio: %s: %s\n", o.path, strerror(-ret));
         return 1;
     }
     if (job.error) {
-        fprintf(stderr, "randread: %s: read at %lld: %s\n", o.path,
-                (long long)job.error_offset, strerror(job.error));
+        fprintf(stderr, "randio: %s: %s at %lld: %s\n", o.path,
+                o.write ? "write" : "read", (long long)job.error_offset,
+                strerror(job.error));
         return 1;
     }
-    printf("RANDREAD iops=%.0f reads=%llu seconds=%.3f depth=%d bs=%zu "
-           "mode=%s size=%llu\n",
-           job.reads / elapsed, (unsigned long long)job.reads, elapsed, o.depth,
-           o.bs, mode, (unsigned long long)size);
+    printf("%s iops=%.0f %s=%llu seconds=%.3f depth=%d bs=%zu mode=%s "
+           "size=%llu\n",
+           o.write ? "RANDWRITE" : "RANDREAD", job.ios / elapsed,
+           o.write ? "writes" : "reads", (unsigned long long)job.ios, elapsed,
+           o.depth, o.bs, mode, (unsigned long long)size);
     return 0;
 }
