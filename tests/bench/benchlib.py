@@ -12,7 +12,8 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TITLE = "# Benchmarks: Vireo vs. QEMU\n"
 # Where a section that RESULTS.md does not have yet goes, by its heading;
 # sections not named here keep their place, new ones go last.
-SECTION_ORDER = ["## -accel kvm", "## -accel tcg", "## virtio"]
+SECTION_ORDER = ["## -accel kvm", "## -accel tcg", "## virtio",
+                 "## vireo-img convert"]
 
 
 def summary(values, fmt):
