@@ -44,6 +44,7 @@ typedef struct FileState {
     bool native;
     bool io_uring;
     bool is_bdev;
+    bool no_flush;              /* cache=unsafe: flushes succeed at once */
     uint32_t buf_align;         /* memory alignment for O_DIRECT */
     GList *inflight;            /* tracked requests (O_DIRECT only) */
     GQueue waiting;             /* requests waiting for a conflict */
@@ -347,6 +348,11 @@ static int do_bounce(FileState *s, uint32_t align, const struct iovec *iov,
 
 static int do_flush(FileState *s)
 {
+    /* cache=unsafe (QEMU's BDRV_O_NO_FLUSH) holds for every flush of the
+     * node, also the ordering flushes a format driver asks for */
+    if (s->no_flush) {
+        return 0;
+    }
     while (fdatasync(s->fd) < 0) {
         if (errno != EINTR) {
             return -errno;
@@ -753,7 +759,7 @@ static void file_start(FileState *s, BlockDriverState *bs,
 #endif
 #ifdef CONFIG_LINUX_IO_URING
     if (s->io_uring &&
-        (req->op == BLK_OP_FLUSH ||
+        ((req->op == BLK_OP_FLUSH && !s->no_flush) ||
          ((req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
           !needs_bounce(s, bs->request_alignment, req->offset, req->bytes,
                         req->iov, req->iovcnt) &&
@@ -1019,6 +1025,7 @@ static bool file_open(BlockDriverState *bs, const char *filename,
     s->direct = o->direct;
     s->native = o->aio_native;
     s->io_uring = o->aio_io_uring;
+    s->no_flush = o->no_flush;
     if (o->direct) {
         flags |= O_DIRECT;
     }

@@ -21,6 +21,7 @@ struct Qcow2Cache {
     int num_tables;
     int table_size;
     uint64_t lru_counter;
+    int last_hit;               /* the table the last lookup returned */
     Qcow2Cache *depends;        /* written and flushed before our writes */
     BlockDriverState *bs;       /* for flushes set_dependency needs */
 };
@@ -174,11 +175,21 @@ static int cache_lookup(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
     if (offset == 0 || (offset % c->table_size) != 0) {
         return -EIO;
     }
+    /* runs of lookups (a refcount per cluster of a long request, the L2
+     * entries of a sequential stream) mostly hit the same table again */
+    Qcow2CacheEntry *last = &c->entries[c->last_hit];
+    if (last->offset == offset) {
+        last->ref++;
+        last->lru_counter = ++c->lru_counter;
+        *table = cache_table(c, c->last_hit);
+        return 0;
+    }
     for (int i = 0; i < c->num_tables; i++) {
         Qcow2CacheEntry *e = &c->entries[i];
         if (e->offset == offset) {
             e->ref++;
             e->lru_counter = ++c->lru_counter;
+            c->last_hit = i;
             *table = cache_table(c, i);
             return 0;
         }
@@ -208,6 +219,7 @@ static int cache_lookup(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
     e->ref = 1;
     e->dirty = false;
     e->lru_counter = ++c->lru_counter;
+    c->last_hit = victim;
     *table = cache_table(c, victim);
     return 0;
 }

@@ -229,50 +229,103 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
 
 /* ---- compressed clusters ---- */
 
+/*
+ * Each thread keeps its (de)compression state from one cluster to the
+ * next: setting up deflate allocates and clears ~270 KiB, which per
+ * cluster costs more in page faults than compressing it. The state is
+ * freed when the thread exits.
+ */
+typedef struct CodecState {
+    z_stream deflate;
+    bool deflate_ready;
+    z_stream inflate;
+    bool inflate_ready;
+    ZSTD_CCtx *zstd_c;
+    ZSTD_DCtx *zstd_d;
+} CodecState;
+
+static void codec_state_free(gpointer p)
+{
+    CodecState *c = p;
+
+    if (c->deflate_ready) {
+        deflateEnd(&c->deflate);
+    }
+    if (c->inflate_ready) {
+        inflateEnd(&c->inflate);
+    }
+    ZSTD_freeCCtx(c->zstd_c);
+    ZSTD_freeDCtx(c->zstd_d);
+    g_free(c);
+}
+
+static GPrivate codec_key = G_PRIVATE_INIT(codec_state_free);
+
+static CodecState *codec_state(void)
+{
+    CodecState *c = g_private_get(&codec_key);
+
+    if (!c) {
+        c = g_new0(CodecState, 1);
+        g_private_set(&codec_key, c);
+    }
+    return c;
+}
+
 static int zlib_decompress(uint8_t *out, size_t out_len, const uint8_t *in,
                            size_t in_len)
 {
-    z_stream z = { 0 };
+    CodecState *c = codec_state();
+    z_stream *z = &c->inflate;
     int ret;
 
     /* raw deflate with a 4 KiB window, as the spec says */
-    if (inflateInit2(&z, -12) != Z_OK) {
-        return -EIO;
+    if (c->inflate_ready) {
+        if (inflateReset(z) != Z_OK) {
+            return -EIO;
+        }
+    } else {
+        memset(z, 0, sizeof(*z));
+        if (inflateInit2(z, -12) != Z_OK) {
+            return -EIO;
+        }
+        c->inflate_ready = true;
     }
-    z.next_in = (Bytef *)in;
-    z.avail_in = in_len;
-    z.next_out = out;
-    z.avail_out = out_len;
-    ret = inflate(&z, Z_FINISH);
+    z->next_in = (Bytef *)in;
+    z->avail_in = in_len;
+    z->next_out = out;
+    z->avail_out = out_len;
+    ret = inflate(z, Z_FINISH);
     /* the stored size is rounded to sectors: trailing bytes are normal,
      * but the cluster must come out whole */
-    bool ok = (ret == Z_STREAM_END || ret == Z_BUF_ERROR) && z.avail_out == 0;
-    inflateEnd(&z);
+    bool ok = (ret == Z_STREAM_END || ret == Z_BUF_ERROR) && z->avail_out == 0;
     return ok ? 0 : -EIO;
 }
 
 static int zstd_decompress(uint8_t *out, size_t out_len, const uint8_t *in,
                            size_t in_len)
 {
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    CodecState *c = codec_state();
     ZSTD_inBuffer ib = { in, in_len, 0 };
     ZSTD_outBuffer ob = { out, out_len, 0 };
-    int ret = 0;
 
-    if (!dctx) {
+    if (!c->zstd_d && !(c->zstd_d = ZSTD_createDCtx())) {
         return -ENOMEM;
+    }
+    /* a fresh frame, whatever the last call left behind */
+    if (ZSTD_isError(ZSTD_DCtx_reset(c->zstd_d,
+                                     ZSTD_reset_session_only))) {
+        return -EIO;
     }
     /* streaming: the input may hold trailing bytes after the frame */
     while (ob.pos < ob.size) {
         size_t in_pos = ib.pos, out_pos = ob.pos;
-        size_t r = ZSTD_decompressStream(dctx, &ob, &ib);
+        size_t r = ZSTD_decompressStream(c->zstd_d, &ob, &ib);
         if (ZSTD_isError(r) || (ib.pos == in_pos && ob.pos == out_pos)) {
-            ret = -EIO;
-            break;
+            return -EIO;
         }
     }
-    ZSTD_freeDCtx(dctx);
-    return ret;
+    return 0;
 }
 
 int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
@@ -307,13 +360,20 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t l2_entry,
     return ret;
 }
 
+/* Needs nothing from s but the compression type, and no lock: writers
+ * compress before they take s->lock. */
 int64_t qcow2_compress_cluster(BDRVQcow2State *s, uint8_t *out,
                                size_t out_cap, const uint8_t *in,
                                size_t in_len)
 {
+    CodecState *c = codec_state();
+
     if (s->compression_type == QCOW2_COMPRESSION_ZSTD) {
-        size_t r = ZSTD_compress(out, out_cap, in, in_len,
-                                 ZSTD_CLEVEL_DEFAULT);
+        if (!c->zstd_c && !(c->zstd_c = ZSTD_createCCtx())) {
+            return -ENOMEM;
+        }
+        size_t r = ZSTD_compressCCtx(c->zstd_c, out, out_cap, in, in_len,
+                                     ZSTD_CLEVEL_DEFAULT);
         if (ZSTD_isError(r)) {
             return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall
                    ? -ENOSPC : -EIO;
@@ -321,19 +381,26 @@ int64_t qcow2_compress_cluster(BDRVQcow2State *s, uint8_t *out,
         return r;
     }
 
-    z_stream z = { 0 };
+    z_stream *z = &c->deflate;
     int ret;
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-                     Z_DEFAULT_STRATEGY) != Z_OK) {
-        return -EIO;
+    if (c->deflate_ready) {
+        if (deflateReset(z) != Z_OK) {
+            return -EIO;
+        }
+    } else {
+        memset(z, 0, sizeof(*z));
+        if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+                         Z_DEFAULT_STRATEGY) != Z_OK) {
+            return -EIO;
+        }
+        c->deflate_ready = true;
     }
-    z.next_in = (Bytef *)in;
-    z.avail_in = in_len;
-    z.next_out = out;
-    z.avail_out = out_cap;
-    ret = deflate(&z, Z_FINISH);
-    int64_t len = out_cap - z.avail_out;
-    deflateEnd(&z);
+    z->next_in = (Bytef *)in;
+    z->avail_in = in_len;
+    z->next_out = out;
+    z->avail_out = out_cap;
+    ret = deflate(z, Z_FINISH);
+    int64_t len = out_cap - z->avail_out;
     if (ret != Z_STREAM_END) {
         return ret == Z_OK || ret == Z_BUF_ERROR ? -ENOSPC : -EIO;
     }

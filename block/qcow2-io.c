@@ -17,17 +17,26 @@
 
 /* ---- the request path ---- */
 
-/* A read or write of bytes at offset on node, from/to the part of the
- * vector starting iov_off bytes in. */
-static int node_rw(BlockDriverState *node, BlockOp op, int64_t offset,
-                   int64_t bytes, const struct iovec *iov, int iovcnt,
-                   size_t iov_off)
+/*
+ * A read or write on node at offset of head_len bytes from head, then bytes
+ * from the part of the vector starting iov_off bytes in, then tail_len
+ * bytes from tail, as one request (head and tail are the copy-on-write
+ * parts of an allocating write; NULL when empty).
+ */
+static int node_rw_cow(BlockDriverState *node, BlockOp op, int64_t offset,
+                       void *head, size_t head_len, int64_t bytes,
+                       const struct iovec *iov, int iovcnt, size_t iov_off,
+                       void *tail, size_t tail_len)
 {
     struct iovec stack[8];
-    struct iovec *v = iovcnt <= 8 ? stack : g_new(struct iovec, iovcnt);
+    int max = iovcnt + 2;
+    struct iovec *v = max <= 8 ? stack : g_new(struct iovec, max);
     size_t left = bytes;
     int n = 0, ret;
 
+    if (head_len) {
+        v[n++] = (struct iovec){ head, head_len };
+    }
     for (int i = 0; i < iovcnt && left; i++) {
         if (iov_off >= iov[i].iov_len) {
             iov_off -= iov[i].iov_len;
@@ -40,14 +49,28 @@ static int node_rw(BlockDriverState *node, BlockOp op, int64_t offset,
         left -= take;
         iov_off = 0;
     }
+    if (tail_len) {
+        v[n++] = (struct iovec){ tail, tail_len };
+    }
     BlockRequest req = {
-        .op = op, .offset = offset, .bytes = bytes, .iov = v, .iovcnt = n,
+        .op = op, .offset = offset, .bytes = head_len + bytes + tail_len,
+        .iov = v, .iovcnt = n,
     };
     ret = left ? -EINVAL : bdrv_run_sync(node, &req);
     if (v != stack) {
         g_free(v);
     }
     return ret;
+}
+
+/* A read or write of bytes at offset on node, from/to the part of the
+ * vector starting iov_off bytes in. */
+static int node_rw(BlockDriverState *node, BlockOp op, int64_t offset,
+                   int64_t bytes, const struct iovec *iov, int iovcnt,
+                   size_t iov_off)
+{
+    return node_rw_cow(node, op, offset, NULL, 0, bytes, iov, iovcnt,
+                       iov_off, NULL, 0);
 }
 
 static int read_backing(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -326,23 +349,26 @@ static int64_t write_allocate(BlockDriverState *bs, void *l2, int idx,
     if (host < 0) {
         return host;
     }
-    uint8_t *buf = g_malloc(cow_end - cow_start);
-    ret = read_buf(bs, guest_cluster + cow_start, in_cluster - cow_start, buf);
+    /* the new data goes from the caller's buffers, between what the
+     * head and tail read as, in one write */
+    uint64_t head_len = in_cluster - cow_start;
+    uint64_t tail_len = cow_end - in_cluster - n;
+    uint8_t *head = head_len ? g_malloc(head_len) : NULL;
+    uint8_t *tail = tail_len ? g_malloc(tail_len) : NULL;
+    ret = read_buf(bs, guest_cluster + cow_start, head_len, head);
     if (ret == 0) {
-        ret = read_buf(bs, guest_cluster + in_cluster + n,
-                       cow_end - in_cluster - n,
-                       buf + (in_cluster + n - cow_start));
+        ret = read_buf(bs, guest_cluster + in_cluster + n, tail_len, tail);
     }
     if (ret == 0) {
-        iov_to_buf(iov, iovcnt, iov_off, buf + (in_cluster - cow_start), n);
         ret = qcow2_pre_write_overlap_check(bs, 0, host + cow_start,
                                             cow_end - cow_start);
     }
     if (ret == 0) {
-        ret = bdrv_pwrite(bs->file, host + cow_start, buf,
-                          cow_end - cow_start);
+        ret = node_rw_cow(bs->file, BLK_OP_WRITE, host + cow_start, head,
+                          head_len, n, iov, iovcnt, iov_off, tail, tail_len);
     }
-    g_free(buf);
+    g_free(head);
+    g_free(tail);
     if (ret < 0) {
         qcow2_free_clusters(bs, host, (int64_t)k * cs);
         return ret;
@@ -534,31 +560,19 @@ static int do_discard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     return qcow2_cluster_discard(bs, start, end - start, false);
 }
 
-/* BLK_REQ_WRITE_COMPRESSED: one cluster stored compressed if that helps */
-static int write_compressed_cluster(BlockDriverState *bs, uint64_t offset,
-                                    const uint8_t *data)
+/*
+ * BLK_REQ_WRITE_COMPRESSED, the part under s->lock: stores len bytes of
+ * compressed data for the cluster at offset, packed after earlier
+ * compressed data, and points its L2 entry at them.
+ */
+static int write_compressed_locked(BlockDriverState *bs, uint64_t offset,
+                                   const uint8_t *data, int64_t len)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint8_t *out = g_malloc(s->cluster_size);
-    int64_t len = qcow2_compress_cluster(s, out, s->cluster_size - 1, data,
-                                         s->cluster_size);
-    int ret;
-
-    if (len == -ENOSPC) {
-        /* incompressible: stored as a normal cluster */
-        struct iovec v = { (void *)data, s->cluster_size };
-        g_free(out);
-        return do_write(bs, offset, s->cluster_size, &v, 1, 0);
-    }
-    if (len < 0) {
-        g_free(out);
-        return len;
-    }
     void *l2;
     int idx;
-    ret = qcow2_l2_get_for_write(bs, offset, &l2, &idx);
+    int ret = qcow2_l2_get_for_write(bs, offset, &l2, &idx);
     if (ret < 0) {
-        g_free(out);
         return ret;
     }
     ret = before_allocation(bs);
@@ -569,7 +583,7 @@ static int write_compressed_cluster(BlockDriverState *bs, uint64_t offset,
     }
     ret = qcow2_pre_write_overlap_check(bs, 0, host, len);
     if (ret == 0) {
-        ret = bdrv_pwrite(bs->file, host, out, len);
+        ret = bdrv_pwrite(bs->file, host, data, len);
     }
     if (ret < 0) {
         qcow2_free_clusters(bs, host, len);
@@ -587,32 +601,100 @@ static int write_compressed_cluster(BlockDriverState *bs, uint64_t offset,
     }
 out:
     qcow2_cache_put(s->l2_cache, &l2);
-    g_free(out);
     return ret;
 }
 
-static int do_write_compressed(BlockDriverState *bs, uint64_t offset,
-                               uint64_t bytes, const struct iovec *iov,
-                               int iovcnt)
+/* What every request checks under s->lock before it touches the image. */
+static int request_check_locked(BlockDriverState *bs, BlockOp op,
+                                int64_t offset, int64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->corrupt) {
+        return -EIO;
+    }
+    if (op != BLK_OP_FLUSH && op != BLK_OP_READ && s->read_only) {
+        return -EPERM;
+    }
+    if (op != BLK_OP_FLUSH &&
+        (offset < 0 || bytes < 0 ||
+         (op != BLK_OP_READ && op != BLK_OP_DISCARD &&
+          (uint64_t)offset + bytes > s->h.size))) {
+        return -EIO;
+    }
+    return 0;
+}
+
+/*
+ * BLK_REQ_WRITE_COMPRESSED: whole clusters (a short last cluster of the
+ * disk padded with zeros), each stored compressed where that saves space.
+ * All of them are compressed before s->lock is taken, so writers on
+ * several threads (vireo-img convert -c -m N) compress in parallel; under
+ * the lock they are written in order, the compressed bytes packed one
+ * after the other and runs of incompressible clusters allocated together,
+ * so a request's clusters stay contiguous in the file.
+ */
+static int run_write_compressed(BlockDriverState *bs, BlockRequest *req)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t cs = s->cluster_size;
-    uint8_t *buf;
-    int ret = 0;
+    uint64_t offset = req->offset, bytes = req->bytes;
+    int ret;
 
-    /* whole clusters; a short last cluster of the disk is padded */
-    if ((offset & s->cluster_mask) ||
-        ((bytes & s->cluster_mask) && offset + bytes != s->h.size)) {
-        return -EINVAL;
+    g_mutex_lock(&s->lock);
+    ret = request_check_locked(bs, BLK_OP_WRITE, req->offset, req->bytes);
+    /* whole clusters; only the last cluster of the disk may be short */
+    if (ret == 0 && ((offset & s->cluster_mask) ||
+                     ((bytes & s->cluster_mask) &&
+                      offset + bytes != s->h.size))) {
+        ret = -EINVAL;
     }
-    buf = g_malloc(cs);
-    for (uint64_t done = 0; done < bytes && ret == 0; done += cs) {
-        uint64_t n = MIN(cs, bytes - done);
-        memset(buf + n, 0, cs - n);
-        iov_to_buf(iov, iovcnt, done, buf, n);
-        ret = write_compressed_cluster(bs, offset + done, buf);
+    g_mutex_unlock(&s->lock);
+    if (ret < 0 || bytes == 0) {
+        return ret;
     }
-    g_free(buf);
+
+    uint64_t nb = (bytes + cs - 1) / cs;
+    uint8_t *in = g_malloc(nb * cs);
+    uint8_t *out = g_malloc(nb * cs);
+    int64_t *len = g_new(int64_t, nb);
+    memset(in + bytes, 0, nb * cs - bytes);
+    iov_to_buf(req->iov, req->iovcnt, 0, in, bytes);
+    for (uint64_t i = 0; i < nb; i++) {
+        /* -ENOSPC: incompressible, stored as a normal cluster */
+        len[i] = qcow2_compress_cluster(s, out + i * cs, cs - 1, in + i * cs,
+                                        cs);
+        if (len[i] < 0 && len[i] != -ENOSPC) {
+            ret = len[i];
+            goto out;
+        }
+    }
+
+    g_mutex_lock(&s->lock);
+    /* checked again: the image may have changed while unlocked */
+    ret = request_check_locked(bs, BLK_OP_WRITE, offset, bytes);
+    for (uint64_t i = 0; i < nb && ret == 0;) {
+        uint64_t k = 1;
+        if (len[i] == -ENOSPC) {
+            while (i + k < nb && len[i + k] == -ENOSPC) {
+                k++;
+            }
+            struct iovec v = { in + i * cs, k * cs };
+            ret = do_write(bs, offset + i * cs, k * cs, &v, 1, 0);
+        } else {
+            ret = write_compressed_locked(bs, offset + i * cs, out + i * cs,
+                                          len[i]);
+        }
+        i += k;
+    }
+    if (ret == 0 && (req->flags & BLK_REQ_FUA)) {
+        ret = qcow2_flush_caches(bs);
+    }
+    g_mutex_unlock(&s->lock);
+out:
+    g_free(in);
+    g_free(out);
+    g_free(len);
     return ret;
 }
 
@@ -621,20 +703,10 @@ static int qcow2_run_locked(BlockDriverState *bs, BlockRequest *req)
     BDRVQcow2State *s = bs->opaque;
     uint64_t size = s->h.size;
     uint64_t offset = req->offset, bytes = req->bytes;
-    int ret;
+    int ret = request_check_locked(bs, req->op, req->offset, req->bytes);
 
-    if (s->corrupt) {
-        return -EIO;
-    }
-    if (req->op != BLK_OP_FLUSH && req->op != BLK_OP_READ &&
-        s->read_only) {
-        return -EPERM;
-    }
-    if (req->op != BLK_OP_FLUSH &&
-        (req->offset < 0 || req->bytes < 0 ||
-         (req->op != BLK_OP_READ && req->op != BLK_OP_DISCARD &&
-          offset + bytes > size))) {
-        return -EIO;
+    if (ret < 0) {
+        return ret;
     }
     switch (req->op) {
     case BLK_OP_READ: {
@@ -646,12 +718,7 @@ static int qcow2_run_locked(BlockDriverState *bs, BlockRequest *req)
         return ret;
     }
     case BLK_OP_WRITE:
-        if (req->flags & BLK_REQ_WRITE_COMPRESSED) {
-            ret = do_write_compressed(bs, offset, bytes, req->iov,
-                                      req->iovcnt);
-        } else {
-            ret = do_write(bs, offset, bytes, req->iov, req->iovcnt, 0);
-        }
+        ret = do_write(bs, offset, bytes, req->iov, req->iovcnt, 0);
         break;
     case BLK_OP_ZEROES:
         ret = do_write_zeroes(bs, offset, bytes, req->flags);
@@ -678,6 +745,9 @@ int qcow2_run_sync(BlockDriverState *bs, BlockRequest *req)
     BDRVQcow2State *s = bs->opaque;
     int ret;
 
+    if (req->op == BLK_OP_WRITE && (req->flags & BLK_REQ_WRITE_COMPRESSED)) {
+        return run_write_compressed(bs, req);
+    }
     g_mutex_lock(&s->lock);
     ret = qcow2_run_locked(bs, req);
     g_mutex_unlock(&s->lock);

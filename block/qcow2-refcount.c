@@ -350,8 +350,14 @@ out:
     return ret;
 }
 
-/* The first cluster index from which nb clusters are free, searching from
- * free_cluster_index; clusters no refcount block describes are free. */
+/*
+ * The first cluster index from which nb clusters are free, searching from
+ * free_cluster_index; clusters no refcount block describes are free.
+ * free_cluster_index moves up to the run found: the clusters before it
+ * are in use or in holes too small for this request, and are not searched
+ * again until a free lowers the index (as QEMU does). Without that every
+ * allocation of a growing image would rescan everything allocated before.
+ */
 static int64_t find_free_clusters(BlockDriverState *bs, int64_t nb)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -393,6 +399,7 @@ static int64_t find_free_clusters(BlockDriverState *bs, int64_t nb)
         }
         qcow2_cache_put(s->refcount_block_cache, &block);
     }
+    s->free_cluster_index = start;
     return start;
 }
 

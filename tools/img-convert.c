@@ -1,7 +1,9 @@
 /*
  * vireo-img convert: copies one or more images into a new (or existing)
  * image, skipping holes the sources' block status reports and runs of
- * zeros found while copying, optionally compressing qcow2 clusters.
+ * zeros found while copying, optionally compressing qcow2 clusters. The
+ * source is read on the main thread; the target is written by a writer
+ * thread (or, with -c, by -m compressing workers).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,8 +24,25 @@ typedef struct Convert {
     int64_t min_sparse;     /* -S: zero runs at least this long are holes */
     int64_t total, done;
     ImgProgress progress;
-    uint8_t *buf;
+    /* the writer thread (see convert_writer) */
+    GAsyncQueue *free_bufs;     /* IMG_BUF_SIZE buffers the reader may fill */
+    GAsyncQueue *jobs;          /* CopyJobs for the writer, in order */
+    GThread *writer;
+    int error;                  /* the writer's first -errno, atomically */
 } Convert;
+
+/* Buffers between reader and writer: one being read, one being written,
+ * and one spare so neither waits for the other on a short hiccup. */
+#define COPY_BUFS 3
+
+/*
+ * A piece of target to write: len bytes of buf (NULL: zeros) at doff. A
+ * job with len 0 ends the writer.
+ */
+typedef struct CopyJob {
+    int64_t doff, len;
+    uint8_t *buf;
+} CopyJob;
 
 static void convert_advance(Convert *s, int64_t bytes)
 {
@@ -81,23 +100,105 @@ static int convert_write_sparse(Convert *s, const uint8_t *buf, int64_t doff,
     return 0;
 }
 
+static void convert_job_run(Convert *s, CopyJob *j)
+{
+    int ret = 0;
+
+    if (!g_atomic_int_get(&s->error)) {
+        ret = j->buf ? convert_write_sparse(s, j->buf, j->doff, j->len)
+                     : convert_zeroes(s, j->doff, j->len);
+    }
+    if (ret < 0) {
+        img_error("error while writing at byte %" PRId64 ": %s", j->doff,
+                  g_strerror(-ret));
+        g_atomic_int_set(&s->error, ret);
+    }
+    if (j->buf) {
+        g_async_queue_push(s->free_bufs, j->buf);
+    }
+}
+
+/*
+ * The target is written by a thread of its own, in order, while the main
+ * thread reads the next chunk of the source: on two cores the copy out of
+ * the source's page cache and the copy into the target's overlap. Errors
+ * are reported here and stop the reader at its next chunk.
+ */
+static gpointer convert_writer(gpointer opaque)
+{
+    Convert *s = opaque;
+
+    for (;;) {
+        CopyJob *j = g_async_queue_pop(s->jobs);
+        bool end = j->len == 0;
+        if (!end) {
+            convert_job_run(s, j);
+        }
+        g_free(j);
+        if (end) {
+            return NULL;
+        }
+    }
+}
+
+static void convert_queue(Convert *s, int64_t doff, int64_t len,
+                          uint8_t *buf)
+{
+    CopyJob j = { doff, len, buf };
+
+    if (!s->writer) {
+        convert_job_run(s, &j);     /* -m 1: no writer thread */
+        return;
+    }
+    g_async_queue_push(s->jobs, g_memdup2(&j, sizeof(j)));
+}
+
+static void convert_writer_start(Convert *s, int workers)
+{
+    s->free_bufs = g_async_queue_new();
+    s->jobs = g_async_queue_new();
+    for (int i = 0; i < COPY_BUFS; i++) {
+        g_async_queue_push(s->free_bufs, img_buf_alloc(IMG_BUF_SIZE));
+    }
+    if (workers > 1) {
+        s->writer = g_thread_new("convert-writer", convert_writer, s);
+    }
+}
+
+/* Waits for the writes queued so far; the writer's error or 0. */
+static int convert_writer_stop(Convert *s)
+{
+    if (s->writer) {
+        convert_queue(s, 0, 0, NULL);
+        g_thread_join(s->writer);
+    }
+    for (int i = 0; i < COPY_BUFS; i++) {
+        free(g_async_queue_pop(s->free_bufs));
+    }
+    g_async_queue_unref(s->free_bufs);
+    g_async_queue_unref(s->jobs);
+    return g_atomic_int_get(&s->error);
+}
+
 static int convert_data(Convert *s, BlockDriverState *src, int64_t off,
                         int64_t doff, int64_t bytes)
 {
     while (bytes > 0) {
         int64_t n = MIN(bytes, IMG_BUF_SIZE - doff % IMG_BUF_SIZE);
-        int ret = bdrv_pread(src, off, s->buf, n);
+        uint8_t *buf = g_async_queue_pop(s->free_bufs);
+        int ret = g_atomic_int_get(&s->error);
         if (ret < 0) {
+            g_async_queue_push(s->free_bufs, buf);
+            return ret;
+        }
+        ret = bdrv_pread(src, off, buf, n);
+        if (ret < 0) {
+            g_async_queue_push(s->free_bufs, buf);
             img_error("error while reading at byte %" PRId64 ": %s", off,
                       g_strerror(-ret));
             return ret;
         }
-        ret = convert_write_sparse(s, s->buf, doff, n);
-        if (ret < 0) {
-            img_error("error while writing at byte %" PRId64 ": %s", doff,
-                      g_strerror(-ret));
-            return ret;
-        }
+        convert_queue(s, doff, n, buf);
         convert_advance(s, n);
         off += n;
         doff += n;
@@ -144,13 +245,10 @@ static int convert_source(Convert *s, BlockDriverState *src, int64_t doff0)
         if (kind == AREA_DATA) {
             ret = convert_data(s, src, off, doff0 + off, pnum);
         } else {
-            if (kind == AREA_ZERO) {
-                ret = convert_zeroes(s, doff0 + off, pnum);
-                if (ret < 0) {
-                    img_error("error while writing at byte %" PRId64 ": %s",
-                              doff0 + off, g_strerror(-ret));
-                }
+            if (kind == AREA_ZERO && !s->zero_init) {
+                convert_queue(s, doff0 + off, pnum, NULL);
             }
+            ret = g_atomic_int_get(&s->error);
             convert_advance(s, pnum);
         }
         if (ret < 0) {
@@ -231,18 +329,28 @@ static void compress_job_run(gpointer data, gpointer user_data)
     CompressPool *cp = user_data;
     int64_t cs = j->s->cluster_size;
 
-    for (int64_t c = 0; c < j->bytes && !g_atomic_int_get(&cp->error);
-         c += cs) {
+    /* each run of clusters that are not all zeros in one request, which
+     * the driver keeps together in the file */
+    for (int64_t c = 0; c < j->bytes && !g_atomic_int_get(&cp->error);) {
         int64_t m = MIN(cs, j->bytes - c);
         if (img_buffer_is_zero(j->buf + c, m)) {
+            c += m;
             continue;
         }
-        struct iovec iov = { j->buf + c, m };
+        int64_t run = m;
+        while (c + run < j->bytes) {
+            int64_t next = MIN(cs, j->bytes - c - run);
+            if (img_buffer_is_zero(j->buf + c + run, next)) {
+                break;
+            }
+            run += next;
+        }
+        struct iovec iov = { j->buf + c, run };
         BlockRequest req = {
             .op = BLK_OP_WRITE,
             .flags = BLK_REQ_WRITE_COMPRESSED,
             .offset = j->off + c,
-            .bytes = m,
+            .bytes = run,
             .iov = &iov,
             .iovcnt = 1,
         };
@@ -251,6 +359,7 @@ static void compress_job_run(gpointer data, gpointer user_data)
                                                          ret)) {
             cp->error_off = j->off + c;
         }
+        c += run;
     }
     g_async_queue_push(cp->free_bufs, j->buf);
     g_free(j);
@@ -307,6 +416,28 @@ static int convert_compressed(Convert *s, BlockDriverState **srcs,
     }
     g_async_queue_unref(cp.free_bufs);
     return ret;
+}
+
+/*
+ * The target, as qemu-img opens it: with -t unsafe (its default) every
+ * flush is skipped, also the ordering flushes the qcow2 driver does while
+ * allocating; a crash during convert leaves a target nobody relies on.
+ */
+static BlockDriverState *open_target(const char *filename, const char *fmt,
+                                     bool backing, bool no_flush)
+{
+    BlockOpenOptions o = {
+        .format = fmt,
+        .no_backing = !backing,
+        .no_flush = no_flush,
+    };
+    GError *err = NULL;
+    BlockDriverState *bs = bdrv_open(filename, &o, &err);
+
+    if (!bs) {
+        img_report(err);
+    }
+    return bs;
 }
 
 int img_convert(int argc, char **argv)
@@ -479,8 +610,7 @@ int img_convert(int argc, char **argv)
             goto out;
         }
     }
-    s.dst = img_open(dst_name, out_fmt,
-                     IMG_OPEN_RW | (base ? 0 : IMG_OPEN_NO_BACKING));
+    s.dst = open_target(dst_name, out_fmt, base != NULL, !flush);
     if (!s.dst) {
         goto out;
     }
@@ -499,7 +629,6 @@ int img_convert(int argc, char **argv)
             goto out;
         }
     }
-    s.buf = img_buf_alloc(IMG_BUF_SIZE);
 
     img_progress_init(&s.progress, progress);
     int r = 0;
@@ -507,10 +636,13 @@ int img_convert(int argc, char **argv)
         r = convert_compressed(&s, srcs, lens, nsrc, workers);
     } else {
         int64_t doff = 0;
+        convert_writer_start(&s, workers);
         for (int i = 0; i < nsrc && r == 0; i++) {
             r = convert_source(&s, srcs[i], doff);
             doff += lens[i];
         }
+        int w = convert_writer_stop(&s);
+        r = r < 0 ? r : w;
     }
     if (r == 0 && flush) {
         r = bdrv_flush(s.dst);
@@ -529,7 +661,6 @@ out:
             bdrv_unref(srcs[i]);
         }
     }
-    free(s.buf);
     g_free(srcs);
     g_free(lens);
     opts_free(opts);

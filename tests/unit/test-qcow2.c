@@ -478,6 +478,87 @@ out:
     g_free(path);
 }
 
+/*
+ * Compressed writes from several threads at once (vireo-img convert -c -m
+ * N): they compress outside the driver's lock, so this checks that the
+ * allocations, the packing of compressed data and the L2 updates they do
+ * under it stay consistent, also when clusters are written twice (the
+ * second write frees the first one's bytes) and mixed with normal writes.
+ */
+#define WC_THREADS 4
+#define WC_CLUSTER (64 * 1024)
+#define WC_CLUSTERS 64
+
+typedef struct WcThread {
+    BlockDriverState *bs;
+    uint8_t *buf;       /* the whole disk's expected contents */
+    int index;
+} WcThread;
+
+static gpointer write_compressed_thread(gpointer data)
+{
+    WcThread *w = data;
+
+    for (int round = 0; round < 2; round++) {
+        for (int c = w->index; c < WC_CLUSTERS; c += WC_THREADS) {
+            /* some requests take the next thread's cluster too */
+            int n = c % 3 == 1 && c + 1 < WC_CLUSTERS ? 2 : 1;
+            struct iovec v = { w->buf + (size_t)c * WC_CLUSTER,
+                               (size_t)n * WC_CLUSTER };
+            BlockRequest req = {
+                .op = BLK_OP_WRITE, .offset = (int64_t)c * WC_CLUSTER,
+                .bytes = (int64_t)n * WC_CLUSTER, .iov = &v, .iovcnt = 1,
+                /* every fifth cluster as a normal write */
+                .flags = c % 5 == 4 ? 0 : BLK_REQ_WRITE_COMPRESSED,
+            };
+            g_assert_cmpint(bdrv_run_sync(w->bs, &req), ==, 0);
+        }
+    }
+    return NULL;
+}
+
+static void test_write_compressed_threads(void)
+{
+    char *path = tmp_path("wct.qcow2");
+
+    if (!have_qemu_img()) {
+        goto out;
+    }
+    size_t size = (size_t)WC_CLUSTERS * WC_CLUSTER;
+    create_ok(path, size, "cluster_size=64k");
+    BlockDriverState *bs = open_ok(path, false);
+    uint8_t *buf = g_malloc0(size);
+    GRand *r = g_rand_new_with_seed(11);
+    for (int c = 0; c < WC_CLUSTERS; c++) {
+        uint8_t *p = buf + (size_t)c * WC_CLUSTER;
+        if (c % 3 == 0) {
+            fill_random(r, p, WC_CLUSTER);     /* incompressible */
+        } else {
+            for (size_t i = 0; i < WC_CLUSTER; i++) {
+                p[i] = (i / (c + 7)) & 0xff;
+            }
+        }
+    }
+    WcThread w[WC_THREADS];
+    GThread *th[WC_THREADS];
+    for (int i = 0; i < WC_THREADS; i++) {
+        w[i] = (WcThread){ bs, buf, i };
+        th[i] = g_thread_new("wc", write_compressed_thread, &w[i]);
+    }
+    for (int i = 0; i < WC_THREADS; i++) {
+        g_thread_join(th[i]);
+    }
+    assert_our_contents(bs, buf, size);
+    bdrv_unref(bs);
+    assert_qemu_check(path);
+    assert_qemu_contents(path, buf, size);
+    g_rand_free(r);
+    g_free(buf);
+out:
+    g_unlink(path);
+    g_free(path);
+}
+
 static void test_qemu_snapshot(void)
 {
     char *path = tmp_path("snap.qcow2");
@@ -1008,6 +1089,8 @@ int main(int argc, char **argv)
                          test_write_compressed);
     g_test_add_data_func("/qcow2/write-compressed/extended-l2",
                          "extended_l2=on", test_write_compressed);
+    g_test_add_func("/qcow2/write-compressed/threads",
+                    test_write_compressed_threads);
     g_test_add_data_func("/qcow2/backing/cow", "", test_backing_cow);
     g_test_add_data_func("/qcow2/backing/cow-extended-l2", "extended_l2=on",
                          test_backing_cow);
