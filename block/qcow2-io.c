@@ -289,6 +289,32 @@ static int64_t write_in_place(BlockDriverState *bs, void *l2, int idx,
     return n;
 }
 
+/*
+ * Allocated data clusters lie in the file (allocation and preallocation
+ * extend it): one that starts past the end comes from a broken or hostile
+ * image, and writing it would grow the file to wherever it points. The
+ * length is asked for only when a cluster lies past the one seen last.
+ */
+static int host_in_file(BlockDriverState *bs, uint64_t host)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (host < s->file_end_seen) {
+        return 0;
+    }
+    int64_t len = bdrv_getlength(bs->file);
+    if (len < 0) {
+        return len;
+    }
+    s->file_end_seen = len;
+    if (host < (uint64_t)len) {
+        return 0;
+    }
+    return qcow2_signal_corruption(bs, "Data cluster offset %#" PRIx64
+                                   " is past the end of the image file",
+                                   host);
+}
+
 static bool entry_in_place(BDRVQcow2State *s, uint64_t entry)
 {
     return !(entry & QCOW_OFLAG_COMPRESSED) && (entry & QCOW_OFLAG_COPIED) &&
@@ -419,13 +445,19 @@ static int do_write(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
             return ret;
         }
         uint64_t entry = qcow2_l2_entry(s, l2, idx);
-        if (entry_in_place(s, entry) &&
-            ((entry & L2E_OFFSET_MASK) & s->cluster_mask)) {
+        uint64_t host = entry & L2E_OFFSET_MASK;
+        if (entry_in_place(s, entry) && (host & s->cluster_mask)) {
             qcow2_cache_put(s->l2_cache, &l2);
             return qcow2_signal_corruption(bs, "Cluster allocation offset %#"
                                            PRIx64 " unaligned (L2 index: "
-                                           "%#x)", (uint64_t)(entry & L2E_OFFSET_MASK),
-                                           idx);
+                                           "%#x)", host, idx);
+        }
+        if (entry_in_place(s, entry)) {
+            ret = host_in_file(bs, host);
+            if (ret < 0) {
+                qcow2_cache_put(s->l2_cache, &l2);
+                return ret;
+            }
         }
         if (entry_in_place(s, entry)) {
             n = write_in_place(bs, l2, idx, offset, bytes, iov, iovcnt,

@@ -190,7 +190,7 @@ typedef struct BDRVQcow2State {
     bool corrupt;                   /* marked corrupt: all I/O fails */
     bool read_only;
     uint8_t compression_type;
-    int64_t metadata_overlap_end;   /* unused by now; for the overlap check */
+    uint64_t file_end_seen;         /* the file was at least this long */
 } BDRVQcow2State;
 
 static inline int64_t qcow2_offset_into_cluster(BDRVQcow2State *s,

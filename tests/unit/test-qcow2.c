@@ -1008,9 +1008,21 @@ static void test_hostile_tables(void)
     uint64_t l1 = file_be64(path, 40);
     uint64_t l2 = file_be64(path, l1) & 0x00fffffffffffe00ULL;
 
-    /* an L2 entry past the end of the file */
+    /* an L2 entry past the end of the file: reads and writes fail, and
+     * the file does not grow to where it points (fuzz-qcow2) */
     patch_be64(path, l2, (1ULL << 63) | (1ULL << 45));
     expect_read_eio(path);
+    {
+        BlockDriverState *bs = open_image(path, false, NULL);
+        uint8_t buf[512] = { 0x5a };
+        g_assert_nonnull(bs);
+        g_assert_cmpint(bdrv_pwrite(bs, 0, buf, sizeof(buf)), ==, -EIO);
+        bdrv_unref(bs);
+        struct stat st;
+        g_assert_cmpint(stat(path, &st), ==, 0);
+        g_assert_cmpint(st.st_size, <, 1 << 20);
+    }
+    patch_be64(path, 72, 0);    /* clear the corrupt bit again */
     /* an unaligned one: corruption */
     patch_be64(path, l2, (1ULL << 63) | 0x10200);
     expect_read_eio(path);
