@@ -126,14 +126,24 @@ int qcow2_l2_load(BlockDriverState *bs, uint64_t l1_index, void **table)
     }
     /* a table past the end of the file (written tables are always in
      * it: a new one is flushed before the L1 entry points at it) */
-    int64_t file_len = bdrv_getlength(bs->file);
-    if (file_len < 0) {
-        return file_len;
-    }
-    if (l2_offset >= (uint64_t)file_len) {
+    if (!qcow2_offset_in_file(bs, l2_offset)) {
         return -EIO;
     }
     return qcow2_cache_get(bs, s->l2_cache, l2_offset, table);
+}
+
+bool qcow2_offset_in_file(BlockDriverState *bs, uint64_t offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (offset < s->file_end_seen) {
+        return true;
+    }
+    int64_t len = bdrv_getlength(bs->file);
+    if (len > 0 && (uint64_t)len > s->file_end_seen) {
+        s->file_end_seen = len;
+    }
+    return offset < s->file_end_seen;
 }
 
 int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
@@ -536,6 +546,13 @@ int qcow2_l2_get_for_write(BlockDriverState *bs, uint64_t offset,
     if (old_offset & s->cluster_mask) {
         return qcow2_signal_corruption(bs, "L2 table offset %#" PRIx64
                                        " unaligned (L1 index: %#" PRIx64 ")",
+                                       old_offset, l1_index);
+    }
+    /* a table past the end of the file would be written back there */
+    if (old_offset && !qcow2_offset_in_file(bs, old_offset)) {
+        return qcow2_signal_corruption(bs, "L2 table offset %#" PRIx64
+                                       " is past the end of the image file "
+                                       "(L1 index: %#" PRIx64 ")",
                                        old_offset, l1_index);
     }
     if (old_offset && (l1e & QCOW_OFLAG_COPIED)) {

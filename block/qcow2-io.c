@@ -297,17 +297,7 @@ static int64_t write_in_place(BlockDriverState *bs, void *l2, int idx,
  */
 static int host_in_file(BlockDriverState *bs, uint64_t host)
 {
-    BDRVQcow2State *s = bs->opaque;
-
-    if (host < s->file_end_seen) {
-        return 0;
-    }
-    int64_t len = bdrv_getlength(bs->file);
-    if (len < 0) {
-        return len;
-    }
-    s->file_end_seen = len;
-    if (host < (uint64_t)len) {
+    if (qcow2_offset_in_file(bs, host)) {
         return 0;
     }
     return qcow2_signal_corruption(bs, "Data cluster offset %#" PRIx64

@@ -444,6 +444,9 @@ Qcow2SubclusterType qcow2_subcluster_type(BDRVQcow2State *s, uint64_t entry,
                                           uint64_t bitmap, int sc);
 /* The L2 table of L1 entry l1_index from the L2 cache (NULL: none). */
 int qcow2_l2_load(BlockDriverState *bs, uint64_t l1_index, void **table);
+/* Whether offset lies inside the file (its length is asked for only when
+ * offset is past the length seen last). */
+bool qcow2_offset_in_file(BlockDriverState *bs, uint64_t offset);
 /* The L2 table covering offset, made exclusive to the active L1 (new or
  * copied from a shared one); *l2_index is offset's entry. */
 int qcow2_l2_get_for_write(BlockDriverState *bs, uint64_t offset,

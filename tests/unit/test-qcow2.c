@@ -1026,9 +1026,22 @@ static void test_hostile_tables(void)
     /* an unaligned one: corruption */
     patch_be64(path, l2, (1ULL << 63) | 0x10200);
     expect_read_eio(path);
-    /* an L2 table past the end of the file */
+    /* an L2 table past the end of the file: reads fail, and a write
+     * must not write the table back out there (fuzz-qcow2) */
     patch_be64(path, l1, (1ULL << 63) | (1ULL << 44));
     expect_read_eio(path);
+    {
+        BlockDriverState *bs = open_image(path, false, NULL);
+        uint8_t buf[512] = { 0x5a };
+        g_assert_nonnull(bs);
+        g_assert_cmpint(bdrv_pwrite(bs, 0, buf, sizeof(buf)), ==, -EIO);
+        bdrv_flush(bs);
+        bdrv_unref(bs);
+        struct stat st;
+        g_assert_cmpint(stat(path, &st), ==, 0);
+        g_assert_cmpint(st.st_size, <, 1 << 20);
+    }
+    patch_be64(path, 72, 0);    /* clear the corrupt bit again */
     /* an L2 table on top of the refcount table reads, but writing it
      * back is refused by the overlap check */
     patch_be64(path, l1, 0x10000 | (1ULL << 63));
