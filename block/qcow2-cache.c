@@ -236,6 +236,25 @@ int qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
     return cache_lookup(bs, c, offset, table, false);
 }
 
+int qcow2_cache_peek(Qcow2Cache *c, uint64_t offset, void **table)
+{
+    if (offset == 0) {
+        return -ENOENT;
+    }
+    for (int i = 0; i < c->num_tables; i++) {
+        int j = (c->last_hit + i) % c->num_tables;
+        Qcow2CacheEntry *e = &c->entries[j];
+        if (e->offset == offset) {
+            e->ref++;
+            e->lru_counter = ++c->lru_counter;
+            c->last_hit = j;
+            *table = cache_table(c, j);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
 void qcow2_cache_put(Qcow2Cache *c, void **table)
 {
     int i = cache_index(c, *table);

@@ -589,6 +589,7 @@ static int rebuild_refcount_structure(CheckState *cs)
     qcow2_cache_empty(s->refcount_block_cache);
     g_free(s->refcount_table);
     s->refcount_table = table;
+    s->reftable_hi_of = NULL;   /* the overlap check's bound: recompute */
     s->refcount_table_size = entries;
     s->refcount_table_offset = table_off;
     s->h.refcount_table_offset = table_off;

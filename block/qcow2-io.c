@@ -762,22 +762,400 @@ static int qcow2_run_locked(BlockDriverState *bs, BlockRequest *req)
     return ret;
 }
 
+/* ---- reads and writes in place on the main loop ---- */
+
+/*
+ * A read whose whole range maps to data clusters (or to zeros), or a write
+ * (without FUA) whose whole range lies in data clusters this image alone
+ * uses (COPIED, every touched subcluster allocated, so the L2 entry stays
+ * as it is), through L2 tables already in the cache, goes straight to
+ * bs->file from the main loop, asynchronously (libaio or io_uring with
+ * aio=native/io_uring), instead of through the thread pool and a
+ * synchronous read: the hop and the blocked worker cost CPU the vCPU
+ * threads need. The main loop takes s->lock only with trylock, maps the
+ * request, submits the pieces and unlocks; anything else (a miss in the
+ * cache, backing file, compressed clusters, allocation, a busy lock) goes
+ * to the pool as before. A write in place checks the metadata overlap
+ * (a hit goes to the slow path, which reports the corruption).
+ *
+ * Safety: between the lookup and the end of the I/O, the host clusters
+ * must not be freed and reused for other data or metadata (a write there
+ * would corrupt the image, a read would return another cluster's data).
+ * Every request of the slow path that may free or allocate clusters
+ * (write, write zeroes, discard; reads and flushes do neither) is a
+ * blocker: no fast request starts while one is pending, and a blocker
+ * starts its work only once no fast request is in flight (fast_blockers
+ * and fast_inflight change together under fast_lock). So a fast request
+ * never overlaps a request that changes the mapping: it reads or writes
+ * the clusters its mapping had when it started, and those stay allocated
+ * to the same guest offsets until it ends. Blockers submitted here while
+ * fast requests are in flight wait in fast_deferred and go to the pool
+ * when the last one ends, so no pool thread ever sleeps on them (their
+ * pieces may need the pool themselves, with aio=threads or a bounce
+ * buffer). Synchronous callers (bdrv_run_sync) wait before taking s->lock,
+ * never while holding it. Operations outside the request path that free
+ * or allocate (snapshots, resize, amend) must bracket themselves with
+ * qcow2_fast_reads_block/unblock when requests can be in flight; today
+ * only vireo-img runs them, with nothing in flight.
+ *
+ * No deadlock: fast requests complete on the main loop through the file's
+ * completion path, which needs neither s->lock nor a blocked pool thread;
+ * the main loop only trylocks s->lock here and holds fast_lock for a few
+ * instructions; a waiter holds nothing but, briefly, fast_lock (released
+ * by g_cond_wait). A synchronous blocker on the main loop itself runs the
+ * main loop until the fast requests end, as blk_drain does, instead of
+ * sleeping.
+ */
+
+typedef struct FastRead {
+    BlockDriverState *bs;
+    BlockRequest *req;
+    int pending;            /* pieces in flight, +1 while submitting */
+    int ret;                /* the first error */
+} FastRead;
+
+typedef struct FastPiece {
+    BlockRequest req;
+    FastRead *parent;
+    struct iovec iov[];
+} FastPiece;
+
+/* a run of the request contiguous in the file */
+typedef struct FastRun {
+    uint64_t iov_off;
+    uint64_t host;
+    uint64_t bytes;
+} FastRun;
+
+static GThread *fast_thread;    /* the main loop: where fast reads start */
+
+/* A fast read's data I/O ended (main loop). */
+static void fast_read_end(BDRVQcow2State *s)
+{
+    GQueue deferred = G_QUEUE_INIT;
+
+    g_mutex_lock(&s->fast_lock);
+    if (--s->fast_inflight == 0) {
+        g_cond_broadcast(&s->fast_cond);
+        deferred = s->fast_deferred;
+        g_queue_init(&s->fast_deferred);
+    }
+    g_mutex_unlock(&s->fast_lock);
+    for (GList *l = deferred.head; l; l = l->next) {
+        BlockRequest *req = l->data;
+        block_run_in_pool(req->pool_bs, req);
+    }
+    g_queue_clear(&deferred);
+}
+
+static void fast_block_begin(BDRVQcow2State *s)
+{
+    g_mutex_lock(&s->fast_lock);
+    g_atomic_int_inc(&s->fast_blockers);
+    if (g_thread_self() == g_atomic_pointer_get(&fast_thread)) {
+        while (s->fast_inflight > 0) {
+            g_mutex_unlock(&s->fast_lock);
+            g_main_context_iteration(NULL, TRUE);
+            g_mutex_lock(&s->fast_lock);
+        }
+    } else {
+        while (s->fast_inflight > 0) {
+            g_cond_wait(&s->fast_cond, &s->fast_lock);
+        }
+    }
+    g_mutex_unlock(&s->fast_lock);
+}
+
+static void fast_block_end(BDRVQcow2State *s)
+{
+    g_mutex_lock(&s->fast_lock);
+    g_atomic_int_add(&s->fast_blockers, -1);
+    g_mutex_unlock(&s->fast_lock);
+}
+
+void qcow2_fast_reads_block(BlockDriverState *bs)
+{
+    fast_block_begin(bs->opaque);
+}
+
+void qcow2_fast_reads_unblock(BlockDriverState *bs)
+{
+    fast_block_end(bs->opaque);
+}
+
+static bool op_changes_mapping(BlockOp op)
+{
+    return op != BLK_OP_READ && op != BLK_OP_FLUSH;
+}
+
+static void fast_read_put(FastRead *fr, bool from_submit)
+{
+    if (--fr->pending > 0) {
+        return;
+    }
+    BDRVQcow2State *s = fr->bs->opaque;
+    BlockRequest *req = fr->req;
+
+    fast_read_end(s);
+    req->ret = fr->ret;
+    g_free(fr);
+    if (from_submit) {
+        block_complete_later(req);  /* never complete inside submit */
+    } else {
+        req->done(req);
+    }
+}
+
+static void fast_piece_done(BlockRequest *preq)
+{
+    FastPiece *p = (FastPiece *)preq;
+    FastRead *fr = p->parent;
+
+    if (preq->ret < 0 && fr->ret == 0) {
+        fr->ret = preq->ret;
+    }
+    g_free(p);
+    fast_read_put(fr, false);
+}
+
+/*
+ * Maps [offset, offset + bytes) without I/O into runs of host data (zero
+ * ranges are filled in the vector right away); false when some part needs
+ * the slow path. s->lock held.
+ */
+static bool fast_map(BlockDriverState *bs, BlockRequest *req, GArray *runs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool write = req->op == BLK_OP_WRITE;
+    uint64_t offset = req->offset, left = req->bytes, iov_off = 0;
+    void *l2 = NULL;
+    uint64_t l2_offset = 0;
+    bool ok = true;
+
+    while (left > 0 && ok) {
+        uint64_t l1_index = offset >> (s->l2_bits + s->cluster_bits);
+        uint64_t in_cluster = offset & s->cluster_mask;
+        uint64_t in_sc = offset & (s->subcluster_size - 1);
+        uint64_t n = MIN(left, (uint64_t)s->subcluster_size - in_sc);
+        uint64_t lo = l1_index < s->l1_size
+                          ? s->l1_table[l1_index] & L1E_OFFSET_MASK : 0;
+        Qcow2SubclusterType t = QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN;
+        uint64_t host = 0, entry = 0;
+
+        if (lo != l2_offset && l2) {
+            qcow2_cache_put(s->l2_cache, &l2);
+        }
+        l2_offset = lo;
+        if (lo && !l2) {
+            if ((lo & s->cluster_mask) ||
+                qcow2_cache_peek(s->l2_cache, lo, &l2) < 0) {
+                ok = false;
+                break;
+            }
+        }
+        if (lo) {
+            int idx = (offset >> s->cluster_bits) & (s->l2_size - 1);
+            entry = qcow2_l2_entry(s, l2, idx);
+            uint64_t bitmap = qcow2_l2_bitmap(s, l2, idx);
+            t = qcow2_subcluster_type(s, entry, bitmap,
+                                      in_cluster >> s->subcluster_bits);
+            host = entry & L2E_OFFSET_MASK;
+        }
+        /* a write in place: into data clusters only this L2 entry uses,
+         * with nothing to change in the entry (the slow path sets the
+         * allocation bits and drops zero flags) */
+        if (write && (t != QCOW2_SUBCLUSTER_NORMAL ||
+                      !(entry & QCOW_OFLAG_COPIED))) {
+            ok = false;
+            break;
+        }
+        switch (t) {
+        case QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN:
+        case QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC:
+            if (bs->backing) {
+                ok = false;
+                break;
+            }
+            iov_memset(req->iov, req->iovcnt, iov_off, 0, n);
+            break;
+        case QCOW2_SUBCLUSTER_ZERO_PLAIN:
+        case QCOW2_SUBCLUSTER_ZERO_ALLOC:
+            if (s->h.version < 3) {
+                ok = false;     /* corruption: the slow path reports it */
+                break;
+            }
+            iov_memset(req->iov, req->iovcnt, iov_off, 0, n);
+            break;
+        case QCOW2_SUBCLUSTER_NORMAL: {
+            FastRun *last = runs->len
+                ? &g_array_index(runs, FastRun, runs->len - 1) : NULL;
+            if ((host & s->cluster_mask) ||
+                !qcow2_offset_in_file(bs, host)) {
+                ok = false;
+                break;
+            }
+            host += in_cluster;
+            /* a write onto metadata: the slow path reports corruption */
+            if (write && qcow2_check_metadata_overlap(bs, 0, host, n)) {
+                ok = false;
+                break;
+            }
+            if (last && last->iov_off + last->bytes == iov_off &&
+                last->host + last->bytes == host) {
+                last->bytes += n;
+            } else {
+                FastRun r = { iov_off, host, n };
+                g_array_append_val(runs, r);
+            }
+            break;
+        }
+        default:
+            ok = false;
+            break;
+        }
+        offset += n;
+        left -= n;
+        iov_off += n;
+    }
+    if (l2) {
+        qcow2_cache_put(s->l2_cache, &l2);
+    }
+    return ok;
+}
+
+/* One run as a request on bs->file, over its part of the vector. */
+static FastPiece *fast_piece_new(FastRead *fr, const FastRun *r)
+{
+    BlockRequest *req = fr->req;
+    uint64_t skip = r->iov_off, left = r->bytes;
+    int first = 0, n = 0;
+
+    while (skip >= req->iov[first].iov_len) {
+        skip -= req->iov[first].iov_len;
+        first++;
+    }
+    for (uint64_t k = skip; left > 0 && first + n < req->iovcnt; n++) {
+        left -= MIN(left, req->iov[first + n].iov_len - k);
+        k = 0;
+    }
+    FastPiece *p = g_malloc0(sizeof(*p) + n * sizeof(struct iovec));
+    left = r->bytes;
+    for (int i = 0; i < n; i++) {
+        struct iovec *v = &req->iov[first + i];
+        size_t k = i == 0 ? skip : 0;
+        size_t take = MIN(left, v->iov_len - k);
+        p->iov[i] = (struct iovec){ (uint8_t *)v->iov_base + k, take };
+        left -= take;
+    }
+    p->parent = fr;
+    p->req.op = req->op;
+    p->req.offset = r->host;
+    p->req.bytes = r->bytes;
+    p->req.iov = p->iov;
+    p->req.iovcnt = n;
+    p->req.done = fast_piece_done;
+    return p;
+}
+
+/* The fast path for a read or a write in place; false: the caller takes
+ * the slow path. */
+static bool fast_rw(BlockDriverState *bs, BlockRequest *req)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    /* FUA writes flush the metadata caches too: the slow path's job */
+    if ((req->op != BLK_OP_READ && req->op != BLK_OP_WRITE) ||
+        (req->op == BLK_OP_WRITE && req->flags) || req->bytes <= 0 ||
+        req->offset < 0 ||
+        (uint64_t)req->bytes != iov_size(req->iov, req->iovcnt) ||
+        !g_mutex_trylock(&s->lock)) {
+        return false;
+    }
+    if (s->corrupt || g_atomic_int_get(&s->fast_blockers) ||
+        (uint64_t)req->offset + req->bytes > s->h.size ||
+        (req->op == BLK_OP_WRITE && s->read_only)) {
+        g_mutex_unlock(&s->lock);
+        return false;
+    }
+    GArray *runs = g_array_new(false, false, sizeof(FastRun));
+    bool ok = fast_map(bs, req, runs);
+    if (ok) {
+        g_mutex_lock(&s->fast_lock);
+        ok = g_atomic_int_get(&s->fast_blockers) == 0;
+        if (ok) {
+            s->fast_inflight++;
+        }
+        g_mutex_unlock(&s->fast_lock);
+    }
+    if (!ok) {
+        g_mutex_unlock(&s->lock);
+        g_array_free(runs, true);
+        return false;
+    }
+    g_atomic_pointer_set(&fast_thread, g_thread_self());
+
+    FastRead *fr = g_new0(FastRead, 1);
+    fr->bs = bs;
+    fr->req = req;
+    fr->pending = runs->len + 1;
+    FastPiece **pieces = g_new(FastPiece *, runs->len + 1);
+    for (guint i = 0; i < runs->len; i++) {
+        pieces[i] = fast_piece_new(fr, &g_array_index(runs, FastRun, i));
+    }
+    g_mutex_unlock(&s->lock);
+    /* a piece may complete (fail) right inside bdrv_submit */
+    for (guint i = 0; i < runs->len; i++) {
+        bdrv_submit(bs->file, &pieces[i]->req);
+    }
+    g_free(pieces);
+    g_array_free(runs, true);
+    fast_read_put(fr, true);
+    return true;
+}
+
 int qcow2_run_sync(BlockDriverState *bs, BlockRequest *req)
 {
     BDRVQcow2State *s = bs->opaque;
+    /* blockers from qcow2_submit were counted (and waited) there */
+    bool submitted = req->pool_bs == bs;
+    bool block = op_changes_mapping(req->op);
     int ret;
 
-    if (req->op == BLK_OP_WRITE && (req->flags & BLK_REQ_WRITE_COMPRESSED)) {
-        return run_write_compressed(bs, req);
+    if (block && !submitted) {
+        fast_block_begin(s);
     }
-    g_mutex_lock(&s->lock);
-    ret = qcow2_run_locked(bs, req);
-    g_mutex_unlock(&s->lock);
+    if (req->op == BLK_OP_WRITE && (req->flags & BLK_REQ_WRITE_COMPRESSED)) {
+        ret = run_write_compressed(bs, req);
+    } else {
+        g_mutex_lock(&s->lock);
+        ret = qcow2_run_locked(bs, req);
+        g_mutex_unlock(&s->lock);
+    }
+    if (block) {
+        fast_block_end(s);
+    }
     return ret;
 }
 
 void qcow2_submit(BlockDriverState *bs, BlockRequest *req)
 {
+    BDRVQcow2State *s = bs->opaque;
+
+    if (fast_rw(bs, req)) {
+        return;
+    }
+    req->pool_bs = bs;
+    if (op_changes_mapping(req->op)) {
+        g_mutex_lock(&s->fast_lock);
+        g_atomic_int_inc(&s->fast_blockers);
+        if (s->fast_inflight > 0) {
+            g_queue_push_tail(&s->fast_deferred, req);
+            req = NULL;
+        }
+        g_mutex_unlock(&s->fast_lock);
+        if (!req) {
+            return;
+        }
+    }
     block_run_in_pool(bs, req);
 }
-

@@ -138,6 +138,7 @@ bool qcow2_refcount_init(BlockDriverState *bs, GError **errp)
     g_free(s->refcount_table);
     s->refcount_table_size = bytes / 8;
     s->refcount_table = g_new(uint64_t, s->refcount_table_size);
+    s->reftable_hi_of = NULL;
     for (uint32_t i = 0; i < s->refcount_table_size; i++) {
         s->refcount_table[i] = qcow2_be64(buf + 8 * i);
     }
@@ -155,6 +156,7 @@ void qcow2_refcount_close(BlockDriverState *bs)
     g_free(s->refcount_table);
     s->refcount_table = NULL;
     s->refcount_table_size = 0;
+    s->reftable_hi_of = NULL;
 }
 
 /* The offset of refcount block ti: 0 (none), or -EIO when the table entry
@@ -226,6 +228,10 @@ static int reftable_set_entry(BlockDriverState *bs, uint64_t ti,
         return ret;
     }
     s->refcount_table[ti] = value;
+    if (value && s->reftable_hi_of == s->refcount_table &&
+        ti >= s->reftable_hi) {
+        s->reftable_hi = ti + 1;
+    }
     return 0;
 }
 
@@ -340,6 +346,7 @@ static int reftable_grow(BlockDriverState *bs, uint64_t needed_ti)
     g_free(s->refcount_table);
     s->refcount_table = new_table;
     s->refcount_table_size = entries;
+    s->reftable_hi_of = NULL;
     s->refcount_table_offset = table_off;
     s->h.refcount_table_offset = table_off;
     s->h.refcount_table_clusters = table_clusters;
@@ -832,6 +839,33 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
     return alen && blen && a < b + blen && b < a + alen;
 }
 
+/*
+ * How many refcount table entries the overlap check must look at: the
+ * table is mostly empty (8192 entries in one 64 KiB cluster, a few used),
+ * and this runs on every data write. The bound is kept while the table
+ * array stays the same (entries set here raise it) and found again by
+ * one scan when the array was replaced or its last counted entry was
+ * cleared.
+ */
+static uint32_t reftable_used(BDRVQcow2State *s)
+{
+    uint32_t hi = s->reftable_hi;
+
+    if (s->reftable_hi_of != s->refcount_table ||
+        s->reftable_hi_size != s->refcount_table_size ||
+        hi > s->refcount_table_size ||
+        (hi > 0 && s->refcount_table[hi - 1] == 0)) {
+        hi = s->refcount_table_size;
+        while (hi > 0 && s->refcount_table[hi - 1] == 0) {
+            hi--;
+        }
+        s->reftable_hi = hi;
+        s->reftable_hi_of = s->refcount_table;
+        s->reftable_hi_size = s->refcount_table_size;
+    }
+    return hi;
+}
+
 int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
                                  int64_t offset, int64_t size)
 {
@@ -880,7 +914,8 @@ int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
         }
     }
     if ((chk & QCOW2_OL_REFCOUNT_BLOCK) && s->refcount_table) {
-        for (uint32_t i = 0; i < s->refcount_table_size; i++) {
+        uint32_t used = reftable_used(s);
+        for (uint32_t i = 0; i < used; i++) {
             uint64_t rb = s->refcount_table[i] & REFT_OFFSET_MASK;
             if (ranges_overlap(start, len, rb, rb ? cs : 0)) {
                 return QCOW2_OL_REFCOUNT_BLOCK;

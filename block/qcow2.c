@@ -626,6 +626,8 @@ static void qcow2_free_state(BlockDriverState *bs)
         g_ptr_array_free(s->feature_table, TRUE);
     }
     g_mutex_clear(&s->lock);
+    g_mutex_clear(&s->fast_lock);
+    g_cond_clear(&s->fast_cond);
     g_free(s);
     bs->opaque = NULL;
 }
@@ -783,6 +785,8 @@ static bool qcow2_open(BlockDriverState *bs, const char *filename,
     BDRVQcow2State *s = g_new0(BDRVQcow2State, 1);
 
     g_mutex_init(&s->lock);
+    g_mutex_init(&s->fast_lock);
+    g_cond_init(&s->fast_cond);
     s->feature_table = g_ptr_array_new_with_free_func(g_free);
     s->read_only = o->read_only || bs->read_only;
     bs->opaque = s;

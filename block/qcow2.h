@@ -191,6 +191,25 @@ typedef struct BDRVQcow2State {
     bool read_only;
     uint8_t compression_type;
     uint64_t file_end_seen;         /* the file was at least this long */
+
+    /*
+     * Reads and writes in place served on the main loop without the pool
+     * (qcow2-io.c): how many are in flight; how many requests that may
+     * free or allocate clusters are pending (no fast one starts then);
+     * those of them that wait for the fast ones to end. Under fast_lock;
+     * zero-filled is a valid GMutex/GCond on Linux.
+     */
+    GMutex fast_lock;
+    GCond fast_cond;
+    int fast_inflight;
+    int fast_blockers;
+    GQueue fast_deferred;           /* of BlockRequest, for the pool */
+
+    /* qcow2_check_metadata_overlap: refcount table entries at and past
+     * reftable_hi are 0, while reftable_hi_of/_size match the table */
+    const uint64_t *reftable_hi_of;
+    uint32_t reftable_hi_size;
+    uint32_t reftable_hi;
 } BDRVQcow2State;
 
 static inline int64_t qcow2_offset_into_cluster(BDRVQcow2State *s,
@@ -268,6 +287,15 @@ int qcow2_change_backing_locked(BlockDriverState *bs, const char *file,
 
 int qcow2_run_sync(BlockDriverState *bs, BlockRequest *req);
 void qcow2_submit(BlockDriverState *bs, BlockRequest *req);
+/*
+ * Around an operation outside the request path that frees or allocates
+ * clusters (snapshots, resize, amend) while guest requests may be in flight:
+ * waits until no request served on the main loop is in flight and keeps
+ * new ones on the pool until unblock. Call before taking s->lock, never
+ * with it held.
+ */
+void qcow2_fast_reads_block(BlockDriverState *bs);
+void qcow2_fast_reads_unblock(BlockDriverState *bs);
 /* An L2 table changed: marks it dirty, with the refcount cache as its
  * dependency (new clusters' refcounts reach the disk first). */
 void qcow2_l2_updated(BlockDriverState *bs, void *l2);
@@ -297,6 +325,9 @@ int qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
 /* Like get, without reading: for a newly allocated table. */
 int qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
                           uint64_t offset, void **table);
+/* The table at offset if it is cached, without any I/O (put it back);
+ * -ENOENT when it is not. */
+int qcow2_cache_peek(Qcow2Cache *c, uint64_t offset, void **table);
 void qcow2_cache_put(Qcow2Cache *c, void **table);
 void qcow2_cache_mark_dirty(Qcow2Cache *c, void *table);
 /*

@@ -1081,6 +1081,186 @@ static void test_hostile_tables(void)
     g_free(path);
 }
 
+/* ---- reads on the main loop racing with frees and allocations ---- */
+
+typedef struct FastCase {
+    const char *name;
+    const char *create;     /* qcow2 create options */
+    bool native;            /* cache=none,aio=native, else aio=threads */
+} FastCase;
+
+typedef struct FastOp {
+    uint8_t *expect;        /* a read: the model when it was issued */
+    uint8_t *buf;
+    uint64_t off, len;
+    bool read;
+    bool may_zero;          /* a discard or write-zeroes overlaps it */
+    int *pending;
+} FastOp;
+
+static void fast_op_done(void *opaque, int ret)
+{
+    FastOp *op = opaque;
+    static const uint8_t zero[512];
+
+    g_assert_cmpint(ret, ==, 0);
+    /* sector by sector, the data before or, racing with a discard or
+     * write-zeroes, zeros: never another cluster's data or metadata */
+    for (uint64_t i = 0; op->read && i < op->len; i += 512) {
+        if (memcmp(op->buf + i, op->expect + i, 512) != 0 &&
+            !(op->may_zero && memcmp(op->buf + i, zero, 512) == 0)) {
+            g_error("read at %#" G_GINT64_MODIFIER "x+%#" G_GINT64_MODIFIER
+                    "x differs from the model at +%#" G_GINT64_MODIFIER "x",
+                    op->off, op->len, i);
+        }
+    }
+    free(op->buf);
+    g_free(op->expect);
+    (*op->pending)--;
+    g_free(op);
+}
+
+static bool ranges_meet(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+/*
+ * Concurrent reads (served on the main loop when their mapping is cached)
+ * with writes, write-zeroes and discards elsewhere that free clusters and
+ * allocate them again: every read returns the model's data (reads go only
+ * to ranges no in-flight request changes), and the image checks clean.
+ */
+static void test_fast_read_races(gconstpointer data)
+{
+    const FastCase *fc = data;
+    char *path = tmp_path("fast.qcow2");
+    const uint64_t size = 4 * 1024 * 1024, cs_max = 65536;
+    GError *err = NULL;
+
+    if (!have_qemu_img()) {
+        goto out;
+    }
+    create_ok(path, size, fc->create);
+    BlockOpenOptions o = {
+        .format = "qcow2", .direct = fc->native, .aio_native = fc->native,
+        .discard_unmap = true,
+    };
+    BlockBackend *blk = blk_new_open(path, &o, &err);
+    if (!blk && fc->native) {
+        g_test_skip("O_DIRECT with libaio not available here");
+        g_clear_error(&err);
+        goto out;
+    }
+    g_assert_no_error(err);
+
+    uint8_t *model = g_malloc(size);
+    GRand *r = g_rand_new_with_seed(0x5eed);
+    fill_random(r, model, size);
+    g_assert_cmpint(blk_pwrite(blk, 0, model, size), ==, 0);
+
+    int pending = 0;
+    for (int round = 0; round < 300; round++) {
+        /* what is in flight this round: reads may overlap reads, and
+         * discards and write-zeroes (which free clusters under them) */
+        FastOp *busy[24];
+        int nbusy = 0;
+        for (int i = 0; i < 24; i++) {
+            uint64_t len = (uint64_t)g_rand_int_range(r, 1, 3 * cs_max / 512)
+                           * 512;
+            uint64_t off = (uint64_t)g_rand_int_range(r, 0,
+                                                      (size - len) / 512) * 512;
+            int kind = g_rand_int_range(r, 0, 10);  /* 0-5 read */
+            bool read = kind < 6, zeroing = kind >= 8, clash = false;
+            if (kind == 9) {
+                /* whole clusters read zeros after a discard; partial
+                 * ones may keep their data: discard whole ones only */
+                off &= ~(cs_max - 1);
+                len = cs_max;
+            }
+            for (int b = 0; b < nbusy; b++) {
+                bool ok = busy[b]->read ? read || zeroing
+                                        : read && busy[b]->may_zero;
+                clash |= !ok && ranges_meet(off, len, busy[b]->off,
+                                            busy[b]->len);
+            }
+            if (clash) {
+                continue;
+            }
+            FastOp *op = g_new0(FastOp, 1);
+            g_assert_cmpint(posix_memalign((void **)&op->buf, 4096, len), ==,
+                            0);
+            op->off = off;
+            op->len = len;
+            op->read = read;
+            op->may_zero = zeroing;
+            op->pending = &pending;
+            for (int b = 0; b < nbusy; b++) {
+                if (ranges_meet(off, len, busy[b]->off, busy[b]->len)) {
+                    /* reads before a zeroing one or during it */
+                    busy[b]->may_zero |= zeroing;
+                    op->may_zero |= read && busy[b]->may_zero &&
+                                    !busy[b]->read;
+                }
+            }
+            busy[nbusy++] = op;
+            struct iovec v = { op->buf, len };
+            pending++;
+            if (read) {
+                /* zeroing requests in flight already show in the model:
+                 * the read may see the data from before them */
+                op->expect = g_memdup2(model + off, len);
+                for (int b = 0; b < nbusy - 1; b++) {
+                    FastOp *z = busy[b];
+                    if (!z->read && ranges_meet(off, len, z->off, z->len)) {
+                        uint64_t lo = MAX(off, z->off);
+                        uint64_t hi = MIN(off + len, z->off + z->len);
+                        memcpy(op->expect + (lo - off),
+                               z->expect + (lo - z->off), hi - lo);
+                    }
+                }
+                blk_aio_preadv(blk, off, &v, 1, fast_op_done, op);
+            } else if (kind < 8) {
+                fill_random(r, op->buf, len);
+                memcpy(model + off, op->buf, len);
+                blk_aio_pwritev(blk, off, &v, 1, fast_op_done, op);
+            } else {
+                /* its old data, for reads issued while it is in flight */
+                op->expect = g_memdup2(model + off, len);
+                memset(model + off, 0, len);
+                if (kind == 8) {
+                    blk_aio_pwrite_zeroes(blk, off, len,
+                                          round & 1 ? BLK_ZERO_MAY_UNMAP : 0,
+                                          fast_op_done, op);
+                } else {
+                    blk_aio_pdiscard(blk, off, len, fast_op_done, op);
+                }
+            }
+        }
+        blk_drain(blk);
+        g_assert_cmpint(pending, ==, 0);
+    }
+    uint8_t *got = g_malloc(size);
+    g_assert_cmpint(blk_pread(blk, 0, got, size), ==, 0);
+    g_assert_true(memcmp(got, model, size) == 0);
+    g_free(got);
+    blk_unref(blk);
+    assert_qemu_check(path);
+    assert_qemu_contents(path, model, size);
+    g_rand_free(r);
+    g_free(model);
+out:
+    g_unlink(path);
+    g_free(path);
+}
+
+static const FastCase fast_cases[] = {
+    { "native-64k", "cluster_size=64k", true },
+    { "native-4k", "cluster_size=4k", true },
+    { "threads-4k", "cluster_size=4k", false },
+    { "native-extended-l2", "extended_l2=on", true },
+};
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1128,6 +1308,12 @@ int main(int argc, char **argv)
     g_test_add_data_func("/qcow2/zero-discard/extended-l2",
                          "extended_l2=on", test_zero_discard);
     g_test_add_func("/qcow2/resize", test_resize);
+    for (size_t i = 0; i < G_N_ELEMENTS(fast_cases); i++) {
+        char *name = g_strdup_printf("/qcow2/fast-path/%s",
+                                     fast_cases[i].name);
+        g_test_add_data_func(name, &fast_cases[i], test_fast_read_races);
+        g_free(name);
+    }
     g_test_add_func("/qcow2/amend", test_amend);
     g_test_add_func("/qcow2/dirty-repair", test_dirty_repair);
     g_test_add_func("/qcow2/hostile/header", test_hostile_header);
