@@ -17,9 +17,9 @@
 #define VIRTIO_BLK_F_FLUSH      9
 
 #define SECTOR          512
-#define DISK_SIZE       (64 << 20)
-#define AREA_SECTORS    ((32 << 20) / SECTOR)  /* where writes go */
-#define MAX_REQ_SECTORS 128
+#define DISK_SIZE       (16 << 20)
+#define AREA_SECTORS    ((8 << 20) / SECTOR)   /* where writes go */
+#define MAX_REQ_SECTORS 32
 #define BATCH           8
 #define ROUNDS          20
 #define QEMU_IMG        "/usr/bin/qemu-img"
@@ -330,7 +330,7 @@ static void crash_round(GRand *rnd, int round)
     make_images(dir, &img, backing);
     rig_start(&r, img);
 
-    int batches = g_rand_int_range(rnd, 1, 25);
+    int batches = g_rand_int_range(rnd, 1, 13);
     Write ws[BATCH];
     for (int b = 0; b < batches; b++) {
         batch_plan(rnd, ws, &gen);
