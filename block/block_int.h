@@ -55,7 +55,7 @@ struct BlockRequest {
 #define BDRV_BLOCK_DATA         0x01    /* reads come from stored data */
 #define BDRV_BLOCK_ZERO         0x02    /* reads return zeros */
 #define BDRV_BLOCK_OFFSET_VALID 0x04    /* *map is the offset in *file */
-#define BDRV_BLOCK_ALLOCATED    0x10    /* this node, not its backing, decides */
+#define BDRV_BLOCK_ALLOCATED    0x10    /* this node decides, not its backing */
 #define BDRV_BLOCK_COMPRESSED   0x40
 
 /* preallocation= of create and truncate */
@@ -292,5 +292,9 @@ void iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset,
                 void *buf, size_t bytes);
 void iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset,
                   const void *buf, size_t bytes);
+/* Points dst (room for iovcnt entries) at bytes of iov from offset on;
+ * the entries used. They cover fewer bytes when iov is shorter. */
+int iov_slice(struct iovec *dst, const struct iovec *iov, int iovcnt,
+              size_t offset, size_t bytes);
 
 #endif

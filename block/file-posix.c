@@ -100,6 +100,24 @@ void iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset,
                   memcpy(p_, (const uint8_t *)buf + done_, n_));
 }
 
+int iov_slice(struct iovec *dst, const struct iovec *iov, int iovcnt,
+              size_t offset, size_t bytes)
+{
+    int n = 0;
+
+    for (int i = 0; i < iovcnt && bytes; i++) {
+        if (offset >= iov[i].iov_len) {
+            offset -= iov[i].iov_len;
+            continue;
+        }
+        size_t take = MIN(iov[i].iov_len - offset, bytes);
+        dst[n++] = (struct iovec){ (uint8_t *)iov[i].iov_base + offset, take };
+        bytes -= take;
+        offset = 0;
+    }
+    return n;
+}
+
 /* ---- completions to the main loop ---- */
 
 static GThreadPool *pool;

@@ -31,24 +31,14 @@ static int node_rw_cow(BlockDriverState *node, BlockOp op, int64_t offset,
     struct iovec stack[8];
     int max = iovcnt + 2;
     struct iovec *v = max <= 8 ? stack : g_new(struct iovec, max);
-    size_t left = bytes;
     int n = 0, ret;
 
     if (head_len) {
         v[n++] = (struct iovec){ head, head_len };
     }
-    for (int i = 0; i < iovcnt && left; i++) {
-        if (iov_off >= iov[i].iov_len) {
-            iov_off -= iov[i].iov_len;
-            continue;
-        }
-        size_t take = MIN(iov[i].iov_len - iov_off, left);
-        v[n].iov_base = (uint8_t *)iov[i].iov_base + iov_off;
-        v[n].iov_len = take;
-        n++;
-        left -= take;
-        iov_off = 0;
-    }
+    int mid = iov_slice(v + n, iov, iovcnt, iov_off, bytes);
+    bool short_vec = iov_size(v + n, mid) != (size_t)bytes;
+    n += mid;
     if (tail_len) {
         v[n++] = (struct iovec){ tail, tail_len };
     }
@@ -56,7 +46,7 @@ static int node_rw_cow(BlockDriverState *node, BlockOp op, int64_t offset,
         .op = op, .offset = offset, .bytes = head_len + bytes + tail_len,
         .iov = v, .iovcnt = n,
     };
-    ret = left ? -EINVAL : bdrv_run_sync(node, &req);
+    ret = short_vec ? -EINVAL : bdrv_run_sync(node, &req);
     if (v != stack) {
         g_free(v);
     }
@@ -1027,26 +1017,10 @@ static bool fast_map(BlockDriverState *bs, BlockRequest *req, GArray *runs)
 static FastPiece *fast_piece_new(FastRead *fr, const FastRun *r)
 {
     BlockRequest *req = fr->req;
-    uint64_t skip = r->iov_off, left = r->bytes;
-    int first = 0, n = 0;
+    FastPiece *p = g_malloc0(sizeof(*p) +
+                             req->iovcnt * sizeof(struct iovec));
+    int n = iov_slice(p->iov, req->iov, req->iovcnt, r->iov_off, r->bytes);
 
-    while (skip >= req->iov[first].iov_len) {
-        skip -= req->iov[first].iov_len;
-        first++;
-    }
-    for (uint64_t k = skip; left > 0 && first + n < req->iovcnt; n++) {
-        left -= MIN(left, req->iov[first + n].iov_len - k);
-        k = 0;
-    }
-    FastPiece *p = g_malloc0(sizeof(*p) + n * sizeof(struct iovec));
-    left = r->bytes;
-    for (int i = 0; i < n; i++) {
-        struct iovec *v = &req->iov[first + i];
-        size_t k = i == 0 ? skip : 0;
-        size_t take = MIN(left, v->iov_len - k);
-        p->iov[i] = (struct iovec){ (uint8_t *)v->iov_base + k, take };
-        left -= take;
-    }
     p->parent = fr;
     p->req.op = req->op;
     p->req.offset = r->host;
