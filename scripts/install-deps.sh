@@ -10,6 +10,9 @@ PACKAGES=(
     libaio-dev
     zlib1g-dev libzstd-dev liburing-dev
     qemu-utils # qemu-img: the qcow2 interoperability tests
+    libpixman-1-dev libpng-dev # display surfaces, screendump
+    seabios ipxe-qemu # PC firmware and NIC option ROMs
+    syslinux syslinux-common mtools # the test boot disk (tests/guest)
     python3 python3-pytest python3-pytest-xdist
     cpio gzip xz-utils zstd busybox-static kmod e2fsprogs
     clang

@@ -44,6 +44,25 @@ void machine_load_rom_blobs(Machine *m)
     }
 }
 
+bool machine_add_boot_device(Machine *m, int32_t bootindex,
+                             const char *of_path, GError **errp)
+{
+    if (bootindex < 0) {
+        return true;
+    }
+    for (guint i = 0; i < m->boot_devices->len; i++) {
+        if (g_array_index(m->boot_devices, BootDevice, i).bootindex ==
+            bootindex) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "bootindex %d has already been used", bootindex);
+            return false;
+        }
+    }
+    BootDevice b = { .bootindex = bootindex, .of_path = g_strdup(of_path) };
+    g_array_append_val(m->boot_devices, b);
+    return true;
+}
+
 /*
  * APIC IDs follow the topology: the thread, core and socket numbers each get
  * the bits their count needs, as CPUID leaf 0xB describes them.
@@ -113,6 +132,7 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp)
     }
     m->rom_blobs = g_ptr_array_new_with_free_func(rom_blob_free);
     m->e820 = g_array_new(FALSE, TRUE, sizeof(E820Entry));
+    m->boot_devices = g_array_new(FALSE, TRUE, sizeof(BootDevice));
     m->sysmem = g_new0(MemoryRegion, 1);
     m->io = g_new0(MemoryRegion, 1);
     memory_region_init_container(m->sysmem, "system", UINT64_MAX);
@@ -229,6 +249,12 @@ void machine_destroy(Machine *m)
     }
     if (m->e820) {
         g_array_free(m->e820, TRUE);
+    }
+    for (guint i = 0; m->boot_devices && i < m->boot_devices->len; i++) {
+        g_free(g_array_index(m->boot_devices, BootDevice, i).of_path);
+    }
+    if (m->boot_devices) {
+        g_array_free(m->boot_devices, TRUE);
     }
     g_free(m);
 }

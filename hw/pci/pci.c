@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hw/i386/x86.h"
+#include "hw/loader.h"
 #include "hw/pci/pci.h"
 #include "pci-internal.h"
 #include "util/log.h"
@@ -160,7 +161,7 @@ void pci_irq_set(PCIDevice *d, int level)
 
 static unsigned bar_reg(int bar)
 {
-    return PCI_BASE_ADDRESS_0 + bar * 4;
+    return bar == PCI_ROM_SLOT ? PCI_ROM_ADDRESS : PCI_BASE_ADDRESS_0 + bar * 4;
 }
 
 void pci_register_bar(PCIDevice *d, int bar, uint8_t type, MemoryRegion *mr)
@@ -170,14 +171,20 @@ void pci_register_bar(PCIDevice *d, int bar, uint8_t type, MemoryRegion *mr)
     uint64_t size = mr->size;
     uint64_t mask = ~(size - 1);
 
-    g_assert(bar >= 0 && bar < PCI_NUM_BARS && (!is_64 || bar < 5));
+    g_assert(bar >= 0 && bar < PCI_NUM_REGIONS && (!is_64 || bar < 5));
     g_assert(size && !(size & (size - 1)) && size >= (is_io ? 4 : 16));
     g_assert(!d->bars[bar].mr);
+    g_assert(bar != PCI_ROM_SLOT || (type == 0 && size >= 2048));
 
     d->bars[bar] = (PCIBar){ .mr = mr, .size = size, .type = type,
                              .addr = PCI_BAR_UNMAPPED };
     unsigned reg = bar_reg(bar);
     pci_set_long(d->config + reg, type);
+    if (bar == PCI_ROM_SLOT) {
+        pci_set_long(d->wmask + reg, ((uint32_t)mask & ~0x7ffu) |
+                                     PCI_ROM_ADDRESS_ENABLE);
+        return;
+    }
     pci_set_long(d->wmask + reg, (uint32_t)mask & (is_io ? ~3u : ~15u));
     if (is_64) {
         pci_set_long(d->config + reg + 4, 0);
@@ -187,7 +194,7 @@ void pci_register_bar(PCIDevice *d, int bar, uint8_t type, MemoryRegion *mr)
 
 uint64_t pci_bar_address(PCIDevice *d, int bar)
 {
-    return bar >= 0 && bar < PCI_NUM_BARS ? d->bars[bar].addr
+    return bar >= 0 && bar < PCI_NUM_REGIONS ? d->bars[bar].addr
                                           : PCI_BAR_UNMAPPED;
 }
 
@@ -214,6 +221,12 @@ static uint64_t bar_decode(PCIDevice *d, int bar)
         return PCI_BAR_UNMAPPED;
     }
     addr = pci_get_long(d->config + reg) & ~15ULL;
+    if (bar == PCI_ROM_SLOT) {
+        if (!(addr & PCI_ROM_ADDRESS_ENABLE)) {
+            return PCI_BAR_UNMAPPED;
+        }
+        addr &= ~0x7ffULL;
+    }
     if (b->type & PCI_BASE_ADDRESS_MEM_TYPE_64) {
         addr |= (uint64_t)pci_get_long(d->config + reg + 4) << 32;
     }
@@ -239,7 +252,7 @@ static MemoryRegion *bar_space(PCIDevice *d, int bar)
 void pci_update_mappings(PCIDevice *d)
 {
     memory_transaction_begin();
-    for (int i = 0; i < PCI_NUM_BARS; i++) {
+    for (int i = 0; i < PCI_NUM_REGIONS; i++) {
         PCIBar *b = &d->bars[i];
         MemoryRegion *space = bar_space(d, i);
         if (!b->mr || !space) {
@@ -264,7 +277,7 @@ void pci_update_mappings(PCIDevice *d)
 void pci_unmap_bars(PCIDevice *d)
 {
     memory_transaction_begin();
-    for (int i = 0; i < PCI_NUM_BARS; i++) {
+    for (int i = 0; i < PCI_NUM_REGIONS; i++) {
         PCIBar *b = &d->bars[i];
         MemoryRegion *space = bar_space(d, i);
         if (b->mr && space && b->addr != PCI_BAR_UNMAPPED) {
@@ -273,6 +286,36 @@ void pci_unmap_bars(PCIDevice *d)
         b->addr = PCI_BAR_UNMAPPED;
     }
     memory_transaction_commit();
+}
+
+bool pci_add_option_rom(PCIDevice *d, const char *default_name,
+                        GError **errp)
+{
+    const char *name = d->romfile ? d->romfile : default_name;
+    g_autofree char *data = NULL;
+    gsize len;
+
+    if (!name || !*name) {
+        return true;
+    }
+    /* the ROM BAR's address field is 21 bits of a 32-bit register */
+    if (!firmware_load(name, 1u << 24, &data, &len, errp)) {
+        return false;
+    }
+    uint64_t size = 2048;
+    while (size < len) {
+        size <<= 1;
+    }
+    char *mr_name = g_strdup_printf("%s.rom", d->qdev.cls->name);
+    bool ok = memory_region_init_ram(&d->rom, mr_name, size, errp);
+    g_free(mr_name);
+    if (!ok) {
+        return false;
+    }
+    memcpy(memory_region_get_ram_ptr(&d->rom), data, len);
+    memory_region_set_readonly(&d->rom, true);
+    pci_register_bar(d, PCI_ROM_SLOT, 0, &d->rom);
+    return true;
 }
 
 /* ---- capabilities ---- */
@@ -463,7 +506,7 @@ bool pci_device_init(PCIDevice *d, Machine *m, const PCIDeviceInfo *info,
     memset(d->w1cmask, 0, sizeof(d->w1cmask));
     memset(d->used, 0, sizeof(d->used));
     memset(d->used, 1, PCI_CONFIG_HEADER_SIZE);
-    for (int i = 0; i < PCI_NUM_BARS; i++) {
+    for (int i = 0; i < PCI_NUM_REGIONS; i++) {
         d->bars[i].addr = PCI_BAR_UNMAPPED;
     }
     pci_set_word(d->config + PCI_VENDOR_ID, info->vendor_id);
@@ -511,6 +554,10 @@ void pci_device_uninit(PCIDevice *d)
         d->bus = NULL;
     }
     pci_msix_uninit(d);
+    if (d->bars[PCI_ROM_SLOT].mr == &d->rom) {
+        memory_region_destroy(&d->rom);
+        d->bars[PCI_ROM_SLOT].mr = NULL;
+    }
 }
 
 void pci_device_reset(PCIDevice *d)
@@ -523,7 +570,7 @@ void pci_device_reset(PCIDevice *d)
     d->config[PCI_CACHE_LINE_SIZE] = 0;
     d->config[PCI_LATENCY_TIMER] = 0;
     d->config[PCI_INTERRUPT_LINE] = 0;
-    for (int i = 0; i < PCI_NUM_BARS; i++) {
+    for (int i = 0; i < PCI_NUM_REGIONS; i++) {
         PCIBar *b = &d->bars[i];
         if (!b->mr) {
             continue;

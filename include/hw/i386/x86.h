@@ -104,7 +104,15 @@ struct Machine {
     /* Blobs written to guest memory at every reset (loaders). */
     GPtrArray *rom_blobs;
     Device *devices;
+    /* Of BootDevice, in the order added: what bootindex= properties said. */
+    GArray *boot_devices;
 };
+
+/* A bootable device as firmware names it (fw_cfg "bootorder"). */
+typedef struct BootDevice {
+    int32_t bootindex;
+    char *of_path;      /* Open Firmware path: "/pci@i0cf8/ide@1,1/drive@1/disk@0" */
+} BootDevice;
 
 struct MachineClass {
     const char *name;
@@ -137,6 +145,13 @@ void machine_add_rom_blob(Machine *m, const char *name, hwaddr addr,
                           const void *data, size_t len);
 void machine_load_rom_blobs(Machine *m);
 void machine_e820_add(Machine *m, uint64_t addr, uint64_t size, uint32_t type);
+/*
+ * A device with a bootindex= property registers itself at realize (index
+ * < 0: none given, nothing happens); a second device with the same index
+ * is an error, as in QEMU.
+ */
+bool machine_add_boot_device(Machine *m, int32_t bootindex,
+                             const char *of_path, GError **errp);
 
 /* Common board pieces (hw/i386/x86.c). */
 bool x86_init_ram(Machine *m, uint64_t below_4g_max, GError **errp);

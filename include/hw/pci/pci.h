@@ -48,12 +48,16 @@
 #define PCI_SUBSYSTEM_ID        0x2e
 #define PCI_ROM_ADDRESS         0x30
 #define PCI_CAPABILITY_LIST     0x34
+#define PCI_ROM_ADDRESS         0x30
+#define  PCI_ROM_ADDRESS_ENABLE 0x01
 #define PCI_INTERRUPT_LINE      0x3c
 #define PCI_INTERRUPT_PIN       0x3d
 
 #define PCI_CONFIG_HEADER_SIZE  0x40
 #define PCI_CONFIG_SPACE_SIZE   0x100
 #define PCI_NUM_BARS            6
+#define PCI_ROM_SLOT            6       /* bars[] index of the expansion ROM */
+#define PCI_NUM_REGIONS         7
 #define PCI_BAR_UNMAPPED        (~(uint64_t)0)
 
 /* Capability IDs (PCI 3.0 appendix H) */
@@ -106,6 +110,7 @@ struct PCIDevice {
     char *addr_prop;            /* "SLOT[.FN]", NULL: first free slot */
     char *bus_prop;             /* "pci.0", NULL: the machine's bus */
     bool multifunction;
+    char *romfile;              /* option ROM: NULL default, "" none */
 
     const PCIDeviceInfo *info;
     PCIBus *bus;                /* NULL until pci_device_init */
@@ -114,7 +119,8 @@ struct PCIDevice {
     uint8_t wmask[PCI_CONFIG_SPACE_SIZE];   /* guest-writable bits */
     uint8_t w1cmask[PCI_CONFIG_SPACE_SIZE]; /* write-1-to-clear bits */
     uint8_t used[PCI_CONFIG_SPACE_SIZE];    /* bytes taken by capabilities */
-    PCIBar bars[PCI_NUM_BARS];
+    PCIBar bars[PCI_NUM_REGIONS];
+    MemoryRegion rom;           /* pci_add_option_rom's image */
     bool intx_level;            /* the device's own INTx# */
     bool intx_asserted;         /* as seen by the bus (after INTX_DISABLE) */
 
@@ -146,7 +152,9 @@ struct PCIDevice {
              "slot[.function] on the bus (e.g. 3 or 0x3.1)"),               \
     PROP_STR("bus", st, f.bus_prop, NULL, "the PCI bus (pci.0)"),           \
     PROP_BOOL("multifunction", st, f.multifunction, false,                  \
-              "on/off: header says multi-function")
+              "on/off: header says multi-function"),                        \
+    PROP_STR("romfile", st, f.romfile, NULL,                                \
+             "option ROM file (\"\": none)")
 
 /* --- buses (made by a host bridge) --- */
 
@@ -200,6 +208,15 @@ void pci_device_reset(PCIDevice *d);
  * guest programs it while the command register enables decoding.
  */
 void pci_register_bar(PCIDevice *d, int bar, uint8_t type, MemoryRegion *mr);
+/*
+ * Gives the device an expansion ROM BAR (PCI 3.0 6.2.5.2) holding the
+ * firmware file default_name, or the file of its romfile= property; a
+ * romfile="" means none. The image is read-only to the guest and rounded
+ * up to a power of two. A missing file is an error naming its package.
+ */
+bool pci_add_option_rom(PCIDevice *d, const char *default_name,
+                        GError **errp);
+
 /* The address the BAR is mapped at, or PCI_BAR_UNMAPPED. */
 uint64_t pci_bar_address(PCIDevice *d, int bar);
 
