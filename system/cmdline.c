@@ -8,6 +8,7 @@
 #include "config.h"
 #include "hw/device.h"
 #include "migration/vmstate.h"
+#include "hw/loader.h"
 #include "system/cmdline.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -269,6 +270,7 @@ out:
     }
 
 SET_STRING(set_kernel, machine.kernel)
+SET_STRING(set_bios, machine.bios)
 SET_STRING(set_initrd, machine.initrd)
 SET_STRING(set_append, machine.append)
 SET_STRING(set_pidfile, pidfile)
@@ -277,6 +279,14 @@ SET_STRING(set_log_items, log_items)
 SET_STRING(set_log_file, log_file)
 SET_STRING(set_qtest, qtest)
 SET_STRING(set_qtest_log, qtest_log)
+
+/* -L DIR: where firmware files are looked for first */
+static bool add_firmware_dir(VMOptions *o, const char *arg,
+                             CmdlineAction *action, GError **errp)
+{
+    firmware_add_dir(arg);
+    return true;
+}
 
 #define SET_FLAG(fn, field)                                             \
     static bool fn(VMOptions *o, const char *arg, CmdlineAction *action, \
@@ -670,6 +680,11 @@ static const OptionDef options[] = {
     { "smp", true, set_smp,
       "N[,cpus=N][,sockets=S][,cores=C][,threads=T][,maxcpus=M]" },
     { "kernel", true, set_kernel, "FILE  bzImage or multiboot kernel" },
+    { "bios", true, set_bios,
+      "FILE  the BIOS image (default bios-256k.bin, Debian's seabios)" },
+    { "L", true, add_firmware_dir,
+      "DIR  look for firmware files (BIOS, VGA BIOS, option ROMs) in DIR "
+      "first" },
     { "initrd", true, set_initrd,
       "FILE  initrd (multiboot: \"mod1 args,mod2\" modules)" },
     { "append", true, set_append, "STRING  kernel command line" },

@@ -234,6 +234,12 @@ void machine_destroy(Machine *m)
         }
         memory_region_destroy(&m->ram);
     }
+    if (m->bios) {
+        memory_region_destroy(m->isa_bios);
+        memory_region_destroy(m->bios);
+        g_free(m->isa_bios);
+        g_free(m->bios);
+    }
     if (m->sysmem) {
         memory_region_destroy(m->sysmem);
         memory_region_destroy(m->io);

@@ -189,13 +189,138 @@ DEVICE_REGISTER(i440fx_host_class)
 
 /* ---- the PCI functions: host bridge and ISA bridge ---- */
 
+/*
+ * 82441FX PAM0-6 (0x59-0x5f): 13 segments of 0xC0000-0xFFFFF, each with a
+ * read-enable and a write-enable bit. RE+WE: shadow RAM; RE: RAM that
+ * ignores writes; neither: the PCI side (the BIOS ROM at 0xE0000-0xFFFFF,
+ * nothing below). WE alone (reads from ROM, writes to RAM) is treated as
+ * the PCI side, as in QEMU; firmware uses it only while it copies itself,
+ * which SeaBIOS does from the image below 4 GiB instead.
+ */
+#define I440FX_PAM0         0x59
+#define I440FX_PAM_SEGMENTS 13
+#define  PAM_RE             1
+#define  PAM_WE             2
+/* SMRAM control (0x72): D_OPEN shows the RAM under the VGA window. */
+#define I440FX_SMRAM        0x72
+#define  SMRAM_D_OPEN       0x40
+#define  SMRAM_D_CLS        0x20
+#define  SMRAM_D_LCK        0x10
+#define  SMRAM_G_SMRAME     0x08
+#define  SMRAM_C_BASE_SEG   0x02    /* 010b: 0xA0000, the only one */
+#define SMRAM_BASE          0xa0000
+#define SMRAM_SIZE          0x20000
+
+typedef struct PAMSegment {
+    MemoryRegion ram, ram_ro;
+    MemoryRegion pci;           /* all-ones below the BIOS ROM */
+    bool has_pci;
+} PAMSegment;
+
+typedef struct I440FXState {
+    PCIDevice pci;
+    Machine *m;
+    PAMSegment pam[I440FX_PAM_SEGMENTS];
+    MemoryRegion smram;         /* RAM at 0xA0000 while D_OPEN */
+} I440FXState;
+
 typedef struct PCIPlaceholder {
     PCIDevice pci;
 } PCIPlaceholder;
 
+static void pam_segment_range(int i, hwaddr *start, uint64_t *size)
+{
+    if (i == 0) {
+        *start = 0xf0000;
+        *size = 0x10000;
+    } else {
+        *start = 0xc0000 + (i - 1) * 0x4000;
+        *size = 0x4000;
+    }
+}
+
+/* PAM0's low nibble is reserved; PAMn (n >= 1) holds two segments. */
+static uint8_t pam_attr(PCIDevice *d, int i)
+{
+    if (i == 0) {
+        return (d->config[I440FX_PAM0] >> 4) & 3;
+    }
+    return (d->config[I440FX_PAM0 + (i + 1) / 2] >> ((i + 1) % 2 * 4)) & 3;
+}
+
+static void i440fx_update_memory(I440FXState *s)
+{
+    PCIDevice *d = &s->pci;
+
+    memory_transaction_begin();
+    for (int i = 0; i < I440FX_PAM_SEGMENTS; i++) {
+        PAMSegment *seg = &s->pam[i];
+        uint8_t attr = pam_attr(d, i);
+        memory_region_set_enabled(&seg->ram, attr == (PAM_RE | PAM_WE));
+        memory_region_set_enabled(&seg->ram_ro, attr == PAM_RE);
+        if (seg->has_pci) {
+            memory_region_set_enabled(&seg->pci, !(attr & PAM_RE));
+        }
+    }
+    memory_region_set_enabled(&s->smram,
+                              d->config[I440FX_SMRAM] & SMRAM_D_OPEN);
+    memory_transaction_commit();
+}
+
+static uint64_t pam_pci_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return UINT64_MAX;
+}
+
+static void pam_pci_write(void *opaque, hwaddr addr, uint64_t val,
+                          unsigned size)
+{
+}
+
+static const MemoryRegionOps pam_pci_ops = {
+    .read = pam_pci_read,
+    .write = pam_pci_write,
+    .impl_min = 1,
+    .impl_max = 8,
+};
+
+static bool config_touches(uint32_t addr, unsigned len, uint32_t reg,
+                           unsigned n)
+{
+    return addr < reg + n && reg < addr + len;
+}
+
+/* D_LCK freezes the register but for D_CLS, and closes D_OPEN; only reset
+ * opens it again (82441FX 3.2.21). */
+static void smram_update_wmask(PCIDevice *d)
+{
+    uint8_t smram = d->config[I440FX_SMRAM];
+
+    if (smram & SMRAM_D_LCK) {
+        d->config[I440FX_SMRAM] = smram & ~SMRAM_D_OPEN;
+        d->wmask[I440FX_SMRAM] = SMRAM_D_CLS;
+    } else {
+        d->wmask[I440FX_SMRAM] = SMRAM_D_OPEN | SMRAM_D_CLS | SMRAM_D_LCK |
+                                 SMRAM_G_SMRAME;
+    }
+}
+
+static void i440fx_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
+                                unsigned len)
+{
+    I440FXState *s = (I440FXState *)d;
+
+    if (config_touches(addr, len, I440FX_PAM0, 7) ||
+        config_touches(addr, len, I440FX_SMRAM, 1)) {
+        smram_update_wmask(d);
+        i440fx_update_memory(s);
+    }
+}
+
 static const PCIDeviceInfo i440fx_info = {
     .vendor_id = 0x8086, .device_id = 0x1237, .revision = 0x02,
     .class_code = 0x060000,
+    .config_write = i440fx_config_write,
 };
 
 static const PCIDeviceInfo piix3_info = {
@@ -205,7 +330,91 @@ static const PCIDeviceInfo piix3_info = {
 
 static bool i440fx_realize(Device *dev, Machine *m, GError **errp)
 {
-    return pci_device_init((PCIDevice *)dev, m, &i440fx_info, errp);
+    I440FXState *s = (I440FXState *)dev;
+    PCIDevice *d = &s->pci;
+    /* below the BIOS ROM's view the PCI side has nothing to show */
+    hwaddr pci_end = m->isa_bios ? 0x100000 - m->isa_bios->size : 0xc0000;
+
+    if (!pci_device_init(d, m, &i440fx_info, errp)) {
+        return false;
+    }
+    s->m = m;
+    memset(d->wmask + I440FX_PAM0, 0x33, 7);
+    d->wmask[I440FX_PAM0] = 0x30;
+    memory_transaction_begin();
+    for (int i = 0; i < I440FX_PAM_SEGMENTS; i++) {
+        PAMSegment *seg = &s->pam[i];
+        hwaddr start;
+        uint64_t size;
+
+        pam_segment_range(i, &start, &size);
+        memory_region_init_alias(&seg->ram, "pam-ram", &m->ram, start, size);
+        memory_region_init_alias(&seg->ram_ro, "pam-rom", &m->ram, start,
+                                 size);
+        memory_region_set_readonly(&seg->ram_ro, true);
+        memory_region_add_subregion_overlap(m->sysmem, start, &seg->ram, 2);
+        memory_region_add_subregion_overlap(m->sysmem, start, &seg->ram_ro,
+                                            2);
+        seg->has_pci = start < pci_end;
+        if (seg->has_pci) {
+            memory_region_init_io(&seg->pci, "pam-pci", &pam_pci_ops, s,
+                                  size);
+            memory_region_add_subregion_overlap(m->sysmem, start, &seg->pci,
+                                                2);
+        }
+    }
+    /* above the VGA window, which devices map at priority 1 */
+    memory_region_init_alias(&s->smram, "smram-open", &m->ram, SMRAM_BASE,
+                             SMRAM_SIZE);
+    memory_region_add_subregion_overlap(m->sysmem, SMRAM_BASE, &s->smram, 3);
+    memory_transaction_commit();
+    return true;
+}
+
+static void i440fx_unrealize(Device *dev)
+{
+    I440FXState *s = (I440FXState *)dev;
+
+    pci_device_uninit(&s->pci);
+    if (!s->m) {
+        return;
+    }
+    for (int i = 0; i < I440FX_PAM_SEGMENTS; i++) {
+        memory_region_destroy(&s->pam[i].ram);
+        memory_region_destroy(&s->pam[i].ram_ro);
+        if (s->pam[i].has_pci) {
+            memory_region_destroy(&s->pam[i].pci);
+        }
+    }
+    memory_region_destroy(&s->smram);
+}
+
+/*
+ * Power-on: PAM all PCI, so the CPU fetches the BIOS ROM. Without firmware
+ * (direct kernel boot) the loaders' data in 0xC0000-0xFFFFF is RAM, as
+ * firmware would have left it.
+ */
+static void i440fx_reset(Device *dev)
+{
+    I440FXState *s = (I440FXState *)dev;
+    PCIDevice *d = &s->pci;
+    uint8_t pam = s->m->bios ? 0 : PAM_RE | PAM_WE;
+
+    pci_device_reset(d);
+    d->config[I440FX_PAM0] = pam << 4;
+    memset(d->config + I440FX_PAM0 + 1, pam << 4 | pam, 6);
+    d->config[I440FX_SMRAM] = SMRAM_C_BASE_SEG;
+    smram_update_wmask(d);
+    i440fx_update_memory(s);
+}
+
+static bool i440fx_post_load(void *opaque, int version_id, GError **errp)
+{
+    I440FXState *s = opaque;
+
+    smram_update_wmask(&s->pci);
+    i440fx_update_memory(s);
+    return true;
 }
 
 static bool piix3_realize(Device *dev, Machine *m, GError **errp)
@@ -224,11 +433,6 @@ static void placeholder_unrealize(Device *dev)
     pci_device_uninit((PCIDevice *)dev);
 }
 
-static void placeholder_reset(Device *dev)
-{
-    pci_device_reset((PCIDevice *)dev);
-}
-
 /* What firmware leaves in PIRQRC[A:D]: the routing i440fx_route_intx uses. */
 static void piix3_reset(Device *dev)
 {
@@ -241,11 +445,11 @@ static void piix3_reset(Device *dev)
 }
 
 /*
- * Both functions are their configuration space: the host bridge has no
- * other register modelled, the ISA bridge its PIRQ routes at 0x60-0x63.
+ * The host bridge's PAM and SMRAM registers and the ISA bridge's PIRQ
+ * routes are all configuration space.
  */
-static const VMStateField placeholder_fields[] = {
-    VMSTATE_STRUCT(pci, PCIPlaceholder, vmstate_pci_device, PCIDevice),
+static const VMStateField i440fx_fields[] = {
+    VMSTATE_STRUCT(pci, I440FXState, vmstate_pci_device, PCIDevice),
     VMSTATE_END_OF_LIST(),
 };
 
@@ -253,7 +457,13 @@ static const VMStateDescription vmstate_i440fx = {
     .name = "i440FX",
     .version_id = 1,
     .minimum_version_id = 1,
-    .fields = placeholder_fields,
+    .fields = i440fx_fields,
+    .post_load = i440fx_post_load,
+};
+
+static const VMStateField placeholder_fields[] = {
+    VMSTATE_STRUCT(pci, PCIPlaceholder, vmstate_pci_device, PCIDevice),
+    VMSTATE_END_OF_LIST(),
 };
 
 static const VMStateDescription vmstate_piix3 = {
@@ -261,6 +471,11 @@ static const VMStateDescription vmstate_piix3 = {
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = placeholder_fields,
+};
+
+static const Property i440fx_props[] = {
+    PCI_DEVICE_PROPS(I440FXState, pci),
+    PROP_END,
 };
 
 static const Property placeholder_props[] = {
@@ -273,11 +488,11 @@ static DeviceClass i440fx_class = {
     .desc = "Host bridge",
     .bus = "PCI",
     .parent = "pci-device",
-    .instance_size = sizeof(PCIPlaceholder),
-    .props = placeholder_props,
+    .instance_size = sizeof(I440FXState),
+    .props = i440fx_props,
     .realize = i440fx_realize,
-    .unrealize = placeholder_unrealize,
-    .reset = placeholder_reset,
+    .unrealize = i440fx_unrealize,
+    .reset = i440fx_reset,
     .vmsd = &vmstate_i440fx,
 };
 DEVICE_REGISTER(i440fx_class)

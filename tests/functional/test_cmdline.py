@@ -78,6 +78,11 @@ def test_installed_name_for_qemu_tools():
     (["-netdev", "bogus,id=n"], "'bogus' is not supported"),
     (["-netdev", "user"], "'id' is missing"),
     (["-netdev", "user,id=n,hostfwd=tcp::22"], "invalid host forwarding"),
+    (["-accel", "tcg", "-bios", "/nonexistent/bios.bin"],
+     "firmware file '/nonexistent/bios.bin' not found"),
+    (["-accel", "tcg", "-bios", "bios-missing.bin"],
+     "install Debian's 'seabios' package, or give its folder with -L"),
+    (["-accel", "tcg", "-bios", "/etc/hostname"], "not a multiple of 64 KiB"),
 ])
 def test_bad_options_fail_with_a_clear_error(args, message):
     r = vireo(*args)

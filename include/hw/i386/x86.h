@@ -52,6 +52,7 @@ typedef struct MachineConfig {
     int smp_max_cpus;
     int sockets, cores, threads;
     const char *kernel;
+    const char *bios;           /* -bios, or NULL: the board's default */
     const char *initrd;         /* multiboot: comma-separated modules */
     const char *append;
     bool acpi;                  /* -machine acpi=on|off */
@@ -62,6 +63,18 @@ typedef struct MachineConfig {
     bool nodefaults;
     const char *name;           /* -name, or NULL */
     const char *uuid;           /* -uuid, canonical form, or NULL */
+    /* -boot (hw/i386/pc_fw_cfg.c, the RTC's CMOS boot order) */
+    const char *boot_order;     /* drive letters a-p; NULL: "cad" */
+    const char *boot_once;      /* once=: order for the first boot, or NULL */
+    bool boot_menu;
+    int boot_splash_time;       /* ms; -1: not given */
+    const char *boot_splash;    /* splash=FILE (jpg/bmp), or NULL */
+    int boot_reboot_timeout;    /* ms; -1: never (the default) */
+    bool boot_strict;
+    GPtrArray *smbios;          /* -smbios option strings, validated */
+    GPtrArray *fw_cfg_files;    /* -fw_cfg option strings, validated */
+    bool no_hpet;               /* -no-hpet or -machine hpet=off */
+    bool nographic;             /* -nographic (FW_CFG_NOGRAPHIC) */
 } MachineConfig;
 
 struct Machine {
@@ -92,6 +105,9 @@ struct Machine {
     MemoryRegion ram_above_4g;
     uint64_t below_4g_mem_size;
     uint64_t above_4g_mem_size;
+    /* The firmware image (x86_bios_init), NULL with direct kernel boot. */
+    MemoryRegion *bios;
+    MemoryRegion *isa_bios;     /* its last 128 KiB below 1 MiB */
 
     int ncpus;
     CPUState **cpus;
@@ -106,6 +122,8 @@ struct Machine {
     Device *devices;
     /* Of BootDevice, in the order added: what bootindex= properties said. */
     GArray *boot_devices;
+    /* The firmware configuration device (hw/nvram/fw_cfg.c), or NULL. */
+    struct FWCfgState *fw_cfg;
 };
 
 /* A bootable device as firmware names it (fw_cfg "bootorder"). */
@@ -160,6 +178,12 @@ bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp);
 /* Creates and realizes a built-in device with "key=value" properties. */
 Device *x86_create_device(Machine *m, const char *type, GError **errp, ...)
     G_GNUC_NULL_TERMINATED;
+
+/*
+ * Maps the BIOS image (-bios, else default_name, found by firmware_find)
+ * below 4 GiB and its last 128 KiB at 0xE0000; sets m->bios.
+ */
+bool x86_bios_init(Machine *m, const char *default_name, GError **errp);
 
 /* Direct kernel boot (hw/i386/x86_boot.c): picks Linux or multiboot. */
 bool x86_load_kernel(Machine *m, GError **errp);
