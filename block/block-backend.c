@@ -44,6 +44,8 @@ struct BlockBackend {
     bool anon;                  /* made for a device on a -blockdev node */
     BlockDetectZeroes detect_zeroes;
     BlockAcctStats stats;
+    const BlockDevOps *dev_ops;
+    void *dev_opaque;
 };
 
 /* Per-node settings -blockdev gives that a backend picks up later. */
@@ -189,7 +191,7 @@ static bool get_onoff(Opts *opts, const char *key, bool *val, GError **errp)
 
 /* QEMU options we know and do not implement yet; "off" is what we do. */
 static const char *const unsupported_keys[] = {
-    "copy-on-read", "bus", "unit", "addr",
+    "copy-on-read", "addr",
     "driver", "auto-read-only", "bps", "bps_rd", "bps_wr",
     "iops", "iops_rd", "iops_wr", "iops_size", "group", "boot", "trans",
     "secs", "cyls", "heads",
@@ -292,6 +294,29 @@ static bool drive_parse_placement(Opts *opts, DriveConf *c, GError **errp)
             return false;
         }
         c->index = u;
+    }
+    /* QEMU: bus= and unit= name the index (bus * devices per bus + unit) */
+    const char *bus = opts_get(opts, "bus"), *unit = opts_get(opts, "unit");
+    if (bus || unit) {
+        int max_devs = c->type == IF_IDE ? 2 : 1;
+        uint64_t b = 0, u = 0;
+        if (c->index >= 0) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "index cannot be used with bus and unit");
+            return false;
+        }
+        if ((bus && (!parse_uint(bus, &b, NULL) || b > INT32_MAX / 2)) ||
+            (unit && (!parse_uint(unit, &u, NULL) || u > INT32_MAX))) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "bus and unit expect a non-negative number");
+            return false;
+        }
+        if (u >= (uint64_t)max_devs) {
+            g_set_error(errp, VIREO_ERROR, 0, "unit %u too big (max is %d)",
+                        (unsigned)u, max_devs - 1);
+            return false;
+        }
+        c->index = b * max_devs + u;
     }
     return true;
 }
@@ -1104,6 +1129,87 @@ BlockMedia blk_get_media(BlockBackend *blk)
 bool blk_is_inserted(BlockBackend *blk)
 {
     return blk->bs != NULL;
+}
+
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops,
+                     void *opaque)
+{
+    blk->dev_ops = ops;
+    blk->dev_opaque = opaque;
+}
+
+const BlockDevOps *blk_get_dev_ops(BlockBackend *blk, void **opaque)
+{
+    if (opaque) {
+        *opaque = blk->dev_opaque;
+    }
+    return blk->dev_ops;
+}
+
+bool blk_insert_bs(BlockBackend *blk, BlockDriverState *bs, GError **errp)
+{
+    int64_t len = bdrv_getlength(bs);
+
+    if (blk->bs) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "There already is a medium in device '%s'",
+                    blk_name(blk));
+        return false;
+    }
+    if (len < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "Could not get the size of '%s': "
+                    "%s", bs->filename, g_strerror(-len));
+        return false;
+    }
+    bdrv_ref(bs);
+    blk->bs = bs;
+    g_free(blk->filename);
+    blk->filename = g_strdup(bs->filename);
+    blk->length = ROUND_UP(len, SECTOR_SIZE);
+    if (blk->media == BLK_MEDIA_CDROM || bs->read_only) {
+        blk->read_only = true;
+    }
+    return true;
+}
+
+bool blk_insert_medium(BlockBackend *blk, const char *filename,
+                       const char *format, bool read_only, GError **errp)
+{
+    BlockOpenOptions o = {
+        .format = format,
+        .read_only = read_only,
+        .writethrough = !blk->wce,
+        .no_flush = blk->no_flush,
+        .direct = blk->direct,
+    };
+
+    if (blk->bs) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "There already is a medium in device '%s'",
+                    blk_name(blk));
+        return false;
+    }
+    BlockDriverState *bs = bdrv_open(filename, &o, errp);
+    if (!bs) {
+        return false;
+    }
+    bool ok = blk_insert_bs(blk, bs, errp);
+    bdrv_unref(bs);         /* the backend holds its own reference */
+    if (ok) {
+        blk->read_only = read_only;
+    }
+    return ok;
+}
+
+void blk_remove_medium(BlockBackend *blk)
+{
+    if (!blk->bs) {
+        return;
+    }
+    blk_drain(blk);
+    bdrv_unref(blk->bs);
+    blk->bs = NULL;
+    blk->length = 0;
 }
 
 int64_t blk_getlength(BlockBackend *blk)

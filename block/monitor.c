@@ -1,8 +1,9 @@
 /*
  * The block layer's QMP commands (query-block, query-blockstats,
- * query-named-block-nodes) with QEMU 7.2's result shapes; HMP's info block
- * and info blockstats print them.
+ * query-named-block-nodes; eject and the tray and medium commands) with
+ * QEMU 7.2's result shapes; HMP's info block and info blockstats print them.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "block/block_int.h"
@@ -80,11 +81,18 @@ static json_t *block_info(BlockBackend *blk)
     if (dev) {
         json_object_set_new(o, "qdev", json_string(dev));
     }
+    void *opaque;
+    const BlockDevOps *ops = blk_get_dev_ops(blk, &opaque);
+    if (dev && ops) {
+        removable = true;
+    }
     json_object_set_new(o, "type", json_string("unknown"));
     json_object_set_new(o, "removable", json_boolean(removable));
-    json_object_set_new(o, "locked", json_false());
+    json_object_set_new(o, "locked",
+                        json_boolean(ops && ops->is_medium_locked(opaque)));
     if (removable) {
-        json_object_set_new(o, "tray_open", json_false());
+        json_object_set_new(o, "tray_open",
+                            json_boolean(ops && ops->is_tray_open(opaque)));
     }
     if (block_iostatus_enabled(blk)) {
         /* the status clears when the VM runs again (QEMU resets on cont) */
@@ -213,3 +221,240 @@ static json_t *qmp_query_named_block_nodes(json_t *args, GError **errp)
     return list;
 }
 QMP_COMMAND("query-named-block-nodes", qmp_query_named_block_nodes)
+
+/* ---- removable media (QEMU's blockdev.c: eject, trays, media) ---- */
+
+/* The backend named by "device" (its -drive id) or "id" (its device). */
+static BlockBackend *find_removable(json_t *args, const char **name,
+                                    GError **errp)
+{
+    const char *device = json_string_value(json_object_get(args, "device"));
+    const char *id = json_string_value(json_object_get(args, "id"));
+
+    if (!device == !id) {
+        g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC,
+                    "Need exactly one of 'device' and 'id'");
+        return NULL;
+    }
+    for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
+        const char *dev = blk_get_attached_dev(blk);
+        if ((device && !strcmp(blk_name(blk), device)) ||
+            (id && dev && !strcmp(dev, id))) {
+            *name = device ? device : id;
+            return blk;
+        }
+    }
+    g_set_error(errp, QMP_ERROR, QMP_ERROR_DEVICE_NOT_FOUND,
+                "Device '%s' not found", device ? device : id);
+    return NULL;
+}
+
+static const BlockDevOps *tray_ops(BlockBackend *blk, const char *name,
+                                   void **opaque, GError **errp)
+{
+    const BlockDevOps *ops = blk_get_dev_ops(blk, opaque);
+
+    if (!ops) {
+        g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC,
+                    "Device '%s' is not removable", name);
+    }
+    return ops;
+}
+
+static void tray_moved(BlockBackend *blk, bool open)
+{
+    const char *dev = blk_get_attached_dev(blk);
+
+    qmp_event_send("DEVICE_TRAY_MOVED",
+                   json_pack("{s:s, s:s, s:b}", "device", blk_name(blk),
+                             "id", dev ? dev : "", "tray-open", open));
+}
+
+/* 0: open; -EINPROGRESS: locked, the guest was asked (error set). */
+static int open_tray(BlockBackend *blk, const char *name, bool force,
+                     GError **errp)
+{
+    void *opaque;
+    const BlockDevOps *ops = tray_ops(blk, name, &opaque, errp);
+
+    if (!ops) {
+        return -ENOTSUP;
+    }
+    if (ops->is_tray_open(opaque)) {
+        return 0;
+    }
+    bool locked = ops->is_medium_locked(opaque);
+    if (locked) {
+        ops->eject_request_cb(opaque, force);
+    }
+    if (!locked || force) {
+        ops->change_media_cb(opaque, false);
+        tray_moved(blk, true);
+        return 0;
+    }
+    g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC,
+                "Device '%s' is locked and force was not specified, wait "
+                "for tray to open and try again", name);
+    return -EINPROGRESS;
+}
+
+static bool close_tray(BlockBackend *blk, const char *name, GError **errp)
+{
+    void *opaque;
+    const BlockDevOps *ops = tray_ops(blk, name, &opaque, errp);
+
+    if (!ops) {
+        return false;
+    }
+    if (ops->is_tray_open(opaque)) {
+        ops->change_media_cb(opaque, true);
+        tray_moved(blk, false);
+    }
+    return true;
+}
+
+static bool remove_medium(BlockBackend *blk, const char *name, GError **errp)
+{
+    void *opaque;
+    const BlockDevOps *ops = tray_ops(blk, name, &opaque, errp);
+
+    if (!ops) {
+        return false;
+    }
+    if (!ops->is_tray_open(opaque)) {
+        g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC,
+                    "Tray of device '%s' is not open", name);
+        return false;
+    }
+    blk_remove_medium(blk);
+    return true;
+}
+
+static json_t *qmp_eject(json_t *args, GError **errp)
+{
+    const char *name;
+    BlockBackend *blk = find_removable(args, &name, errp);
+
+    if (!blk ||
+        open_tray(blk, name, json_is_true(json_object_get(args, "force")),
+                  errp) ||
+        !remove_medium(blk, name, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+QMP_COMMAND("eject", qmp_eject)
+
+static json_t *qmp_blockdev_open_tray(json_t *args, GError **errp)
+{
+    const char *name;
+    BlockBackend *blk = find_removable(args, &name, errp);
+    GError *err = NULL;
+
+    if (!blk) {
+        return NULL;
+    }
+    int rc = open_tray(blk, name, json_is_true(json_object_get(args, "force")),
+                       &err);
+    /* locked: the guest was asked to open it, which is success (QEMU) */
+    if (rc && rc != -EINPROGRESS) {
+        g_propagate_error(errp, err);
+        return NULL;
+    }
+    g_clear_error(&err);
+    return json_object();
+}
+QMP_COMMAND("blockdev-open-tray", qmp_blockdev_open_tray)
+
+static json_t *qmp_blockdev_close_tray(json_t *args, GError **errp)
+{
+    const char *name;
+    BlockBackend *blk = find_removable(args, &name, errp);
+
+    if (!blk || !close_tray(blk, name, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+QMP_COMMAND("blockdev-close-tray", qmp_blockdev_close_tray)
+
+static json_t *qmp_blockdev_remove_medium(json_t *args, GError **errp)
+{
+    const char *name;
+    BlockBackend *blk = find_removable(args, &name, errp);
+
+    if (!blk || !remove_medium(blk, name, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+QMP_COMMAND("blockdev-remove-medium", qmp_blockdev_remove_medium)
+
+static json_t *qmp_blockdev_insert_medium(json_t *args, GError **errp)
+{
+    const char *name;
+    BlockBackend *blk = find_removable(args, &name, errp);
+    const char *node = json_string_value(json_object_get(args, "node-name"));
+    void *opaque;
+
+    if (!blk) {
+        return NULL;
+    }
+    const BlockDevOps *ops = tray_ops(blk, name, &opaque, errp);
+    if (!ops) {
+        return NULL;
+    }
+    BlockDriverState *bs = bdrv_find_node(node);
+    if (!bs) {
+        g_set_error(errp, QMP_ERROR, QMP_ERROR_DEVICE_NOT_FOUND,
+                    "Node '%s' not found", node);
+        return NULL;
+    }
+    if (!ops->is_tray_open(opaque)) {
+        g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC,
+                    "Tray of device '%s' is not open", name);
+        return NULL;
+    }
+    if (!blk_insert_bs(blk, bs, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+QMP_COMMAND("blockdev-insert-medium", qmp_blockdev_insert_medium)
+
+static json_t *qmp_blockdev_change_medium(json_t *args, GError **errp)
+{
+    const char *name;
+    BlockBackend *blk = find_removable(args, &name, errp);
+    const char *file = json_string_value(json_object_get(args, "filename"));
+    const char *format = json_string_value(json_object_get(args, "format"));
+    const char *mode = json_string_value(json_object_get(args,
+                                                         "read-only-mode"));
+    bool read_only;
+
+    if (!blk) {
+        return NULL;
+    }
+    read_only = blk_is_read_only(blk);
+    if (mode && !strcmp(mode, "read-only")) {
+        read_only = true;
+    } else if (mode && !strcmp(mode, "read-write")) {
+        read_only = false;
+    }
+    if (blk_get_media(blk) == BLK_MEDIA_CDROM) {
+        read_only = true;
+    }
+    if (open_tray(blk, name, json_is_true(json_object_get(args, "force")),
+                  errp) ||
+        !remove_medium(blk, name, errp)) {
+        return NULL;
+    }
+    if (!blk_insert_medium(blk, file, format, read_only, errp)) {
+        return NULL;        /* the tray stays open and empty, as in QEMU */
+    }
+    if (!close_tray(blk, name, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+QMP_COMMAND("blockdev-change-medium", qmp_blockdev_change_medium)

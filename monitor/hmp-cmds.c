@@ -16,6 +16,7 @@
 #include "system/memory.h"
 #include "system/vm.h"
 #include "target/x86/inspect.h"
+#include "ui/input.h"
 
 /* x/xp print at most this many bytes per command: output stays bounded. */
 #define HMP_DUMP_MAX    (1024 * 1024)
@@ -381,6 +382,61 @@ static void hmp_set_link(HmpContext *ctx, const HmpArgs *a, GString *out)
     g_ptr_array_free(words, TRUE);
 }
 
+/* QEMU's "screendump filename [-f format] [device [head]]". */
+static void hmp_screendump(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_auto(GStrv) w = g_strsplit_set(a->rest ? a->rest : "", " \t", -1);
+    const char *pos[3] = { NULL }, *format = NULL;
+    unsigned npos = 0;
+    bool ok = true;
+    json_t *args;
+
+    for (char **p = w; *p && ok; p++) {
+        if (!**p) {
+            continue;
+        }
+        if (!strcmp(*p, "-f")) {
+            do {
+                p++;
+            } while (*p && !**p);
+            format = *p;
+            ok = format != NULL;
+            if (!ok) {
+                break;
+            }
+        } else if (npos < 3) {
+            pos[npos++] = *p;
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok || !pos[0]) {
+        g_string_append(out, "usage: screendump filename [-f format] "
+                        "[device [head]]\n");
+        return;
+    }
+    args = json_pack("{s:s}", "filename", pos[0]);
+    if (format) {
+        json_object_set_new(args, "format", json_string(format));
+    }
+    if (pos[1]) {
+        json_object_set_new(args, "device", json_string(pos[1]));
+    }
+    if (pos[2]) {
+        char *end;
+        long long head = strtoll(pos[2], &end, 0);
+        if (*end || head < 0) {
+            g_string_append_printf(out, "Error: invalid head '%s'\n",
+                                   pos[2]);
+            json_decref(args);
+            return;
+        }
+        json_object_set_new(args, "head", json_integer(head));
+    }
+    json_decref(call("screendump", args, out));
+    json_decref(args);
+}
+
 static void hmp_system_reset(HmpContext *ctx, const HmpArgs *a, GString *out)
 {
     run_simple("system_reset", out);
@@ -717,6 +773,144 @@ static void hmp_info_chardev(HmpContext *ctx, const HmpArgs *a, GString *out)
     json_decref(r);
 }
 
+/* ---- input (QEMU's sendkey, mouse_move, mouse_button) ---- */
+
+/* The blank-separated words of an ARGS_REST line (caller frees). */
+static GPtrArray *split_words(const char *rest)
+{
+    GPtrArray *words = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) w = g_strsplit_set(rest ? rest : "", " \t", -1);
+
+    for (char **p = w; *p; p++) {
+        if (**p) {
+            g_ptr_array_add(words, g_strdup(*p));
+        }
+    }
+    return words;
+}
+
+static bool parse_int_word(const char *word, long long *v)
+{
+    char *end;
+
+    errno = 0;
+    *v = strtoll(word, &end, 0);
+    return *word && !*end && !errno;
+}
+
+/*
+ * sendkey keys [hold_ms]: QEMU's key names joined by '-' (ctrl-alt-delete),
+ * or key numbers written 0x.. (0x1e), through QMP send-key.
+ */
+static void hmp_sendkey(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_autoptr(GPtrArray) w = split_words(a->rest);
+    g_auto(GStrv) names = NULL;
+    long long hold = 0;
+    json_t *keys, *args;
+
+    if (w->len < 1 || w->len > 2 ||
+        (w->len == 2 && !parse_int_word(w->pdata[1], &hold))) {
+        g_string_append(out, "usage: sendkey keys [hold_ms]\n");
+        return;
+    }
+    keys = json_array();
+    names = g_strsplit(w->pdata[0], "-", -1);
+    for (char **k = names; *k; k++) {
+        long long number;
+        json_t *kv;
+
+        if (g_str_has_prefix(*k, "0x") && parse_int_word(*k, &number)) {
+            kv = json_pack("{s:s,s:I}", "type", "number", "data",
+                           (json_int_t)number);
+        } else if (qkeycode_from_name(*k) >= 0) {
+            kv = json_pack("{s:s,s:s}", "type", "qcode", "data", *k);
+        } else {
+            g_string_append_printf(out, "invalid parameter: %s\n", *k);
+            json_decref(keys);
+            return;
+        }
+        json_array_append_new(keys, kv);
+    }
+    args = json_pack("{s:o}", "keys", keys);
+    if (w->len == 2) {
+        json_object_set_new(args, "hold-time", json_integer(hold));
+    }
+    json_decref(call("send-key", args, out));
+    json_decref(args);
+}
+
+static json_t *move_event(const char *axis, long long value)
+{
+    return json_pack("{s:s,s:{s:s,s:I}}", "type", "rel", "data", "axis", axis,
+                     "value", (json_int_t)value);
+}
+
+static json_t *button_event(const char *button, bool down)
+{
+    return json_pack("{s:s,s:{s:s,s:b}}", "type", "btn", "data", "button",
+                     button, "down", down);
+}
+
+static void send_events(json_t *events, GString *out)
+{
+    json_t *args = json_pack("{s:o}", "events", events);
+
+    json_decref(call("input-send-event", args, out));
+    json_decref(args);
+}
+
+/* mouse_move dx dy [dz]: dz > 0 turns the wheel up, as in QEMU. */
+static void hmp_mouse_move(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_autoptr(GPtrArray) w = split_words(a->rest);
+    long long d[3] = { 0, 0, 0 };
+    json_t *events;
+
+    for (unsigned i = 0; i < w->len; i++) {
+        if (w->len < 2 || w->len > 3 || !parse_int_word(w->pdata[i], &d[i])) {
+            g_string_append(out, "usage: mouse_move dx dy [dz]\n");
+            return;
+        }
+    }
+    if (w->len < 2) {
+        g_string_append(out, "usage: mouse_move dx dy [dz]\n");
+        return;
+    }
+    events = json_pack("[o,o]", move_event("x", d[0]), move_event("y", d[1]));
+    if (d[2]) {
+        const char *wheel = d[2] > 0 ? "wheel-up" : "wheel-down";
+        json_array_append_new(events, button_event(wheel, true));
+        send_events(events, out);
+        events = json_pack("[o]", button_event(wheel, false));
+    }
+    send_events(events, out);
+}
+
+/* mouse_button state: bit 0 left, 1 right, 2 middle; sends the changes. */
+static void hmp_mouse_button(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    static const char *const names[3] = { "left", "right", "middle" };
+    static long long mouse_button_state;
+    g_autoptr(GPtrArray) w = split_words(a->rest);
+    long long state;
+    json_t *events;
+
+    if (w->len != 1 || !parse_int_word(w->pdata[0], &state)) {
+        g_string_append(out, "usage: mouse_button state\n");
+        return;
+    }
+    events = json_array();
+    for (int i = 0; i < 3; i++) {
+        if ((state ^ mouse_button_state) & (1 << i)) {
+            json_array_append_new(events,
+                                  button_event(names[i], state & (1 << i)));
+        }
+    }
+    mouse_button_state = state;
+    send_events(events, out);
+}
+
 /* ---- block (QEMU's print_block_info and hmp_info_blockstats) ---- */
 
 static const char *jstr(json_t *o, const char *key)
@@ -1004,19 +1198,77 @@ static void hmp_info_pci(HmpContext *ctx, const HmpArgs *a, GString *out)
     json_decref(buses);
 }
 
+/* ---- removable media (QEMU's eject and change) ---- */
+
+/* "eject [-f] device" */
+static void hmp_eject(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    GPtrArray *w = split_words(a->rest);
+    bool force = w->len == 2 && !strcmp(w->pdata[0], "-f");
+
+    if (w->len != 1 + force) {
+        g_string_append(out, "usage: eject [-f] device\n");
+    } else {
+        json_t *args = json_pack("{s:s, s:b}", "device",
+                                 (char *)w->pdata[force], "force", force);
+        json_decref(call("eject", args, out));
+        json_decref(args);
+    }
+    g_ptr_array_free(w, TRUE);
+}
+
+/* "change device filename [format [read-only-mode]]" (block devices) */
+static void hmp_change(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    GPtrArray *w = split_words(a->rest);
+
+    if (w->len < 2 || w->len > 4) {
+        g_string_append(out, "usage: change device filename "
+                        "[format [read-only-mode]]\n");
+    } else {
+        json_t *args = json_pack("{s:s, s:s}", "device",
+                                 (char *)w->pdata[0], "filename",
+                                 (char *)w->pdata[1]);
+        if (w->len > 2) {
+            json_object_set_new(args, "format", json_string(w->pdata[2]));
+        }
+        if (w->len > 3) {
+            json_object_set_new(args, "read-only-mode",
+                                json_string(w->pdata[3]));
+        }
+        json_decref(call("blockdev-change-medium", args, out));
+        json_decref(args);
+    }
+    g_ptr_array_free(w, TRUE);
+}
+
 static void hmp_help(HmpContext *ctx, const HmpArgs *a, GString *out);
 static void hmp_info(HmpContext *ctx, const HmpArgs *a, GString *out);
 
 /* Sorted by name, as QEMU's help lists them. */
 static const HmpCommand hmp_commands[] = {
+    { "change", "device filename [format [read-only-mode]]",
+      "change a removable medium, optional format", ARGS_REST, hmp_change },
     { "cont|c", "", "resume emulation", ARGS_NONE, hmp_cont },
     { "cpu", "index", "set the default CPU", ARGS_EXPR, hmp_cpu },
+    { "eject", "[-f] device", "eject a removable medium (use -f to force "
+      "it)", ARGS_REST, hmp_eject },
     { "gva2gpa", "addr", "print the guest physical address corresponding "
       "to a guest virtual address", ARGS_EXPR, hmp_gva2gpa },
     { "help|?", "[cmd]", "show the help", ARGS_REST, hmp_help },
     { "info", "[subcommand]", "show various information about the system "
       "state", ARGS_REST, hmp_info },
+    { "mouse_button", "state", "change mouse button state (1=L, 2=R, 4=M)",
+      ARGS_REST, hmp_mouse_button },
+    { "mouse_move", "dx dy [dz]", "send mouse move events", ARGS_REST,
+      hmp_mouse_move },
     { "quit|q", "", "quit the emulator", ARGS_NONE, hmp_quit },
+    { "screendump", "filename [-f format] [device [head]]",
+      "save screen from head 'head' of display device 'device' in "
+      "specified format 'format' as image 'filename'. Currently only 'png' "
+      "and 'ppm' formats are supported.", ARGS_REST, hmp_screendump },
+    { "sendkey", "keys [hold_ms]", "send keys to the VM (e.g. 'sendkey "
+      "ctrl-alt-f1', default hold time=100 ms)", ARGS_REST, hmp_sendkey },
     { "set_link", "name on|off", "change the link status of a network "
       "adapter", ARGS_REST, hmp_set_link },
     { "stop|s", "", "stop emulation", ARGS_NONE, hmp_stop },

@@ -13,6 +13,7 @@ PACKAGES=(
     libpixman-1-dev libpng-dev # display surfaces, screendump
     seabios ipxe-qemu # PC firmware and NIC option ROMs
     syslinux syslinux-common mtools # the test boot disk (tests/guest)
+    xorriso # ISO images for the IDE CD-ROM tests
     python3 python3-pytest python3-pytest-xdist
     cpio gzip xz-utils zstd busybox-static kmod e2fsprogs
     clang

@@ -9,6 +9,8 @@
 #include "hw/device.h"
 #include "migration/vmstate.h"
 #include "hw/loader.h"
+#include "hw/i386/smbios.h"
+#include "hw/nvram/fw_cfg.h"
 #include "system/cmdline.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -84,11 +86,14 @@ static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
         g_ptr_array_set_size(o->accels, 0);
         add_accels(o, v);
     }
+    bool hpet = !o->machine.no_hpet;
     if (!opts_get_bool(opts, "acpi", true, &o->machine.acpi, errp) ||
+        !opts_get_bool(opts, "hpet", hpet, &hpet, errp) ||
         !parse_kernel_irqchip(opts, &o->machine.kernel_irqchip, errp) ||
         !opts_check_unused(opts, "-machine", errp)) {
         goto out;
     }
+    o->machine.no_hpet = !hpet;
     ok = true;
 out:
     if (!ok && errp && *errp) {
@@ -273,6 +278,17 @@ SET_STRING(set_kernel, machine.kernel)
 SET_STRING(set_bios, machine.bios)
 SET_STRING(set_initrd, machine.initrd)
 SET_STRING(set_append, machine.append)
+
+/* -rtc base=utc|localtime|DATE,clock=host|rt|vm,driftfix=none|slew */
+static bool set_rtc(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    if (!rtc_config_parse(arg, &o->machine.rtc, errp)) {
+        g_prefix_error(errp, "-rtc %s: ", arg);
+        return false;
+    }
+    return true;
+}
 SET_STRING(set_pidfile, pidfile)
 SET_STRING(set_debugcon, debugcon)
 SET_STRING(set_log_items, log_items)
@@ -296,7 +312,15 @@ static bool add_firmware_dir(VMOptions *o, const char *arg,
         return true;                                                    \
     }
 
-SET_FLAG(set_nographic, nographic)
+/* -nographic: the firmware learns it too (FW_CFG_NOGRAPHIC) */
+static bool set_nographic(VMOptions *o, const char *arg,
+                          CmdlineAction *action, GError **errp)
+{
+    o->nographic = o->machine.nographic = true;
+    return true;
+}
+
+SET_FLAG(set_no_hpet, machine.no_hpet)
 SET_FLAG(set_no_reboot, no_reboot)
 SET_FLAG(set_no_shutdown, no_shutdown)
 SET_FLAG(set_daemonize, daemonize)
@@ -334,10 +358,44 @@ static bool add_netdev(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+/* model=help (or ?) on -nic or -net nic: QEMU's list of NIC models. */
+static bool nic_model_help(const char *arg, CmdlineAction *action)
+{
+    static const char *const models[] = { "e1000", "virtio-net-pci",
+                                          "virtio-net-device" };
+    Opts *opts = opts_parse(arg, "type", NULL);
+    const char *model = opts ? opts_get(opts, "model") : NULL;
+    bool help = model && (!strcmp(model, "help") || !strcmp(model, "?"));
+
+    opts_free(opts);
+    if (!help) {
+        return false;
+    }
+    printf("Available NIC models:\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(models); i++) {
+        if (device_class_find(models[i])) {
+            printf("%s\n", models[i]);
+        }
+    }
+    *action = CMDLINE_EXIT_OK;
+    return true;
+}
+
 static bool add_nic(VMOptions *o, const char *arg, CmdlineAction *action,
                     GError **errp)
 {
-    g_ptr_array_add(o->nics, (gpointer)arg);
+    if (!nic_model_help(arg, action)) {
+        g_ptr_array_add(o->nics, (gpointer)arg);
+    }
+    return true;
+}
+
+static bool add_net(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    if (!nic_model_help(arg, action)) {
+        g_ptr_array_add(o->nets, (gpointer)arg);
+    }
     return true;
 }
 
@@ -464,6 +522,26 @@ static bool set_display(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+/* -vga TYPE: the pc machine's display card (QEMU's names). */
+static bool set_vga(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    if (!strcmp(arg, "help")) {
+        printf("%-20s standard VGA (default)\n%-20s no graphic card\n",
+               "std", "none");
+        *action = CMDLINE_EXIT_OK;
+        return true;
+    }
+    if (strcmp(arg, "std") && strcmp(arg, "none")) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-vga %s: graphic card type not supported (std or none; "
+                    "-vga help)", arg);
+        return false;
+    }
+    o->machine.vga = arg;
+    return true;
+}
+
 static bool set_name(VMOptions *o, const char *arg, CmdlineAction *action,
                      GError **errp)
 {
@@ -567,6 +645,121 @@ static bool set_uuid(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+/* PC boot drive letters: a-p, each at most once (QEMU's rules). */
+static bool check_boot_devices(const char *key, const char *devs,
+                               GError **errp)
+{
+    unsigned seen = 0;
+
+    for (const char *c = devs; *c; c++) {
+        if (*c < 'a' || *c > 'p') {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "%s=%s: Invalid boot device for PC: '%c'", key, devs,
+                        *c);
+            return false;
+        }
+        if (seen & (1u << (*c - 'a'))) {
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "%s=%s: Boot device '%c' was given twice", key, devs,
+                        *c);
+            return false;
+        }
+        seen |= 1u << (*c - 'a');
+    }
+    return true;
+}
+
+/* A -boot time in ms: min..65535 (-1 allowed where min is -1). */
+static bool boot_time(Opts *opts, const char *key, int min, int *out,
+                      GError **errp)
+{
+    const char *v = opts_get(opts, key);
+    char *end;
+    long long n;
+
+    if (!v) {
+        return true;
+    }
+    n = strtoll(v, &end, 0);
+    if (!*v || *end || n < min || n > 0xffff) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "%s=%s: it should be a value between %d and 65535", key,
+                    v, min);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/*
+ * -boot [order=]drives[,once=drives][,menu=on|off][,splash=FILE]
+ * [,splash-time=ms][,reboot-timeout=ms][,strict=on|off]; the legacy
+ * "-boot dc" is order=dc.
+ */
+static bool set_boot(VMOptions *o, const char *arg, CmdlineAction *action,
+                     GError **errp)
+{
+    MachineConfig *mc = &o->machine;
+    Opts *opts = opts_parse(arg, "order", errp);
+    const char *v;
+    bool ok = false;
+
+    if (!opts) {
+        return false;
+    }
+    if ((v = opts_get(opts, "order"))) {
+        if (!check_boot_devices("order", v, errp)) {
+            goto out;
+        }
+        mc->boot_order = g_intern_string(v);
+    }
+    if ((v = opts_get(opts, "once"))) {
+        if (!check_boot_devices("once", v, errp)) {
+            goto out;
+        }
+        mc->boot_once = g_intern_string(v);
+    }
+    if ((v = opts_get(opts, "splash"))) {
+        mc->boot_splash = g_intern_string(v);
+    }
+    if (!opts_get_bool(opts, "menu", mc->boot_menu, &mc->boot_menu, errp) ||
+        !opts_get_bool(opts, "strict", mc->boot_strict, &mc->boot_strict,
+                       errp) ||
+        !boot_time(opts, "splash-time", 0, &mc->boot_splash_time, errp) ||
+        !boot_time(opts, "reboot-timeout", -1, &mc->boot_reboot_timeout,
+                   errp) ||
+        !opts_check_unused(opts, "-boot", errp)) {
+        goto out;
+    }
+    ok = true;
+out:
+    if (!ok) {
+        g_prefix_error(errp, "-boot %s: ", arg);
+    }
+    opts_free(opts);
+    return ok;
+}
+
+static bool add_smbios(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    if (!smbios_check_option(arg, errp)) {
+        return false;
+    }
+    g_ptr_array_add(o->machine.smbios, (gpointer)arg);
+    return true;
+}
+
+static bool add_fw_cfg(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    if (!fw_cfg_check_user_option(arg, errp)) {
+        return false;
+    }
+    g_ptr_array_add(o->machine.fw_cfg_files, (gpointer)arg);
+    return true;
+}
+
 /* Matches value against a NULL-ended list; returns its index or -1. */
 static int pick(const char *value, const char *const *choices)
 {
@@ -620,6 +813,7 @@ static bool set_action(VMOptions *o, const char *arg, CmdlineAction *action,
     }
     if (picked[2] >= 0) {
         o->panic_action = (PanicAction)picked[2];
+        o->machine.panic_action = picked[2];
     }
     ok = true;
 out:
@@ -664,7 +858,8 @@ static const OptionDef options[] = {
     { "version", false, print_version, "print the version" },
     { "M", true, set_machine, NULL },
     { "machine", true, set_machine,
-      "TYPE[,accel=kvm:tcg][,acpi=on|off][,kernel-irqchip=on|off|split]\n"
+      "TYPE[,accel=kvm:tcg][,acpi=on|off][,hpet=on|off]"
+      "[,kernel-irqchip=on|off|split]\n"
       "                machine type (-machine help); kernel-irqchip: KVM's "
       "in-kernel\n"
       "                LAPIC/IOAPIC/PIC/PIT (on, default), none (off), or "
@@ -708,6 +903,9 @@ static const OptionDef options[] = {
     { "nic", true, add_nic,
       "user|tap|none[,model=NAME][,mac=][,backend options]  a NIC and its "
       "backend" },
+    { "net", true, add_net,
+      "nic[,model=NAME][,mac=]|user|tap[,...]|none  legacy NIC and backend, "
+      "paired in order" },
     { "netdev", true, add_netdev,
       "user|tap,id=ID[,...]  a network backend (-netdev help)" },
     { "debugcon", true, set_debugcon, "DEV  debug console on port 0xe9" },
@@ -716,7 +914,18 @@ static const OptionDef options[] = {
       "DRIVER.PROP=VALUE  default of PROP for every DRIVER device" },
     { "nographic", false, set_nographic, "serial on the terminal, no window" },
     { "display", true, set_display, "none" },
+    { "vga", true, set_vga, "std|none  the display card (-vga help)" },
     { "nodefaults", false, set_nodefaults, "no default devices" },
+    { "boot", true, set_boot,
+      "[order=]DRIVES[,once=DRIVES][,menu=on|off][,splash=FILE]"
+      "[,splash-time=MS]\n"
+      "                [,reboot-timeout=MS][,strict=on|off]  firmware boot "
+      "order (a-p: c disk,\n                d CD-ROM, n network)" },
+    { "smbios", true, add_smbios,
+      "file=BINARY | type=0|1|2|3|4|11|17[,field=value...]  SMBIOS data" },
+    { "fw_cfg", true, add_fw_cfg,
+      "[name=]opt/NAME,file=PATH|string=STR  a file for the firmware" },
+    { "no-hpet", false, set_no_hpet, "no HPET (same as -machine hpet=off)" },
     { "no-reboot", false, set_no_reboot, "exit instead of rebooting" },
     { "S", false, set_start_paused, "start paused (until QMP cont)" },
     { "qmp", true, add_qmp,
@@ -727,6 +936,11 @@ static const OptionDef options[] = {
     { "mon", true, add_mon,
       "chardev=ID[,mode=readline|control][,pretty=on|off]" },
     { "uuid", true, set_uuid, "UUID  the VM's UUID (SMBIOS, query-uuid)" },
+    { "rtc", true, set_rtc,
+      "[base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew]\n"
+      "                the RTC's start time (DATE: 2006-06-17T16:01:21 or "
+      "2006-06-17, UTC)\n"
+      "                and the clock it follows (vm: stops while paused)" },
     { "action", true, set_action,
       "reboot=reset|shutdown,shutdown=poweroff|pause,panic=..." },
     { "no-shutdown", false, set_no_shutdown,
@@ -767,6 +981,10 @@ static void vm_options_init(VMOptions *o)
     o->machine.sockets = o->machine.cores = o->machine.threads = 1;
     o->machine.acpi = true;
     o->machine.devices = g_ptr_array_new();
+    o->machine.boot_splash_time = -1;
+    o->machine.boot_reboot_timeout = -1;
+    o->machine.smbios = g_ptr_array_new();
+    o->machine.fw_cfg_files = g_ptr_array_new();
     o->accels = g_ptr_array_new();
     o->chardevs = g_ptr_array_new();
     o->serials = g_ptr_array_new();
@@ -775,6 +993,7 @@ static void vm_options_init(VMOptions *o)
     o->blockdevs = g_ptr_array_new();
     o->owned = g_ptr_array_new_with_free_func(g_free);
     o->nics = g_ptr_array_new();
+    o->nets = g_ptr_array_new();
     o->monitors = g_array_new(FALSE, TRUE, sizeof(MonitorConfig));
     o->default_monitor = true;
 }
@@ -782,6 +1001,8 @@ static void vm_options_init(VMOptions *o)
 void vm_options_free(VMOptions *o)
 {
     g_ptr_array_free(o->machine.devices, TRUE);
+    g_ptr_array_free(o->machine.smbios, TRUE);
+    g_ptr_array_free(o->machine.fw_cfg_files, TRUE);
     g_ptr_array_free(o->accels, TRUE);
     g_ptr_array_free(o->chardevs, TRUE);
     g_ptr_array_free(o->serials, TRUE);
@@ -790,6 +1011,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->blockdevs, TRUE);
     g_ptr_array_free(o->owned, TRUE);
     g_ptr_array_free(o->nics, TRUE);
+    g_ptr_array_free(o->nets, TRUE);
     g_array_free(o->monitors, TRUE);
 }
 

@@ -4,6 +4,7 @@
 
 #include "block/block.h"
 #include "hw/i386/x86.h"
+#include "hw/ide/ide.h"
 #include "hw/pci/pci.h"
 #include "system/vm.h"
 #include "util/opts.h"
@@ -112,6 +113,38 @@ static bool add_virtio_drive_devices(Machine *m, GError **errp)
     return true;
 }
 
+/*
+ * -drive if=ide (and -hda..-hdd, -cdrom): an ide-hd or ide-cd each on the
+ * machine's IDE buses, index = bus * 2 + unit, before -device takes units.
+ */
+static bool add_ide_drive_devices(Machine *m, GError **errp)
+{
+    if (!ide_bus_find(m, "ide.0")) {
+        return true;    /* main reports the drive no device serves */
+    }
+    for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
+        if (blk_get_if(blk) != IF_IDE || blk_get_attached_dev(blk)) {
+            continue;
+        }
+        int index = blk_get_index(blk);
+        g_autofree char *bus = g_strdup_printf("ide.%d", index / 2);
+        if (index < 0 || !ide_bus_find(m, bus)) {
+            g_set_error(errp, VIREO_ERROR, 0, "machine type does not "
+                        "support if=ide,bus=%d,unit=%d", index / 2,
+                        index % 2);
+            return false;
+        }
+        g_autofree char *opts = g_strdup_printf(
+            "%s,drive=%s,bus=%s,unit=%d",
+            blk_get_media(blk) == BLK_MEDIA_CDROM ? "ide-cd" : "ide-hd",
+            blk_name(blk), bus, index % 2);
+        if (!device_create_from_opts(m, opts, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 Machine *machine_create(const MachineConfig *cfg, GError **errp)
 {
     Machine *m = g_new0(Machine, 1);
@@ -166,6 +199,7 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp)
 
     memory_transaction_begin();
     bool ok = m->cls->init(m, errp);
+    ok = ok && add_ide_drive_devices(m, errp);
     for (guint i = 0; ok && cfg->devices && i < cfg->devices->len; i++) {
         ok = device_create_from_opts(m, g_ptr_array_index(cfg->devices, i),
                                      errp) != NULL;

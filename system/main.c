@@ -306,70 +306,179 @@ static void append_opt(GString *s, const char *key, const char *value)
 }
 
 /*
- * -nic TYPE[,model=][,mac=][,...]: a backend from the backend's options
- * and a NIC of the machine's default model (virtio-net) joined to it.
+ * The NIC type a -nic or -net nic asks for: model=, or the machine's
+ * default NIC as QEMU's (e1000 on pc, virtio-net-device on microvm);
+ * "virtio" and "virtio-net" mean the machine's virtio-net.
  */
-static bool setup_nics(VMOptions *o, GError **errp)
+static char *nic_model(VMOptions *o, const char *model, const char *arg,
+                       GError **errp)
 {
     const MachineClass *mc = machine_class_find(o->machine.machine_type);
     const char *suffix = mc && mc->virtio_suffix ? mc->virtio_suffix
                                                  : "-pci";
+    char *name;
 
-    for (guint i = 0; i < o->nics->len; i++) {
-        const char *arg = g_ptr_array_index(o->nics, i);
-        Opts *opts = opts_parse(arg, "type", errp);
-        g_autofree char *id = g_strdup_printf("__nic%u", i);
-        g_autofree char *model = NULL;
-        GString *netdev = g_string_new(NULL);
-        bool ok = opts != NULL;
+    if (model && strcmp(model, "virtio") && strcmp(model, "virtio-net")) {
+        name = g_strdup(model);
+    } else if (!model && !(mc && mc->virtio_suffix) &&
+               device_class_find("e1000")) {
+        name = g_strdup("e1000");
+    } else {
+        name = g_strconcat("virtio-net", suffix, NULL);
+    }
+    const DeviceClass *dc = device_class_find(name);
+    /* a machine with virtio-mmio devices (microvm) has no PCI bus */
+    if (!dc || (mc && mc->virtio_suffix && !g_strcmp0(dc->bus, "PCI"))) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "%s: no NIC model '%s' on this machine", arg, name);
+        g_free(name);
+        return NULL;
+    }
+    return name;
+}
 
-        if (ok && !g_strcmp0(opts_get(opts, "type"), "none")) {
-            opts_free(opts);
-            g_string_free(netdev, TRUE);
-            continue;
-        }
-        for (guint k = 0; ok && k < opts->pairs->len; k++) {
-            OptPair *p = &g_array_index(opts->pairs, OptPair, k);
-            if (!strcmp(p->key, "type")) {
-                g_string_prepend(netdev, p->value);
-            } else if (!strcmp(p->key, "model")) {
-                model = g_strdup(p->value);
-            } else if (strcmp(p->key, "mac") && strcmp(p->key, "id")) {
-                append_opt(netdev, p->key, p->value);
-            }
-        }
-        if (ok) {
-            append_opt(netdev, "id", id);
-            if (!model || !strcmp(model, "virtio") ||
-                !strcmp(model, "virtio-net")) {
-                g_free(model);
-                model = g_strconcat("virtio-net", suffix, NULL);
-            }
-            if (!device_class_find(model)) {
-                g_set_error(errp, VIREO_ERROR, 0,
-                            "-nic %s: no NIC model '%s' on this machine", arg,
-                            model);
-                ok = false;
-            }
-        }
-        ok = ok && netdev_new_from_opts(netdev->str, errp);
-        if (ok) {
-            GString *dev = g_string_new(model);
-            append_opt(dev, "netdev", id);
-            if (opts_get(opts, "mac")) {
-                append_opt(dev, "mac", opts_get(opts, "mac"));
-            }
-            g_ptr_array_add(o->machine.devices,
-                            (gpointer)g_intern_string(dev->str));
-            g_string_free(dev, TRUE);
-        }
+/* A NIC device of model, joined to netdev (NULL: none), with mac=. */
+static void add_nic_device(VMOptions *o, const char *model,
+                           const char *netdev, const char *mac)
+{
+    GString *dev = g_string_new(model);
+
+    if (netdev) {
+        append_opt(dev, "netdev", netdev);
+    }
+    if (mac) {
+        append_opt(dev, "mac", mac);
+    }
+    g_ptr_array_add(o->machine.devices, (gpointer)g_intern_string(dev->str));
+    g_string_free(dev, TRUE);
+}
+
+/*
+ * -nic TYPE[,model=][,mac=][,...] (backend NULL) or a -net pair: the
+ * backend from the backend's options (id __nicN) and a NIC of model= or
+ * the machine's default joined to it.
+ */
+static bool setup_one_nic(VMOptions *o, const char *arg, const char *where,
+                          unsigned index, GError **errp)
+{
+    Opts *opts = opts_parse(arg, "type", errp);
+    g_autofree char *id = g_strdup_printf("__nic%u", index);
+    g_autofree char *model = NULL;
+    g_autofree char *what = g_strdup_printf("%s %s", where, arg);
+    GString *netdev = g_string_new(NULL);
+    bool ok = opts != NULL;
+
+    if (ok && !g_strcmp0(opts_get(opts, "type"), "none")) {
         opts_free(opts);
         g_string_free(netdev, TRUE);
-        if (!ok) {
+        return true;
+    }
+    for (guint k = 0; ok && k < opts->pairs->len; k++) {
+        OptPair *p = &g_array_index(opts->pairs, OptPair, k);
+        if (!strcmp(p->key, "type")) {
+            g_string_prepend(netdev, p->value);
+        } else if (strcmp(p->key, "model") && strcmp(p->key, "mac") &&
+                   strcmp(p->key, "id")) {
+            append_opt(netdev, p->key, p->value);
+        }
+    }
+    if (ok) {
+        append_opt(netdev, "id", id);
+        model = nic_model(o, opts_get(opts, "model"), what, errp);
+        ok = model != NULL;
+    }
+    ok = ok && netdev_new_from_opts(netdev->str, errp);
+    if (ok) {
+        add_nic_device(o, model, id, opts_get(opts, "mac"));
+    }
+    opts_free(opts);
+    g_string_free(netdev, TRUE);
+    return ok;
+}
+
+static bool setup_nics(VMOptions *o, GError **errp)
+{
+    for (guint i = 0; i < o->nics->len; i++) {
+        if (!setup_one_nic(o, g_ptr_array_index(o->nics, i), "-nic", i,
+                           errp)) {
             return false;
         }
     }
     return true;
+}
+
+/*
+ * -net nic[,model=][,mac=][,netdev=] and -net user|tap[,...]: QEMU joins
+ * them through a hub; here the n-th NIC gets the n-th backend, which is
+ * what the usual "-net nic -net user" means. A backend with no NIC left
+ * is an error (hubs are not supported).
+ */
+static bool setup_nets(VMOptions *o, GError **errp)
+{
+    g_autoptr(GPtrArray) nics = g_ptr_array_new();
+    g_autoptr(GPtrArray) backends = g_ptr_array_new();
+    bool ok = true;
+
+    for (guint i = 0; ok && i < o->nets->len; i++) {
+        const char *arg = g_ptr_array_index(o->nets, i);
+        Opts *opts = opts_parse(arg, "type", errp);
+        const char *type = opts ? opts_get(opts, "type") : NULL;
+
+        if (!opts) {
+            ok = false;
+        } else if (!type) {
+            g_set_error(errp, VIREO_ERROR, 0, "-net %s: no type given", arg);
+            ok = false;
+        } else if (!strcmp(type, "nic")) {
+            g_ptr_array_add(nics, (gpointer)arg);
+        } else if (strcmp(type, "none")) {
+            g_ptr_array_add(backends, (gpointer)arg);
+        }
+        opts_free(opts);
+    }
+    if (ok && backends->len > nics->len) {
+        g_set_error(errp, VIREO_ERROR, 0, "-net %s: no -net nic left for "
+                    "this backend (hubs are not supported; use -nic or "
+                    "-netdev)", (char *)g_ptr_array_index(backends,
+                                                          nics->len));
+        return false;
+    }
+    for (guint i = 0; ok && i < nics->len; i++) {
+        const char *arg = g_ptr_array_index(nics, i);
+        Opts *opts = opts_parse(arg, "type", errp);
+        g_autofree char *what = g_strdup_printf("-net %s", arg);
+        g_autofree char *model = NULL;
+
+        for (guint k = 0; opts && k < opts->pairs->len; k++) {
+            OptPair *p = &g_array_index(opts->pairs, OptPair, k);
+            if (strcmp(p->key, "type") && strcmp(p->key, "model") &&
+                strcmp(p->key, "mac") && strcmp(p->key, "netdev") &&
+                strcmp(p->key, "name") && strcmp(p->key, "id")) {
+                g_set_error(errp, VIREO_ERROR, 0, "%s: invalid parameter "
+                            "'%s'", what, p->key);
+                opts_free(opts);
+                return false;
+            }
+        }
+        model = opts ? nic_model(o, opts_get(opts, "model"), what, errp)
+                     : NULL;
+        ok = model != NULL;
+        if (ok && i < backends->len) {
+            /* the backend's options, with the NIC's model and mac */
+            g_autoptr(GString) pair = g_string_new(
+                g_ptr_array_index(backends, i));
+            append_opt(pair, "model", model);
+            if (opts_get(opts, "mac")) {
+                append_opt(pair, "mac", opts_get(opts, "mac"));
+            }
+            ok = setup_one_nic(o, pair->str, "-net", o->nics->len + i, errp);
+        } else if (ok) {
+            add_nic_device(o, model, opts_get(opts, "netdev"),
+                           opts_get(opts, "mac"));
+        }
+        opts_free(opts);
+    }
+    return ok;
 }
 
 /* As QEMU: a backend no NIC uses is probably a mistake on the line. */
@@ -566,7 +675,7 @@ int main(int argc, char **argv)
 
     timers_init();
     if (!check_accels(&o, &err) || !setup_chardevs(&o, &err) ||
-        !setup_netdevs(&o, &err) || !setup_nics(&o, &err) ||
+        !setup_netdevs(&o, &err) || !setup_nics(&o, &err) || !setup_nets(&o, &err) ||
         !setup_drives(&o, &err)) {
         goto fail;
     }

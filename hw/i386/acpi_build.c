@@ -1,15 +1,18 @@
 /*
- * ACPI tables for direct kernel boot (ACPI 6.x chapter 5): RSDP, RSDT, XSDT,
- * FADT for a legacy PC with fixed PM registers (hw/acpi/pm.c), FACS, MADT and
- * a small hand-encoded DSDT (chapter 20, AML) with \_S5_ and the ISA serial
- * ports, plus the PS/2 controller, RTC and the PCI root bridge on pc.
+ * The one ACPI table builder (ACPI 6.x chapter 5): RSDP, RSDT, XSDT, FADT
+ * for a legacy PC with fixed PM registers (hw/acpi/pm.c), FACS, MADT, HPET
+ * and a small hand-encoded DSDT (chapter 20, AML) with \_S5_, the ISA serial
+ * ports, PS/2, RTC, HPET, pvpanic and the PCI root bridge on pc. It makes
+ * the files and QEMU's BIOS linker/loader script that firmware gets over
+ * fw_cfg; direct kernel boot runs the same script itself.
  */
 #include <inttypes.h>
 #include <string.h>
 
 #include "util/opts.h"
-#include "x86_boot_internal.h"
+#include "hw/device.h"
 #include "util/le.h"
+#include "x86_boot_internal.h"
 
 #define ACPI_OEM_ID "VIREO "
 #define ACPI_OEM_TABLE_ID "VIREOPC "
@@ -31,6 +34,7 @@
 #define FADT_PM_TMR_LEN 91
 #define FADT_P_LVL2_LAT 96
 #define FADT_P_LVL3_LAT 98
+#define FADT_CENTURY 108
 #define FADT_IAPC_BOOT_ARCH 109
 #define FADT_FLAGS 112
 #define FADT_RESET_REG 116
@@ -40,6 +44,11 @@
 #define FADT_X_PM1A_EVT_BLK 148
 #define FADT_X_PM1A_CNT_BLK 172
 #define FADT_X_PM_TMR_BLK 208
+
+/* CMOS index of the century byte (mc146818rtc, as QEMU) */
+#define RTC_CENTURY_CMOS 0x32
+/* HPET capabilities low half: Intel, rev 1, 3 timers, 64-bit, legacy */
+#define HPET_EVENT_TIMER_BLOCK_ID 0x8086a201
 
 /* Table 5.10: IA-PC boot architecture flags */
 #define IAPC_LEGACY_DEVICES (1u << 0)
@@ -483,6 +492,45 @@ static void table_finish(GByteArray *t)
     t->data[9] = -acpi_checksum(t->data, t->len);
 }
 
+/* Device(HPET): PNP0103, the event timer block QEMU's pc has (HPET spec). */
+static void dsdt_hpet(GByteArray *sb)
+{
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    const uint8_t mem_ro[] = {0x86, 0x09, 0x00, 0x00}; /* Memory32Fixed RO */
+
+    aml_name_integer(dev, "_HID", aml_eisaid("PNP0103"));
+    aml_name_integer(dev, "_UID", 0);
+    aml_name_integer(dev, "_STA", 0x0f);
+    append_bytes(crs, mem_ro, sizeof(mem_ro));
+    append32(crs, ACPI_HPET_BASE);
+    append32(crs, 0x400);
+    res_end(crs);
+    aml_buffer(buf, crs);
+    aml_name(dev, "_CRS", buf);
+    aml_device(sb, "HPET", dev);
+}
+
+/* Device(PEVT): QEMU's pvpanic, _HID "QEMU0001" at its I/O port. */
+static void dsdt_pvpanic(GByteArray *sb)
+{
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    g_autoptr(GByteArray) hid = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+
+    append8(hid, AML_STRING_PREFIX);
+    append_bytes(hid, "QEMU0001", sizeof("QEMU0001"));
+    aml_name(dev, "_HID", hid);
+    aml_name_integer(dev, "_STA", 0x0f);
+    res_io(crs, ACPI_PVPANIC_PORT, 1);
+    res_end(crs);
+    aml_buffer(buf, crs);
+    aml_name(dev, "_CRS", buf);
+    aml_device(sb, "PEVT", dev);
+}
+
 static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
 {
     GByteArray *t = table_new("DSDT", 2); /* rev 2: 64-bit integers */
@@ -499,6 +547,12 @@ static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
         dsdt_isa_device(sb, "MOU", "PNP0F13", -1, NULL, NULL, 0, 12);
         dsdt_isa_device(sb, "RTC", "PNP0B00", -1, rtc, len2, 1, 8);
         dsdt_pci_root(sb);
+    }
+    if (cfg->hpet) {
+        dsdt_hpet(sb);
+    }
+    if (cfg->pvpanic) {
+        dsdt_pvpanic(sb);
     }
     for (unsigned i = 0; i < cfg->nr_mmio_devs; i++) {
         dsdt_mmio_device(sb, i, &cfg->mmio_devs[i]);
@@ -537,6 +591,7 @@ static void put_gas(uint8_t *p, uint8_t space, uint8_t bits, uint8_t access,
     st64(p + 4, addr);
 }
 
+/* facs and dsdt: offsets in the tables file (the loader adds its address) */
 static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
                               uint32_t dsdt)
 {
@@ -561,6 +616,8 @@ static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
     /* Latencies above 100 and 1000 us say C2 and C3 are unsupported. */
     st16(f + FADT_P_LVL2_LAT, 101);
     st16(f + FADT_P_LVL3_LAT, 1001);
+    /* the CMOS byte holding the century, as QEMU's mc146818rtc */
+    f[FADT_CENTURY] = cfg->pc_legacy ? RTC_CENTURY_CMOS : 0;
     st16(f + FADT_IAPC_BOOT_ARCH,
           cfg->pc_legacy ? IAPC_LEGACY_DEVICES | IAPC_8042 : 0);
     /* TMR_VAL_EXT stays clear: the PM timer is 24 bits wide. */
@@ -647,6 +704,22 @@ static GByteArray *build_madt(const AcpiBuildConfig *cfg)
     return t;
 }
 
+/* IA-PC HPET specification 1.0a, table 3: the HPET description table. */
+static GByteArray *build_hpet(void)
+{
+    GByteArray *t = table_new("HPET", 1);
+    uint8_t gas[12];
+
+    append32(t, HPET_EVENT_TIMER_BLOCK_ID);
+    put_gas(gas, 0 /* system memory */, 0, 0, ACPI_HPET_BASE);
+    append_bytes(t, gas, sizeof(gas));
+    append8(t, 0);      /* HPET number */
+    append16(t, 0);     /* minimum clock tick in periodic mode */
+    append8(t, 0);      /* page protection: none */
+    table_finish(t);
+    return t;
+}
+
 static GByteArray *build_rsdt(const uint64_t *tables, unsigned n, bool xsdt)
 {
     GByteArray *t = table_new(xsdt ? "XSDT" : "RSDT", 1);
@@ -680,29 +753,296 @@ static GByteArray *build_rsdp(uint32_t rsdt, uint64_t xsdt)
     return t;
 }
 
-/* Appends tbl at the next multiple of align and returns its address. */
-static uint64_t place(GByteArray *out, hwaddr base, const GByteArray *tbl,
-                      size_t align)
-{
-    size_t off = (out->len + align - 1) & ~(align - 1);
+/* --- QEMU's BIOS linker/loader script --- */
 
-    g_byte_array_set_size(out, off);
-    append_bytes(out, tbl->data, tbl->len);
-    return base + off;
+static void loader_name(uint8_t *p, const char *file)
+{
+    g_assert(strlen(file) < BIOS_LINKER_LOADER_FILESZ);
+    memcpy(p, file, strlen(file));
 }
 
-static size_t align_up(size_t v, size_t align)
+static uint8_t *loader_entry(GByteArray *loader, uint32_t command)
 {
-    return (v + align - 1) & ~(align - 1);
+    guint off = loader->len;
+
+    g_byte_array_set_size(loader, off + BIOS_LINKER_LOADER_ENTRY_SIZE);
+    memset(loader->data + off, 0, BIOS_LINKER_LOADER_ENTRY_SIZE);
+    st32(loader->data + off, command);
+    return loader->data + off + 4;
+}
+
+static void loader_allocate(GByteArray *loader, const char *file,
+                            uint32_t align, uint8_t zone)
+{
+    uint8_t *e = loader_entry(loader, BIOS_LINKER_LOADER_COMMAND_ALLOCATE);
+
+    loader_name(e, file);
+    st32(e + BIOS_LINKER_LOADER_FILESZ, align);
+    e[BIOS_LINKER_LOADER_FILESZ + 4] = zone;
+}
+
+/* dest_file[offset..+size] += the address of src_file */
+static void loader_add_pointer(GByteArray *loader, const char *dest_file,
+                               uint32_t offset, uint8_t size,
+                               const char *src_file)
+{
+    uint8_t *e = loader_entry(loader, BIOS_LINKER_LOADER_COMMAND_ADD_POINTER);
+
+    loader_name(e, dest_file);
+    loader_name(e + BIOS_LINKER_LOADER_FILESZ, src_file);
+    st32(e + 2 * BIOS_LINKER_LOADER_FILESZ, offset);
+    e[2 * BIOS_LINKER_LOADER_FILESZ + 4] = size;
+}
+
+/*
+ * file[result] = the checksum of file[start..+len]. Firmware computes it
+ * over the result byte too (OVMF assumes it is 0), so it is cleared here.
+ */
+static void loader_add_checksum(GByteArray *loader, const char *file,
+                                GByteArray *data, uint32_t start,
+                                uint32_t len, uint32_t result)
+{
+    uint8_t *e = loader_entry(loader, BIOS_LINKER_LOADER_COMMAND_ADD_CHECKSUM);
+
+    loader_name(e, file);
+    st32(e + BIOS_LINKER_LOADER_FILESZ, result);
+    st32(e + BIOS_LINKER_LOADER_FILESZ + 4, start);
+    st32(e + BIOS_LINKER_LOADER_FILESZ + 8, len);
+    data->data[result] = 0;
+}
+
+/* Appends tbl to the tables file at the next multiple of align. */
+static uint32_t place(GByteArray *out, const GByteArray *tbl, size_t align)
+{
+    size_t old = out->len, off = (old + align - 1) & ~(align - 1);
+
+    g_byte_array_set_size(out, off);
+    memset(out->data + old, 0, off - old);
+    append_bytes(out, tbl->data, tbl->len);
+    return off;
+}
+
+/* Appends a finished table and the loader's checksum command for it. */
+static uint32_t place_table(AcpiBuildBlobs *b, const GByteArray *tbl)
+{
+    uint32_t off = place(b->tables, tbl, 16);
+
+    loader_add_checksum(b->loader, ACPI_BUILD_TABLE_FILE, b->tables, off,
+                        tbl->len, off + 9);
+    return off;
+}
+
+static void pad_to(GByteArray *a, size_t align)
+{
+    size_t old = a->len, len = (old + align - 1) & ~(align - 1);
+
+    g_byte_array_set_size(a, len);
+    memset(a->data + old, 0, len - old);
+}
+
+bool acpi_build_blobs(const AcpiBuildConfig *cfg, AcpiBuildBlobs *b,
+                      GError **errp)
+{
+    const char *tf = ACPI_BUILD_TABLE_FILE;
+    uint64_t entries[4];
+    unsigned n = 0;
+
+    if (cfg->ncpus < 1) {
+        g_set_error(errp, VIREO_ERROR, 0, "ACPI: no CPUs to describe");
+        return false;
+    }
+    b->tables = g_byte_array_new();
+    b->rsdp = NULL;
+    b->loader = g_byte_array_new();
+    /* every table lives in high memory, FACS 64-byte aligned first */
+    loader_allocate(b->loader, tf, 64, BIOS_LINKER_LOADER_ALLOC_ZONE_HIGH);
+
+    g_autoptr(GByteArray) facs = build_facs();
+    uint32_t off_facs = place(b->tables, facs, 64);
+    g_autoptr(GByteArray) dsdt = build_dsdt(cfg);
+    uint32_t off_dsdt = place_table(b, dsdt);
+    if (cfg->hpet) {
+        g_autoptr(GByteArray) hpet = build_hpet();
+        entries[n++] = place_table(b, hpet);
+    }
+    g_autoptr(GByteArray) madt = build_madt(cfg);
+    entries[n++] = place_table(b, madt);
+
+    /* tables holding pointers: pointers first, then their checksum */
+    g_autoptr(GByteArray) fadt = build_fadt(cfg, off_facs, off_dsdt);
+    uint32_t off_fadt = place(b->tables, fadt, 16);
+    loader_add_pointer(b->loader, tf, off_fadt + FADT_FIRMWARE_CTRL, 4, tf);
+    loader_add_pointer(b->loader, tf, off_fadt + FADT_DSDT, 4, tf);
+    loader_add_pointer(b->loader, tf, off_fadt + FADT_X_DSDT, 8, tf);
+    loader_add_checksum(b->loader, tf, b->tables, off_fadt, fadt->len,
+                        off_fadt + 9);
+    /* the FADT first, as OSPMs expect */
+    memmove(entries + 1, entries, n * sizeof(entries[0]));
+    entries[0] = off_fadt;
+    n++;
+
+    uint32_t off_root[2];
+    for (int x = 0; x < 2; x++) {
+        g_autoptr(GByteArray) root = build_rsdt(entries, n, x);
+        unsigned esize = x ? 8 : 4;
+        off_root[x] = place(b->tables, root, 16);
+        for (unsigned i = 0; i < n; i++) {
+            loader_add_pointer(b->loader, tf,
+                               off_root[x] + ACPI_HEADER_SIZE + i * esize,
+                               esize, tf);
+        }
+        loader_add_checksum(b->loader, tf, b->tables, off_root[x],
+                            root->len, off_root[x] + 9);
+    }
+    pad_to(b->tables, 16);
+
+    /* the RSDP in the F segment, where the BIOS-area scan finds it */
+    b->rsdp = build_rsdp(off_root[0], off_root[1]);
+    loader_allocate(b->loader, ACPI_BUILD_RSDP_FILE, 16,
+                    BIOS_LINKER_LOADER_ALLOC_ZONE_FSEG);
+    loader_add_pointer(b->loader, ACPI_BUILD_RSDP_FILE, 16, 4, tf);
+    loader_add_pointer(b->loader, ACPI_BUILD_RSDP_FILE, 24, 8, tf);
+    loader_add_checksum(b->loader, ACPI_BUILD_RSDP_FILE, b->rsdp, 0, 20, 8);
+    loader_add_checksum(b->loader, ACPI_BUILD_RSDP_FILE, b->rsdp, 0,
+                        b->rsdp->len, 32);
+    return true;
+}
+
+void acpi_build_blobs_free(AcpiBuildBlobs *b)
+{
+    if (b->tables) {
+        g_byte_array_unref(b->tables);
+    }
+    if (b->rsdp) {
+        g_byte_array_unref(b->rsdp);
+    }
+    if (b->loader) {
+        g_byte_array_unref(b->loader);
+    }
+    memset(b, 0, sizeof(*b));
+}
+
+static AcpiLoaderFile *loader_file(AcpiLoaderFile *files, unsigned n,
+                                   const uint8_t *name, GError **errp)
+{
+    char buf[BIOS_LINKER_LOADER_FILESZ + 1] = {0};
+
+    memcpy(buf, name, BIOS_LINKER_LOADER_FILESZ);
+    for (unsigned i = 0; i < n; i++) {
+        if (!strcmp(files[i].name, buf)) {
+            return &files[i];
+        }
+    }
+    g_set_error(errp, VIREO_ERROR, 0, "table-loader: no file '%s'", buf);
+    return NULL;
+}
+
+static bool loader_range(const AcpiLoaderFile *f, uint64_t start,
+                         uint64_t len, GError **errp)
+{
+    if (start > f->len || len > f->len - start) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "table-loader: 0x%" PRIx64 "+0x%" PRIx64
+                    " is outside '%s' (0x%zx bytes)", start, len, f->name,
+                    f->len);
+        return false;
+    }
+    return true;
+}
+
+bool acpi_loader_execute(const uint8_t *script, size_t len,
+                         AcpiLoaderFile *files, unsigned nr_files,
+                         GError **errp)
+{
+    const size_t fsz = BIOS_LINKER_LOADER_FILESZ;
+
+    if (len % BIOS_LINKER_LOADER_ENTRY_SIZE) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "table-loader: %zu bytes is not a whole number of "
+                    "commands", len);
+        return false;
+    }
+    for (size_t off = 0; off < len; off += BIOS_LINKER_LOADER_ENTRY_SIZE) {
+        const uint8_t *e = script + off + 4;
+        AcpiLoaderFile *f, *src;
+
+        switch (ld32(script + off)) {
+        case 0:
+            break;      /* padding */
+        case BIOS_LINKER_LOADER_COMMAND_ALLOCATE: {
+            uint32_t align = ld32(e + fsz);
+            if (!(f = loader_file(files, nr_files, e, errp))) {
+                return false;
+            }
+            if (!align || (align & (align - 1)) || f->addr % align) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "table-loader: '%s' at 0x%" PRIx64
+                            " is not aligned to %u", f->name, f->addr, align);
+                return false;
+            }
+            break;
+        }
+        case BIOS_LINKER_LOADER_COMMAND_ADD_POINTER: {
+            uint32_t poff = ld32(e + 2 * fsz);
+            uint8_t size = e[2 * fsz + 4];
+            uint64_t v = 0;
+            if (!(f = loader_file(files, nr_files, e, errp)) ||
+                !(src = loader_file(files, nr_files, e + fsz, errp)) ||
+                !loader_range(f, poff, size, errp)) {
+                return false;
+            }
+            if (size != 1 && size != 2 && size != 4 && size != 8) {
+                g_set_error(errp, VIREO_ERROR, 0,
+                            "table-loader: pointer size %u", size);
+                return false;
+            }
+            for (unsigned i = 0; i < size; i++) {
+                v |= (uint64_t)f->data[poff + i] << (8 * i);
+            }
+            v += src->addr;
+            for (unsigned i = 0; i < size; i++) {
+                f->data[poff + i] = v >> (8 * i);
+            }
+            break;
+        }
+        case BIOS_LINKER_LOADER_COMMAND_ADD_CHECKSUM: {
+            uint32_t result = ld32(e + fsz), start = ld32(e + fsz + 4);
+            uint32_t clen = ld32(e + fsz + 8);
+            if (!(f = loader_file(files, nr_files, e, errp)) ||
+                !loader_range(f, result, 1, errp) ||
+                !loader_range(f, start, clen, errp)) {
+                return false;
+            }
+            f->data[result] = 0;
+            f->data[result] = -acpi_checksum(f->data + start, clen);
+            break;
+        }
+        default:
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "table-loader: unknown command %u",
+                        ld32(script + off));
+            return false;
+        }
+    }
+    return true;
+}
+
+void acpi_build_add_machine_devices(Machine *m, AcpiBuildConfig *cfg)
+{
+    for (Device *d = m->devices; d; d = d->next) {
+        if (!strcmp(d->cls->name, "hpet")) {
+            cfg->hpet = true;
+        } else if (!strcmp(d->cls->name, "pvpanic")) {
+            cfg->pvpanic = true;
+        }
+    }
 }
 
 GByteArray *acpi_build_tables(const AcpiBuildConfig *cfg, hwaddr base,
                               hwaddr *rsdp_addr, GError **errp)
 {
-    if (cfg->ncpus < 1) {
-        g_set_error(errp, VIREO_ERROR, 0, "ACPI: no CPUs to describe");
-        return NULL;
-    }
+    AcpiBuildBlobs b;
+
     if (base & 15 || base + ACPI_TABLES_END - ACPI_TABLES_ADDR > 1ULL << 32) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "ACPI: tables at 0x%" PRIx64 " must be 16-byte aligned "
@@ -710,40 +1050,27 @@ GByteArray *acpi_build_tables(const AcpiBuildConfig *cfg, hwaddr base,
                     (uint64_t)base);
         return NULL;
     }
-    g_autoptr(GByteArray) dsdt = build_dsdt(cfg);
-    g_autoptr(GByteArray) facs = build_facs();
-    g_autoptr(GByteArray) madt = build_madt(cfg);
-
-    /*
-     * Layout: RSDP first (the BIOS-area scan looks at 16-byte boundaries),
-     * FACS on a 64-byte boundary, then DSDT, MADT, FADT, RSDT, XSDT. The
-     * sizes of FADT, RSDT and XSDT are fixed, so addresses can be computed
-     * before the tables that hold them are built.
-     */
-    size_t off_facs = 64;
-    size_t off_dsdt = align_up(off_facs + facs->len, 16);
-    size_t off_madt = align_up(off_dsdt + dsdt->len, 16);
-    size_t off_fadt = align_up(off_madt + madt->len, 16);
-    size_t off_rsdt = align_up(off_fadt + FADT_SIZE, 16);
-    size_t off_xsdt = align_up(off_rsdt + ACPI_HEADER_SIZE + 2 * 4, 16);
-
-    g_autoptr(GByteArray) fadt =
-        build_fadt(cfg, base + off_facs, base + off_dsdt);
-    const uint64_t entries[] = {base + off_fadt, base + off_madt};
-    g_autoptr(GByteArray) rsdt = build_rsdt(entries, 2, false);
-    g_autoptr(GByteArray) xsdt = build_rsdt(entries, 2, true);
-    g_autoptr(GByteArray) rsdp = build_rsdp(base + off_rsdt, base + off_xsdt);
-
+    if (!acpi_build_blobs(cfg, &b, errp)) {
+        return NULL;
+    }
+    /* the RSDP, then the tables from the next 64-byte boundary */
     GByteArray *out = g_byte_array_new();
-    *rsdp_addr = place(out, base, rsdp, 16);
-    uint64_t a_facs = place(out, base, facs, 64);
-    uint64_t a_dsdt = place(out, base, dsdt, 16);
-    uint64_t a_madt = place(out, base, madt, 16);
-    uint64_t a_fadt = place(out, base, fadt, 16);
-    uint64_t a_rsdt = place(out, base, rsdt, 16);
-    uint64_t a_xsdt = place(out, base, xsdt, 16);
-    g_assert(a_facs == base + off_facs && a_dsdt == base + off_dsdt &&
-             a_madt == base + off_madt && a_fadt == base + off_fadt &&
-             a_rsdt == base + off_rsdt && a_xsdt == base + off_xsdt);
+    append_bytes(out, b.rsdp->data, b.rsdp->len);
+    pad_to(out, 64);
+    size_t off_tables = out->len;
+    append_bytes(out, b.tables->data, b.tables->len);
+    AcpiLoaderFile files[] = {
+        { ACPI_BUILD_TABLE_FILE, out->data + off_tables, b.tables->len,
+          base + off_tables },
+        { ACPI_BUILD_RSDP_FILE, out->data, b.rsdp->len, base },
+    };
+    bool ok = acpi_loader_execute(b.loader->data, b.loader->len, files,
+                                  G_N_ELEMENTS(files), errp);
+    acpi_build_blobs_free(&b);
+    if (!ok) {
+        g_byte_array_unref(out);
+        return NULL;
+    }
+    *rsdp_addr = base;
     return out;
 }

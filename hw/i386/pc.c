@@ -4,6 +4,7 @@
  * SeaBIOS, or direct kernel boot.
  */
 #include "hw/i386/x86.h"
+#include "hw/nvram/fw_cfg.h"
 #include "hw/pci/i440fx.h"
 #include "util/opts.h"
 
@@ -27,7 +28,7 @@ static bool pc_init(Machine *m, GError **errp)
         return false;
     }
     if (!x86_create_isa_devices(m, true, errp) ||
-        !i440fx_create(m, errp)) {
+        !i440fx_create(m, errp) || !pc_fw_cfg_init(m, errp)) {
         return false;
     }
     if (m->bios) {

@@ -165,5 +165,12 @@ bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp)
     if (with_i8042 && !x86_create_device(m, "i8042", errp, NULL)) {
         return false;
     }
+    /* the PC's RTC with its CMOS contents, and HPET (microvm has neither) */
+    if (with_i8042 &&
+        (!x86_create_device(m, "mc146818rtc", errp, NULL) ||
+         !pc_cmos_init(m, errp) ||
+         (!m->cfg.no_hpet && !x86_create_device(m, "hpet", errp, NULL)))) {
+        return false;
+    }
     return true;
 }

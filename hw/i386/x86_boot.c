@@ -239,6 +239,7 @@ bool x86_acpi_build(Machine *m, GError **errp)
         .mmio_devs = (const AcpiMmioDevice *)mmio->data,
         .nr_mmio_devs = mmio->len,
     };
+    acpi_build_add_machine_devices(m, &cfg);
     hwaddr rsdp;
     GByteArray *tables = acpi_build_tables(&cfg, ACPI_TABLES_ADDR, &rsdp, errp);
     if (!tables) {

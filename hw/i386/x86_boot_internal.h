@@ -130,34 +130,6 @@ long multiboot_find_header(const uint8_t *kernel, size_t len);
 char **multiboot_split_modules(const char *list);
 bool multiboot_build(const MultibootInput *in, BootImage *img, GError **errp);
 
-/* --- acpi_build.c: ACPI 6.x tables for direct boot --- */
-
-/* A memory-mapped device described in the DSDT (virtio-mmio: "LNRO0005"). */
-typedef struct AcpiMmioDevice {
-    const char *hid;
-    uint64_t addr;
-    uint32_t size;
-    unsigned gsi;             /* level, active high */
-} AcpiMmioDevice;
-
-typedef struct AcpiBuildConfig {
-    int ncpus;
-    const uint32_t *apic_ids; /* ncpus entries */
-    bool pc_legacy;           /* i8042 and PS/2 devices present */
-    uint16_t pm_base;         /* PM1a_EVT; CNT at +4, TMR at +8 */
-    const AcpiMmioDevice *mmio_devs; /* nr_mmio_devs entries */
-    unsigned nr_mmio_devs;
-} AcpiBuildConfig;
-
-/*
- * Builds RSDP, RSDT, XSDT, FADT, FACS, MADT and DSDT as one blob meant to be
- * placed at guest address base (pointers between tables use it). The RSDP
- * comes first, 16-byte aligned, so the legacy BIOS-area scan finds it.
- */
-GByteArray *acpi_build_tables(const AcpiBuildConfig *cfg, hwaddr base,
-                              hwaddr *rsdp_addr, GError **errp);
-
-/* Sum of bytes mod 256: every ACPI table must sum to 0. */
-uint8_t acpi_checksum(const uint8_t *data, size_t len);
+/* acpi_build.c: the ACPI table builder is declared in hw/i386/acpi.h. */
 
 #endif

@@ -516,5 +516,7 @@ bool i440fx_create(Machine *m, GError **errp)
     return x86_create_device(m, "i440FX-pcihost", errp, NULL) &&
            x86_create_device(m, "i440FX", errp, "addr", "0", NULL) &&
            x86_create_device(m, "PIIX3", errp, "addr", "1", "multifunction", "on",
-                             NULL);
+                             NULL) &&
+           /* the PIIX3 IDE function, at 00:01.1 as on QEMU's pc */
+           x86_create_device(m, "piix3-ide", errp, "addr", "1.1", NULL);
 }

@@ -150,6 +150,34 @@ bool blk_discard_enabled(BlockBackend *blk);
  * bounced, aligned ones are faster. */
 uint32_t blk_get_request_alignment(BlockBackend *blk);
 
+/*
+ * Removable media (QEMU's BlockDevOps): a device with a tray (ide-cd)
+ * tells the block layer what its tray does; the monitor's eject and
+ * change commands go through these.
+ */
+typedef struct BlockDevOps {
+    /* The medium was inserted or removed, or the tray moved (load: the
+     * tray is closed with the medium now inside it). */
+    void (*change_media_cb)(void *opaque, bool load);
+    /* The monitor wants the tray open; force: unlock it first. */
+    void (*eject_request_cb)(void *opaque, bool force);
+    bool (*is_tray_open)(void *opaque);
+    bool (*is_medium_locked)(void *opaque);
+} BlockDevOps;
+
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops,
+                     void *opaque);
+/* NULL: no device with a tray is attached. */
+const BlockDevOps *blk_get_dev_ops(BlockBackend *blk, void **opaque);
+/* Opens filename (format NULL: probed) as the backend's new medium; the
+ * drive must be empty. */
+bool blk_insert_medium(BlockBackend *blk, const char *filename,
+                       const char *format, bool read_only, GError **errp);
+/* Puts the -blockdev node bs in the empty drive. */
+bool blk_insert_bs(BlockBackend *blk, BlockDriverState *bs, GError **errp);
+/* Drops the medium (waits for its requests); the drive becomes empty. */
+void blk_remove_medium(BlockBackend *blk);
+
 /* cache.direct and cache.no-flush, for query-block */
 bool blk_get_direct(BlockBackend *blk);
 bool blk_get_no_flush(BlockBackend *blk);

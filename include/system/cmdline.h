@@ -38,6 +38,7 @@ typedef struct VMOptions {
     GPtrArray *owned;           /* strings made here (-hda...), g_free'd */
     bool snapshot;              /* -snapshot */
     GPtrArray *nics;            /* -nic option strings */
+    GPtrArray *nets;            /* -net option strings (nic, user, tap) */
     GPtrArray *serials;         /* -serial specs */
     const char *debugcon;       /* -debugcon spec */
     bool nographic;

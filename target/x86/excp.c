@@ -4,6 +4,7 @@
  * triple faults, and the INIT/SIPI/NMI/external-interrupt requests the
  * interrupt controllers post (Intel SDM vol. 3, chapter 6 and 8.4).
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "hw/i386/x86.h"
@@ -275,6 +276,16 @@ static void deliver_event(X86CPU *cpu, int vector, uint32_t error,
             break;
         }
         int second = cpu->exception_vector;
+        log_mask_printf(LOG_INT, "x86: exception %d (error 0x%x) while "
+                        "delivering %d; cr0=0x%" PRIx64 " cs=%04x/%08" PRIx64
+                        "/%x ss=%04x/%08" PRIx64 "/%08x/%x esp=%08" PRIx64
+                        " idt=%08" PRIx64 "/%x\n", second,
+                        cpu->exception_error, vec, cpu->cr0,
+                        cpu->segs[R_CS].selector, cpu->segs[R_CS].base,
+                        cpu->segs[R_CS].flags, cpu->segs[R_SS].selector,
+                        cpu->segs[R_SS].base, cpu->segs[R_SS].limit,
+                        cpu->segs[R_SS].flags, cpu->regs[R_ESP],
+                        cpu->idt.base, cpu->idt.limit);
         if (vec == EXCP_DF) {
             log_mask_printf(LOG_INT, "x86: triple fault (exception %d "
                             "while delivering #DF)\n", second);

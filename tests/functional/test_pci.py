@@ -38,12 +38,14 @@ def test_debian_guest_enumerates_pci_devices(vireo_binary, debian_guest):
     assert not r.timed_out, r.describe()
     info = vmrun.parse_guest_info(r.output)
     assert info is not None, r.describe()
-    # 00:00.0 host bridge, 00:01.0 ISA bridge, 00:02.0 and 00:05.0 testdevs
-    assert info["pci"] == "4", r.describe()
+    # 00:00.0 host bridge, 00:01.0 ISA bridge, 00:01.1 IDE, 00:02.0 and
+    # 00:05.0 testdevs
+    assert info["pci"] == "5", r.describe()
     out = r.output
     assert "ACPI: PCI Root Bridge [PCI0]" in out, r.describe()
     assert "PCI: Using ACPI for IRQ routing" in out, r.describe()
     for bdf, ids in [("00:00.0", "8086:1237"), ("00:01.0", "8086:7000"),
+                     ("00:01.1", "8086:7010"),
                      ("00:02.0", "1b36:0005"), ("00:05.0", "1b36:0005")]:
         assert f"pci 0000:{bdf}: [{ids}]" in out, r.describe()
     # Linux assigned every BAR inside the windows the DSDT describes

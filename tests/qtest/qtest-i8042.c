@@ -1,7 +1,8 @@
 /*
  * The i8042 keyboard controller on pc (ports 0x60/0x64, keyboard IRQ on
  * GSI 1): controller commands as firmware and Linux's i8042 driver use
- * them, the output buffer and its interrupt, and the keyboard behind it.
+ * them, the output buffer and its interrupt, and the PS/2 keyboard behind
+ * it (reset, identify, scancode sets, LEDs, echo, resend).
  */
 #include "libqtest.h"
 
@@ -19,6 +20,7 @@
 #define CTR_KBDINT 0x01
 #define CTR_KBDDIS 0x10
 #define CTR_AUXDIS 0x20
+#define CTR_XLATE 0x40
 /* controller commands */
 #define CMD_READ_CTR 0x20
 #define CMD_WRITE_CTR 0x60
@@ -28,12 +30,23 @@
 #define CMD_KBD_TEST 0xab
 #define CMD_KBD_DISABLE 0xad
 #define CMD_KBD_ENABLE 0xae
+#define CMD_READ_INPORT 0xc0
+#define CMD_READ_OUTPORT 0xd0
 #define CMD_WRITE_KBD_OBUF 0xd2
 /* keyboard commands and replies */
+#define KBD_CMD_SET_LEDS 0xed
 #define KBD_CMD_ECHO 0xee
+#define KBD_CMD_SCANCODE 0xf0
+#define KBD_CMD_GET_ID 0xf2
+#define KBD_CMD_SET_RATE 0xf3
+#define KBD_CMD_ENABLE 0xf4
+#define KBD_CMD_RESET_DIS 0xf5
+#define KBD_CMD_RESET_ENA 0xf6
+#define KBD_CMD_RESEND 0xfe
 #define KBD_CMD_RESET 0xff
 #define KBD_REPLY_ACK 0xfa
 #define KBD_REPLY_POR 0xaa
+#define KBD_REPLY_RESEND 0xfe
 
 static QTestState *start(void)
 {
@@ -141,46 +154,163 @@ static void test_port_disable_enable(void)
     qtest_quit(s);
 }
 
-/*
- * Whether a PS/2 keyboard answers; Vireo's i8042 has none attached yet and
- * says so with a timeout, which makes the keyboard tests TODO, not passes.
- */
-static bool keyboard_attached(QTestState *s, uint8_t first_reply)
+/* Sends a byte to the keyboard and checks the bytes it answers with. */
+static void kbd_command(QTestState *s, uint8_t cmd, const uint8_t *reply,
+                        size_t n)
 {
-    if (first_reply == 0xfe && (qtest_inb(s, STATUS) & STR_TIMEOUT)) {
-        g_test_incomplete("no PS/2 keyboard behind Vireo's i8042 "
-                          "(hw/input/i8042.c answers 0xfe with a timeout)");
-        return false;
+    qtest_outb(s, DATA, cmd);
+    for (size_t i = 0; i < n; i++) {
+        g_assert_cmphex(qtest_inb(s, STATUS) & (STR_OBF | STR_AUXDATA |
+                                                STR_TIMEOUT), ==, STR_OBF);
+        g_assert_cmphex(qtest_inb(s, DATA), ==, reply[i]);
     }
-    return true;
+    g_assert_cmphex(qtest_inb(s, STATUS) & STR_OBF, ==, 0);
 }
+
+#define KBD(s, cmd, ...)                                                \
+    kbd_command(s, cmd, (const uint8_t[]){ __VA_ARGS__ },               \
+                sizeof((const uint8_t[]){ __VA_ARGS__ }))
 
 static void test_keyboard_echo(void)
 {
     QTestState *s = start();
-    uint8_t reply;
 
     drain_output(s);
-    qtest_outb(s, DATA, KBD_CMD_ECHO);
-    reply = read_output(s);
-    if (keyboard_attached(s, reply)) {
-        g_assert_cmphex(reply, ==, KBD_CMD_ECHO);
-    }
+    KBD(s, KBD_CMD_ECHO, KBD_CMD_ECHO);
     qtest_quit(s);
 }
 
 static void test_keyboard_reset(void)
 {
     QTestState *s = start();
-    uint8_t reply;
 
     drain_output(s);
+    KBD(s, KBD_CMD_RESET, KBD_REPLY_ACK, KBD_REPLY_POR);
+    /* IRQ 1 for each byte while the command byte enables it */
+    write_ctr(s, read_ctr(s) | CTR_KBDINT);
     qtest_outb(s, DATA, KBD_CMD_RESET);
-    reply = read_output(s);
-    if (keyboard_attached(s, reply)) {
-        g_assert_cmphex(reply, ==, KBD_REPLY_ACK);
-        g_assert_cmphex(read_output(s), ==, KBD_REPLY_POR);
-    }
+    g_assert_true(qtest_get_irq(s, KBD_GSI));
+    g_assert_cmphex(qtest_inb(s, DATA), ==, KBD_REPLY_ACK);
+    g_assert_true(qtest_get_irq(s, KBD_GSI));
+    g_assert_cmphex(qtest_inb(s, DATA), ==, KBD_REPLY_POR);
+    g_assert_false(qtest_get_irq(s, KBD_GSI));
+    qtest_quit(s);
+}
+
+/* 0xf2: an MF2 keyboard, 0xab 0x83; 0xab 0x41 through the translation. */
+static void test_keyboard_identify(void)
+{
+    QTestState *s = start();
+
+    drain_output(s);
+    write_ctr(s, read_ctr(s) | CTR_XLATE);
+    KBD(s, KBD_CMD_GET_ID, KBD_REPLY_ACK, 0xab, 0x41);
+    write_ctr(s, read_ctr(s) & ~CTR_XLATE);
+    KBD(s, KBD_CMD_GET_ID, KBD_REPLY_ACK, 0xab, 0x83);
+    qtest_quit(s);
+}
+
+/* 0xf0: get and set the scancode set; set 3 is refused by staying in 2. */
+static void test_keyboard_scancode_set(void)
+{
+    QTestState *s = start();
+
+    drain_output(s);
+    write_ctr(s, read_ctr(s) & ~CTR_XLATE);
+    KBD(s, KBD_CMD_SCANCODE, KBD_REPLY_ACK);
+    KBD(s, 0x00, KBD_REPLY_ACK, 0x02);
+    KBD(s, KBD_CMD_SCANCODE, KBD_REPLY_ACK);
+    KBD(s, 0x01, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_SCANCODE, KBD_REPLY_ACK);
+    KBD(s, 0x00, KBD_REPLY_ACK, 0x01);
+    KBD(s, KBD_CMD_SCANCODE, KBD_REPLY_ACK);
+    KBD(s, 0x03, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_SCANCODE, KBD_REPLY_ACK);
+    KBD(s, 0x00, KBD_REPLY_ACK, 0x02);
+    /* a set that does not exist: resend, the command still waiting */
+    KBD(s, KBD_CMD_SCANCODE, KBD_REPLY_ACK);
+    KBD(s, 0x07, KBD_REPLY_RESEND);
+    KBD(s, 0x00, KBD_REPLY_ACK, 0x02);
+    /* translated, set 2 reads back as 0x41 (what Linux's atkbd expects) */
+    write_ctr(s, read_ctr(s) | CTR_XLATE);
+    KBD(s, KBD_CMD_SCANCODE, KBD_REPLY_ACK);
+    KBD(s, 0x00, KBD_REPLY_ACK, 0x41);
+    qtest_quit(s);
+}
+
+/* 0xed LEDs, 0xf3 typematic, enable/disable and unknown commands. */
+static void test_keyboard_commands(void)
+{
+    QTestState *s = start();
+
+    drain_output(s);
+    KBD(s, KBD_CMD_SET_LEDS, KBD_REPLY_ACK);
+    KBD(s, 0x07, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_SET_RATE, KBD_REPLY_ACK);
+    KBD(s, 0x20, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_ENABLE, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_RESET_DIS, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_RESET_ENA, KBD_REPLY_ACK);
+    /* unknown: resend, as a real keyboard answers */
+    KBD(s, 0x42, KBD_REPLY_RESEND);
+    KBD(s, 0xe0, KBD_REPLY_RESEND);
+    /* resend repeats the last byte sent */
+    KBD(s, KBD_CMD_ECHO, KBD_CMD_ECHO);
+    KBD(s, KBD_CMD_RESEND, KBD_CMD_ECHO);
+    /* a command where a data byte belongs aborts the first command */
+    KBD(s, KBD_CMD_SET_LEDS, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_ECHO, KBD_CMD_ECHO);
+    KBD(s, KBD_CMD_SET_RATE, KBD_REPLY_ACK);
+    KBD(s, KBD_CMD_RESET, KBD_REPLY_ACK, KBD_REPLY_POR);
+    qtest_quit(s);
+}
+
+/* Keyboard bytes wait while the port is disabled (0xad), then come. */
+static void test_keyboard_port_disabled(void)
+{
+    QTestState *s = start();
+
+    drain_output(s);
+    qtest_outb(s, CMD, CMD_KBD_DISABLE);
+    qtest_outb(s, DATA, KBD_CMD_ECHO);
+    g_assert_cmphex(qtest_inb(s, STATUS) & STR_OBF, ==, 0);
+    /* the controller still answers its own commands */
+    g_assert_cmphex(read_ctr(s) & CTR_KBDDIS, ==, CTR_KBDDIS);
+    qtest_outb(s, CMD, CMD_KBD_ENABLE);
+    g_assert_cmphex(read_output(s), ==, KBD_CMD_ECHO);
+    qtest_quit(s);
+}
+
+/* A controller reply waits behind a byte already in the output buffer. */
+static void test_reply_waits_for_buffer(void)
+{
+    QTestState *s = start();
+
+    drain_output(s);
+    qtest_outb(s, DATA, KBD_CMD_ECHO);
+    qtest_outb(s, CMD, CMD_SELF_TEST);
+    g_assert_cmphex(read_output(s), ==, KBD_CMD_ECHO);
+    g_assert_cmphex(read_output(s), ==, 0x55);
+    g_assert_cmphex(qtest_inb(s, STATUS) & STR_OBF, ==, 0);
+    /* a command waiting for data is abandoned by the next command */
+    qtest_outb(s, CMD, CMD_WRITE_CTR);
+    qtest_outb(s, CMD, CMD_SELF_TEST);
+    g_assert_cmphex(read_output(s), ==, 0x55);
+    qtest_outb(s, DATA, KBD_CMD_ECHO);      /* goes to the keyboard */
+    g_assert_cmphex(read_output(s), ==, KBD_CMD_ECHO);
+    qtest_quit(s);
+}
+
+/* Output port: reset and A20 bits high, buffer-full bits mirror OBF. */
+static void test_output_port(void)
+{
+    QTestState *s = start();
+
+    drain_output(s);
+    qtest_outb(s, CMD, CMD_READ_OUTPORT);
+    g_assert_cmphex(read_output(s) & 0x33, ==, 0x03);
+    qtest_outb(s, CMD, CMD_READ_INPORT);
+    g_assert_cmphex(read_output(s), ==, 0x80);
     qtest_quit(s);
 }
 
@@ -194,5 +324,14 @@ int main(int argc, char **argv)
                     test_port_disable_enable);
     g_test_add_func("/qtest/i8042/keyboard-echo", test_keyboard_echo);
     g_test_add_func("/qtest/i8042/keyboard-reset", test_keyboard_reset);
+    g_test_add_func("/qtest/i8042/keyboard-identify", test_keyboard_identify);
+    g_test_add_func("/qtest/i8042/keyboard-scancode-set",
+                    test_keyboard_scancode_set);
+    g_test_add_func("/qtest/i8042/keyboard-commands", test_keyboard_commands);
+    g_test_add_func("/qtest/i8042/keyboard-port-disabled",
+                    test_keyboard_port_disabled);
+    g_test_add_func("/qtest/i8042/reply-waits-for-buffer",
+                    test_reply_waits_for_buffer);
+    g_test_add_func("/qtest/i8042/output-port", test_output_port);
     return g_test_run();
 }

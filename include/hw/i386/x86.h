@@ -8,6 +8,7 @@
 
 #include "hw/device.h"
 #include "hw/irq.h"
+#include "hw/rtc/mc146818rtc.h"
 #include "system/accel.h"
 #include "system/cpu.h"
 #include "system/memory.h"
@@ -61,6 +62,7 @@ typedef struct MachineConfig {
     const char *debugcon;       /* chardev id for port 0xe9, or NULL */
     GPtrArray *devices;         /* -device option strings */
     bool nodefaults;
+    const char *vga;            /* -vga std|none, NULL: the board's default */
     const char *name;           /* -name, or NULL */
     const char *uuid;           /* -uuid, canonical form, or NULL */
     /* -boot (hw/i386/pc_fw_cfg.c, the RTC's CMOS boot order) */
@@ -75,6 +77,8 @@ typedef struct MachineConfig {
     GPtrArray *fw_cfg_files;    /* -fw_cfg option strings, validated */
     bool no_hpet;               /* -no-hpet or -machine hpet=off */
     bool nographic;             /* -nographic (FW_CFG_NOGRAPHIC) */
+    RtcConfig rtc;              /* -rtc (hw/rtc/mc146818rtc.c) */
+    int panic_action;           /* -action panic=: a PanicAction (pvpanic) */
 } MachineConfig;
 
 struct Machine {
@@ -173,7 +177,10 @@ bool machine_add_boot_device(Machine *m, int32_t bootindex,
 
 /* Common board pieces (hw/i386/x86.c). */
 bool x86_init_ram(Machine *m, uint64_t below_4g_max, GError **errp);
-/* Serial ports, debugcon, PM, reset ports, and i8042 when with_i8042. */
+/*
+ * Serial ports, debugcon, PM, reset ports; with_i8042 (the pc machine) adds
+ * the i8042, the RTC with its CMOS contents (pc_cmos_init) and the HPET.
+ */
 bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp);
 /* Creates and realizes a built-in device with "key=value" properties. */
 Device *x86_create_device(Machine *m, const char *type, GError **errp, ...)
