@@ -92,6 +92,10 @@ static bool testdev_realize(Device *dev, Machine *m, GError **errp)
                           256);
     pci_register_bar(&s->pci, 0, 0, &s->mmio);
     pci_register_bar(&s->pci, 1, PCI_BASE_ADDRESS_SPACE_IO, &s->portio);
+    /* no ROM of its own; romfile= gives it one */
+    if (!pci_add_option_rom(&s->pci, NULL, errp)) {
+        goto fail;
+    }
     if (s->msi && !pci_msi_init(&s->pci, 0, 4, true, true, errp)) {
         goto fail;
     }

@@ -220,13 +220,14 @@ static uint64_t bar_decode(PCIDevice *d, int bar)
     if (!(cmd & PCI_COMMAND_MEMORY)) {
         return PCI_BAR_UNMAPPED;
     }
-    addr = pci_get_long(d->config + reg) & ~15ULL;
+    addr = pci_get_long(d->config + reg);
     if (bar == PCI_ROM_SLOT) {
         if (!(addr & PCI_ROM_ADDRESS_ENABLE)) {
             return PCI_BAR_UNMAPPED;
         }
         addr &= ~0x7ffULL;
     }
+    addr &= ~15ULL;
     if (b->type & PCI_BASE_ADDRESS_MEM_TYPE_64) {
         addr |= (uint64_t)pci_get_long(d->config + reg + 4) << 32;
     }
@@ -417,6 +418,7 @@ void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
         d->config[a] &= ~(b & d->w1cmask[a]);
     }
     if (range_covers(addr, len, PCI_BASE_ADDRESS_0, 24) ||
+        range_covers(addr, len, PCI_ROM_ADDRESS, 4) ||
         range_covers(addr, len, PCI_COMMAND, 2)) {
         pci_update_mappings(d);
     }

@@ -11,6 +11,7 @@
 #define PCI_VENDOR_ID           0x00
 #define PCI_DEVICE_ID           0x02
 #define PCI_COMMAND             0x04
+#define PCI_ROM_ADDRESS         0x30
 #define  PCI_COMMAND_IO         0x0001
 #define  PCI_COMMAND_MEMORY     0x0002
 #define  PCI_COMMAND_MASTER     0x0004

@@ -352,6 +352,54 @@ static void test_msix_pending(void)
     stop(s, bus, d);
 }
 
+/*
+ * The expansion ROM BAR (PCI 3.0 6.2.5.2): sized like a memory BAR, decoded
+ * only with its enable bit and memory decoding on, read-only, and the
+ * romfile= image with its 0x55AA signature; romfile= "" means none.
+ */
+static void test_option_rom(void)
+{
+    g_autofree char *dir = qtest_tmp_path("rom-dir");
+    g_autofree char *file = g_build_filename(dir, "test.rom", NULL);
+    g_autofree char *args = NULL;
+    uint8_t image[3000] = { 0x55, 0xaa, 6 };
+    const uint64_t addr = 0xfeb00000;
+    QPCIBus *bus;
+    QPCIDevice *d;
+
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+    image[2999] = 0x77;
+    g_assert_true(g_file_set_contents(file, (char *)image, sizeof(image),
+                                      NULL));
+    args = g_strdup_printf("-L %s -device pci-testdev,addr=3,romfile=test.rom "
+                           "-device pci-testdev,addr=4,romfile=", dir);
+    QTestState *s = start_testdev(args, &bus, &d);
+
+    /* 3000 bytes round up to a 4 KiB BAR */
+    qpci_config_writel(d, PCI_ROM_ADDRESS, 0xfffff800);
+    g_assert_cmphex(qpci_config_readl(d, PCI_ROM_ADDRESS), ==, 0xfffff000);
+    qpci_config_writel(d, PCI_ROM_ADDRESS, addr);
+    qpci_device_enable(d);
+    g_assert_cmphex(qtest_readw(s, addr), ==, 0xffff);
+    qpci_config_writel(d, PCI_ROM_ADDRESS, addr | 1);
+    g_assert_cmphex(qtest_readw(s, addr), ==, 0xaa55);
+    g_assert_cmphex(qtest_readb(s, addr + 2999), ==, 0x77);
+    g_assert_cmphex(qtest_readb(s, addr + 3000), ==, 0);
+    qtest_writeb(s, addr, 0);
+    g_assert_cmphex(qtest_readw(s, addr), ==, 0xaa55);
+    /* memory decoding off hides it too */
+    qpci_config_writew(d, PCI_COMMAND, 0);
+    g_assert_cmphex(qtest_readw(s, addr), ==, 0xffff);
+
+    QPCIDevice *none = qpci_device_find(bus, PCI_DEVFN(4, 0));
+    qpci_config_writel(none, PCI_ROM_ADDRESS, 0xffffffff);
+    g_assert_cmphex(qpci_config_readl(none, PCI_ROM_ADDRESS), ==, 0);
+    g_free(none);
+    stop(s, bus, d);
+    unlink(file);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -363,6 +411,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qtest/pci/command-gating", test_command_gating);
     g_test_add_func("/qtest/pci/capability-list", test_capability_list);
     g_test_add_func("/qtest/pci/intx", test_intx);
+    g_test_add_func("/qtest/pci/option-rom", test_option_rom);
     g_test_add_func("/qtest/pci/msix-pending", test_msix_pending);
     return g_test_run();
 }
