@@ -81,8 +81,13 @@ void qemu_console_resize(QemuConsole *con, int width, int height)
         height == surface_height(&con->surface)) {
         return;
     }
+    pixman_image_t *image = new_image(width, height);
+    if (!image) {
+        /* out of memory: keep showing the old size */
+        return;
+    }
     pixman_image_unref(con->surface.image);
-    con->surface.image = new_image(width, height);
+    con->surface.image = image;
     for (DisplayChangeListener *l = con->listeners; l; l = l->next) {
         if (l->ops->dpy_gfx_switch) {
             l->ops->dpy_gfx_switch(l, &con->surface);

@@ -151,7 +151,8 @@ static void draw_text(VGACommonState *s, VGAFrame *f)
         rows = 1;
     }
     begin_frame(s, f, cols * dot_w, rows * cheight);
-    line = line_buffer(s, f->width);
+    /* the surface may be narrower than asked (no memory for a new one) */
+    line = line_buffer(s, MAX(f->width, cols * dot_w));
     for (int y = 0; y < f->height; y++) {
         int row = y / cheight, gl = y % cheight;
         for (int c = 0; c < cols; c++) {

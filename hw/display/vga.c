@@ -183,8 +183,7 @@ void vga_ioport_write(VGACommonState *s, uint32_t port, uint32_t val)
         return;
     }
     switch (port) {
-    case 0x3c0:
-    case 0x3c1:     /* some guests write the data to 0x3c1 */
+    case 0x3c0:     /* 0x3c1 is the read-only data port */
         ar_write(s, val);
         break;
     case 0x3c2:
@@ -559,35 +558,71 @@ void vga_common_reset(VGACommonState *s)
 
 /* ---- migration ---- */
 
+/*
+ * VRAM goes as a count of 64 KiB chunks, each a state of its own (the
+ * shape of a custom field with a description, which -dump-vmstate shows).
+ */
+#define VRAM_CHUNK  0x10000
+
+typedef struct VRAMChunk {
+    uint8_t data[VRAM_CHUNK];
+} VRAMChunk;
+
+static const VMStateField vram_chunk_fields[] = {
+    VMSTATE_BUFFER(data, VRAMChunk),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_vram_chunk = {
+    .name = "vga-vram-chunk",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = vram_chunk_fields,
+};
+
 static bool vram_save(GByteArray *out, void *opaque, GError **errp)
 {
     VGACommonState *s = opaque;
+    uint32_t n = s->vram_size / VRAM_CHUNK;
 
-    vmstate_put_u32(out, s->vram_size);
-    g_byte_array_append(out, s->vram_ptr, s->vram_size);
+    vmstate_put_u32(out, n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!vmstate_save_state(out, &vmstate_vram_chunk,
+                                s->vram_ptr + i * VRAM_CHUNK, errp)) {
+            return false;
+        }
+    }
     return true;
 }
 
 static bool vram_load(VMStateReader *in, void *opaque, GError **errp)
 {
     VGACommonState *s = opaque;
-    uint32_t size;
+    uint32_t n;
 
-    if (!vmstate_get_u32(in, &size, errp)) {
+    if (!vmstate_get_u32(in, &n, errp)) {
         return false;
     }
-    if (size != s->vram_size) {
-        g_set_error(errp, VIREO_ERROR, 0, "VGA RAM of %u bytes in the "
-                    "stream, the device has %u", size, s->vram_size);
+    if (n != s->vram_size / VRAM_CHUNK) {
+        g_set_error(errp, VIREO_ERROR, 0, "VGA RAM of %u x 64 KiB in the "
+                    "stream, the device has %u", n,
+                    s->vram_size / VRAM_CHUNK);
         return false;
     }
-    return vmstate_get_bytes(in, s->vram_ptr, size, errp);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!vmstate_load_state(in, &vmstate_vram_chunk,
+                                s->vram_ptr + i * VRAM_CHUNK, errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static const VMStateInfo vram_info = {
     .name = "vga-vram",
     .save = vram_save,
     .load = vram_load,
+    .vmsd = &vmstate_vram_chunk,
 };
 
 /*

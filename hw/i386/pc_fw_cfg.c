@@ -25,7 +25,7 @@
 #define LINUXBOOT_REAL_ADDR 0x10000
 #define LINUXBOOT_CMDLINE_ADDR 0x20000
 #define LINUXBOOT_PROT_ADDR 0x100000
-#define LINUXBOOT_ACPI_DATA_SIZE 0x20000    /* kept free below low RAM top */
+#define LINUXBOOT_ACPI_DATA_SIZE 0x20000 /* kept free below low RAM top */
 #define LINUX_SETUP_SECTS 0x1f1
 #define LINUX_HEADER_MAGIC 0x202
 #define LINUX_VERSION 0x206
@@ -51,8 +51,8 @@ static bool read_file(const char *what, const char *path, gsize max,
     }
     if (*len > max) {
         g_set_error(errp, VIREO_ERROR, 0,
-                    "%s: %s is larger than %" G_GSIZE_FORMAT " MiB", what,
-                    path, max >> 20);
+                    "%s: %s is larger than %" G_GSIZE_FORMAT " MiB", what, path,
+                    max >> 20);
         g_free(*data);
         *data = NULL;
         return false;
@@ -107,7 +107,8 @@ bool fw_cfg_check_user_option(const char *arg, GError **errp)
     }
     if (strncmp(opts_get(o, "name"), "opt/", 4)) {
         log_warn("-fw_cfg %s: externally provided fw_cfg item names should "
-                 "be prefixed with \"opt/\"", arg);
+                 "be prefixed with \"opt/\"",
+                 arg);
     }
     opts_free(o);
     return true;
@@ -134,8 +135,8 @@ static bool add_user_files(Machine *m, FWCfgState *s, GError **errp)
             len = strlen(str);
             ok = true;
         } else {
-            ok = read_file("-fw_cfg", opts_get(o, "file"),
-                           FW_CFG_USER_FILE_MAX, &data, &len, errp);
+            ok = read_file("-fw_cfg", opts_get(o, "file"), FW_CFG_USER_FILE_MAX,
+                           &data, &len, errp);
         }
         ok = ok && fw_cfg_add_file(s, opts_get(o, "name"), data, len, errp);
         if (!ok) {
@@ -227,7 +228,7 @@ static void update_bootorder(Machine *m, FWCfgState *s)
 static void add_e820(Machine *m, FWCfgState *s)
 {
     uint8_t table[2 * sizeof(E820Entry)];
-    uint8_t legacy[4 + E820_TABLE_SLOTS * sizeof(E820Entry)] = { 0 };
+    uint8_t legacy[4 + E820_TABLE_SLOTS * sizeof(E820Entry)] = {0};
     size_t n = 0;
 
     /* the firmware path: RAM only; SeaBIOS reserves what it uses itself */
@@ -258,7 +259,7 @@ static bool machine_has_device(Machine *m, const char *type)
 
 static void add_hpet(Machine *m, FWCfgState *s)
 {
-    uint8_t cfg[HPET_FW_CFG_SIZE] = { 0 };
+    uint8_t cfg[HPET_FW_CFG_SIZE] = {0};
 
     if (machine_has_device(m, "hpet")) {
         cfg[0] = 1;
@@ -292,8 +293,7 @@ static void update_acpi(Machine *m, FWCfgState *s)
         g_error_free(err);
         return;
     }
-    fw_cfg_modify_file(s, ACPI_BUILD_TABLE_FILE, b.tables->data,
-                       b.tables->len);
+    fw_cfg_modify_file(s, ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len);
     fw_cfg_modify_file(s, ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len);
     fw_cfg_modify_file(s, ACPI_BUILD_LOADER_FILE, b.loader->data,
                        b.loader->len);
@@ -341,7 +341,7 @@ static void pc_fw_cfg_machine_done(FWCfgState *s, void *opaque)
 /* FW_CFG_UUID: the 16 bytes in the order the canonical form writes them */
 static void add_uuid(Machine *m, FWCfgState *s)
 {
-    uint8_t raw[16] = { 0 };
+    uint8_t raw[16] = {0};
     unsigned n = 0;
 
     for (const char *c = m->cfg.uuid; c && *c && n < 32; c++) {
@@ -370,7 +370,7 @@ bool pc_fw_cfg_add_kernel(Machine *m, GError **errp)
     }
     uint8_t *k = (uint8_t *)kernel;
     if (klen < 0x1000 || memcmp(k + LINUX_HEADER_MAGIC, "HdrS", 4)) {
-        return true;    /* not a bzImage: nothing for linuxboot */
+        return true; /* not a bzImage: nothing for linuxboot */
     }
     uint16_t protocol = ld16(k + LINUX_VERSION);
     if (protocol < 0x202 || !(k[LINUX_LOADFLAGS] & LOADED_HIGH)) {
@@ -380,10 +380,10 @@ bool pc_fw_cfg_add_kernel(Machine *m, GError **errp)
                     m->cfg.kernel, protocol >> 8, protocol & 0xff);
         return false;
     }
-    size_t setup_size = ((k[LINUX_SETUP_SECTS] ? k[LINUX_SETUP_SECTS] : 4) +
-                         1) * 512;
-    if (setup_size >= klen || setup_size > LINUXBOOT_CMDLINE_ADDR -
-                                               LINUXBOOT_REAL_ADDR) {
+    size_t setup_size =
+        ((k[LINUX_SETUP_SECTS] ? k[LINUX_SETUP_SECTS] : 4) + 1) * 512;
+    if (setup_size >= klen ||
+        setup_size > LINUXBOOT_CMDLINE_ADDR - LINUXBOOT_REAL_ADDR) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "-kernel %s: the setup code (%zu bytes) does not fit",
                     m->cfg.kernel, setup_size);
@@ -394,8 +394,8 @@ bool pc_fw_cfg_add_kernel(Machine *m, GError **errp)
         return false;
     }
     if (m->cfg.initrd) {
-        uint32_t max = protocol >= 0x203 ? ld32(k + LINUX_INITRD_ADDR_MAX)
-                                         : 0x37ffffff;
+        uint32_t max =
+            protocol >= 0x203 ? ld32(k + LINUX_INITRD_ADDR_MAX) : 0x37ffffff;
         uint64_t low_top = m->below_4g_mem_size - LINUXBOOT_ACPI_DATA_SIZE;
         if (max >= low_top) {
             max = low_top - 1;
@@ -417,7 +417,7 @@ bool pc_fw_cfg_add_kernel(Machine *m, GError **errp)
         fw_cfg_add_i32(s, FW_CFG_INITRD_SIZE, ilen);
         fw_cfg_add_bytes(s, FW_CFG_INITRD_DATA, initrd, ilen);
     }
-    k[LINUX_TYPE_OF_LOADER] = 0xb0;     /* QEMU */
+    k[LINUX_TYPE_OF_LOADER] = 0xb0; /* QEMU */
     k[LINUX_LOADFLAGS] |= CAN_USE_HEAP;
     st16(k + LINUX_HEAP_END_PTR,
          LINUXBOOT_CMDLINE_ADDR - LINUXBOOT_REAL_ADDR - 0x200);
@@ -425,8 +425,7 @@ bool pc_fw_cfg_add_kernel(Machine *m, GError **errp)
 
     fw_cfg_add_i32(s, FW_CFG_KERNEL_ADDR, LINUXBOOT_PROT_ADDR);
     fw_cfg_add_i32(s, FW_CFG_KERNEL_SIZE, klen - setup_size);
-    fw_cfg_add_bytes(s, FW_CFG_KERNEL_DATA, k + setup_size,
-                     klen - setup_size);
+    fw_cfg_add_bytes(s, FW_CFG_KERNEL_DATA, k + setup_size, klen - setup_size);
     fw_cfg_add_i32(s, FW_CFG_CMDLINE_ADDR, LINUXBOOT_CMDLINE_ADDR);
     fw_cfg_add_i32(s, FW_CFG_CMDLINE_SIZE, strlen(cmdline) + 1);
     fw_cfg_add_string(s, FW_CFG_CMDLINE_DATA, cmdline);

@@ -22,39 +22,47 @@
 #define T32_BASE 0x2000
 #define T127_BASE 0x7f00
 
-#define MAX_DIMM_SIZE (16ULL << 30)     /* one type 17 per 16 GiB */
+#define MAX_DIMM_SIZE (16ULL << 30) /* one type 17 per 16 GiB */
 #define SMBIOS_MAX_TYPE 127
 #define SMBIOS_FILE_MAX (1 << 20)
 
 /* The fields -smbios accepts per type (QEMU's spellings). */
-static const char *const t0_keys[] = { "vendor", "version", "date", "release",
-                                       "uefi", NULL };
-static const char *const t1_keys[] = { "manufacturer", "product", "version",
-                                       "serial", "uuid", "sku", "family",
-                                       NULL };
-static const char *const t2_keys[] = { "manufacturer", "product", "version",
-                                       "serial", "asset", "location", NULL };
-static const char *const t3_keys[] = { "manufacturer", "version", "serial",
-                                       "asset", "sku", NULL };
-static const char *const t4_keys[] = { "sock_pfx", "manufacturer", "version",
-                                       "serial", "asset", "part",
-                                       "max-speed", "current-speed", NULL };
-static const char *const t11_keys[] = { "value", NULL };
-static const char *const t17_keys[] = { "loc_pfx", "bank", "manufacturer",
-                                        "serial", "asset", "part", "speed",
-                                        NULL };
+static const char *const t0_keys[] = {"vendor",  "version", "date",
+                                      "release", "uefi",    NULL};
+static const char *const t1_keys[] = {"manufacturer", "product", "version",
+                                      "serial",       "uuid",    "sku",
+                                      "family",       NULL};
+static const char *const t2_keys[] = {
+    "manufacturer", "product", "version", "serial", "asset", "location", NULL};
+static const char *const t3_keys[] = {"manufacturer", "version", "serial",
+                                      "asset",        "sku",     NULL};
+static const char *const t4_keys[] = {"sock_pfx",  "manufacturer",  "version",
+                                      "serial",    "asset",         "part",
+                                      "max-speed", "current-speed", NULL};
+static const char *const t11_keys[] = {"value", NULL};
+static const char *const t17_keys[] = {"loc_pfx", "bank",  "manufacturer",
+                                       "serial",  "asset", "part",
+                                       "speed",   NULL};
 
 static const char *const *type_keys(unsigned type)
 {
     switch (type) {
-    case 0: return t0_keys;
-    case 1: return t1_keys;
-    case 2: return t2_keys;
-    case 3: return t3_keys;
-    case 4: return t4_keys;
-    case 11: return t11_keys;
-    case 17: return t17_keys;
-    default: return NULL;
+    case 0:
+        return t0_keys;
+    case 1:
+        return t1_keys;
+    case 2:
+        return t2_keys;
+    case 3:
+        return t3_keys;
+    case 4:
+        return t4_keys;
+    case 11:
+        return t11_keys;
+    case 17:
+        return t17_keys;
+    default:
+        return NULL;
     }
 }
 
@@ -112,14 +120,14 @@ static bool parse_option(const char *arg, Opts **out, unsigned *type_out,
         return true;
     }
     if (!t) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "expected type=N or file=FILE");
+        g_set_error(errp, VIREO_ERROR, 0, "expected type=N or file=FILE");
         goto fail;
     }
     if (!parse_uint(t, &type, NULL) || !type_keys(type)) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "Don't know how to build fields for SMBIOS type %s "
-                    "(supported: 0, 1, 2, 3, 4, 11, 17)", t);
+                    "(supported: 0, 1, 2, 3, 4, 11, 17)",
+                    t);
         goto fail;
     }
     for (const char *const *k = type_keys(type); *k; k++) {
@@ -176,10 +184,10 @@ bool smbios_check_option(const char *arg, GError **errp)
 
 typedef struct SmbiosBuild {
     GByteArray *out;
-    GHashTable *fields[SMBIOS_MAX_TYPE + 1];    /* key -> value, per type */
+    GHashTable *fields[SMBIOS_MAX_TYPE + 1]; /* key -> value, per type */
     bool have_fields[SMBIOS_MAX_TYPE + 1];
     bool from_file[SMBIOS_MAX_TYPE + 1];
-    GPtrArray *oem_strings;                     /* type 11 value= */
+    GPtrArray *oem_strings; /* type 11 value= */
     unsigned max_struct_size;
     unsigned nr_structs;
 } SmbiosBuild;
@@ -187,8 +195,8 @@ typedef struct SmbiosBuild {
 static const char *field(SmbiosBuild *b, unsigned type, const char *key,
                          const char *def)
 {
-    const char *v = b->fields[type] ? g_hash_table_lookup(b->fields[type], key)
-                                    : NULL;
+    const char *v =
+        b->fields[type] ? g_hash_table_lookup(b->fields[type], key) : NULL;
     return v ? v : def;
 }
 
@@ -225,7 +233,7 @@ static void struct_string(SmbiosStruct *st, unsigned off, const char *s)
 static void struct_end(SmbiosBuild *b, SmbiosStruct *st)
 {
     unsigned start = b->out->len;
-    static const uint8_t nul[2] = { 0, 0 };
+    static const uint8_t nul[2] = {0, 0};
 
     g_byte_array_append(b->out, st->area->data, st->area->len);
     if (st->strings->len) {
@@ -250,9 +258,9 @@ static void build_type0(SmbiosBuild *b)
     struct_begin(&st, 0, 0x18, T0_BASE);
     struct_string(&st, 4, field(b, 0, "vendor", NULL));
     struct_string(&st, 5, field(b, 0, "version", NULL));
-    st16(st.area->data + 6, 0xe800);            /* BIOS starting segment */
+    st16(st.area->data + 6, 0xe800); /* BIOS starting segment */
     struct_string(&st, 8, field(b, 0, "date", NULL));
-    st64(st.area->data + 10, 0x08);             /* characteristics: n/a */
+    st64(st.area->data + 10, 0x08);               /* characteristics: n/a */
     st.area->data[19] = 0x1c | (uefi ? 0x08 : 0); /* targeted boot, VM */
     if (rel && parse_release(rel, &major, &minor)) {
         st.area->data[20] = major;
@@ -260,14 +268,14 @@ static void build_type0(SmbiosBuild *b)
     } else {
         st.area->data[20] = st.area->data[21] = 0xff;
     }
-    st.area->data[22] = st.area->data[23] = 0xff;  /* no embedded controller */
+    st.area->data[22] = st.area->data[23] = 0xff; /* no embedded controller */
     struct_end(b, &st);
 }
 
 /* SMBIOS 2.6+: the first three UUID fields are little-endian. */
 static void put_uuid(uint8_t *p, const char *uuid)
 {
-    uint8_t raw[16] = { 0 };
+    uint8_t raw[16] = {0};
     unsigned n = 0;
 
     if (!uuid) {
@@ -280,8 +288,8 @@ static void put_uuid(uint8_t *p, const char *uuid)
             n++;
         }
     }
-    static const uint8_t order[16] = { 3, 2, 1, 0, 5, 4, 7, 6,
-                                       8, 9, 10, 11, 12, 13, 14, 15 };
+    static const uint8_t order[16] = {3, 2, 1,  0,  5,  4,  7,  6,
+                                      8, 9, 10, 11, 12, 13, 14, 15};
     for (int i = 0; i < 16; i++) {
         p[i] = raw[order[i]];
     }
@@ -297,7 +305,7 @@ static void build_type1(SmbiosBuild *b, const SmbiosConfig *cfg)
     struct_string(&st, 6, field(b, 1, "version", cfg->version));
     struct_string(&st, 7, field(b, 1, "serial", NULL));
     put_uuid(st.area->data + 8, field(b, 1, "uuid", cfg->uuid));
-    st.area->data[24] = 0x06;                   /* woken by power switch */
+    st.area->data[24] = 0x06; /* woken by power switch */
     struct_string(&st, 25, field(b, 1, "sku", NULL));
     struct_string(&st, 26, field(b, 1, "family", NULL));
     struct_end(b, &st);
@@ -313,10 +321,10 @@ static void build_type2(SmbiosBuild *b)
     struct_string(&st, 6, field(b, 2, "version", NULL));
     struct_string(&st, 7, field(b, 2, "serial", NULL));
     struct_string(&st, 8, field(b, 2, "asset", NULL));
-    st.area->data[9] = 0x01;                    /* a hosting board */
+    st.area->data[9] = 0x01; /* a hosting board */
     struct_string(&st, 10, field(b, 2, "location", NULL));
     st16(st.area->data + 11, T3_BASE);
-    st.area->data[13] = 0x0a;                   /* motherboard */
+    st.area->data[13] = 0x0a; /* motherboard */
     struct_end(b, &st);
 }
 
@@ -326,14 +334,14 @@ static void build_type3(SmbiosBuild *b, const SmbiosConfig *cfg)
 
     struct_begin(&st, 3, 0x16, T3_BASE);
     struct_string(&st, 4, field(b, 3, "manufacturer", "QEMU"));
-    st.area->data[5] = 0x01;                    /* other */
+    st.area->data[5] = 0x01; /* other */
     struct_string(&st, 6, field(b, 3, "version", cfg->version));
     struct_string(&st, 7, field(b, 3, "serial", NULL));
     struct_string(&st, 8, field(b, 3, "asset", NULL));
-    st.area->data[9] = 0x03;                    /* boot-up state: safe */
-    st.area->data[10] = 0x03;                   /* power supply: safe */
-    st.area->data[11] = 0x03;                   /* thermal: safe */
-    st.area->data[12] = 0x02;                   /* security: unknown */
+    st.area->data[9] = 0x03;  /* boot-up state: safe */
+    st.area->data[10] = 0x03; /* power supply: safe */
+    st.area->data[11] = 0x03; /* thermal: safe */
+    st.area->data[12] = 0x02; /* security: unknown */
     struct_string(&st, 21, field(b, 3, "sku", NULL));
     struct_end(b, &st);
 }
@@ -348,27 +356,26 @@ static unsigned field_uint(SmbiosBuild *b, unsigned type, const char *key,
 }
 
 /* One per socket, SMBIOS 3.0 length (core/thread counts beyond 255). */
-static void build_type4(SmbiosBuild *b, const SmbiosConfig *cfg,
-                        unsigned index)
+static void build_type4(SmbiosBuild *b, const SmbiosConfig *cfg, unsigned index)
 {
     SmbiosStruct st;
     unsigned cores = MAX(cfg->cores, 1);
     unsigned threads = cores * MAX(cfg->threads, 1);
-    g_autofree char *sock = g_strdup_printf(
-        "%s %u", field(b, 4, "sock_pfx", "CPU"), index);
+    g_autofree char *sock =
+        g_strdup_printf("%s %u", field(b, 4, "sock_pfx", "CPU"), index);
     unsigned speed = field_uint(b, 4, "current-speed", 2000);
 
     struct_begin(&st, 4, 0x30, T4_BASE + index);
     struct_string(&st, 4, sock);
-    st.area->data[5] = 0x03;                    /* central processor */
-    st.area->data[6] = 0xfe;                    /* see family 2 */
+    st.area->data[5] = 0x03; /* central processor */
+    st.area->data[6] = 0xfe; /* see family 2 */
     struct_string(&st, 7, field(b, 4, "manufacturer", "QEMU"));
     struct_string(&st, 16, field(b, 4, "version", cfg->version));
     st16(st.area->data + 20, field_uint(b, 4, "max-speed", 2000));
     st16(st.area->data + 22, speed);
-    st.area->data[24] = 0x41;                   /* populated, enabled */
-    st.area->data[25] = 0x01;                   /* upgrade: other */
-    st16(st.area->data + 26, 0xffff);           /* no cache structures */
+    st.area->data[24] = 0x41;         /* populated, enabled */
+    st.area->data[25] = 0x01;         /* upgrade: other */
+    st16(st.area->data + 26, 0xffff); /* no cache structures */
     st16(st.area->data + 28, 0xffff);
     st16(st.area->data + 30, 0xffff);
     struct_string(&st, 32, field(b, 4, "serial", NULL));
@@ -377,8 +384,8 @@ static void build_type4(SmbiosBuild *b, const SmbiosConfig *cfg,
     st.area->data[35] = MIN(cores, 0xff);
     st.area->data[36] = MIN(cores, 0xff);
     st.area->data[37] = MIN(threads, 0xff);
-    st16(st.area->data + 38, 0x02);             /* characteristics: unknown */
-    st16(st.area->data + 40, 0x01);             /* family 2: other */
+    st16(st.area->data + 38, 0x02); /* characteristics: unknown */
+    st16(st.area->data + 40, 0x01); /* family 2: other */
     st16(st.area->data + 42, MIN(cores, 0xffff));
     st16(st.area->data + 44, MIN(cores, 0xffff));
     st16(st.area->data + 46, MIN(threads, 0xffff));
@@ -407,16 +414,16 @@ static void build_type16(SmbiosBuild *b, uint64_t ram, unsigned dimms)
     uint64_t kb = ram >> 10;
 
     struct_begin(&st, 16, 0x17, T16_BASE);
-    st.area->data[4] = 0x01;                    /* location: other */
-    st.area->data[5] = 0x03;                    /* system memory */
-    st.area->data[6] = 0x06;                    /* multi-bit ECC */
+    st.area->data[4] = 0x01; /* location: other */
+    st.area->data[5] = 0x03; /* system memory */
+    st.area->data[6] = 0x06; /* multi-bit ECC */
     if (kb < 0x80000000ULL) {
         st32(st.area->data + 7, kb);
     } else {
         st32(st.area->data + 7, 0x80000000);
         st64(st.area->data + 15, ram);
     }
-    st16(st.area->data + 11, 0xfffe);           /* no error information */
+    st16(st.area->data + 11, 0xfffe); /* no error information */
     st16(st.area->data + 13, dimms);
     struct_end(b, &st);
 }
@@ -425,14 +432,14 @@ static void build_type17(SmbiosBuild *b, unsigned index, uint64_t size)
 {
     SmbiosStruct st;
     uint64_t mb = size >> 20;
-    g_autofree char *loc = g_strdup_printf(
-        "%s %u", field(b, 17, "loc_pfx", "DIMM"), index);
+    g_autofree char *loc =
+        g_strdup_printf("%s %u", field(b, 17, "loc_pfx", "DIMM"), index);
     unsigned speed = field_uint(b, 17, "speed", 0);
 
     struct_begin(&st, 17, 0x28, T17_BASE + index);
     st16(st.area->data + 4, T16_BASE);
     st16(st.area->data + 6, 0xfffe);
-    st16(st.area->data + 8, 0xffff);            /* widths unknown */
+    st16(st.area->data + 8, 0xffff); /* widths unknown */
     st16(st.area->data + 10, 0xffff);
     if (mb < 0x7fff) {
         st16(st.area->data + 12, mb);
@@ -440,11 +447,11 @@ static void build_type17(SmbiosBuild *b, unsigned index, uint64_t size)
         st16(st.area->data + 12, 0x7fff);
         st32(st.area->data + 28, mb);
     }
-    st.area->data[14] = 0x09;                   /* DIMM */
+    st.area->data[14] = 0x09; /* DIMM */
     struct_string(&st, 16, loc);
     struct_string(&st, 17, field(b, 17, "bank", NULL));
-    st.area->data[18] = 0x07;                   /* RAM */
-    st16(st.area->data + 19, 0x02);             /* other */
+    st.area->data[18] = 0x07;       /* RAM */
+    st16(st.area->data + 19, 0x02); /* other */
     st16(st.area->data + 21, speed);
     struct_string(&st, 23, field(b, 17, "manufacturer", "QEMU"));
     struct_string(&st, 24, field(b, 17, "serial", NULL));
@@ -471,7 +478,7 @@ static void build_type19(SmbiosBuild *b, unsigned index, uint64_t start,
         st64(st.area->data + 23, end);
     }
     st16(st.area->data + 12, T16_BASE);
-    st.area->data[14] = 1;                      /* partition width */
+    st.area->data[14] = 1; /* partition width */
     struct_end(b, &st);
 }
 
@@ -501,8 +508,7 @@ static bool add_file(SmbiosBuild *b, const char *path, GError **errp)
         return false;
     }
     if (len == 0 || len > SMBIOS_FILE_MAX) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "-smbios file=%s: %s", path,
+        g_set_error(errp, VIREO_ERROR, 0, "-smbios file=%s: %s", path,
                     len ? "larger than 1 MiB" : "empty");
         return false;
     }
@@ -513,7 +519,8 @@ static bool add_file(SmbiosBuild *b, const char *path, GError **errp)
         if (len - off < 4 || p[off + 1] < 4 || p[off + 1] > len - off) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "-smbios file=%s: structure at offset %zu is "
-                        "truncated or its length is wrong", path, off);
+                        "truncated or its length is wrong",
+                        path, off);
             return false;
         }
         uint8_t type = p[off];
@@ -525,14 +532,16 @@ static bool add_file(SmbiosBuild *b, const char *path, GError **errp)
         if (off + 1 >= len) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "-smbios file=%s: structure at offset %zu has no "
-                        "string-set terminator", path, start);
+                        "string-set terminator",
+                        path, start);
             return false;
         }
         off += 2;
         if (type <= SMBIOS_MAX_TYPE && b->have_fields[type]) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "-smbios file=%s: can't load type %u struct, fields "
-                        "already specified!", path, type);
+                        "already specified!",
+                        path, type);
             return false;
         }
         if (type <= SMBIOS_MAX_TYPE) {
@@ -548,17 +557,17 @@ static bool add_file(SmbiosBuild *b, const char *path, GError **errp)
 static GByteArray *build_anchor(uint32_t tables_len)
 {
     GByteArray *a = g_byte_array_new();
-    uint8_t ep[SMBIOS_30_ANCHOR_SIZE] = { 0 };
+    uint8_t ep[SMBIOS_30_ANCHOR_SIZE] = {0};
     uint8_t sum = 0;
 
     memcpy(ep, "_SM3_", 5);
     ep[6] = SMBIOS_30_ANCHOR_SIZE;
-    ep[7] = 3;          /* SMBIOS 3.0 */
+    ep[7] = 3; /* SMBIOS 3.0 */
     ep[8] = 0;
-    ep[9] = 0;          /* docrev */
-    ep[10] = 1;         /* entry point revision: 3.0 */
+    ep[9] = 0;  /* docrev */
+    ep[10] = 1; /* entry point revision: 3.0 */
     st32(ep + 12, tables_len);
-    st64(ep + 16, 0);   /* the firmware places the table */
+    st64(ep + 16, 0); /* the firmware places the table */
     for (int i = 0; i < SMBIOS_30_ANCHOR_SIZE; i++) {
         sum += ep[i];
     }
@@ -570,7 +579,7 @@ static GByteArray *build_anchor(uint32_t tables_len)
 bool smbios_build(const SmbiosConfig *cfg, GByteArray **tables,
                   GByteArray **anchor, GError **errp)
 {
-    SmbiosBuild b = { 0 };
+    SmbiosBuild b = {0};
     GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
     bool ok = false;
 

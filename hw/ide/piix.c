@@ -352,8 +352,11 @@ static void piix_ide_unrealize(Device *dev)
             memory_region_del_subregion(d->m->io, &d->bm[i].cmd_mr);
             memory_region_del_subregion(d->m->io, &d->bm[i].ctrl_mr);
         }
+        memory_region_destroy(&d->bm[i].cmd_mr);
+        memory_region_destroy(&d->bm[i].ctrl_mr);
     }
     pci_device_uninit(&d->pci);
+    memory_region_destroy(&d->bmdma_mr);
 }
 
 static void piix_ide_reset(Device *dev)

@@ -32,11 +32,11 @@ typedef struct FWCfgFile {
 
 struct FWCfgState {
     Device dev;
-    MemoryRegion ctl_io;        /* 0x510 selector, 0x511 data */
-    MemoryRegion dma_io;        /* 0x514 DMA address, big-endian */
+    MemoryRegion ctl_io; /* 0x510 selector, 0x511 data */
+    MemoryRegion dma_io; /* 0x514 DMA address, big-endian */
     Machine *machine;
-    FWCfgEntry entries[2][FW_CFG_MAX_ENTRY];    /* [arch-local][key] */
-    FWCfgFile files[FW_CFG_FILE_SLOTS];         /* sorted by name */
+    FWCfgEntry entries[2][FW_CFG_MAX_ENTRY]; /* [arch-local][key] */
+    FWCfgFile files[FW_CFG_FILE_SLOTS];      /* sorted by name */
     uint32_t nr_files;
     void (*machine_done)(FWCfgState *s, void *opaque);
     void *machine_done_opaque;
@@ -60,8 +60,8 @@ static FWCfgEntry *cur_entry(FWCfgState *s)
 static void fw_cfg_select(FWCfgState *s, uint16_t key)
 {
     s->cur_offset = 0;
-    s->cur_entry = (key & FW_CFG_ENTRY_MASK) < FW_CFG_MAX_ENTRY
-                       ? key : FW_CFG_INVALID;
+    s->cur_entry =
+        (key & FW_CFG_ENTRY_MASK) < FW_CFG_MAX_ENTRY ? key : FW_CFG_INVALID;
 }
 
 /* The data register: the next byte of the item, 0 past its end. */
@@ -192,15 +192,15 @@ static void fw_cfg_dma_transfer(FWCfgState *s)
         } else {
             n = MIN(length, e->len - s->cur_offset);
             if (read) {
-                if (address_space_write(as, addr, e->data + s->cur_offset,
-                                        n) != MEMTX_OK) {
+                if (address_space_write(as, addr, e->data + s->cur_offset, n) !=
+                    MEMTX_OK) {
                     control |= FW_CFG_DMA_CTL_ERROR;
                 }
             } else if (write) {
                 /* the whole write must fit, into a writable item */
                 if (!e->allow_write || n != length ||
-                    address_space_read(as, addr, e->data + s->cur_offset,
-                                       n) != MEMTX_OK) {
+                    address_space_read(as, addr, e->data + s->cur_offset, n) !=
+                        MEMTX_OK) {
                     control |= FW_CFG_DMA_CTL_ERROR;
                 }
             }
@@ -272,8 +272,8 @@ static const MemoryRegionOps fw_cfg_dma_ops = {
 
 /* --- the board's side --- */
 
-static void entry_set(FWCfgState *s, uint16_t key, const void *data,
-                      size_t len, bool allow_write)
+static void entry_set(FWCfgState *s, uint16_t key, const void *data, size_t len,
+                      bool allow_write)
 {
     FWCfgEntry *e;
 
@@ -288,8 +288,7 @@ static void entry_set(FWCfgState *s, uint16_t key, const void *data,
     e->allow_write = allow_write;
 }
 
-void fw_cfg_add_bytes(FWCfgState *s, uint16_t key, const void *data,
-                      size_t len)
+void fw_cfg_add_bytes(FWCfgState *s, uint16_t key, const void *data, size_t len)
 {
     entry_set(s, key, data, len, false);
 }
@@ -372,14 +371,13 @@ static bool add_file(FWCfgState *s, const char *name, const void *data,
         return false;
     }
     if (len > UINT32_MAX) {
-        g_set_error(errp, VIREO_ERROR, 0, "fw_cfg file %s is too large",
-                    name);
+        g_set_error(errp, VIREO_ERROR, 0, "fw_cfg file %s is too large", name);
         return false;
     }
     if (s->nr_files == FW_CFG_FILE_SLOTS) {
         g_set_error(errp, VIREO_ERROR, 0,
-                    "fw_cfg: no slot left for file %s (at most %d files)",
-                    name, FW_CFG_FILE_SLOTS);
+                    "fw_cfg: no slot left for file %s (at most %d files)", name,
+                    FW_CFG_FILE_SLOTS);
         return false;
     }
     /* sorted by name: the later files (and their keys) move up by one */
@@ -393,7 +391,7 @@ static bool add_file(FWCfgState *s, const char *name, const void *data,
     }
     memset(&s->files[index], 0, sizeof(s->files[index]));
     g_strlcpy(s->files[index].name, name, FW_CFG_MAX_FILE_PATH);
-    s->entries[0][FW_CFG_FILE_FIRST + index] = (FWCfgEntry){ 0 };
+    s->entries[0][FW_CFG_FILE_FIRST + index] = (FWCfgEntry){0};
     entry_set(s, FW_CFG_FILE_FIRST + index, data, len, allow_write);
     s->nr_files++;
     update_file_dir(s);
@@ -406,8 +404,8 @@ bool fw_cfg_add_file(FWCfgState *s, const char *name, const void *data,
     return add_file(s, name, data, len, false, errp);
 }
 
-bool fw_cfg_add_file_writable(FWCfgState *s, const char *name,
-                              const void *data, size_t len, GError **errp)
+bool fw_cfg_add_file_writable(FWCfgState *s, const char *name, const void *data,
+                              size_t len, GError **errp)
 {
     return add_file(s, name, data, len, true, errp);
 }

@@ -52,7 +52,7 @@ def test_guest_clock_matches_host_and_rtc_alarm_interrupts(vireo_binary,
     with vmrun.VMProcess(guest_args(vireo_binary, debian_guest,
                                     cmd_append(cmd))) as vm:
         # whole lines: the console may be read in the middle of one
-        m = vm.expect(r"VIREO-RTC rtc=(\d+) sys=(\d+)\r?\n",
+        m = vm.expect(r"^VIREO-RTC rtc=(\d+) sys=(\d+)\r?\n",
                       timeout=TIMEOUT)
         host = time.time()
         assert m, vm.output
@@ -61,12 +61,12 @@ def test_guest_clock_matches_host_and_rtc_alarm_interrupts(vireo_binary,
         assert host - 2 < rtc <= host + 0.5, (rtc, host, vm.output)
         assert host - 2 < sys_time <= host + 0.5, (sys_time, host,
                                                    vm.output)
-        m = vm.expect(r"VIREO-RTC-ALARM (.*)end", timeout=60)
+        m = vm.expect(r"^VIREO-RTC-ALARM (.*)end", timeout=60)
         assert m, vm.output
         # the alarm went off, so the kernel cleared it
         assert m.group(1).strip() == b"", vm.output
-        counts = [re.search(rf"VIREO-RTC-IRQ{i}\s+8:((?:\s+\d+)+)",
-                            vm.output) for i in (0, 1)]
+        counts = [re.search(rf"^VIREO-RTC-IRQ{i}\s+8:((?:\s+\d+)+)",
+                            vm.output, re.M) for i in (0, 1)]
         assert all(counts), vm.output
         before, after = (sum(int(n) for n in c.group(1).split())
                          for c in counts)
@@ -88,10 +88,10 @@ def test_rtc_base_date_and_guest_set_time(vireo_binary, debian_guest,
                       f"unix:{sock},server=on,wait=off")
     with vmrun.VMProcess(args) as vm:
         with QMPClient(sock) as qmp:
-            m = vm.expect(r"VIREO-RTC rtc=(\d+)\r?\n", timeout=TIMEOUT)
+            m = vm.expect(r"^VIREO-RTC rtc=(\d+)\r?\n", timeout=TIMEOUT)
             assert m, vm.output
             assert base <= int(m.group(1)) < base + TIMEOUT, vm.output
-            m = vm.expect(r"VIREO-RTC-SET rtc=(\d+)\r?\n", timeout=60)
+            m = vm.expect(r"^VIREO-RTC-SET rtc=(\d+)\r?\n", timeout=60)
             assert m, vm.output
             assert new <= int(m.group(1)) < new + 30, vm.output
             ev = qmp.wait_event("RTC_CHANGE", timeout=30)

@@ -310,19 +310,6 @@ static void test_pci_ids(void)
     g_assert_cmphex(qpci_config_readw(e->dev, PCI_CLASS_DEVICE), ==, 0x0200);
     g_assert_cmphex(qpci_config_readb(e->dev, PCI_REVISION_ID), ==, 3);
     g_assert_cmphex(qpci_config_readb(e->dev, PCI_INTERRUPT_PIN), ==, 1);
-    /*
-     * The PXE ROM (efi-e1000.rom) in the expansion ROM BAR: a legacy image
-     * for 8086:100e first, as SeaBIOS looks for it.
-     */
-    qpci_config_writel(e->dev, 0x30, 0xfffff800);
-    g_assert_cmphex(qpci_config_readl(e->dev, 0x30) & 0xfffff800, !=, 0);
-    qpci_config_writel(e->dev, 0x30, 0xe8000000 | 1);
-    g_assert_cmphex(qtest_readw(e->qts, 0xe8000000), ==, 0xaa55);
-    uint32_t pcir = 0xe8000000 + qtest_readw(e->qts, 0xe8000018);
-    g_assert_cmphex(qtest_readl(e->qts, pcir), ==, 0x52494350);   /* PCIR */
-    g_assert_cmphex(qtest_readw(e->qts, pcir + 4), ==, 0x8086);
-    g_assert_cmphex(qtest_readw(e->qts, pcir + 6), ==, 0x100e);
-    qpci_config_writel(e->dev, 0x30, 0);
     /* STATUS: link up, 1000 Mb/s, full duplex */
     g_assert_cmphex(rd(e, STATUS) & 0xc3, ==, 0x83);
     /* the first receive address holds the MAC, valid */
@@ -334,6 +321,30 @@ static void test_pci_ids(void)
     qpci_io_writel(e->dev, e->io, 0, IMS);
     qpci_io_writel(e->dev, e->io, 4, ICR_LSC);
     g_assert_cmphex(rd(e, IMS), ==, ICR_LSC);
+    e1000_stop(e);
+}
+
+/*
+ * The PXE ROM (efi-e1000.rom from ipxe-qemu) in the expansion ROM BAR:
+ * a legacy image for 8086:100e first, as SeaBIOS looks for it.
+ */
+static void test_option_rom(void)
+{
+    E1000 *e = e1000_start(NULL);
+    uint64_t rom = 0xe8000000;
+    uint32_t pcir;
+
+    qpci_config_writel(e->dev, 0x30, 0xfffff800);
+    g_assert_cmphex(qpci_config_readl(e->dev, 0x30) & 0xfffff800, !=, 0);
+    qpci_config_writel(e->dev, 0x30, rom | 1);
+    g_assert_cmphex(qtest_readw(e->qts, rom), ==, 0xaa55);
+    pcir = rom + qtest_readw(e->qts, rom + 0x18);
+    g_assert_cmphex(qtest_readl(e->qts, pcir), ==, 0x52494350);   /* PCIR */
+    g_assert_cmphex(qtest_readw(e->qts, pcir + 4), ==, 0x8086);
+    g_assert_cmphex(qtest_readw(e->qts, pcir + 6), ==, 0x100e);
+    /* disabled again: gone */
+    qpci_config_writel(e->dev, 0x30, rom);
+    g_assert_cmphex(qtest_readw(e->qts, rom), !=, 0xaa55);
     e1000_stop(e);
 }
 
@@ -843,6 +854,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/qtest/e1000/pci-ids", test_pci_ids);
+    g_test_add_func("/qtest/e1000/option-rom", test_option_rom);
     g_test_add_func("/qtest/e1000/eeprom", test_eeprom);
     g_test_add_func("/qtest/e1000/phy", test_phy);
     g_test_add_func("/qtest/e1000/reset", test_reset);

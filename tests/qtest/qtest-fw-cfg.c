@@ -24,8 +24,8 @@
 #define DMA_SELECT 0x08
 #define DMA_WRITE 0x10
 
-#define DESC 0x10000        /* where the tests put FWCfgDmaAccess */
-#define BUF 0x20000         /* and the data */
+#define DESC 0x10000 /* where the tests put FWCfgDmaAccess */
+#define BUF 0x20000  /* and the data */
 
 static void cfg_select(QTestState *s, uint16_t key)
 {
@@ -43,7 +43,7 @@ static void cfg_read(QTestState *s, void *buf, size_t len)
 
 static uint32_t cfg_read_le(QTestState *s, uint16_t key, unsigned size)
 {
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
     uint32_t v = 0;
 
     cfg_select(s, key);
@@ -122,8 +122,10 @@ static uint8_t *dma_read_file(QTestState *s, const char *name, uint32_t *len)
     g_assert_true(find_file(s, name, &select, len));
     buf = g_malloc0(*len + 1);
     if (*len) {
-        g_assert_cmphex(dma_run(s, DESC, (uint32_t)select << 16 | DMA_SELECT |
-                                DMA_READ, *len, BUF), ==, 0);
+        g_assert_cmphex(dma_run(s, DESC,
+                                (uint32_t)select << 16 | DMA_SELECT | DMA_READ,
+                                *len, BUF),
+                        ==, 0);
         qtest_memread(s, BUF, buf, *len);
     }
     return buf;
@@ -132,7 +134,7 @@ static uint8_t *dma_read_file(QTestState *s, const char *name, uint32_t *len)
 static void test_signature_and_id(void)
 {
     QTestState *s = qtest_init("-M pc");
-    char sig[5] = { 0 };
+    char sig[5] = {0};
 
     cfg_select(s, FW_CFG_SIGNATURE);
     cfg_read(s, sig, 4);
@@ -159,8 +161,13 @@ static void test_file_dir_sorted(void)
     uint8_t count[4], rec[64];
     char prev[57] = "";
     static const char *const want[] = {
-        "bootorder", "etc/acpi/rsdp", "etc/acpi/tables", "etc/boot-fail-wait",
-        "etc/e820", "etc/smbios/smbios-anchor", "etc/smbios/smbios-tables",
+        "bootorder",
+        "etc/acpi/rsdp",
+        "etc/acpi/tables",
+        "etc/boot-fail-wait",
+        "etc/e820",
+        "etc/smbios/smbios-anchor",
+        "etc/smbios/smbios-tables",
         "etc/table-loader",
     };
     unsigned found = 0;
@@ -169,7 +176,7 @@ static void test_file_dir_sorted(void)
     cfg_read(s, count, 4);
     g_assert_cmpuint(be32(count), >=, G_N_ELEMENTS(want));
     for (uint32_t i = 0; i < be32(count); i++) {
-        char name[57] = { 0 };
+        char name[57] = {0};
         cfg_read(s, rec, sizeof(rec));
         memcpy(name, rec + 8, 56);
         g_assert_cmpstr(prev, <, name);
@@ -234,7 +241,8 @@ static void test_boot_options_and_user_files(void)
         "-M pc -boot order=dc,menu=on,splash-time=2500,reboot-timeout=1000 "
         "-fw_cfg name=opt/vireo/str,string=hello "
         "-fw_cfg opt/vireo/file,file=%s "
-        "-uuid 12345678-9abc-def0-1122-334455667788", path);
+        "-uuid 12345678-9abc-def0-1122-334455667788",
+        path);
     uint16_t sel;
     uint32_t size;
     uint8_t buf[16];
@@ -257,9 +265,9 @@ static void test_boot_options_and_user_files(void)
     cfg_read(s, buf, 3);
     g_assert_cmpmem(buf, 3, "\x01\x02\x03", 3);
 
-    static const uint8_t uuid[16] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc,
-                                      0xde, 0xf0, 0x11, 0x22, 0x33, 0x44,
-                                      0x55, 0x66, 0x77, 0x88 };
+    static const uint8_t uuid[16] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc,
+                                     0xde, 0xf0, 0x11, 0x22, 0x33, 0x44,
+                                     0x55, 0x66, 0x77, 0x88};
     cfg_select(s, FW_CFG_UUID);
     cfg_read(s, buf, 16);
     g_assert_cmpmem(buf, 16, uuid, 16);
@@ -268,9 +276,9 @@ static void test_boot_options_and_user_files(void)
 
 static void test_bootorder(void)
 {
-    QTestState *s = qtest_init(
-        "-M pc -boot strict=on "
-        "-device e1000,bootindex=5,addr=0x5 -device e1000,bootindex=2,addr=0x4");
+    QTestState *s = qtest_init("-M pc -boot strict=on "
+                               "-device e1000,bootindex=5,addr=0x5 -device "
+                               "e1000,bootindex=2,addr=0x4");
     uint32_t len;
     g_autofree uint8_t *b = dma_read_file(s, "bootorder", &len);
 
@@ -291,13 +299,16 @@ static void test_dma_read_skip_select(void)
     uint8_t buf[8];
 
     /* select + read */
-    g_assert_cmphex(dma_run(s, DESC, FW_CFG_SIGNATURE << 16 | DMA_SELECT |
-                            DMA_READ, 4, BUF), ==, 0);
+    g_assert_cmphex(dma_run(s, DESC,
+                            FW_CFG_SIGNATURE << 16 | DMA_SELECT | DMA_READ, 4,
+                            BUF),
+                    ==, 0);
     qtest_memread(s, BUF, buf, 4);
     g_assert_cmpmem(buf, 4, "QEMU", 4);
     /* select + skip 2, then read the rest and past the end (zeroes) */
-    g_assert_cmphex(dma_run(s, DESC, FW_CFG_SIGNATURE << 16 | DMA_SELECT |
-                            DMA_SKIP, 2, 0), ==, 0);
+    g_assert_cmphex(
+        dma_run(s, DESC, FW_CFG_SIGNATURE << 16 | DMA_SELECT | DMA_SKIP, 2, 0),
+        ==, 0);
     qtest_memset(s, BUF, 0xaa, 8);
     g_assert_cmphex(dma_run(s, DESC, DMA_READ, 4, BUF), ==, 0);
     qtest_memread(s, BUF, buf, 5);
@@ -307,12 +318,16 @@ static void test_dma_read_skip_select(void)
     g_assert_cmphex(dma_run(s, DESC, DMA_SKIP, 3, 0), ==, 0);
     g_assert_cmpuint(qtest_inb(s, 0x511), ==, 'U');
     /* an unaligned descriptor works like any other */
-    g_assert_cmphex(dma_run(s, DESC + 3, FW_CFG_ID << 16 | DMA_SELECT |
-                            DMA_READ, 4, BUF + 1), ==, 0);
+    g_assert_cmphex(dma_run(s, DESC + 3,
+                            FW_CFG_ID << 16 | DMA_SELECT | DMA_READ, 4,
+                            BUF + 1),
+                    ==, 0);
     g_assert_cmpuint(qtest_readl(s, BUF + 1), ==, 3);
     /* a descriptor written by hand: select key 0, read 4 to 0x30000 */
-    qtest_memwrite(s, DESC, "\x00\x00\x00\x0a\x00\x00\x00\x04"
-                   "\x00\x00\x00\x00\x00\x03\x00\x00", 16);
+    qtest_memwrite(s, DESC,
+                   "\x00\x00\x00\x0a\x00\x00\x00\x04"
+                   "\x00\x00\x00\x00\x00\x03\x00\x00",
+                   16);
     qtest_outl(s, 0x514, 0);
     qtest_outl(s, 0x518, bswap32(DESC));
     qtest_memread(s, 0x30000, buf, 4);
@@ -326,25 +341,32 @@ static void test_dma_hostile(void)
     uint8_t sig[4];
 
     /* data to an address beyond RAM, and to one that wraps */
-    g_assert_cmphex(dma_run(s, DESC, FW_CFG_SIGNATURE << 16 | DMA_SELECT |
-                            DMA_READ, 4, 0x100000000ULL), ==, DMA_ERROR);
-    g_assert_cmphex(dma_run(s, DESC, FW_CFG_SIGNATURE << 16 | DMA_SELECT |
-                            DMA_READ, 0x2000, 0xfffffffffffff000ULL), ==,
-                    DMA_ERROR);
+    g_assert_cmphex(dma_run(s, DESC,
+                            FW_CFG_SIGNATURE << 16 | DMA_SELECT | DMA_READ, 4,
+                            0x100000000ULL),
+                    ==, DMA_ERROR);
+    g_assert_cmphex(dma_run(s, DESC,
+                            FW_CFG_SIGNATURE << 16 | DMA_SELECT | DMA_READ,
+                            0x2000, 0xfffffffffffff000ULL),
+                    ==, DMA_ERROR);
     /* a huge length zero-fills up to the end of RAM, then fails */
-    g_assert_cmphex(dma_run(s, 0x7fff000, FW_CFG_SIGNATURE << 16 |
-                            DMA_SELECT | DMA_READ, 0xffffffff, BUF), ==,
-                    DMA_ERROR);
+    g_assert_cmphex(dma_run(s, 0x7fff000,
+                            FW_CFG_SIGNATURE << 16 | DMA_SELECT | DMA_READ,
+                            0xffffffff, BUF),
+                    ==, DMA_ERROR);
     /* a descriptor outside RAM: nothing to write back, nothing breaks */
     qtest_outl(s, 0x514, bswap32(0x1));
     qtest_outl(s, 0x518, bswap32(0x0));
     qtest_outl(s, 0x514, bswap32(0));
     qtest_outl(s, 0x518, bswap32(0xfffffff8));
     /* writes: to a read-only item, and past an item's end */
-    g_assert_cmphex(dma_run(s, DESC, FW_CFG_SIGNATURE << 16 | DMA_SELECT |
-                            DMA_WRITE, 4, BUF), ==, DMA_ERROR);
-    g_assert_cmphex(dma_run(s, DESC, 0x3ffe << 16 | DMA_SELECT | DMA_WRITE,
-                            4, BUF), ==, DMA_ERROR);
+    g_assert_cmphex(dma_run(s, DESC,
+                            FW_CFG_SIGNATURE << 16 | DMA_SELECT | DMA_WRITE, 4,
+                            BUF),
+                    ==, DMA_ERROR);
+    g_assert_cmphex(
+        dma_run(s, DESC, 0x3ffe << 16 | DMA_SELECT | DMA_WRITE, 4, BUF), ==,
+        DMA_ERROR);
     /* odd access sizes to the DMA register do nothing */
     qtest_outb(s, 0x518, 0x12);
     qtest_outw(s, 0x516, 0x1234);
@@ -352,8 +374,10 @@ static void test_dma_hostile(void)
     cfg_select(s, FW_CFG_SIGNATURE);
     cfg_read(s, sig, 4);
     g_assert_cmpmem(sig, 4, "QEMU", 4);
-    g_assert_cmphex(dma_run(s, DESC, FW_CFG_SIGNATURE << 16 | DMA_SELECT |
-                            DMA_READ, 4, BUF), ==, 0);
+    g_assert_cmphex(dma_run(s, DESC,
+                            FW_CFG_SIGNATURE << 16 | DMA_SELECT | DMA_READ, 4,
+                            BUF),
+                    ==, 0);
     g_assert_true(qtest_alive(s));
     qtest_quit(s);
 }
@@ -390,16 +414,14 @@ static uint8_t sum(const uint8_t *p, size_t len)
 
 static void test_acpi_loader(void)
 {
-    QTestState *s = qtest_init("-M pc -smp 2");
+    QTestState *s = qtest_init("-M pc -smp 2 -device pvpanic");
     uint32_t lens[3];
-    g_autofree uint8_t *script = dma_read_file(s, "etc/table-loader",
-                                               &lens[0]);
-    g_autofree uint8_t *tables = dma_read_file(s, "etc/acpi/tables",
-                                               &lens[1]);
+    g_autofree uint8_t *script = dma_read_file(s, "etc/table-loader", &lens[0]);
+    g_autofree uint8_t *tables = dma_read_file(s, "etc/acpi/tables", &lens[1]);
     g_autofree uint8_t *rsdp = dma_read_file(s, "etc/acpi/rsdp", &lens[2]);
     LoaderFile files[] = {
-        { "etc/acpi/tables", tables, lens[1], 0x7f00000 },
-        { "etc/acpi/rsdp", rsdp, lens[2], 0xf5a30 },
+        {"etc/acpi/tables", tables, lens[1], 0x7f00000},
+        {"etc/acpi/rsdp", rsdp, lens[2], 0xf5a30},
     };
     unsigned checksums = 0;
 
@@ -409,14 +431,14 @@ static void test_acpi_loader(void)
         const uint8_t *e = script + off + 4;
         LoaderFile *f, *src;
         switch (le32(script + off)) {
-        case 1:     /* ALLOCATE */
+        case 1: /* ALLOCATE */
             f = loader_find(files, 2, e);
             f->allocated = true;
             g_assert_cmpuint(f->addr % le32(e + 56), ==, 0);
             g_assert_cmpuint(e[60], ==,
                              !strcmp(f->name, "etc/acpi/rsdp") ? 2 : 1);
             break;
-        case 2: {   /* ADD_POINTER */
+        case 2: { /* ADD_POINTER */
             f = loader_find(files, 2, e);
             src = loader_find(files, 2, e + 56);
             uint32_t at = le32(e + 112);
@@ -432,7 +454,7 @@ static void test_acpi_loader(void)
             }
             break;
         }
-        case 3: {   /* ADD_CHECKSUM */
+        case 3: { /* ADD_CHECKSUM */
             f = loader_find(files, 2, e);
             uint32_t res = le32(e + 56), start = le32(e + 60);
             uint32_t len = le32(e + 64);
@@ -460,7 +482,7 @@ static void test_acpi_loader(void)
     g_assert_cmpmem(tables + xsdt, 4, "XSDT", 4);
     uint32_t xlen = le32(tables + xsdt + 4);
     g_assert_cmpuint(sum(tables + xsdt, xlen), ==, 0);
-    bool fadt = false, madt = false;
+    bool fadt = false, madt = false, hpet = false;
     for (uint32_t i = 36; i < xlen; i += 8) {
         uint64_t t = le64(tables + xsdt + i) - files[0].addr;
         g_assert_cmpuint(t, <, lens[1]);
@@ -474,26 +496,46 @@ static void test_acpi_loader(void)
             g_assert_cmpuint(tables[t + 108], ==, 0x32); /* RTC century */
         }
         madt |= !memcmp(tables + t, "APIC", 4);
+        hpet |= !memcmp(tables + t, "HPET", 4);
     }
-    g_assert_true(fadt && madt);
+    g_assert_true(fadt && madt && hpet);
+    /* the pvpanic device in the DSDT */
+    g_assert_nonnull(memmem(tables, lens[1], "QEMU0001", 8));
     uint64_t rsdt = le32(rsdp + 16) - files[0].addr;
     g_assert_cmpmem(tables + rsdt, 4, "RSDT", 4);
     g_assert_cmpuint(sum(tables + rsdt, le32(tables + rsdt + 4)), ==, 0);
     qtest_quit(s);
 }
 
+/* -no-hpet: no HPET table, no HPET in FW_CFG_HPET, no pvpanic in DSDT */
+static void test_no_hpet(void)
+{
+    QTestState *s = qtest_init("-M pc -no-hpet");
+    uint32_t len;
+    g_autofree uint8_t *tables = dma_read_file(s, "etc/acpi/tables", &len);
+
+    g_assert_cmpuint(len, >, 0);
+    g_assert_null(memmem(tables, len, "HPET", 4));
+    g_assert_null(memmem(tables, len, "QEMU0001", 8));
+    g_assert_cmpuint(cfg_read_le(s, 0x8004, 1), ==, 0);
+    qtest_quit(s);
+
+    s = qtest_init("-M pc");
+    g_assert_cmpuint(cfg_read_le(s, 0x8004, 1), ==, 1);
+    qtest_quit(s);
+}
+
 static void test_smbios(void)
 {
-    QTestState *s = qtest_init(
-        "-M pc -smp 2 -uuid 12345678-9abc-def0-1122-334455667788 "
-        "-smbios type=1,manufacturer=Acme,serial=S123,family=Birds "
-        "-smbios type=0,vendor=VireoBIOS,release=1.2");
+    QTestState *s =
+        qtest_init("-M pc -smp 2 -uuid 12345678-9abc-def0-1122-334455667788 "
+                   "-smbios type=1,manufacturer=Acme,serial=S123,family=Birds "
+                   "-smbios type=0,vendor=VireoBIOS,release=1.2");
     uint32_t alen, tlen;
-    g_autofree uint8_t *anchor = dma_read_file(s, "etc/smbios/smbios-anchor",
-                                               &alen);
-    g_autofree uint8_t *t = dma_read_file(s, "etc/smbios/smbios-tables",
-                                          &tlen);
-    bool seen[128] = { false };
+    g_autofree uint8_t *anchor =
+        dma_read_file(s, "etc/smbios/smbios-anchor", &alen);
+    g_autofree uint8_t *t = dma_read_file(s, "etc/smbios/smbios-tables", &tlen);
+    bool seen[128] = {false};
 
     g_assert_cmpuint(alen, ==, 24);
     g_assert_cmpmem(anchor, 5, "_SM3_", 5);
@@ -544,7 +586,7 @@ static void test_smbios(void)
             g_assert_cmpuint(off, ==, tlen);
         }
     }
-    static const unsigned want[] = { 0, 1, 3, 4, 16, 17, 19, 32, 127 };
+    static const unsigned want[] = {0, 1, 3, 4, 16, 17, 19, 32, 127};
     for (unsigned i = 0; i < G_N_ELEMENTS(want); i++) {
         g_assert_true(seen[want[i]]);
     }
@@ -567,5 +609,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qtest/fw_cfg/dma-hostile", test_dma_hostile);
     g_test_add_func("/qtest/fw_cfg/acpi-loader", test_acpi_loader);
     g_test_add_func("/qtest/fw_cfg/smbios", test_smbios);
+    g_test_add_func("/qtest/fw_cfg/no-hpet", test_no_hpet);
     return g_test_run();
 }

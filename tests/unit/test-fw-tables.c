@@ -19,10 +19,10 @@
 static void test_smbios_option_errors(void)
 {
     static const char *const bad[] = {
-        "",                             /* neither type nor file */
-        "type=99",                      /* a type QEMU builds no fields for */
+        "",        /* neither type nor file */
+        "type=99", /* a type QEMU builds no fields for */
         "type=x",
-        "type=1,bogus=x",               /* a field the type lacks */
+        "type=1,bogus=x", /* a field the type lacks */
         "type=1,uuid=not-a-uuid",
         "type=0,release=1",
         "type=0,release=1.300",
@@ -41,7 +41,7 @@ static void test_smbios_option_errors(void)
         "type=4,sock_pfx=S,max-speed=3000,current-speed=2500",
         "type=11,value=a,value=b",
         "type=17,loc_pfx=D,speed=1600",
-        "file=/nonexistent",            /* read when the machine is built */
+        "file=/nonexistent", /* read when the machine is built */
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -91,9 +91,14 @@ static void test_smbios_structures(void)
     g_autoptr(GError) err = NULL;
     GByteArray *tables, *anchor;
     SmbiosConfig cfg = {
-        .product = "Standard PC", .version = "pc",
-        .smp_cpus = 3, .max_cpus = 4, .cores = 2, .threads = 1,
-        .below_4g_mem_size = 3ULL << 30, .above_4g_mem_size = 17ULL << 30,
+        .product = "Standard PC",
+        .version = "pc",
+        .smp_cpus = 3,
+        .max_cpus = 4,
+        .cores = 2,
+        .threads = 1,
+        .below_4g_mem_size = 3ULL << 30,
+        .above_4g_mem_size = 17ULL << 30,
     };
     Parsed p;
 
@@ -104,10 +109,10 @@ static void test_smbios_structures(void)
     g_assert_cmpuint(p.count[2], ==, 0);
     g_assert_cmpuint(p.count[1], ==, 1);
     g_assert_cmpuint(p.count[3], ==, 1);
-    g_assert_cmpuint(p.count[4], ==, 2);        /* 4 CPUs, 2 per socket */
+    g_assert_cmpuint(p.count[4], ==, 2); /* 4 CPUs, 2 per socket */
     g_assert_cmpuint(p.count[16], ==, 1);
-    g_assert_cmpuint(p.count[17], ==, 2);       /* 20 GiB: 16 + 4 */
-    g_assert_cmpuint(p.count[19], ==, 2);       /* below and above 4 GiB */
+    g_assert_cmpuint(p.count[17], ==, 2); /* 20 GiB: 16 + 4 */
+    g_assert_cmpuint(p.count[19], ==, 2); /* below and above 4 GiB */
     g_assert_cmpuint(p.count[32], ==, 1);
     g_assert_cmpuint(p.count[127], ==, 1);
     /* no -uuid: zeroes */
@@ -116,7 +121,7 @@ static void test_smbios_structures(void)
     }
     /* the second type 19 starts at 4 GiB, in KiB */
     const uint8_t *t19 = p.first[19];
-    t19 += t19[1] + 2;      /* no strings */
+    t19 += t19[1] + 2; /* no strings */
     g_assert_cmphex(ld32(t19 + 4), ==, (1ULL << 32) >> 10);
 
     g_assert_cmpuint(anchor->len, ==, SMBIOS_30_ANCHOR_SIZE);
@@ -143,11 +148,11 @@ static void test_smbios_file(void)
 {
     /* a type 1 with one string, and type 11 with none */
     static const uint8_t good[] = {
-        1, 27, 0x00, 0x01, 1, 0, 0, 0, [24] = 6, [27] = 'X', 0, 0,
-        11, 5, 0x00, 0x0e, 0, 0, 0,
+        1, 27, 0x00, 0x01, 1,    0,    0, 0, [24] = 6, [27] = 'X',
+        0, 0,  11,   5,    0x00, 0x0e, 0, 0, 0,
     };
-    static const uint8_t no_terminator[] = { 1, 4, 0, 1, 'a', 'b' };
-    static const uint8_t bad_length[] = { 1, 40, 0, 1, 0, 0 };
+    static const uint8_t no_terminator[] = {1, 4, 0, 1, 'a', 'b'};
+    static const uint8_t bad_length[] = {1, 40, 0, 1, 0, 0};
     g_autofree char *gpath = write_tmp(good, sizeof(good));
     g_autofree char *npath = write_tmp(no_terminator, sizeof(no_terminator));
     g_autofree char *lpath = write_tmp(bad_length, sizeof(bad_length));
@@ -160,9 +165,14 @@ static void test_smbios_file(void)
     /* the file's type 1 replaces the built one */
     g_autoptr(GPtrArray) opts = g_ptr_array_new();
     g_ptr_array_add(opts, gopt);
-    SmbiosConfig cfg = { .options = opts, .product = "P", .version = "pc",
-                         .smp_cpus = 1, .max_cpus = 1, .cores = 1,
-                         .threads = 1, .below_4g_mem_size = 128 << 20 };
+    SmbiosConfig cfg = {.options = opts,
+                        .product = "P",
+                        .version = "pc",
+                        .smp_cpus = 1,
+                        .max_cpus = 1,
+                        .cores = 1,
+                        .threads = 1,
+                        .below_4g_mem_size = 128 << 20};
     g_autoptr(GError) err = NULL;
     g_assert_true(smbios_build(&cfg, &tables, &anchor, &err));
     parse_tables(tables, &p);
@@ -178,7 +188,7 @@ static void test_smbios_file(void)
     g_assert_nonnull(strstr(err->message, "fields already specified"));
     g_clear_error(&err);
 
-    const char *broken[] = { nopt, lopt, "file=/nonexistent/smbios" };
+    const char *broken[] = {nopt, lopt, "file=/nonexistent/smbios"};
     for (size_t i = 0; i < G_N_ELEMENTS(broken); i++) {
         g_ptr_array_set_size(opts, 0);
         g_ptr_array_add(opts, (gpointer)broken[i]);
@@ -206,10 +216,14 @@ static const uint8_t *find_in(const GByteArray *a, const char *needle)
 
 static void build_blobs(AcpiBuildBlobs *b, bool devices)
 {
-    static const uint32_t ids[2] = { 0, 1 };
+    static const uint32_t ids[2] = {0, 1};
     AcpiBuildConfig cfg = {
-        .ncpus = 2, .apic_ids = ids, .pc_legacy = true,
-        .pm_base = X86_ACPI_PM_BASE, .hpet = devices, .pvpanic = devices,
+        .ncpus = 2,
+        .apic_ids = ids,
+        .pc_legacy = true,
+        .pm_base = X86_ACPI_PM_BASE,
+        .hpet = devices,
+        .pvpanic = devices,
     };
     g_autoptr(GError) err = NULL;
 
@@ -226,11 +240,11 @@ static void test_loader_places_tables(void)
     /* checksums are left to the loader */
     g_assert_cmpuint(b.rsdp->data[8], ==, 0);
     AcpiLoaderFile files[] = {
-        { ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len, 0x7ff0000 },
-        { ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len, 0xf0010 },
+        {ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len, 0x7ff0000},
+        {ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len, 0xf0010},
     };
-    g_assert_true(acpi_loader_execute(b.loader->data, b.loader->len, files,
-                                      2, &err));
+    g_assert_true(
+        acpi_loader_execute(b.loader->data, b.loader->len, files, 2, &err));
     g_assert_cmpuint(acpi_checksum(b.rsdp->data, 20), ==, 0);
     g_assert_cmpuint(acpi_checksum(b.rsdp->data, 36), ==, 0);
     uint64_t xsdt = ld64(b.rsdp->data + 24) - files[0].addr;
@@ -273,23 +287,23 @@ static void test_loader_refuses_bad_scripts(void)
 
     build_blobs(&b, false);
     AcpiLoaderFile files[] = {
-        { ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len, 0x7ff0000 },
-        { ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len, 0xf0010 },
+        {ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len, 0x7ff0000},
+        {ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len, 0xf0010},
     };
     /* a missing file */
-    g_assert_false(acpi_loader_execute(b.loader->data, b.loader->len, files,
-                                       1, &err));
+    g_assert_false(
+        acpi_loader_execute(b.loader->data, b.loader->len, files, 1, &err));
     g_clear_error(&err);
     /* a misaligned allocation */
     files[0].addr = 0x7ff0010;
-    g_assert_false(acpi_loader_execute(b.loader->data, b.loader->len, files,
-                                       2, &err));
+    g_assert_false(
+        acpi_loader_execute(b.loader->data, b.loader->len, files, 2, &err));
     g_clear_error(&err);
     files[0].addr = 0x7ff0000;
     /* a truncated command, a pointer past a file's end */
     g_assert_false(acpi_loader_execute(b.loader->data, 100, files, 2, &err));
     g_clear_error(&err);
-    uint8_t cmd[BIOS_LINKER_LOADER_ENTRY_SIZE] = { 0 };
+    uint8_t cmd[BIOS_LINKER_LOADER_ENTRY_SIZE] = {0};
     st32(cmd, BIOS_LINKER_LOADER_COMMAND_ADD_POINTER);
     strcpy((char *)cmd + 4, ACPI_BUILD_RSDP_FILE);
     strcpy((char *)cmd + 60, ACPI_BUILD_TABLE_FILE);
@@ -307,8 +321,8 @@ static bool run(const char *dir, const char *cmd, char **out)
     int status = -1;
 
     g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
-    g_assert_true(g_spawn_sync(dir, argv, NULL, G_SPAWN_SEARCH_PATH, NULL,
-                               NULL, out, NULL, &status, NULL));
+    g_assert_true(g_spawn_sync(dir, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                               out, NULL, &status, NULL));
     return g_spawn_check_wait_status(status, NULL);
 }
 
@@ -330,25 +344,25 @@ static void test_iasl_accepts_tables(void)
     g_assert_no_error(err);
     build_blobs(&b, true);
     AcpiLoaderFile files[] = {
-        { ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len, 0x7ff0000 },
-        { ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len, 0xf0010 },
+        {ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len, 0x7ff0000},
+        {ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len, 0xf0010},
     };
-    g_assert_true(acpi_loader_execute(b.loader->data, b.loader->len, files,
-                                      2, &err));
+    g_assert_true(
+        acpi_loader_execute(b.loader->data, b.loader->len, files, 2, &err));
     const uint8_t *x = b.tables->data + (ld64(b.rsdp->data + 24) - 0x7ff0000);
     GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
     for (uint32_t i = 36; i < ld32(x + 4); i += 8) {
         const uint8_t *t = b.tables->data + (ld64(x + i) - 0x7ff0000);
         g_ptr_array_add(names, g_strdup_printf("%.4s", (const char *)t));
-        g_autofree char *path = g_strdup_printf("%s/%.4s.dat", dir,
-                                                (const char *)t);
-        g_assert_true(g_file_set_contents(path, (const char *)t, ld32(t + 4),
-                                          NULL));
+        g_autofree char *path =
+            g_strdup_printf("%s/%.4s.dat", dir, (const char *)t);
+        g_assert_true(
+            g_file_set_contents(path, (const char *)t, ld32(t + 4), NULL));
         if (!memcmp(t, "FACP", 4)) {
             const uint8_t *d = b.tables->data + (ld32(t + 40) - 0x7ff0000);
             g_autofree char *dp = g_strdup_printf("%s/DSDT.dat", dir);
-            g_assert_true(g_file_set_contents(dp, (const char *)d,
-                                              ld32(d + 4), NULL));
+            g_assert_true(
+                g_file_set_contents(dp, (const char *)d, ld32(d + 4), NULL));
             g_ptr_array_add(names, g_strdup("DSDT"));
         }
     }
@@ -440,6 +454,93 @@ static void test_vmstate_keeps_position(void)
     cm_fini(&b);
 }
 
+/* --- -kernel through firmware: QEMU's linuxboot items --- */
+
+static uint32_t item_u32(Machine *m, uint16_t key)
+{
+    uint32_t v = 0;
+
+    address_space_st(&m->as_io, FW_CFG_IO_BASE, 2, key);
+    for (int i = 0; i < 4; i++) {
+        v |= (uint32_t)data_byte(m) << (8 * i);
+    }
+    return v;
+}
+
+static void item_read(Machine *m, uint16_t key, uint32_t skip, void *buf,
+                      size_t len)
+{
+    address_space_st(&m->as_io, FW_CFG_IO_BASE, 2, key);
+    for (uint32_t i = 0; i < skip; i++) {
+        data_byte(m);
+    }
+    for (size_t i = 0; i < len; i++) {
+        ((uint8_t *)buf)[i] = data_byte(m);
+    }
+}
+
+static void test_linuxboot_items(void)
+{
+    uint8_t k[0x2000] = {0};
+    CfgMachine cm;
+    g_autoptr(GError) err = NULL;
+    uint8_t b[16];
+
+    k[0x1f1] = 1; /* setup: 2 sectors */
+    memcpy(k + 0x202, "HdrS", 4);
+    st16(k + 0x206, 0x020f);
+    k[0x211] = 0x01;             /* LOADED_HIGH */
+    st32(k + 0x22c, 0x7fffffff); /* initrd_addr_max */
+    k[0x400] = 0x5a;             /* first byte of the kernel */
+    g_autofree char *kpath = write_tmp(k, sizeof(k));
+    g_autofree char *ipath = write_tmp("initrd-data", 11);
+
+    cm_init(&cm);
+    cm.m.below_4g_mem_size = 128 << 20;
+    cm.m.cfg.kernel = kpath;
+    cm.m.cfg.initrd = ipath;
+    cm.m.cfg.append = "console=ttyS0";
+    g_assert_true(pc_fw_cfg_add_kernel(&cm.m, &err));
+    g_assert_no_error(err);
+    g_assert_cmphex(item_u32(&cm.m, FW_CFG_KERNEL_ADDR), ==, 0x100000);
+    g_assert_cmphex(item_u32(&cm.m, FW_CFG_KERNEL_SIZE), ==, 0x2000 - 0x400);
+    item_read(&cm.m, FW_CFG_KERNEL_DATA, 0, b, 1);
+    g_assert_cmphex(b[0], ==, 0x5a);
+    g_assert_cmphex(item_u32(&cm.m, FW_CFG_SETUP_ADDR), ==, 0x10000);
+    g_assert_cmphex(item_u32(&cm.m, FW_CFG_SETUP_SIZE), ==, 0x400);
+    item_read(&cm.m, FW_CFG_SETUP_DATA, 0x210, b, 2);
+    g_assert_cmphex(b[0], ==, 0xb0); /* type_of_loader */
+    g_assert_cmphex(b[1], ==, 0x81); /* LOADED_HIGH | CAN_USE_HEAP */
+    item_read(&cm.m, FW_CFG_SETUP_DATA, 0x228, b, 4);
+    g_assert_cmphex(ld32(b), ==, 0x20000); /* cmd_line_ptr */
+    uint32_t initrd = item_u32(&cm.m, FW_CFG_INITRD_ADDR);
+    /* page aligned, below the top 128 KiB of low RAM */
+    g_assert_cmphex(initrd & 4095, ==, 0);
+    g_assert_cmphex(initrd + 11, <=, (128 << 20) - 0x20000);
+    g_assert_cmphex(initrd, >, (128 << 20) - 0x20000 - 8192);
+    item_read(&cm.m, FW_CFG_SETUP_DATA, 0x218, b, 8);
+    g_assert_cmphex(ld32(b), ==, initrd);
+    g_assert_cmpuint(ld32(b + 4), ==, 11);
+    g_assert_cmpuint(item_u32(&cm.m, FW_CFG_INITRD_SIZE), ==, 11);
+    g_assert_cmpuint(item_u32(&cm.m, FW_CFG_CMDLINE_SIZE), ==, 14);
+    item_read(&cm.m, FW_CFG_CMDLINE_DATA, 0, b, 14);
+    g_assert_cmpmem(b, 14, "console=ttyS0", 14);
+    cm_fini(&cm);
+
+    /* boot protocol 2.01: too old for linuxboot */
+    st16(k + 0x206, 0x0201);
+    g_autofree char *old = write_tmp(k, sizeof(k));
+    cm_init(&cm);
+    cm.m.below_4g_mem_size = 128 << 20;
+    cm.m.cfg.kernel = old;
+    g_assert_false(pc_fw_cfg_add_kernel(&cm.m, &err));
+    g_assert_nonnull(strstr(err->message, "too old"));
+    cm_fini(&cm);
+    unlink(kpath);
+    unlink(ipath);
+    unlink(old);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -453,6 +554,7 @@ int main(int argc, char **argv)
                     test_loader_refuses_bad_scripts);
     g_test_add_func("/fw-tables/fw_cfg/vmstate-keeps-position",
                     test_vmstate_keeps_position);
+    g_test_add_func("/fw-tables/fw_cfg/linuxboot-items", test_linuxboot_items);
     g_test_add_func("/fw-tables/acpi/iasl-accepts-tables",
                     test_iasl_accepts_tables);
     return g_test_run();

@@ -21,13 +21,13 @@
 bool smbios_check_option(const char *arg, GError **errp);
 
 typedef struct SmbiosConfig {
-    const GPtrArray *options;   /* -smbios strings, or NULL */
-    const char *uuid;           /* -uuid, or NULL: all zeroes */
-    const char *product;        /* type 1 product: the machine's description */
-    const char *version;        /* type 1/3/4 version: the machine type */
+    const GPtrArray *options; /* -smbios strings, or NULL */
+    const char *uuid;         /* -uuid, or NULL: all zeroes */
+    const char *product;      /* type 1 product: the machine's description */
+    const char *version;      /* type 1/3/4 version: the machine type */
     int smp_cpus;
     int max_cpus;
-    int cores, threads;         /* per socket: cores, and threads per core */
+    int cores, threads; /* per socket: cores, and threads per core */
     uint64_t below_4g_mem_size;
     uint64_t above_4g_mem_size;
 } SmbiosConfig;

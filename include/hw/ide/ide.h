@@ -121,7 +121,8 @@ struct IDEState {
     bool standby;
 
     /* PIO data */
-    uint8_t io_buffer[IDE_BUF_SIZE];
+    /* IDENTIFY builds 16-bit words in it */
+    uint8_t io_buffer[IDE_BUF_SIZE] __attribute__((aligned(8)));
     uint32_t data_ptr, data_end;
     uint8_t end_transfer;       /* IDEEndTransfer */
     bool pio_dword;
