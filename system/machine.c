@@ -205,6 +205,7 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp)
                                      errp) != NULL;
     }
     ok = ok && add_virtio_drive_devices(m, errp);
+    ok = ok && (!m->cls->devices_done || m->cls->devices_done(m, errp));
     memory_transaction_commit();
     if (!ok) {
         goto fail;

@@ -144,7 +144,6 @@ static void ar_write(VGACommonState *s, uint32_t val)
     } else if (idx == VGA_ATC_PEL || idx == VGA_ATC_COLOR_PAGE) {
         s->ar[idx] = val & 0x0f;
     }
-    s->full_update = true;
 }
 
 static void crtc_write(VGACommonState *s, uint32_t val)
@@ -162,7 +161,6 @@ static void crtc_write(VGACommonState *s, uint32_t val)
         return;
     }
     s->cr[idx] = val;
-    s->full_update = true;
 }
 
 static void dac_data_write(VGACommonState *s, uint32_t val)
@@ -172,7 +170,6 @@ static void dac_data_write(VGACommonState *s, uint32_t val)
         memcpy(&s->palette[s->dac_write_index * 3], s->dac_cache, 3);
         s->dac_sub_index = 0;
         s->dac_write_index++;
-        s->full_update = true;
     }
 }
 
@@ -195,12 +192,10 @@ void vga_ioport_write(VGACommonState *s, uint32_t port, uint32_t val)
     case 0x3c5:
         if (s->sr_index < VGA_SEQ_COUNT) {
             s->sr[s->sr_index] = val & sr_mask[s->sr_index];
-            s->full_update = true;
         }
         break;
     case 0x3c6:
         s->pel_mask = val;
-        s->full_update = true;
         break;
     case 0x3c7:
         s->dac_read_index = val;
@@ -221,7 +216,6 @@ void vga_ioport_write(VGACommonState *s, uint32_t port, uint32_t val)
     case 0x3cf:
         if (s->gr_index < VGA_GFX_COUNT) {
             s->gr[s->gr_index] = val & gr_mask[s->gr_index];
-            s->full_update = true;
         }
         break;
     case 0x3b4:
@@ -325,7 +319,6 @@ void vga_mem_writeb(VGACommonState *s, hwaddr addr, uint32_t val)
     if (!window_map(s, &addr)) {
         return;
     }
-    s->full_update = true;
     if (s->sr[VGA_SEQ_MEMORY_MODE] & VGA_SR04_CHN_4M) {
         if ((s->sr[VGA_SEQ_PLANE_WRITE] & (1u << (addr & 3))) &&
             addr < s->vram_size) {

@@ -811,13 +811,22 @@ static void loader_add_checksum(GByteArray *loader, const char *file,
     data->data[result] = 0;
 }
 
+static void pad_to(GByteArray *a, size_t align)
+{
+    size_t old = a->len, len = (old + align - 1) & ~(align - 1);
+
+    if (len > old) {
+        g_byte_array_set_size(a, len);
+        memset(a->data + old, 0, len - old);
+    }
+}
+
 /* Appends tbl to the tables file at the next multiple of align. */
 static uint32_t place(GByteArray *out, const GByteArray *tbl, size_t align)
 {
-    size_t old = out->len, off = (old + align - 1) & ~(align - 1);
+    pad_to(out, align);
+    uint32_t off = out->len;
 
-    g_byte_array_set_size(out, off);
-    memset(out->data + old, 0, off - old);
     append_bytes(out, tbl->data, tbl->len);
     return off;
 }
@@ -830,14 +839,6 @@ static uint32_t place_table(AcpiBuildBlobs *b, const GByteArray *tbl)
     loader_add_checksum(b->loader, ACPI_BUILD_TABLE_FILE, b->tables, off,
                         tbl->len, off + 9);
     return off;
-}
-
-static void pad_to(GByteArray *a, size_t align)
-{
-    size_t old = a->len, len = (old + align - 1) & ~(align - 1);
-
-    g_byte_array_set_size(a, len);
-    memset(a->data + old, 0, len - old);
 }
 
 bool acpi_build_blobs(const AcpiBuildConfig *cfg, AcpiBuildBlobs *b,

@@ -3,6 +3,7 @@
  * ACPI PM, reset ports), the i440FX PCI host with the PIIX3 ISA bridge, and
  * SeaBIOS, or direct kernel boot.
  */
+#include "hw/display/vga.h"
 #include "hw/i386/x86.h"
 #include "hw/nvram/fw_cfg.h"
 #include "hw/pci/i440fx.h"
@@ -28,13 +29,19 @@ static bool pc_init(Machine *m, GError **errp)
         return false;
     }
     if (!x86_create_isa_devices(m, true, errp) ||
-        !i440fx_create(m, errp) || !pc_fw_cfg_init(m, errp)) {
+        !i440fx_create(m, errp) || !pc_vga_init(m, errp) ||
+        !pc_fw_cfg_init(m, errp)) {
         return false;
     }
+    return true;
+}
+
+/* Direct boot: the VMM places the ACPI tables (listing every device). */
+static bool pc_devices_done(Machine *m, GError **errp)
+{
     if (m->bios) {
         return true;
     }
-    /* direct boot: the VMM places the ACPI tables itself */
     return (!m->cfg.acpi || x86_acpi_build(m, errp)) &&
            x86_load_kernel(m, errp);
 }
@@ -44,5 +51,6 @@ static MachineClass pc_machine = {
     .desc = "Standard PC (i440FX + PIIX, 1996)",
     .is_default = true,
     .init = pc_init,
+    .devices_done = pc_devices_done,
 };
 MACHINE_REGISTER(pc_machine)

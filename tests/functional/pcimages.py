@@ -14,7 +14,6 @@ the words a guest put on the screen.
 Plain Python (no pytest import), so tests/bench scripts can use it too.
 """
 
-import os
 import re
 import struct
 import subprocess

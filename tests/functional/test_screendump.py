@@ -2,7 +2,9 @@
 BIOS (vgabios-stdvga.bin from Debian's seabios package) from the VGA's
 expansion ROM, which sets 80x25 text mode and loads its font into plane 2;
 SeaBIOS then prints its banner through it, and QMP/HMP screendumps show
-that banner (read back as text with the VGA BIOS's own font).
+that banner (read back as text with the VGA BIOS's own font). GRUB's
+rescue CD (package grub-rescue-pc) switches to a VBE mode for gfxterm
+through the VGA BIOS, and the screendump follows it.
 
 Also checks which command lines give the pc machine a VGA (QEMU's rules:
 00:02.0 by default, none with -vga none or -nodefaults, -vga std wins).
@@ -112,6 +114,61 @@ def test_seabios_banner_in_screendump(vireo, seabios, tmp_path):
         assert out.get("return") == "", out
         hmp_screen = pcimages.load_screen(tmp_path / "hmp.ppm")
         assert pcimages.screen_has(pcimages.screen_text(hmp_screen), BANNER)
+
+
+@pytest.fixture(scope="module")
+def grub_iso(seabios):
+    try:
+        images = pcimages.build_pc_images()
+    except (pcimages.ImageBuildError, vmrun.GuestBuildError) as e:
+        pytest.skip(f"cannot build the PC test images: {e}")
+    return images["grub_iso"]
+
+
+def type_keys(client, text):
+    names = {" ": ["spc"], ";": ["semicolon"], "_": ["shift", "minus"]}
+    for ch in text:
+        keys = names.get(ch, [ch])
+        rsp = client.execute("send-key", {"keys": [
+            {"type": "qcode", "data": k} for k in keys]})
+        if rsp.get("error", {}).get("class") == "CommandNotFound":
+            pytest.skip("Vireo has no QMP send-key yet")
+        assert "return" in rsp, rsp
+        time.sleep(0.05)
+
+
+def test_vbe_mode_from_grub_gfxterm(vireo, grub_iso, tmp_path):
+    """GRUB's gfxterm sets a VBE mode through the VGA BIOS's VBE calls and
+    draws into the linear framebuffer: the screendump changes from 720x400
+    text to a 640x480 picture with GRUB's prompt on it."""
+    vm, client, log = start(vireo, tmp_path, "-device", "VGA", "-cdrom",
+                            str(grub_iso), "-boot", "d")
+    with vm, client:
+        skip_unless_vga_bios_ran(vm, log)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            screen, lines = screen_lines(client, tmp_path / "s.ppm")
+            if pcimages.screen_has(lines, "GNU GRUB"):
+                break
+            assert time.monotonic() < deadline, "no GRUB menu:\n" + \
+                "\n".join(lines)
+            time.sleep(0.5)
+        assert (screen.width, screen.height) == (720, 400)
+        type_keys(client, "c")
+        time.sleep(1)
+        type_keys(client, "insmod vbe; insmod gfxterm; "
+                          "terminal_output gfxterm")
+        client.execute("send-key", {"keys": [{"type": "qcode",
+                                               "data": "ret"}]})
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            screen, _ = screen_lines(client, tmp_path / "s.ppm")
+            if (screen.width, screen.height) == (640, 480) and \
+                    not screen.blank():
+                break
+            assert time.monotonic() < deadline, \
+                f"still {screen.width}x{screen.height}, blank={screen.blank()}"
+            time.sleep(0.5)
 
 
 def vga_slots(vireo, tmp_path, *extra):

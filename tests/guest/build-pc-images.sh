@@ -124,7 +124,7 @@ apt_lists_fingerprint() {
         grep -Ev ' (lock|partial|auxfiles)$' | sha256sum | cut -d' ' -f1
 }
 script_sum=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
-guest_sum=$(cat "$cache/stamp" 2>/dev/null | sha256sum | cut -d' ' -f1)
+guest_sum=$(sha256sum <"$cache/stamp" | cut -d' ' -f1)
 syslinux_ver=$(dpkg-query -W -f='${Version}' syslinux 2>/dev/null || echo unknown)
 quick="script=$script_sum lists=$(apt_lists_fingerprint) guest=$guest_sum syslinux=$syslinux_ver"
 if [ "$force" = 0 ] && outputs_exist &&
@@ -153,7 +153,9 @@ for p in "${PACKAGES[@]}"; do
         apt_update
         v=$(candidate_version "$p")
     fi
-    [ -n "$v" ] && [ "$v" != "(none)" ] || die "apt knows no package $p"
+    if [ -z "$v" ] || [ "$v" = "(none)" ]; then
+        die "apt knows no package $p"
+    fi
     versions+=("$p@$v")
 done
 stamp="${versions[*]} script=$script_sum guest=$guest_sum syslinux=$syslinux_ver"

@@ -146,6 +146,8 @@ struct MachineClass {
     const char *virtio_suffix;
     /* Builds memory, devices and boot state; cfg is already validated. */
     bool (*init)(Machine *m, GError **errp);
+    /* Optional: once -device devices exist too (tables that list them). */
+    bool (*devices_done)(Machine *m, GError **errp);
     const MachineClass *next;   /* registry link */
 };
 

@@ -1,5 +1,7 @@
 /*
- * The migration state of the standard VGA: a card in a Bochs VBE mode with
+ * The standard VGA without a CPU. Its console: a listener hears the
+ * surface switch on a mode change and, on a redraw, only the scanlines
+ * that changed. Its migration state: a card in a Bochs VBE mode with
  * a palette, registers and VRAM contents is saved, loaded into a fresh
  * machine and there answers and renders the same; streams with values the
  * device could never hold (a DAC component index past blue, a VRAM of
@@ -205,9 +207,72 @@ static void test_corrupted_streams(void)
     fini(&a);
 }
 
+typedef struct Heard {
+    DisplayChangeListener dcl;
+    int switches, updates;
+    int x, y, w, h;
+} Heard;
+
+static void heard_switch(DisplayChangeListener *dcl, DisplaySurface *s)
+{
+    ((Heard *)dcl)->switches++;
+}
+
+static void heard_update(DisplayChangeListener *dcl, int x, int y, int w,
+                         int h)
+{
+    Heard *l = (Heard *)dcl;
+
+    l->updates++;
+    l->x = x;
+    l->y = y;
+    l->w = w;
+    l->h = h;
+}
+
+static const DisplayChangeListenerOps heard_ops = {
+    .dpy_name = "test",
+    .dpy_gfx_switch = heard_switch,
+    .dpy_gfx_update = heard_update,
+};
+
+static void test_console_updates(void)
+{
+    Fixture a;
+    Heard l = { .dcl = { .ops = &heard_ops } };
+
+    setup(&a);
+    l.dcl.con = console_of(&a);
+    register_displaychangelistener(&l.dcl);
+    g_assert_cmpint(l.switches, ==, 1);
+    program(&a);
+    graphic_hw_update(l.dcl.con);
+    /* the mode change: a new 64x32 surface, all of it dirty */
+    g_assert_cmpint(l.switches, ==, 2);
+    g_assert_cmpint(l.w, ==, 64);
+    g_assert_cmpint(l.h, ==, 32);
+    l.updates = 0;
+    graphic_hw_update(l.dcl.con);
+    g_assert_cmpint(l.updates, ==, 0);
+    /* one pixel on row 7: that scanline only */
+    mem_st(&a, 0xa0000 + 7 * 64 + 1, 1, 9);
+    graphic_hw_update(l.dcl.con);
+    g_assert_cmpint(l.updates, ==, 1);
+    g_assert_cmpint(l.y, ==, 7);
+    g_assert_cmpint(l.h, ==, 1);
+    g_assert_cmpint(l.w, ==, 64);
+    /* invalidate: everything again */
+    graphic_hw_invalidate(l.dcl.con);
+    graphic_hw_update(l.dcl.con);
+    g_assert_cmpint(l.h, ==, 32);
+    unregister_displaychangelistener(&l.dcl);
+    fini(&a);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/vga/console-updates", test_console_updates);
     g_test_add_func("/vga-vmstate/round-trip", test_round_trip);
     g_test_add_func("/vga-vmstate/bad-dac-index", test_bad_dac_index);
     g_test_add_func("/vga-vmstate/vram-size-mismatch",
