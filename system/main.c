@@ -408,6 +408,28 @@ static bool setup_nics(VMOptions *o, GError **errp)
 }
 
 /*
+ * As QEMU: with no -nic, -net or -netdev and no -nodefaults, pc gets its
+ * NIC (e1000) on user networking, made before -device's devices as the
+ * machine's own, so it sits at 00:03.0 like QEMU's.
+ */
+static bool setup_default_nic(VMOptions *o, GError **errp)
+{
+    const MachineClass *mc = machine_class_find(o->machine.machine_type);
+    GPtrArray *devices = o->machine.devices;
+
+    if (!mc || !mc->default_nic || o->machine.nodefaults || o->nics->len ||
+        o->nets->len || o->netdevs->len) {
+        return true;
+    }
+    if (!setup_one_nic(o, "user", "the default NIC", 0, errp)) {
+        return false;
+    }
+    g_ptr_array_insert(devices, 0,
+                       g_ptr_array_steal_index(devices, devices->len - 1));
+    return true;
+}
+
+/*
  * -net nic[,model=][,mac=][,netdev=] and -net user|tap[,...]: QEMU joins
  * them through a hub; here the n-th NIC gets the n-th backend, which is
  * what the usual "-net nic -net user" means. A backend with no NIC left
@@ -675,7 +697,8 @@ int main(int argc, char **argv)
 
     timers_init();
     if (!check_accels(&o, &err) || !setup_chardevs(&o, &err) ||
-        !setup_netdevs(&o, &err) || !setup_nics(&o, &err) || !setup_nets(&o, &err) ||
+        !setup_netdevs(&o, &err) || !setup_nics(&o, &err) ||
+        !setup_nets(&o, &err) || !setup_default_nic(&o, &err) ||
         !setup_drives(&o, &err)) {
         goto fail;
     }

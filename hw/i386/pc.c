@@ -50,6 +50,7 @@ static MachineClass pc_machine = {
     .name = "pc",
     .desc = "Standard PC (i440FX + PIIX, 1996)",
     .is_default = true,
+    .default_nic = true,
     .init = pc_init,
     .devices_done = pc_devices_done,
 };

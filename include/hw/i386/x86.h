@@ -144,6 +144,8 @@ struct MachineClass {
     bool no_cpus;               /* "none": a machine to probe with QMP */
     /* Suffix of its virtio device types: "-device" (mmio), NULL "-pci". */
     const char *virtio_suffix;
+    /* With no network options: an e1000 on user networking, as QEMU's pc. */
+    bool default_nic;
     /* Builds memory, devices and boot state; cfg is already validated. */
     bool (*init)(Machine *m, GError **errp);
     /* Optional: once -device devices exist too (tables that list them). */
