@@ -58,7 +58,7 @@ static json_t *device_json(PCIDevice *d)
                         json_integer(d->config[PCI_INTERRUPT_PIN]));
     json_object_set_new(o, "qdev_id",
                         json_string(d->qdev.id ? d->qdev.id : ""));
-    for (int i = 0; i < PCI_NUM_BARS; i++) {
+    for (int i = 0; i < PCI_NUM_REGIONS; i++) {   /* ROM BAR as 6 */
         if (d->bars[i].mr) {
             json_array_append_new(regions, region_json(d, i));
         }

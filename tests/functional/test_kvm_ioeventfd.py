@@ -79,8 +79,9 @@ MMIO = Transport(
 # places BAR 4 at 0xe0000000, in pc's PCI hole and in its identity map.
 PCI = Transport(
     machine="pc",
-    devices=["-device", "virtio-rng-pci,addr=2"],
-    devices_no_ioeventfd=["-device", "virtio-rng-pci,addr=2,ioeventfd=off"],
+    devices=["-nodefaults", "-device", "virtio-rng-pci,addr=2"],
+    devices_no_ioeventfd=["-nodefaults", "-device",
+                          "virtio-rng-pci,addr=2,ioeventfd=off"],
     nodev="no virtio-rng-pci at 00:02.0",
     probe=r"""
  xor %edi, %edi

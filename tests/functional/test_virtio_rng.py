@@ -46,8 +46,9 @@ def test_hwrng_gives_bytes(vireo_binary, debian_guest, machine, device):
     # 64 bytes read, and the one virtio device is the entropy device (4)
     assert out == ["64", "0x0004"], r.describe()
     if machine == "pc":
-        # modern-only virtio-pci: 1af4:1040 + the device type
-        assert "pci 0000:00:02.0: [1af4:1044]" in r.output, r.describe()
+        # modern-only virtio-pci: 1af4:1040 + the device type, in the
+        # first slot after the default VGA (2) and e1000 (3)
+        assert "pci 0000:00:04.0: [1af4:1044]" in r.output, r.describe()
     assert r.returncode == 0, r.describe()
 
 
