@@ -341,6 +341,8 @@ static bool i440fx_realize(Device *dev, Machine *m, GError **errp)
     s->m = m;
     memset(d->wmask + I440FX_PAM0, 0x33, 7);
     d->wmask[I440FX_PAM0] = 0x30;
+    d->config[I440FX_SMRAM] = SMRAM_C_BASE_SEG;     /* hardwired */
+    smram_update_wmask(d);
     memory_transaction_begin();
     for (int i = 0; i < I440FX_PAM_SEGMENTS; i++) {
         PAMSegment *seg = &s->pam[i];
@@ -408,6 +410,20 @@ static void i440fx_reset(Device *dev)
     i440fx_update_memory(s);
 }
 
+/*
+ * A state may carry SMRAM with or without D_LCK whatever this one has
+ * now: the check of the stream's configuration uses the unlocked mask,
+ * and post_load locks again from the value loaded.
+ */
+static bool i440fx_pre_load(void *opaque, GError **errp)
+{
+    I440FXState *s = opaque;
+
+    s->pci.wmask[I440FX_SMRAM] = SMRAM_D_OPEN | SMRAM_D_CLS | SMRAM_D_LCK |
+                                 SMRAM_G_SMRAME;
+    return true;
+}
+
 static bool i440fx_post_load(void *opaque, int version_id, GError **errp)
 {
     I440FXState *s = opaque;
@@ -458,6 +474,7 @@ static const VMStateDescription vmstate_i440fx = {
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = i440fx_fields,
+    .pre_load = i440fx_pre_load,
     .post_load = i440fx_post_load,
 };
 

@@ -109,7 +109,7 @@ static void test_send_key_translated(void)
 {
     QTestState *s = start();
 
-    drain(s, 0);
+    g_free(drain(s, 0));
     g_assert_cmphex(read_ctr(s) & CTR_XLATE, ==, CTR_XLATE);
     write_ctr(s, read_ctr(s) | CTR_KBDINT);
     send_key(s, "a", 100);
@@ -139,7 +139,7 @@ static void test_send_key_set2(void)
 {
     QTestState *s = start();
 
-    drain(s, 0);
+    g_free(drain(s, 0));
     write_ctr(s, read_ctr(s) & ~CTR_XLATE);
     check_key(s, "a", "1c", "f0 1c");
     check_key(s, "ctrl_r", "e0 14", "e0 f0 14");
@@ -172,7 +172,7 @@ static void test_send_key_order(void)
     QTestState *s = start();
     json_t *r;
 
-    drain(s, 0);
+    g_free(drain(s, 0));
     qtest_qmp_assert_success(s, "{'execute':'send-key','arguments':{'keys':"
                              "[{'type':'qcode','data':'ctrl'},"
                              "{'type':'qcode','data':'alt'},"
@@ -220,7 +220,7 @@ static void test_send_key_errors(void)
 {
     QTestState *s = start();
 
-    drain(s, 0);
+    g_free(drain(s, 0));
     assert_qmp_error(s, "{'execute':'send-key','arguments':{'keys':"
                      "[{'type':'qcode','data':'a'},"
                      "{'type':'qcode','data':'nosuchkey'}]}}",
@@ -254,7 +254,7 @@ static void test_hmp_sendkey(void)
     QTestState *s = start();
     char *out;
 
-    drain(s, 0);
+    g_free(drain(s, 0));
     out = qtest_hmp(s, "sendkey ctrl-alt-delete 20");
     g_assert_cmpstr(out, ==, "");
     g_free(out);
@@ -287,7 +287,7 @@ static void test_key_flood(void)
     char **bytes;
     int n;
 
-    drain(s, 0);
+    g_free(drain(s, 0));
     for (int i = 0; i < 1000; i++) {
         g_string_append_printf(ev, "%s{'type':'key','data':{'down':%s,"
                                "'key':{'type':'qcode','data':'a'}}}",
@@ -357,7 +357,7 @@ static QTestState *start_mouse(void)
 {
     QTestState *s = start();
 
-    drain(s, 0);
+    g_free(drain(s, 0));
     qtest_outb(s, CMD, 0xa8);
     write_ctr(s, (read_ctr(s) | CTR_AUXINT) & ~0x20);
     AUX(s, 0xff, "fa aa 00");
