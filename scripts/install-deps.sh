@@ -11,6 +11,8 @@ PACKAGES=(
     zlib1g-dev libzstd-dev liburing-dev
     qemu-utils # qemu-img: the qcow2 interoperability tests
     libpixman-1-dev libpng-dev # display surfaces, screendump
+    libsdl2-dev nettle-dev libxkbcommon-dev xkb-data # SDL2 window, VNC
+    xvfb xauth xdotool x11-apps imagemagick vncsnapshot # display tests
     seabios ipxe-qemu # PC firmware and NIC option ROMs
     syslinux syslinux-common mtools # the test boot disk (tests/guest)
     xorriso # ISO images for the IDE CD-ROM tests

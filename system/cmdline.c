@@ -317,6 +317,7 @@ static bool set_nographic(VMOptions *o, const char *arg,
                           CmdlineAction *action, GError **errp)
 {
     o->nographic = o->machine.nographic = true;
+    o->display.type = DISPLAY_TYPE_NONE;
     return true;
 }
 
@@ -508,17 +509,36 @@ static bool set_display(VMOptions *o, const char *arg, CmdlineAction *action,
                         GError **errp)
 {
     if (!strcmp(arg, "help")) {
-        printf("Available display backend types:\nnone\n");
+        display_print_help();
         *action = CMDLINE_EXIT_OK;
         return true;
     }
-    if (strcmp(arg, "none")) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "-display %s: display type not supported yet (use none "
-                    "or -nographic)", arg);
-        return false;
-    }
-    o->display_none = true;
+    return display_parse(&o->display, arg, errp);
+}
+
+/* -vnc SPEC (none: no server, as QEMU) */
+static bool set_vnc(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    g_free(o->display.vnc);
+    o->display.vnc = strcmp(arg, "none") ? g_strdup(arg) : NULL;
+    return true;
+}
+
+static bool set_keyboard_layout(VMOptions *o, const char *arg,
+                                CmdlineAction *action, GError **errp)
+{
+    o->display.keyboard_layout = arg;
+    return true;
+}
+
+SET_FLAG(set_full_screen, display.full_screen)
+
+/* -no-quit: closing the window does not end Vireo (window-close=off) */
+static bool set_no_quit(VMOptions *o, const char *arg, CmdlineAction *action,
+                        GError **errp)
+{
+    o->display.window_close = false;
     return true;
 }
 
@@ -913,7 +933,20 @@ static const OptionDef options[] = {
     { "global", true, add_global,
       "DRIVER.PROP=VALUE  default of PROP for every DRIVER device" },
     { "nographic", false, set_nographic, "serial on the terminal, no window" },
-    { "display", true, set_display, "none" },
+    { "display", true, set_display,
+      "none|sdl[,full-screen=on][,window-close=off][,show-cursor=on]"
+      "[,grab-mod=rctrl]\n"
+      "                |vnc=SPEC  the display (-display help); default: an "
+      "SDL2 window\n                when X11 or Wayland is there, else none" },
+    { "vnc", true, set_vnc,
+      "[HOST]:N|unix:PATH|none[,password=on]  a VNC server on port "
+      "5900+N" },
+    { "k", true, set_keyboard_layout,
+      "LAYOUT  the keyboard layout of VNC clients without QEMU's extended "
+      "key\n                event (de, fr, en-us...)" },
+    { "full-screen", false, set_full_screen, "start the window full screen" },
+    { "no-quit", false, set_no_quit,
+      "closing the window does not end Vireo (window-close=off)" },
     { "vga", true, set_vga, "std|none  the display card (-vga help)" },
     { "nodefaults", false, set_nodefaults, "no default devices" },
     { "boot", true, set_boot,
@@ -974,6 +1007,7 @@ void cmdline_print_help(void)
 static void vm_options_init(VMOptions *o)
 {
     memset(o, 0, sizeof(*o));
+    display_options_init(&o->display);
     o->machine.machine_type = "pc";
     o->machine.cpu_model = "host";
     o->machine.ram_size = 128ULL << 20;
@@ -1013,6 +1047,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->nics, TRUE);
     g_ptr_array_free(o->nets, TRUE);
     g_array_free(o->monitors, TRUE);
+    display_options_free(&o->display);
 }
 
 bool cmdline_parse(int argc, char **argv, VMOptions *o,

@@ -21,6 +21,7 @@
 #include "system/qtest.h"
 #include "net/net.h"
 #include "system/cmdline.h"
+#include "ui/display.h"
 #include "system/timer.h"
 #include "system/vm.h"
 #include "util/log.h"
@@ -712,6 +713,10 @@ int main(int argc, char **argv)
         goto fail;
     }
     netdev_foreach(warn_unused_netdev, NULL);
+    o.display.vm_name = o.name;
+    if (!display_init(&o.display, &err)) {
+        goto fail;
+    }
     runstate_set(o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
     if (!vcpus_start(m, o.start_paused, &err)) {
         goto fail;
@@ -728,6 +733,7 @@ fail:
     status = 1;
 out:
     qtest_chardev_stop();
+    display_cleanup();
     if (m) {
         vcpus_stop(m);
         machine_set_current(NULL);

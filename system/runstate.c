@@ -224,6 +224,7 @@ const char *shutdown_cause_name(ShutdownCause cause)
         [SHUTDOWN_GUEST_PANIC] = "guest-panic",
         [SHUTDOWN_HOST_ERROR] = "host-error",
         [SHUTDOWN_HOST_QMP_RESET] = "host-qmp-system-reset",
+        [SHUTDOWN_HOST_UI] = "host-ui",
     };
     return names[cause];
 }

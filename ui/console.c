@@ -8,6 +8,7 @@
 #include "hw/device.h"
 #include "hw/i386/x86.h"
 #include "monitor/qmp.h"
+#include "system/timer.h"
 #include "system/vm.h"
 #include "ui/console.h"
 #include "util/opts.h"
@@ -24,6 +25,7 @@ struct QemuConsole {
     void *opaque;
     DisplaySurface surface;
     DisplayChangeListener *listeners;
+    Timer *refresh;         /* while there are listeners */
 };
 
 static GPtrArray *consoles;     /* of QemuConsole *, by index */
@@ -59,6 +61,9 @@ void graphic_console_close(QemuConsole *con)
     }
     for (DisplayChangeListener *l = con->listeners; l; l = l->next) {
         l->con = NULL;
+    }
+    if (con->refresh) {
+        timer_free(con->refresh);
     }
     g_ptr_array_remove(consoles, con);
     for (guint i = 0; i < consoles->len; i++) {
@@ -193,6 +198,61 @@ QemuConsole *qemu_console_lookup_by_device_name(const char *device_id,
     return NULL;
 }
 
+static uint64_t refresh_interval_ms(QemuConsole *con)
+{
+    uint64_t ms = UINT64_MAX;
+
+    for (DisplayChangeListener *l = con->listeners; l; l = l->next) {
+        ms = MIN(ms, l->update_interval_ms ? l->update_interval_ms
+                                           : GUI_REFRESH_INTERVAL_DEFAULT);
+    }
+    return ms;
+}
+
+static void console_refresh(void *opaque)
+{
+    QemuConsole *con = opaque;
+
+    graphic_hw_update(con);
+    /* a listener may unregister itself (a window closed) */
+    for (DisplayChangeListener *l = con->listeners, *next; l; l = next) {
+        next = l->next;
+        if (l->ops->dpy_refresh) {
+            l->ops->dpy_refresh(l);
+        }
+    }
+    if (con->listeners) {
+        timer_mod(con->refresh, clock_get_ns(CLK_REALTIME) +
+                                refresh_interval_ms(con) * 1000000);
+    }
+}
+
+static void console_refresh_reschedule(QemuConsole *con)
+{
+    if (!con->listeners) {
+        if (con->refresh) {
+            timer_del(con->refresh);
+        }
+        return;
+    }
+    if (!con->refresh) {
+        con->refresh = timer_new(CLK_REALTIME, console_refresh, con);
+    }
+    timer_mod(con->refresh, clock_get_ns(CLK_REALTIME) +
+                            refresh_interval_ms(con) * 1000000);
+}
+
+void update_displaychangelistener(DisplayChangeListener *dcl,
+                                  uint64_t interval_ms)
+{
+    uint64_t old = dcl->update_interval_ms;
+
+    dcl->update_interval_ms = interval_ms;
+    if (dcl->con && old != interval_ms) {
+        console_refresh_reschedule(dcl->con);
+    }
+}
+
 void register_displaychangelistener(DisplayChangeListener *dcl)
 {
     if (!dcl->con) {
@@ -207,6 +267,7 @@ void register_displaychangelistener(DisplayChangeListener *dcl)
         dcl->ops->dpy_gfx_switch(dcl, &dcl->con->surface);
     }
     graphic_hw_invalidate(dcl->con);
+    console_refresh_reschedule(dcl->con);
 }
 
 void unregister_displaychangelistener(DisplayChangeListener *dcl)
@@ -221,6 +282,7 @@ void unregister_displaychangelistener(DisplayChangeListener *dcl)
             break;
         }
     }
+    console_refresh_reschedule(dcl->con);
     dcl->con = NULL;
     dcl->next = NULL;
 }

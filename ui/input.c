@@ -73,6 +73,16 @@ static InputHandlerEntry *handler_find(InputEventKind kind)
     return NULL;
 }
 
+bool input_is_absolute(void)
+{
+    for (InputHandlerEntry *e = handlers; e; e = e->next) {
+        if (e->h->mask & (INPUT_EVENT_MASK_REL | INPUT_EVENT_MASK_ABS)) {
+            return e->h->mask & INPUT_EVENT_MASK_ABS;
+        }
+    }
+    return false;
+}
+
 bool input_handler_exists(InputEventKind kind)
 {
     return handler_find(kind) != NULL;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "hw/i386/x86.h"
+#include "ui/display.h"
 
 typedef enum CmdlineAction {
     CMDLINE_RUN,
@@ -42,7 +43,7 @@ typedef struct VMOptions {
     GPtrArray *serials;         /* -serial specs */
     const char *debugcon;       /* -debugcon spec */
     bool nographic;
-    bool display_none;
+    DisplayOptions display;     /* -display, -vnc, -full-screen, -k */
     bool no_reboot;
     bool no_shutdown;
     PanicAction panic_action;

@@ -26,6 +26,7 @@ typedef enum ShutdownCause {
     SHUTDOWN_GUEST_PANIC,
     SHUTDOWN_HOST_ERROR,      /* accelerator failure: exit status 1 */
     SHUTDOWN_HOST_QMP_RESET,  /* monitor system_reset */
+    SHUTDOWN_HOST_UI,         /* the display window was closed */
 } ShutdownCause;
 
 /*

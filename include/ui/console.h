@@ -63,12 +63,24 @@ typedef struct DisplayChangeListenerOps {
     /* This rectangle of the surface changed. */
     void (*dpy_gfx_update)(DisplayChangeListener *dcl, int x, int y, int w,
                            int h);
+    /*
+     * Called every update_interval_ms after the console's device was
+     * asked to render (graphic_hw_update): a frontend sends what changed
+     * and polls its own events here.
+     */
+    void (*dpy_refresh)(DisplayChangeListener *dcl);
 } DisplayChangeListenerOps;
+
+/* How often a listener is refreshed unless it asks otherwise (QEMU's). */
+#define GUI_REFRESH_INTERVAL_DEFAULT 30
+#define GUI_REFRESH_INTERVAL_IDLE    3000
 
 struct DisplayChangeListener {
     const DisplayChangeListenerOps *ops;
     QemuConsole *con;
     void *opaque;
+    /* 0: GUI_REFRESH_INTERVAL_DEFAULT; the console uses the smallest */
+    uint64_t update_interval_ms;
     DisplayChangeListener *next;    /* in its console's list */
 };
 
@@ -109,7 +121,15 @@ QemuConsole *qemu_console_lookup_by_index(unsigned index);
 QemuConsole *qemu_console_lookup_by_device_name(const char *device_id,
                                                 uint32_t head, GError **errp);
 
+/*
+ * A listener of dcl->con (NULL: console 0). It gets the current surface at
+ * once, then updates; while a console has listeners, a timer (on the
+ * realtime clock) renders it and refreshes them.
+ */
 void register_displaychangelistener(DisplayChangeListener *dcl);
 void unregister_displaychangelistener(DisplayChangeListener *dcl);
+/* A listener changes how often it wants dpy_refresh (ms, 0: default). */
+void update_displaychangelistener(DisplayChangeListener *dcl,
+                                  uint64_t interval_ms);
 
 #endif

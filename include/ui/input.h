@@ -186,6 +186,12 @@ void input_handler_activate(InputHandlerEntry *e);
 void input_handler_unregister(InputHandlerEntry *e);
 /* Whether some handler takes events of this kind. */
 bool input_handler_exists(InputEventKind kind);
+/*
+ * Whether the pointer the guest uses is absolute (a tablet): the first
+ * handler of pointer motion takes INPUT_EVENT_KIND_ABS. Frontends then send
+ * absolute positions and need no pointer grab; else relative motion.
+ */
+bool input_is_absolute(void);
 
 /* ---- sending ---- */
 
