@@ -15,6 +15,7 @@
 struct InputHandlerEntry {
     const InputHandler *h;
     void *opaque;
+    int index;                  /* query-mice's, in registration order */
     bool events_since_sync;
     InputHandlerEntry *next;
 };
@@ -28,8 +29,11 @@ InputHandlerEntry *input_handler_register(const InputHandler *h, void *opaque)
     InputHandlerEntry *e = g_new0(InputHandlerEntry, 1);
     InputHandlerEntry **p = &handlers;
 
+    static int next_index;
+
     e->h = h;
     e->opaque = opaque;
+    e->index = next_index++;
     while (*p) {
         p = &(*p)->next;
     }
@@ -53,6 +57,17 @@ void input_handler_activate(InputHandlerEntry *e)
     handler_unlink(e);
     e->next = handlers;
     handlers = e;
+}
+
+void input_handler_deactivate(InputHandlerEntry *e)
+{
+    InputHandlerEntry **p = &handlers;
+
+    handler_unlink(e);
+    while (*p) {
+        p = &(*p)->next;
+    }
+    *p = e;
 }
 
 void input_handler_unregister(InputHandlerEntry *e)
@@ -541,3 +556,27 @@ static json_t *qmp_input_send_event(json_t *args, GError **errp)
     return json_object();
 }
 QMP_COMMAND("input-send-event", qmp_input_send_event)
+
+/*
+ * The pointer handlers, the one that gets motion first ("current"); QEMU's
+ * query-mice, which shows whether a tablet took over (absolute).
+ */
+static json_t *qmp_query_mice(json_t *args, GError **errp)
+{
+    const uint32_t pointer = INPUT_EVENT_MASK_REL | INPUT_EVENT_MASK_ABS;
+    json_t *list = json_array();
+    bool first = true;
+
+    for (InputHandlerEntry *e = handlers; e; e = e->next) {
+        if (!(e->h->mask & pointer)) {
+            continue;
+        }
+        json_array_append_new(list, json_pack(
+            "{s:s, s:i, s:b, s:b}", "name", e->h->name, "index", e->index,
+            "current", first, "absolute",
+            (e->h->mask & INPUT_EVENT_MASK_ABS) != 0));
+        first = false;
+    }
+    return list;
+}
+QMP_COMMAND("query-mice", qmp_query_mice)

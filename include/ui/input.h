@@ -183,6 +183,11 @@ InputHandlerEntry *input_handler_register(const InputHandler *h,
                                           void *opaque);
 /* Makes the handler the first one its kinds of events go to. */
 void input_handler_activate(InputHandlerEntry *e);
+/*
+ * Makes it the last: a device whose driver went away (virtio input after
+ * a reset) gives its events back to the others.
+ */
+void input_handler_deactivate(InputHandlerEntry *e);
 void input_handler_unregister(InputHandlerEntry *e);
 /* Whether some handler takes events of this kind. */
 bool input_handler_exists(InputEventKind kind);
