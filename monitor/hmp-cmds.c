@@ -1198,6 +1198,103 @@ static void hmp_info_pci(HmpContext *ctx, const HmpArgs *a, GString *out)
     json_decref(buses);
 }
 
+/* ---- VNC (QEMU's info vnc, set_password, expire_password) ---- */
+
+static void hmp_info_vnc(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-vnc", NULL, out), *clients, *c;
+    size_t i;
+
+    if (!r) {
+        return;
+    }
+    if (!json_is_true(json_object_get(r, "enabled"))) {
+        g_string_append(out, "None\n");
+        json_decref(r);
+        return;
+    }
+    g_string_append_printf(out, "default:\n  Server: %s:%s (%s)\n"
+                           "    Auth: %s (Sub: none)\n",
+                           json_string_value(json_object_get(r, "host")),
+                           json_string_value(json_object_get(r, "service")),
+                           json_string_value(json_object_get(r, "family")),
+                           json_string_value(json_object_get(r, "auth")));
+    clients = json_object_get(r, "clients");
+    json_array_foreach(clients, i, c) {
+        g_string_append_printf(
+            out, "  Client: %s:%s (%s)\n    x509_dname: none\n"
+            "    sasl_username: none\n",
+            json_string_value(json_object_get(c, "host")),
+            json_string_value(json_object_get(c, "service")),
+            json_string_value(json_object_get(c, "family")));
+    }
+    json_decref(r);
+}
+
+static void vnc_set_password(const char *protocol, const char *password,
+                             const char *action, GString *out)
+{
+    json_t *args = json_pack("{s:s, s:s}", "protocol", protocol, "password",
+                             password);
+
+    if (action) {
+        json_object_set_new(args, "connected", json_string(action));
+    }
+    json_decref(call("set_password", args, out));
+    json_decref(args);
+}
+
+/* "set_password protocol password [action-if-connected]" */
+static void hmp_set_password(HmpContext *ctx, const HmpArgs *a,
+                             GString *out)
+{
+    GPtrArray *w = split_words(a->rest);
+
+    if (w->len < 2 || w->len > 3) {
+        g_string_append(out, "usage: set_password protocol password "
+                        "[action-if-connected]\n");
+    } else {
+        vnc_set_password(w->pdata[0], w->pdata[1],
+                         w->len > 2 ? w->pdata[2] : NULL, out);
+    }
+    g_ptr_array_free(w, TRUE);
+}
+
+/* "expire_password protocol time" */
+static void hmp_expire_password(HmpContext *ctx, const HmpArgs *a,
+                                GString *out)
+{
+    GPtrArray *w = split_words(a->rest);
+
+    if (w->len != 2) {
+        g_string_append(out, "usage: expire_password protocol time\n");
+    } else {
+        json_t *args = json_pack("{s:s, s:s}", "protocol",
+                                 (char *)w->pdata[0], "time",
+                                 (char *)w->pdata[1]);
+        json_decref(call("expire_password", args, out));
+        json_decref(args);
+    }
+    g_ptr_array_free(w, TRUE);
+}
+
+/*
+ * "change vnc password [PASSWORD]". QEMU prompts for a missing password on
+ * a terminal; here it must be given on the line.
+ */
+static void hmp_change_vnc(GPtrArray *w, GString *out)
+{
+    if (w->len < 2 || strcmp(w->pdata[1], "password")) {
+        g_string_append(out, "Error: only 'change vnc password PASSWORD' "
+                        "is supported for VNC\n");
+    } else if (w->len != 3) {
+        g_string_append(out, "Error: give the password: change vnc "
+                        "password PASSWORD\n");
+    } else {
+        vnc_set_password("vnc", w->pdata[2], NULL, out);
+    }
+}
+
 /* ---- removable media (QEMU's eject and change) ---- */
 
 /* "eject [-f] device" */
@@ -1222,7 +1319,9 @@ static void hmp_change(HmpContext *ctx, const HmpArgs *a, GString *out)
 {
     GPtrArray *w = split_words(a->rest);
 
-    if (w->len < 2 || w->len > 4) {
+    if (w->len >= 1 && !strcmp(w->pdata[0], "vnc")) {
+        hmp_change_vnc(w, out);
+    } else if (w->len < 2 || w->len > 4) {
         g_string_append(out, "usage: change device filename "
                         "[format [read-only-mode]]\n");
     } else {
@@ -1253,6 +1352,9 @@ static const HmpCommand hmp_commands[] = {
     { "cpu", "index", "set the default CPU", ARGS_EXPR, hmp_cpu },
     { "eject", "[-f] device", "eject a removable medium (use -f to force "
       "it)", ARGS_REST, hmp_eject },
+    { "expire_password", "protocol time", "set the expiry of a remote "
+      "display's password (time: now, never, +secs or secs since the "
+      "epoch)", ARGS_REST, hmp_expire_password },
     { "gva2gpa", "addr", "print the guest physical address corresponding "
       "to a guest virtual address", ARGS_EXPR, hmp_gva2gpa },
     { "help|?", "[cmd]", "show the help", ARGS_REST, hmp_help },
@@ -1271,6 +1373,9 @@ static const HmpCommand hmp_commands[] = {
       "ctrl-alt-f1', default hold time=100 ms)", ARGS_REST, hmp_sendkey },
     { "set_link", "name on|off", "change the link status of a network "
       "adapter", ARGS_REST, hmp_set_link },
+    { "set_password", "protocol password [action-if-connected]",
+      "set the password of a remote display (protocol: vnc)", ARGS_REST,
+      hmp_set_password },
     { "stop|s", "", "stop emulation", ARGS_NONE, hmp_stop },
     { "system_powerdown", "", "send system power down event", ARGS_NONE,
       hmp_system_powerdown },
@@ -1305,6 +1410,7 @@ static const HmpCommand hmp_info_commands[] = {
     { "uuid", "", "show the current VM UUID", ARGS_NONE, hmp_info_uuid },
     { "version", "", "show the version of QEMU", ARGS_NONE,
       hmp_info_version },
+    { "vnc", "", "show the vnc server status", ARGS_NONE, hmp_info_vnc },
     { NULL },
 };
 

@@ -22,7 +22,7 @@ if [ ! -f "$builddir/build.ninja" ]; then
         { cat "$builddir.setup.log" >&2; exit 1; }
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qmp fuzz-qtest fuzz-qcow2)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-qmp fuzz-qtest fuzz-qcow2 fuzz-vnc)
 if ! ninja -C "$builddir" "${targets[@]/#/tests/fuzz/}" >"$builddir/build.log"; then
     tail -n 40 "$builddir/build.log" >&2
     exit 1

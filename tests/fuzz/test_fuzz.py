@@ -14,7 +14,8 @@ SECONDS = int(os.environ.get("VIREO_FUZZ_SECONDS", "20"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["fuzz-qmp", "fuzz-qtest", "fuzz-qcow2"])
+@pytest.mark.parametrize("target", ["fuzz-qmp", "fuzz-qtest", "fuzz-qcow2",
+                                    "fuzz-vnc"])
 def test_fuzz_target_finds_nothing(target):
     if not shutil.which("clang"):
         pytest.skip("clang is not installed (scripts/install-deps.sh "
