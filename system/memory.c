@@ -2,7 +2,7 @@
  * The memory API: regions form a tree, each address space flattens its tree
  * into a sorted list of non-overlapping ranges (higher priority, then later
  * added, wins) and tells listeners which RAM ranges and ioeventfds came and
- * went.
+ * went. RAM regions may log the pages written into them (dirty logging).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -82,6 +82,7 @@ void memory_region_destroy(MemoryRegion *mr)
     if (mr->type == MR_RAM && mr->ram) {
         munmap(mr->ram, mr->size);
     }
+    g_free(mr->dirty);
     g_ptr_array_free(mr->subregions, TRUE);
     if (mr->ioeventfds) {
         g_array_free(mr->ioeventfds, TRUE);
@@ -353,6 +354,7 @@ static void insert_in_gaps(FlatBuilder *fb, hwaddr start, hwaddr end,
             .mr = mr,
             .offset = start - mr_base,
             .readonly = readonly,
+            .dirty_log = mr->type == MR_RAM && mr->dirty_log,
         };
         g_array_insert_val(fb->ranges, i, nr);
         i++;
@@ -432,7 +434,8 @@ static void flatview_free(FlatView *view)
 static bool range_equal(const FlatRange *a, const FlatRange *b)
 {
     return a->start == b->start && a->size == b->size && a->mr == b->mr &&
-           a->offset == b->offset && a->readonly == b->readonly;
+           a->offset == b->offset && a->readonly == b->readonly &&
+           a->dirty_log == b->dirty_log;
 }
 
 static bool view_contains(const FlatView *v, const FlatRange *fr)
@@ -684,6 +687,9 @@ MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
     if (fr->mr->type == MR_RAM) {
         if (!fr->readonly) {
             memcpy(fr->mr->ram + off, &val, size);
+            if (fr->dirty_log) {
+                memory_region_set_dirty(fr->mr, off, size);
+            }
             if (memory_ram_write_notify) {
                 memory_ram_write_notify(addr, size);
             }
@@ -740,6 +746,9 @@ static MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, void *buf,
                     memcpy(p, fr->mr->ram + off, chunk);
                 } else if (!fr->readonly || rom) {
                     memcpy(fr->mr->ram + off, p, chunk);
+                    if (fr->dirty_log) {
+                        memory_region_set_dirty(fr->mr, off, chunk);
+                    }
                     if (memory_ram_write_notify) {
                         memory_ram_write_notify(addr, chunk);
                     }
@@ -794,10 +803,171 @@ void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
         (is_write && fr->readonly)) {
         return NULL;
     }
+    hwaddr off = fr->offset + (addr - fr->start);
+    /* the caller writes after this: a reader may see the bit before the
+     * data and then see the data only after the next write (DMA into
+     * logged memory, VRAM, is rare; the bit is never lost) */
+    if (is_write && fr->dirty_log) {
+        memory_region_set_dirty(fr->mr, off, len);
+    }
     if (is_write && memory_ram_write_notify) {
         memory_ram_write_notify(addr, len);
     }
-    return fr->mr->ram + fr->offset + (addr - fr->start);
+    return fr->mr->ram + off;
+}
+
+/* --- dirty logging --- */
+
+struct DirtyBitmapSnapshot {
+    uint64_t first_page, last_page;     /* region pages it covers */
+    uint64_t first_word;                /* bits[0] is this region word */
+    uint64_t bits[];
+};
+
+/* The region pages of [offset, offset+size) clipped to mr; false: none. */
+static bool range_pages(const MemoryRegion *mr, hwaddr offset, uint64_t size,
+                        uint64_t *first, uint64_t *last)
+{
+    if (!size || offset >= mr->size) {
+        return false;
+    }
+    size = MIN(size, mr->size - offset);
+    *first = offset >> DIRTY_PAGE_BITS;
+    *last = (offset + size - 1) >> DIRTY_PAGE_BITS;
+    return true;
+}
+
+/* The bits of pages [first, last] within bitmap word w. */
+static uint64_t word_mask(uint64_t first, uint64_t last, uint64_t w)
+{
+    uint64_t lo = MAX(first, w * 64) - w * 64;
+    uint64_t hi = MIN(last, w * 64 + 63) - w * 64;
+
+    return (~0ULL >> (63 - hi)) & (~0ULL << lo);
+}
+
+void memory_region_set_log(MemoryRegion *mr, bool log)
+{
+    g_assert(mr->type == MR_RAM);
+    if (mr->dirty_log == log) {
+        return;
+    }
+    if (!mr->dirty) {
+        uint64_t pages = (mr->size + DIRTY_PAGE_SIZE - 1) >> DIRTY_PAGE_BITS;
+        mr->dirty = g_new0(uint64_t, (pages + 63) / 64);
+    }
+    mr->dirty_log = log;
+    memory_region_set_dirty(mr, 0, mr->size);
+    memory_changed();
+}
+
+void memory_region_set_dirty(MemoryRegion *mr, hwaddr offset, uint64_t size)
+{
+    uint64_t first, last;
+
+    if (!__atomic_load_n(&mr->dirty_log, __ATOMIC_RELAXED) ||
+        !range_pages(mr, offset, size, &first, &last)) {
+        return;
+    }
+    for (uint64_t w = first / 64; w <= last / 64; w++) {
+        uint64_t mask = word_mask(first, last, w);
+        /* most writes hit a page already dirty: skip the locked op */
+        if ((__atomic_load_n(&mr->dirty[w], __ATOMIC_RELAXED) & mask) !=
+            mask) {
+            __atomic_fetch_or(&mr->dirty[w], mask, __ATOMIC_SEQ_CST);
+        }
+    }
+}
+
+/* Lets the accelerators add the pages they logged for mr. */
+static void region_log_sync(MemoryRegion *mr)
+{
+    for (guint i = 0; address_spaces && i < address_spaces->len; i++) {
+        AddressSpace *as = g_ptr_array_index(address_spaces, i);
+        for (size_t j = 0; as->view && j < as->view->nr; j++) {
+            const FlatRange *fr = &as->view->ranges[j];
+            if (fr->mr != mr || !fr->dirty_log) {
+                continue;
+            }
+            for (MemoryListener *l = as->listeners; l; l = l->next) {
+                if (l->log_sync) {
+                    l->log_sync(l, fr);
+                }
+            }
+        }
+    }
+}
+
+bool memory_region_test_and_clear_dirty(MemoryRegion *mr, hwaddr offset,
+                                        uint64_t size)
+{
+    uint64_t first, last, found = 0;
+
+    if (!mr->dirty_log || !range_pages(mr, offset, size, &first, &last)) {
+        return false;
+    }
+    region_log_sync(mr);
+    for (uint64_t w = first / 64; w <= last / 64; w++) {
+        uint64_t mask = word_mask(first, last, w);
+        if (__atomic_load_n(&mr->dirty[w], __ATOMIC_RELAXED) & mask) {
+            found |= __atomic_fetch_and(&mr->dirty[w], ~mask,
+                                        __ATOMIC_SEQ_CST) & mask;
+        }
+    }
+    return found != 0;
+}
+
+DirtyBitmapSnapshot *memory_region_snapshot_and_clear_dirty(MemoryRegion *mr,
+                                                            hwaddr offset,
+                                                            uint64_t size)
+{
+    uint64_t first, last;
+    DirtyBitmapSnapshot *snap;
+
+    if (!mr->dirty_log || !range_pages(mr, offset, size, &first, &last)) {
+        /* an empty snapshot: nothing dirty */
+        snap = g_malloc0(sizeof(*snap) + sizeof(uint64_t));
+        snap->first_page = 1;
+        return snap;
+    }
+    region_log_sync(mr);
+    uint64_t nwords = last / 64 - first / 64 + 1;
+    snap = g_malloc0(sizeof(*snap) + nwords * sizeof(uint64_t));
+    snap->first_page = first;
+    snap->last_page = last;
+    snap->first_word = first / 64;
+    for (uint64_t i = 0; i < nwords; i++) {
+        uint64_t w = snap->first_word + i;
+        uint64_t mask = word_mask(first, last, w);
+        if (__atomic_load_n(&mr->dirty[w], __ATOMIC_RELAXED) & mask) {
+            snap->bits[i] = __atomic_fetch_and(&mr->dirty[w], ~mask,
+                                               __ATOMIC_SEQ_CST) & mask;
+        }
+    }
+    return snap;
+}
+
+bool memory_region_snapshot_get_dirty(const DirtyBitmapSnapshot *snap,
+                                      hwaddr offset, uint64_t size)
+{
+    uint64_t first, last;
+
+    if (!size || offset + size - 1 < offset) {
+        return false;
+    }
+    first = MAX(offset >> DIRTY_PAGE_BITS, snap->first_page);
+    last = MIN((offset + size - 1) >> DIRTY_PAGE_BITS, snap->last_page);
+    for (uint64_t w = first / 64; first <= last && w <= last / 64; w++) {
+        if (snap->bits[w - snap->first_word] & word_mask(first, last, w)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void memory_region_snapshot_free(DirtyBitmapSnapshot *snap)
+{
+    g_free(snap);
 }
 
 /* --- "info mtree" --- */

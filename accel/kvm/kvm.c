@@ -80,7 +80,8 @@ static void kvm_region_add(MemoryListener *l, const FlatRange *fr)
                 .start = fr->start,
                 .size = fr->size,
                 .host = fr->mr->ram + fr->offset,
-                .flags = fr->readonly ? KVM_MEM_READONLY : 0,
+                .flags = (fr->readonly ? KVM_MEM_READONLY : 0) |
+                         (fr->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0),
             };
             kvm_slot_commit(s, i);
             return;
@@ -90,6 +91,58 @@ static void kvm_region_add(MemoryListener *l, const FlatRange *fr)
     vm_request_shutdown(SHUTDOWN_HOST_ERROR, 1);
 }
 
+/*
+ * Fetches the pages the guest wrote in a slot with KVM_MEM_LOG_DIRTY_PAGES
+ * since the last call (KVM_GET_DIRTY_LOG clears KVM's bitmap: we never
+ * enable KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) and marks them in fr's region.
+ */
+static void kvm_slot_sync_dirty(KVMState *s, int i, const FlatRange *fr)
+{
+    uint64_t npages = (s->slots[i].size + 0xfff) >> 12;
+    /* a bit per page, in longs as the kernel writes it */
+    uint64_t *bitmap = g_new0(uint64_t, (npages + 63) / 64);
+    struct kvm_dirty_log log;
+
+    memset(&log, 0, sizeof(log));   /* the padding too, as api.rst asks */
+    log.slot = i;
+    log.dirty_bitmap = bitmap;
+    if (kvm_ioctl_retry(s->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+        /* the writes are unknown: all of it may have changed */
+        log_error_once("KVM: KVM_GET_DIRTY_LOG failed: %s",
+                       g_strerror(errno));
+        memory_region_set_dirty(fr->mr, fr->offset, fr->size);
+    } else {
+        for (uint64_t p = 0; p < npages; p++) {
+            if (bitmap[p / 64] & (1ULL << (p % 64))) {
+                memory_region_set_dirty(fr->mr, fr->offset + (p << 12),
+                                        0x1000);
+            }
+        }
+    }
+    g_free(bitmap);
+}
+
+static int kvm_slot_of(KVMState *s, const FlatRange *fr)
+{
+    for (int i = 0; i < s->nr_slots; i++) {
+        if (s->slots[i].used && s->slots[i].start == fr->start &&
+            s->slots[i].size == fr->size) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void kvm_log_sync(MemoryListener *l, const FlatRange *fr)
+{
+    KVMState *s = container_of(l, KVMState, listener);
+    int i = kvm_slot_of(s, fr);
+
+    if (i >= 0 && (s->slots[i].flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+        kvm_slot_sync_dirty(s, i, fr);
+    }
+}
+
 static void kvm_region_del(MemoryListener *l, const FlatRange *fr)
 {
     KVMState *s = container_of(l, KVMState, listener);
@@ -97,6 +150,10 @@ static void kvm_region_del(MemoryListener *l, const FlatRange *fr)
     for (int i = 0; i < s->nr_slots; i++) {
         if (s->slots[i].used && s->slots[i].start == fr->start &&
             s->slots[i].size == fr->size) {
+            if (s->slots[i].flags & KVM_MEM_LOG_DIRTY_PAGES) {
+                /* what the slot logged would go with it */
+                kvm_slot_sync_dirty(s, i, fr);
+            }
             s->slots[i].used = false;
             kvm_slot_commit(s, i);
             return;
@@ -109,6 +166,7 @@ static void kvm_memory_listen(Machine *m, AddressSpace *as)
     KVMState *s = kvm_state(m);
     s->listener.region_add = kvm_region_add;
     s->listener.region_del = kvm_region_del;
+    s->listener.log_sync = kvm_log_sync;
     kvm_ioeventfd_listen(s);
     address_space_add_listener(as, &s->listener);
 }

@@ -38,6 +38,11 @@ typedef struct PCIVGAState {
 
 /* ---- Bochs VBE DISPI ---- */
 
+VGACommonState *std_vga_common(Device *dev)
+{
+    return &((PCIVGAState *)dev)->vga;
+}
+
 bool vbe_enabled(const VGACommonState *s)
 {
     return s->vbe_regs[VBE_DISPI_INDEX_ENABLE] & VBE_DISPI_ENABLED;
@@ -180,8 +185,10 @@ static void vbe_write_enable(VGACommonState *s, uint32_t val)
         vbe_fixup_regs(s);
         vbe_update_vgaregs(s);
         if (!(val & VBE_DISPI_NOCLEARMEM)) {
-            memset(s->vram_ptr, 0,
-                   (size_t)r[VBE_DISPI_INDEX_YRES] * s->vbe_line_offset);
+            size_t len = (size_t)r[VBE_DISPI_INDEX_YRES] *
+                         s->vbe_line_offset;
+            memset(s->vram_ptr, 0, len);
+            memory_region_set_dirty(&s->vram, 0, len);
         }
     } else if (!(val & VBE_DISPI_ENABLED)) {
         s->bank_offset = 0;

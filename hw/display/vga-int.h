@@ -66,6 +66,7 @@
 #define VGA_CRTC_V_SYNC_END 0x11
 #define VGA_CRTC_V_DISP_END 0x12
 #define VGA_CRTC_OFFSET     0x13
+#define VGA_CRTC_UNDERLINE  0x14
 #define VGA_CRTC_MODE       0x17
 #define VGA_CRTC_LINE_COMPARE 0x18
 
@@ -100,6 +101,18 @@
 #define VBE_DISPI_NOCLEARMEM        0x80
 
 #define VBE_DISPI_IOPORT_INDEX      0x1ce
+
+/*
+ * What the picture depends on besides VRAM and the clock: when any of it
+ * changes between two renders, every scanline is drawn again.
+ */
+typedef struct VGADisplayRegs {
+    uint8_t msr, pas, pel_mask;
+    uint8_t sr[8], gr[16], ar[VGA_ATT_COUNT], cr[32];
+    uint8_t palette[768];
+    uint16_t vbe_regs[VBE_DISPI_INDEX_NB];
+    uint32_t vbe_start_addr, vbe_line_offset;
+} VGADisplayRegs;
 
 typedef struct VGACommonState {
     Machine *m;
@@ -140,9 +153,13 @@ typedef struct VGACommonState {
 
     /* display */
     QemuConsole *con;
-    bool full_update;
+    bool full_update;       /* redraw and report everything next time */
+    VGADisplayRegs last_regs;   /* as at the last render */
+    bool cursor_was_on, blink_was_on;   /* text phases last drawn */
+    uint8_t *font_copy;     /* the two text font maps last drawn */
     uint32_t *line_buf;     /* one rendered scanline */
     uint32_t line_buf_len;
+    uint64_t lines_rendered;    /* scanlines drawn so far (for tests) */
 } VGACommonState;
 
 /* vga.c */
@@ -160,6 +177,7 @@ bool vga_common_post_load(VGACommonState *s, GError **errp);
 extern const VMStateDescription vmstate_vga_common;
 
 /* std-vga.c: Bochs VBE */
+VGACommonState *std_vga_common(Device *dev);
 bool vbe_enabled(const VGACommonState *s);
 uint32_t vbe_read_index(VGACommonState *s);
 void vbe_write_index(VGACommonState *s, uint32_t val);

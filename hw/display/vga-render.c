@@ -3,8 +3,12 @@
  * Technical Reference, FreeVGA): alphanumeric modes with glyphs from plane
  * 2, the CGA-compatible 2-bit and planar 16-colour modes, 256-colour
  * (mode 13h and unchained), and the Bochs VBE 8/15/16/24/32 bpp modes.
- * Each scanline is rendered, compared with the surface and reported dirty
- * when it changed; every VRAM read is wrapped into VRAM.
+ * VRAM logs its writes (memory_region_set_log): a scanline is drawn only
+ * when a VRAM page it shows was written, a register, the palette or the
+ * size changed, or, in text mode, the cursor or blinking characters
+ * toggled; a drawn scanline is compared with the surface and reported
+ * only when it differs, so an idle screen costs nothing. Every VRAM read
+ * is wrapped into VRAM.
  */
 #include <string.h>
 
@@ -20,6 +24,8 @@ typedef struct VGAFrame {
     uint32_t pal16[16];         /* attribute index -> x8r8g8b8 */
     int width, height;
     int dirty_lo, dirty_hi;     /* changed scanlines */
+    bool all;                   /* draw every scanline */
+    DirtyBitmapSnapshot *vram_dirty;    /* VRAM pages written since */
 } VGAFrame;
 
 static uint8_t c6_to_8(uint8_t v)
@@ -52,6 +58,17 @@ static void build_palettes(VGACommonState *s, VGAFrame *f)
     }
 }
 
+/* Whether VRAM bytes [addr, addr+len), wrapped into VRAM, were written. */
+static bool vram_written(VGACommonState *s, VGAFrame *f, uint32_t addr,
+                         uint32_t len)
+{
+    addr &= s->vram_size - 1;
+    if (len > s->vram_size - addr) {
+        return true;    /* wraps: rare, just draw */
+    }
+    return memory_region_snapshot_get_dirty(f->vram_dirty, addr, len);
+}
+
 static uint8_t vram_byte(VGACommonState *s, uint32_t addr)
 {
     return s->vram_ptr[addr & (s->vram_size - 1)];
@@ -75,6 +92,7 @@ static void commit_line(VGACommonState *s, VGAFrame *f, int y,
     uint8_t *dst = surface_data(surf) + y * surface_stride(surf);
     size_t len = f->width * 4;
 
+    s->lines_rendered++;
     if (!memcmp(dst, line, len)) {
         return;
     }
@@ -92,6 +110,7 @@ static void begin_frame(VGACommonState *s, VGAFrame *f, int w, int h)
         qemu_console_resize(s->con, w, h);
         s->full_update = true;
     }
+    f->all |= s->full_update;
     surf = qemu_console_surface(s->con);
     f->width = surface_width(surf);
     f->height = surface_height(surf);
@@ -119,6 +138,56 @@ static uint32_t font_offset(unsigned n)
     return (n & 3) * 0x4000 + (n >> 2) * 0x2000;
 }
 
+#define TEXT_FONT_BYTES     (256 * 32)  /* a font map: 32 lines a glyph */
+
+/* Whether the glyphs of maps a and b differ from those last drawn; the
+ * copy is brought up to date. */
+static bool text_fonts_changed(VGACommonState *s, uint32_t font_a,
+                               uint32_t font_b)
+{
+    uint32_t maps[2] = { font_a, font_b };
+    bool changed = false;
+
+    if (!s->font_copy) {
+        s->font_copy = g_malloc0(2 * TEXT_FONT_BYTES);
+        changed = true;
+    }
+    for (int m = 0; m < 2; m++) {
+        uint8_t *copy = s->font_copy + m * TEXT_FONT_BYTES;
+        for (uint32_t i = 0; i < TEXT_FONT_BYTES; i++) {
+            uint8_t b = vram_byte(s, (maps[m] + i) * 4 + 2);
+            if (copy[i] != b) {
+                copy[i] = b;
+                changed = true;
+            }
+        }
+    }
+    return changed;
+}
+
+/*
+ * Whether the text row of cols cells from cell first must be drawn: every
+ * row must, its cells were written, the cursor toggled in it (cursor is
+ * the cursor's cell, UINT32_MAX if it did not toggle), or blinking
+ * toggled and one of its cells blinks.
+ */
+static bool text_row_changed(VGACommonState *s, VGAFrame *f, uint32_t first,
+                             int cols, uint32_t cursor, bool blink_toggled)
+{
+    if (f->all || vram_written(s, f, first * 4, cols * 4)) {
+        return true;
+    }
+    if (cursor - first < (uint32_t)cols) {
+        return true;
+    }
+    for (int c = 0; blink_toggled && c < cols; c++) {
+        if (vram_byte(s, (first + c) * 4 + 1) & 0x80) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void draw_text(VGACommonState *s, VGAFrame *f)
 {
     uint8_t sr3 = s->sr[VGA_SEQ_CHARACTER_MAP];
@@ -141,20 +210,44 @@ static void draw_text(VGACommonState *s, VGAFrame *f)
     bool cursor_on = !(s->cr[VGA_CRTC_CURSOR_START] & 0x20);
     bool blink_attr = s->ar[VGA_ATC_MODE] & 0x08;
     bool line_gfx = s->ar[VGA_ATC_MODE] & 0x04;
+    bool underline = s->ar[VGA_ATC_MODE] & 0x02;   /* mono attributes */
+    int underline_gl = s->cr[VGA_CRTC_UNDERLINE] & 0x1f;
     int64_t frame = clock_get_ns(CLK_VIRTUAL) / VGA_FRAME_NS;
     bool cursor_phase = !((frame >> 4) & 1);
     bool blink_phase = !((frame >> 5) & 1);
     int dot_w = cw * (dbl ? 2 : 1);
     uint32_t *line;
+    bool draw_row = false;
 
     if (rows < 1) {
         rows = 1;
     }
     begin_frame(s, f, cols * dot_w, rows * cheight);
+    /* fonts share pages with the text (plane 2 sits beside planes 0 and
+     * 1): a written page counts when the glyphs really changed, and then
+     * every row is drawn (which cells use a glyph is not worth finding
+     * out; fonts change at mode sets) */
+    if ((f->all || vram_written(s, f, font_a * 4, TEXT_FONT_BYTES * 4) ||
+         vram_written(s, f, font_b * 4, TEXT_FONT_BYTES * 4)) &&
+        text_fonts_changed(s, font_a, font_b)) {
+        f->all = true;
+    }
+    bool cursor_toggled = cursor_phase != s->cursor_was_on;
+    bool blink_toggled = blink_phase != s->blink_was_on;
+    s->cursor_was_on = cursor_phase;
+    s->blink_was_on = blink_phase;
     /* the surface may be narrower than asked (no memory for a new one) */
     line = line_buffer(s, MAX(f->width, cols * dot_w));
     for (int y = 0; y < f->height; y++) {
         int row = y / cheight, gl = y % cheight;
+        if (gl == 0) {
+            draw_row = text_row_changed(s, f, start + row * pitch, cols,
+                                        cursor_toggled ? cursor : UINT32_MAX,
+                                        blink_toggled && blink_attr);
+        }
+        if (!draw_row) {
+            continue;
+        }
         for (int c = 0; c < cols; c++) {
             uint32_t cell = start + row * pitch + c;
             uint8_t ch = vram_byte(s, cell * 4);
@@ -166,6 +259,9 @@ static void draw_text(VGACommonState *s, VGAFrame *f)
             bool ninth;
             uint32_t *d = line + c * dot_w;
 
+            if (underline && (attr & 0x77) == 0x01 && gl == underline_gl) {
+                bits = 0xff;
+            }
             if (blink_attr && (attr & 0x80) && !blink_phase) {
                 bits = 0;
             }
@@ -274,10 +370,12 @@ static void draw_graphic(VGACommonState *s, VGAFrame *f)
     uint32_t row_addr = (s->cr[VGA_CRTC_START_HI] << 8 |
                          s->cr[VGA_CRTC_START_LO]) * 4;
     int multi_run = multi_scan, y1 = 0;
-    uint32_t *line;
+    uint32_t *line, span;
 
     begin_frame(s, f, width, height);
     line = line_buffer(s, f->width);
+    /* the VRAM a scanline reads: a dword per 8 pixels (16 doubled) */
+    span = 4 * ((f->width + (dbl ? 15 : 7)) / (dbl ? 16 : 8));
     for (int y = 0; y < f->height; y++) {
         uint32_t addr = row_addr;
         /* CR17 bit 0 clear: the row counter's bit 0 replaces CRTC
@@ -290,8 +388,10 @@ static void draw_graphic(VGACommonState *s, VGAFrame *f)
         if (!(crtc_mode & 2)) {
             addr = (addr & ~0x8000u) | (uint32_t)(y1 & 2) << 14;
         }
-        draw_line_vga(s, f, shift, dbl, addr, line);
-        commit_line(s, f, y, line);
+        if (f->all || vram_written(s, f, addr, span)) {
+            draw_line_vga(s, f, shift, dbl, addr, line);
+            commit_line(s, f, y, line);
+        }
         if (!multi_run) {
             int mask = (crtc_mode & 3) ^ 3;
             if ((y1 & mask) == mask) {
@@ -350,6 +450,9 @@ static void draw_vbe(VGACommonState *s, VGAFrame *f)
     line = line_buffer(s, f->width);
     for (int y = 0; y < f->height; y++) {
         uint32_t a = s->vbe_start_addr + y * s->vbe_line_offset;
+        if (!f->all && !vram_written(s, f, a, f->width * bytes)) {
+            continue;
+        }
         for (int x = 0; x < f->width; x++, a += bytes) {
             line[x] = vbe_pixel(s, f, bpp, a);
         }
@@ -364,11 +467,39 @@ static void draw_blank(VGACommonState *s, VGAFrame *f)
     uint32_t *line;
 
     begin_frame(s, f, surface_width(surf), surface_height(surf));
+    if (!f->all) {
+        return;     /* VRAM does not show */
+    }
     line = line_buffer(s, f->width);
     memset(line, 0, f->width * 4);
     for (int y = 0; y < f->height; y++) {
         commit_line(s, f, y, line);
     }
+}
+
+/* Whether what the picture depends on changed since the last render. */
+static bool display_regs_changed(VGACommonState *s)
+{
+    VGADisplayRegs r;
+
+    memset(&r, 0, sizeof(r));   /* the padding too: memcmp below */
+    r.msr = s->msr;
+    r.pas = s->ar_index & VGA_AR_ENABLE_DISPLAY;
+    r.pel_mask = s->pel_mask;
+    memcpy(r.sr, s->sr, sizeof(r.sr));
+    memcpy(r.gr, s->gr, sizeof(r.gr));
+    memcpy(r.ar, s->ar, sizeof(r.ar));
+    memcpy(r.cr, s->cr, sizeof(r.cr));
+    memcpy(r.palette, s->palette, sizeof(r.palette));
+    memcpy(r.vbe_regs, s->vbe_regs, sizeof(r.vbe_regs));
+    r.vbe_regs[VBE_DISPI_INDEX_BANK] = 0;     /* the window, not the screen */
+    r.vbe_start_addr = s->vbe_start_addr;
+    r.vbe_line_offset = s->vbe_line_offset;
+    if (!memcmp(&r, &s->last_regs, sizeof(r))) {
+        return false;
+    }
+    s->last_regs = r;
+    return true;
 }
 
 static void vga_gfx_update(void *opaque)
@@ -379,6 +510,11 @@ static void vga_gfx_update(void *opaque)
     if (!s->con) {
         return;
     }
+    /* clear the bits before reading VRAM: a write from now on shows up
+     * in this frame or sets them again for the next */
+    f.vram_dirty = memory_region_snapshot_and_clear_dirty(&s->vram, 0,
+                                                          s->vram_size);
+    f.all = display_regs_changed(s);
     build_palettes(s, &f);
     if (!(s->ar_index & VGA_AR_ENABLE_DISPLAY) ||
         (s->sr[VGA_SEQ_CLOCK_MODE] & VGA_SR01_SCREEN_OFF)) {
@@ -391,6 +527,7 @@ static void vga_gfx_update(void *opaque)
         draw_text(s, &f);
     }
     end_frame(s, &f);
+    memory_region_snapshot_free(f.vram_dirty);
 }
 
 static void vga_invalidate(void *opaque)

@@ -34,6 +34,13 @@ static uint32_t vram_ld32(VGACommonState *s, uint32_t dword)
     return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* The window's writes reach VRAM here, not through the memory API's RAM
+ * path: they tell the dirty log themselves, after the data is in. */
+static void vram_written(VGACommonState *s, uint32_t addr, uint32_t len)
+{
+    memory_region_set_dirty(&s->vram, addr, len);
+}
+
 static void vram_st32(VGACommonState *s, uint32_t dword, uint32_t v)
 {
     uint8_t *p = s->vram_ptr + dword * 4;
@@ -42,6 +49,7 @@ static void vram_st32(VGACommonState *s, uint32_t dword, uint32_t v)
     p[1] = v >> 8;
     p[2] = v >> 16;
     p[3] = v >> 24;
+    vram_written(s, dword * 4, 4);
 }
 
 static bool dac_8bit(VGACommonState *s)
@@ -323,6 +331,7 @@ void vga_mem_writeb(VGACommonState *s, hwaddr addr, uint32_t val)
         if ((s->sr[VGA_SEQ_PLANE_WRITE] & (1u << (addr & 3))) &&
             addr < s->vram_size) {
             s->vram_ptr[addr] = val;
+            vram_written(s, addr, 1);
         }
         return;
     }
@@ -338,6 +347,7 @@ void vga_mem_writeb(VGACommonState *s, hwaddr addr, uint32_t val)
                 s->vram_ptr[addr * 4 + p] = val;
             }
         }
+        vram_written(s, addr * 4, 4);
         return;
     }
     if (addr >= s->vram_size / 4) {
@@ -465,6 +475,8 @@ bool vga_common_init(VGACommonState *s, Device *dev, Machine *m,
         return false;
     }
     s->vram_ptr = memory_region_get_ram_ptr(&s->vram);
+    /* the renderer draws only the scanlines whose VRAM was written */
+    memory_region_set_log(&s->vram, true);
     memory_region_init_io(&s->lowmem, "vga-lowmem", &lowmem_ops, s, 0x20000);
     memory_region_init_io(&s->io_3b4, "vga", &io_0x3b4_ops, s, 2);
     memory_region_init_io(&s->io_3ba, "vga", &io_0x3ba_ops, s, 1);
@@ -522,6 +534,8 @@ void vga_common_uninit(VGACommonState *s)
     memory_region_destroy(&s->vram);
     g_free(s->line_buf);
     s->line_buf = NULL;
+    g_free(s->font_copy);
+    s->font_copy = NULL;
     s->line_buf_len = 0;
 }
 

@@ -63,6 +63,8 @@ struct MemoryRegion {
     bool readonly;          /* ROM: guest writes are discarded */
     /* MR_RAM */
     uint8_t *ram;
+    bool dirty_log;         /* memory_region_set_log */
+    uint64_t *dirty;        /* a bit per page; allocated on first log */
     /* MR_IO */
     const MemoryRegionOps *ops;
     void *opaque;
@@ -84,6 +86,7 @@ typedef struct FlatRange {
     MemoryRegion *mr;       /* terminal region: RAM or IO */
     hwaddr offset;          /* offset of start within mr */
     bool readonly;
+    bool dirty_log;         /* mr logs its writes (memory_region_set_log) */
 } FlatRange;
 
 struct FlatView {
@@ -112,6 +115,12 @@ struct MemoryListener {
      */
     void (*eventfd_add)(MemoryListener *l, const MemoryRegionIoeventfd *e);
     void (*eventfd_del)(MemoryListener *l, const MemoryRegionIoeventfd *e);
+    /*
+     * Called for a RAM range with dirty_log before its region's bitmap is
+     * read: an accelerator whose guest writes RAM behind the memory API's
+     * back (KVM) adds the pages it saw written with memory_region_set_dirty.
+     */
+    void (*log_sync)(MemoryListener *l, const FlatRange *fr);
     MemoryListener *next;
 };
 
@@ -161,6 +170,44 @@ void memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size,
                                bool match_data, uint64_t data, int fd);
 void memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size,
                                bool match_data, uint64_t data, int fd);
+
+/*
+ * Dirty logging (QEMU's DIRTY_MEMORY_VGA, one client): while a RAM region
+ * logs, every write into it sets the bit of each 4 KiB page it touched —
+ * DMA and loaders through the functions below, the software CPU's
+ * stores, and under KVM the pages the kernel logged (fetched by log_sync
+ * when the bitmap is read). A device reads and clears the bits of a range
+ * with memory_region_test_and_clear_dirty or, for many queries against
+ * one moment, memory_region_snapshot_and_clear_dirty. Bits are set after
+ * the data is written (address_space_ram_ptr sets them when it hands out
+ * the pointer) and cleared before the reader looks at the data, so a write
+ * racing with a reader is seen now or on the next read. One client: the
+ * display device that turned logging on owns the bits.
+ *
+ * Turning logging on marks the whole region dirty (what it holds was never
+ * seen); it changes the map, so listeners see the region's ranges go and
+ * come back with dirty_log set.
+ */
+#define DIRTY_PAGE_BITS 12
+#define DIRTY_PAGE_SIZE (1u << DIRTY_PAGE_BITS)
+
+void memory_region_set_log(MemoryRegion *mr, bool log);
+/* Marks [offset, offset+size) of a logging region dirty (no-op if not). */
+void memory_region_set_dirty(MemoryRegion *mr, hwaddr offset, uint64_t size);
+/* Whether any page of the range is dirty; clears the range's bits. */
+bool memory_region_test_and_clear_dirty(MemoryRegion *mr, hwaddr offset,
+                                        uint64_t size);
+
+/* The dirty bits of a range at one moment, cleared in the region. */
+typedef struct DirtyBitmapSnapshot DirtyBitmapSnapshot;
+DirtyBitmapSnapshot *memory_region_snapshot_and_clear_dirty(MemoryRegion *mr,
+                                                            hwaddr offset,
+                                                            uint64_t size);
+/* Whether a page of [offset, offset+size) was dirty in snap (offsets are
+ * the region's; outside the snapshot's range counts as clean). */
+bool memory_region_snapshot_get_dirty(const DirtyBitmapSnapshot *snap,
+                                      hwaddr offset, uint64_t size);
+void memory_region_snapshot_free(DirtyBitmapSnapshot *snap);
 
 /*
  * Changes to the tree are batched: every change marks the address spaces

@@ -77,7 +77,7 @@ void x86_code_page_written(X86CPU *cpu, uint32_t *page_word)
     uint32_t old = __atomic_load_n(page_word, __ATOMIC_RELAXED), new;
 
     do {
-        new = (old + 1) & X86_PAGE_GEN_MASK;
+        new = ((old + 1) & X86_PAGE_GEN_MASK) | (old & X86_PAGE_DIRTY_LOG);
     } while (!__atomic_compare_exchange_n(page_word, &old, new, true,
                                           __ATOMIC_SEQ_CST,
                                           __ATOMIC_RELAXED));

@@ -180,6 +180,9 @@ uint64_t x86_translate_code(X86CPU *cpu, uint64_t lin, const uint8_t **host,
                             uint32_t **page_word);
 /* Instruction bytes across a page boundary or from MMIO. */
 uint8_t x86_ld_code_byte(X86CPU *cpu, uint64_t lin);
+/* After a store into the RAM page of page_word with X86_PAGE_WRITE_HOOK
+ * set: invalidates its code, marks it dirty for a logging region. */
+void x86_ram_page_written(X86CPU *cpu, uint32_t *page_word);
 /* Host pointer for an aligned-within-page RAM access of size bytes that
  * the CPU may perform (checking and faulting as a store would when write),
  * or NULL when the caller must use x86_ld/x86_st (MMIO, page crossing).
@@ -238,8 +241,8 @@ static inline void x86_st_mmu(X86CPU *cpu, uint64_t lin, int size,
         case 4: { uint32_t v = val; memcpy(p, &v, 4); break; }
         default: memcpy(p, &val, 8); break;
         }
-        if (unlikely(*e->page_word & X86_PAGE_HAS_CODE)) {
-            x86_code_page_written(cpu, e->page_word);
+        if (unlikely(*e->page_word & X86_PAGE_WRITE_HOOK)) {
+            x86_ram_page_written(cpu, e->page_word);
         }
         return;
     }

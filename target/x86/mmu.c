@@ -20,6 +20,8 @@ typedef struct PageWords {
     const uint8_t *ram;
     uint64_t npages;
     uint32_t *words;
+    MemoryRegion *mr;   /* the region last mapped with this RAM */
+    bool logged;        /* the words carry X86_PAGE_DIRTY_LOG */
 } PageWords;
 
 typedef struct PhysRange {
@@ -84,22 +86,75 @@ static bool phys_lookup(uint64_t paddr, uint64_t len, PhysPage *pp)
     return found;
 }
 
+/* Sets or clears X86_PAGE_DIRTY_LOG on every page as mr logs or not. */
+static void page_words_sync_log(PageWords *pw, MemoryRegion *mr)
+{
+    if (pw->logged == mr->dirty_log) {
+        return;
+    }
+    for (uint64_t i = 0; i < pw->npages; i++) {
+        if (mr->dirty_log) {
+            __atomic_fetch_or(&pw->words[i], X86_PAGE_DIRTY_LOG,
+                              __ATOMIC_SEQ_CST);
+        } else {
+            __atomic_fetch_and(&pw->words[i], ~X86_PAGE_DIRTY_LOG,
+                               __ATOMIC_SEQ_CST);
+        }
+    }
+    pw->logged = mr->dirty_log;
+}
+
+/* Caller holds phys.lock for writing. */
 static uint32_t *page_words_for(MemoryRegion *mr)
 {
     uint64_t npages = (mr->size + 0xfff) >> 12;
+    PageWords *pw = NULL;
 
-    for (guint i = 0; i < phys.blocks->len; i++) {
-        PageWords *pw = g_ptr_array_index(phys.blocks, i);
-        if (pw->ram == mr->ram && pw->npages == npages) {
-            return pw->words;
+    for (guint i = 0; i < phys.blocks->len && !pw; i++) {
+        PageWords *o = g_ptr_array_index(phys.blocks, i);
+        if (o->ram == mr->ram && o->npages == npages) {
+            pw = o;
         }
     }
-    PageWords *pw = g_new0(PageWords, 1);
-    pw->ram = mr->ram;
-    pw->npages = npages;
-    pw->words = g_new0(uint32_t, npages ? npages : 1);
-    g_ptr_array_add(phys.blocks, pw);
+    if (!pw) {
+        pw = g_new0(PageWords, 1);
+        pw->ram = mr->ram;
+        pw->npages = npages;
+        pw->words = g_new0(uint32_t, npages ? npages : 1);
+        g_ptr_array_add(phys.blocks, pw);
+    }
+    __atomic_store_n(&pw->mr, mr, __ATOMIC_RELEASE);
+    page_words_sync_log(pw, mr);
     return pw->words;
+}
+
+/*
+ * A store of this process hit a page of a logging region: mark it. Stores
+ * to VRAM come in runs, so each thread remembers the block it last found;
+ * blocks are never freed, and only pw->mr may change under it.
+ */
+static void page_mark_dirty(uint32_t *word)
+{
+    static __thread PageWords *last;
+    PageWords *pw = last;
+
+    if (!pw || word < pw->words || word >= pw->words + pw->npages) {
+        pw = NULL;
+        pthread_rwlock_rdlock(&phys.lock);
+        for (guint i = 0; i < phys.blocks->len && !pw; i++) {
+            PageWords *o = g_ptr_array_index(phys.blocks, i);
+            if (word >= o->words && word < o->words + o->npages) {
+                pw = o;
+            }
+        }
+        pthread_rwlock_unlock(&phys.lock);
+        if (!pw) {
+            return;
+        }
+        last = pw;
+    }
+    memory_region_set_dirty(__atomic_load_n(&pw->mr, __ATOMIC_ACQUIRE),
+                            (uint64_t)(word - pw->words) << 12, 0x1000);
 }
 
 /* Every vCPU drops its translations before it next touches memory. */
@@ -116,10 +171,11 @@ static void phys_map_changed(void)
 
 static void phys_region_add(MemoryListener *l, const FlatRange *fr)
 {
-    uint32_t *words = page_words_for(fr->mr);
+    uint32_t *words;
     size_t i;
 
     pthread_rwlock_wrlock(&phys.lock);
+    words = page_words_for(fr->mr);
     if (phys.nr == phys.cap) {
         phys.cap = phys.cap ? phys.cap * 2 : 16;
         phys.ranges = g_renew(PhysRange, phys.ranges, phys.cap);
@@ -195,7 +251,8 @@ void x86_code_invalidate(uint64_t paddr, uint64_t len)
             uint32_t *w = &r->words[pg];
             uint32_t old = __atomic_load_n(w, __ATOMIC_ACQUIRE);
             while (old & X86_PAGE_HAS_CODE) {
-                uint32_t new = (old + 1) & X86_PAGE_GEN_MASK;
+                uint32_t new = ((old + 1) & X86_PAGE_GEN_MASK) |
+                               (old & X86_PAGE_DIRTY_LOG);
                 if (__atomic_compare_exchange_n(w, &old, new, false,
                                                 __ATOMIC_ACQ_REL,
                                                 __ATOMIC_ACQUIRE)) {
@@ -524,11 +581,23 @@ static void host_st(void *p, int size, uint64_t val)
     }
 }
 
+void x86_ram_page_written(X86CPU *cpu, uint32_t *word)
+{
+    uint32_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+
+    if (w & X86_PAGE_DIRTY_LOG) {
+        page_mark_dirty(word);
+    }
+    if (w & X86_PAGE_HAS_CODE) {
+        x86_code_page_written(cpu, word);
+    }
+}
+
 static void code_written(X86CPU *cpu, uint32_t *word)
 {
     if (word && (__atomic_load_n(word, __ATOMIC_RELAXED) &
-                 X86_PAGE_HAS_CODE)) {
-        x86_code_page_written(cpu, word);
+                 X86_PAGE_WRITE_HOOK)) {
+        x86_ram_page_written(cpu, word);
     }
 }
 
@@ -616,6 +685,12 @@ void *x86_host_ptr(X86CPU *cpu, uint64_t lin, int size, bool write)
     uint64_t page = lin & ~0xfffull;
 
     if ((write ? e->tag_write : e->tag_read) != page) {
+        return NULL;
+    }
+    /* the caller writes after we return: a logged page takes the plain
+     * store path instead, which marks it dirty once the data is there */
+    if (write && (__atomic_load_n(e->page_word, __ATOMIC_RELAXED) &
+                  X86_PAGE_DIRTY_LOG)) {
         return NULL;
     }
     if (write) {

@@ -36,6 +36,9 @@
 # prints VIREO-POWER-BUTTON-UNAVAILABLE before the ready marker.
 # Module parameters given as <module>.<param>=<value> on the command line are
 # passed to insmod (e.g. virtio_mmio.device=...).
+# Some modules are in the initramfs but not loaded at boot (so that the
+# boots of other tests stay as fast): a test loads them with modprobe, e.g.
+# `modprobe bochs` (the DRM driver of the std VGA, fbcon on top).
 #
 # The build is cached: when the package versions and this script are unchanged
 # and the outputs exist, a rerun only prints where the files are.
@@ -69,6 +72,11 @@ guest_modules=(
     e1000 ata_piix ahci sd_mod sr_mod ext4 isofs crc32c_generic
     pvpanic-mmio pvpanic-pci
     button evdev
+)
+# Modules in the initramfs (with their dependencies) that /init does not
+# load: `modprobe NAME` in the guest.
+guest_available_modules=(
+    bochs
 )
 
 log() { [ "$quiet" = 1 ] || echo "build-debian-guest: $*" >&2; }
@@ -255,16 +263,24 @@ visit() {
     done
     load_order+=("$name")
 }
-for m in "${guest_modules[@]}"; do
-    n=${m//-/_}
-    if [ -z "${path_of[$n]:-}" ]; then
-        if grep -q "/$m.ko" "$moddir/modules.builtin"; then
-            continue
+visit_modules() {
+    local m n
+    for m in "$@"; do
+        n=${m//-/_}
+        if [ -z "${path_of[$n]:-}" ]; then
+            if grep -q "/$m.ko" "$moddir/modules.builtin"; then
+                continue
+            fi
+            die "module $m is not in $kpkg"
         fi
-        die "module $m is not in $kpkg"
-    fi
-    visit "$n"
-done
+        visit "$n"
+    done
+}
+visit_modules "${guest_modules[@]}"
+nboot=${#load_order[@]}
+# the available-only modules and those of their dependencies not loaded
+# at boot go after them in load_order, but not in vireo.load
+visit_modules "${guest_available_modules[@]}"
 
 for n in "${load_order[@]}"; do
     case ${path_of[$n]} in
@@ -276,7 +292,9 @@ done
 gmoddir=$root/lib/modules/$kernel_release
 mkdir -p "$gmoddir"
 : >"$gmoddir/vireo.load"
+i=0
 for n in "${load_order[@]}"; do
+    i=$((i + 1))
     rel=${path_of[$n]}
     mkdir -p "$gmoddir/$(dirname "$rel")"
     case $rel in
@@ -285,7 +303,7 @@ for n in "${load_order[@]}"; do
     *.ko.gz) gzip -dc "$moddir/$rel" >"$gmoddir/${rel%.gz}"; rel=${rel%.gz} ;;
     *) cp "$moddir/$rel" "$gmoddir/$rel" ;;
     esac
-    echo "$n $rel" >>"$gmoddir/vireo.load"
+    [ "$i" -le "$nboot" ] && echo "$n $rel" >>"$gmoddir/vireo.load"
 done
 cp "$moddir/modules.builtin" "$moddir/modules.order" "$gmoddir/"
 # A modules.dep for the subset, so busybox modprobe works inside the guest.
@@ -475,7 +493,8 @@ KERNEL_RELEASE=$kernel_release
 BUSYBOX_VERSION=$bver
 INITRD_COMPRESSION=$compress
 INITRD_SHA256=$blob_sum
-MODULES=${load_order[*]}
+MODULES=${load_order[*]:0:$nboot}
+AVAILABLE_MODULES=${load_order[*]:$nboot}
 EOF
 # Replace the outputs together; the stamp last, so an interrupted build
 # is rebuilt next time.
@@ -488,5 +507,6 @@ echo "$stamp" >"$cache/stamp"
 lists_sum=$(apt_lists_fingerprint)
 echo "script=$script_sum lists=$lists_sum compress=${VIREO_GUEST_COMPRESS:-auto}" >"$cache/quickstamp"
 log "built $kpkg $kver ($kernel_release), busybox-static $bver," \
-    "${#load_order[@]} modules, $compress initrd of $(du -k "$cache/initrd.img" | cut -f1) KiB"
+    "$nboot modules loaded at boot, $((${#load_order[@]} - nboot)) more" \
+    "available, $compress initrd of $(du -k "$cache/initrd.img" | cut -f1) KiB"
 print_outputs

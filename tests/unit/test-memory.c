@@ -538,6 +538,171 @@ static void test_ioeventfd_listener(void)
     close(fd);
 }
 
+/* ---- dirty logging ---- */
+
+typedef struct LogListener {
+    MemoryListener l;
+    int adds, dels, syncs;
+    bool last_add_logged;
+    MemoryRegion *sync_mark;    /* log_sync marks page 5 of this */
+} LogListener;
+
+static void log_region_add(MemoryListener *l, const FlatRange *fr)
+{
+    LogListener *ll = (LogListener *)l;
+    ll->adds++;
+    ll->last_add_logged = fr->dirty_log;
+}
+
+static void log_region_del(MemoryListener *l, const FlatRange *fr)
+{
+    ((LogListener *)l)->dels++;
+}
+
+/* As KVM would: the pages the guest wrote behind the API's back. */
+static void log_sync(MemoryListener *l, const FlatRange *fr)
+{
+    LogListener *ll = (LogListener *)l;
+    ll->syncs++;
+    if (ll->sync_mark) {
+        memory_region_set_dirty(ll->sync_mark, 5 * DIRTY_PAGE_SIZE, 1);
+        ll->sync_mark = NULL;
+    }
+}
+
+static void test_dirty_bitmap(void)
+{
+    MemoryRegion ram;
+    DirtyBitmapSnapshot *snap;
+
+    /* 300 pages and a bit: the bitmap's last word is partial */
+    g_assert_true(memory_region_init_ram(&ram, "ram", 300 * 4096 + 10,
+                                         NULL));
+    /* not logging: marks are ignored, nothing is dirty */
+    memory_region_set_dirty(&ram, 0, 4096);
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 0, ram.size));
+    memory_region_set_log(&ram, true);
+    /* turning it on marks everything (the contents were never seen) */
+    g_assert_true(memory_region_test_and_clear_dirty(&ram, 300 * 4096, 1));
+    g_assert_true(memory_region_test_and_clear_dirty(&ram, 0, ram.size));
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 0, ram.size));
+
+    /* a write of 2 bytes across pages 63/64 (a bitmap word boundary) */
+    memory_region_set_dirty(&ram, 64 * 4096 - 1, 2);
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 0, 63 * 4096));
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 65 * 4096,
+                                                      4096));
+    g_assert_true(memory_region_test_and_clear_dirty(&ram, 63 * 4096 + 5,
+                                                     1));
+    /* page 64 is still dirty: only the asked range was cleared */
+    g_assert_true(memory_region_test_and_clear_dirty(&ram, 64 * 4096, 1));
+
+    /* out of the region, empty and huge ranges are safe */
+    memory_region_set_dirty(&ram, ram.size, 4096);
+    memory_region_set_dirty(&ram, 299 * 4096, UINT64_MAX);
+    memory_region_set_dirty(&ram, 3, 0);
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 0, 0));
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, UINT64_MAX, 2));
+    g_assert_true(memory_region_test_and_clear_dirty(&ram, 0, UINT64_MAX));
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 0, ram.size));
+
+    /* a snapshot: taken and cleared at once, queried afterwards */
+    memory_region_set_dirty(&ram, 2 * 4096, 4096);
+    memory_region_set_dirty(&ram, 130 * 4096, 1);
+    memory_region_set_dirty(&ram, 250 * 4096, 1);
+    snap = memory_region_snapshot_and_clear_dirty(&ram, 4096, 200 * 4096);
+    memory_region_set_dirty(&ram, 3 * 4096, 1);    /* after: not in it */
+    g_assert_true(memory_region_snapshot_get_dirty(snap, 2 * 4096 + 7, 1));
+    g_assert_false(memory_region_snapshot_get_dirty(snap, 3 * 4096, 4096));
+    g_assert_true(memory_region_snapshot_get_dirty(snap, 100 * 4096,
+                                                   40 * 4096));
+    g_assert_false(memory_region_snapshot_get_dirty(snap, 131 * 4096,
+                                                    60 * 4096));
+    /* outside the snapshot's range counts as clean */
+    g_assert_false(memory_region_snapshot_get_dirty(snap, 250 * 4096, 1));
+    g_assert_false(memory_region_snapshot_get_dirty(snap, 0, 0));
+    g_assert_false(memory_region_snapshot_get_dirty(snap, UINT64_MAX, 5));
+    memory_region_snapshot_free(snap);
+    /* page 250 was outside it: still dirty; 3 was marked afterwards */
+    g_assert_true(memory_region_test_and_clear_dirty(&ram, 250 * 4096, 1));
+    g_assert_true(memory_region_test_and_clear_dirty(&ram, 3 * 4096, 1));
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 0, ram.size));
+    snap = memory_region_snapshot_and_clear_dirty(&ram, ram.size, 10);
+    g_assert_false(memory_region_snapshot_get_dirty(snap, 0, UINT64_MAX));
+    memory_region_snapshot_free(snap);
+    memory_region_destroy(&ram);
+}
+
+static void test_dirty_dma_and_listeners(void)
+{
+    MemoryRegion root, ram, vram, alias;
+    AddressSpace as;
+    LogListener ll = { .l = { .region_add = log_region_add,
+                              .region_del = log_region_del,
+                              .log_sync = log_sync } };
+    uint8_t buf[16] = { 1, 2, 3 };
+
+    memory_region_init_container(&root, "root", UINT64_MAX);
+    g_assert_true(memory_region_init_ram(&ram, "ram", 0x10000, NULL));
+    g_assert_true(memory_region_init_ram(&vram, "vram", 0x10000, NULL));
+    memory_region_init_alias(&alias, "vram-alias", &vram, 0x8000, 0x2000);
+    memory_region_add_subregion(&root, 0, &ram);
+    memory_region_add_subregion(&root, 0x100000, &vram);
+    memory_region_add_subregion(&root, 0x200000, &alias);
+    address_space_init(&as, &root, "test");
+    address_space_add_listener(&as, &ll.l);
+    g_assert_cmpint(ll.adds, ==, 3);
+    g_assert_false(ll.last_add_logged);
+
+    /* logging on: the two ranges of vram go and come back logged */
+    memory_region_set_log(&vram, true);
+    g_assert_cmpint(ll.dels, ==, 2);
+    g_assert_cmpint(ll.adds, ==, 5);
+    g_assert_true(ll.last_add_logged);
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0, vram.size));
+    /* one sync per logged range of the region */
+    g_assert_cmpint(ll.syncs, ==, 2);
+
+    /* DMA: a block write, a CPU-style store, a mapped pointer */
+    address_space_write(&as, 0x100000 + 0x1ff8, buf, sizeof(buf));
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x1000, 1));
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x2000, 1));
+    g_assert_false(memory_region_test_and_clear_dirty(&vram, 0, vram.size));
+    address_space_st(&as, 0x200000 + 0x1004, 4, 0xdeadbeef);  /* alias */
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x9000, 1));
+    g_assert_nonnull(address_space_ram_ptr(&as, 0x100000 + 0x4000, 8,
+                                           false));
+    g_assert_false(memory_region_test_and_clear_dirty(&vram, 0, vram.size));
+    g_assert_nonnull(address_space_ram_ptr(&as, 0x100000 + 0x4000, 8,
+                                           true));
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x4000, 1));
+    /* a region that does not log is left alone */
+    address_space_write(&as, 0x10, buf, sizeof(buf));
+    g_assert_false(memory_region_test_and_clear_dirty(&ram, 0, ram.size));
+
+    /* what the accelerator logged is merged before the bits are read */
+    ll.sync_mark = &vram;
+    DirtyBitmapSnapshot *snap =
+        memory_region_snapshot_and_clear_dirty(&vram, 0, vram.size);
+    g_assert_true(memory_region_snapshot_get_dirty(snap, 5 * 4096, 1));
+    g_assert_false(memory_region_snapshot_get_dirty(snap, 0, 5 * 4096));
+    memory_region_snapshot_free(snap);
+
+    /* logging off: the ranges come back without the flag */
+    memory_region_set_log(&vram, false);
+    g_assert_false(ll.last_add_logged);
+    int syncs = ll.syncs;
+    g_assert_false(memory_region_test_and_clear_dirty(&vram, 0, vram.size));
+    g_assert_cmpint(ll.syncs, ==, syncs);
+
+    address_space_destroy(&as);
+    memory_region_del_subregion(&root, &alias);
+    memory_region_destroy(&alias);
+    memory_region_destroy(&vram);
+    memory_region_destroy(&ram);
+    memory_region_destroy(&root);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -555,5 +720,8 @@ int main(int argc, char **argv)
     g_test_add_func("/memory/ioeventfd/overlap-and-alias",
                     test_ioeventfd_overlap_and_alias);
     g_test_add_func("/memory/ioeventfd/listener", test_ioeventfd_listener);
+    g_test_add_func("/memory/dirty/bitmap", test_dirty_bitmap);
+    g_test_add_func("/memory/dirty/dma-and-listeners",
+                    test_dirty_dma_and_listeners);
     return g_test_run();
 }

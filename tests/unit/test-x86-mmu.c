@@ -496,6 +496,64 @@ static void test_map_change_flushes(Fixture *f, gconstpointer data)
     memory_region_destroy(&extra);
 }
 
+/* Stores into a logging RAM region mark its pages dirty, on the fast
+ * path, the slow path and for locked operations; other RAM is not
+ * slowed: it keeps its host pointers. */
+static void test_dirty_log(Fixture *f, gconstpointer data)
+{
+    X86CPU *cpu = f->cpu;
+    MemoryRegion vram;
+    const uint64_t base = 0x20000000;
+
+    g_assert_true(memory_region_init_ram(&vram, "vram", 0x10000, NULL));
+    memory_region_set_log(&vram, true);
+    memory_region_add_subregion(&f->sysmem, base, &vram);
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0, 0x10000));
+    cpu->cr0 = CR0_PE | CR0_ET;
+    x86_update_mode(cpu);
+    x86_tlb_flush(cpu);
+
+    store(cpu, base + 0x1010, 4, 0x11223344);      /* fills the TLB */
+    g_assert_false(memory_region_test_and_clear_dirty(&vram, 0, 0x1000));
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x1000, 1));
+    store(cpu, base + 0x1020, 8, 0x55);            /* the TLB hit path */
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0, 0x10000));
+    g_assert_false(memory_region_test_and_clear_dirty(&vram, 0, 0x10000));
+    store(cpu, base + 0x2ffe, 4, 0xaabbccdd);      /* across two pages */
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x2000, 1));
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x3000, 1));
+    g_assert_cmphex(load(cpu, base + 0x1010, 4), ==, 0x11223344);
+
+    /* locked operations get no host pointer into logged pages */
+    g_assert_null(x86_host_ptr(cpu, base + 0x4000, 4, true));
+    g_assert_nonnull(x86_host_ptr(cpu, base + 0x4000, 4, false));
+    g_assert_nonnull(x86_host_ptr(cpu, 0x5000, 4, true));
+    g_assert_false(memory_region_test_and_clear_dirty(&vram, 0, 0x10000));
+
+    /* code on a logged page: a store invalidates it and keeps the log */
+    const uint8_t *host;
+    uint32_t *word;
+    x86_translate_code(cpu, base + 0x6000, &host, &word);
+    g_assert_nonnull(word);
+    g_assert_true(*word & X86_PAGE_DIRTY_LOG);
+    *word |= X86_PAGE_HAS_CODE;
+    uint32_t gen = *word & X86_PAGE_GEN_MASK;
+    store(cpu, base + 0x6000, 1, 0x90);
+    g_assert_cmphex(*word, ==, X86_PAGE_DIRTY_LOG | (gen + 1));
+    g_assert_true(memory_region_test_and_clear_dirty(&vram, 0x6000, 1));
+
+    /* logging off: stores are plain again */
+    memory_region_set_log(&vram, false);
+    x86_tlb_flush(cpu);
+    store(cpu, base + 0x1010, 4, 1);
+    x86_translate_code(cpu, base + 0x6000, &host, &word);
+    g_assert_false(*word & X86_PAGE_DIRTY_LOG);
+    g_assert_nonnull(x86_host_ptr(cpu, base + 0x4000, 4, true));
+
+    memory_region_del_subregion(&f->sysmem, &vram);
+    memory_region_destroy(&vram);
+}
+
 static void cpuid(X86CPU *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
     x86_cpu_cpuid(cpu, leaf, sub, &r[0], &r[1], &r[2], &r[3]);
@@ -766,6 +824,7 @@ int main(int argc, char **argv)
     ADD("tlb/invlpg-large-page", test_invlpg_large_page);
     ADD("code/invalidate", test_code_invalidate);
     ADD("map/change-flushes", test_map_change_flushes);
+    ADD("store/dirty-log", test_dirty_log);
     ADD("cpu/cpuid", test_cpuid);
     ADD("cpu/reset", test_reset_state);
     ADD("cpu/msr", test_msrs);

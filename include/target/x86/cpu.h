@@ -198,10 +198,14 @@ typedef union FPReg {
 /*
  * Per guest RAM page, one word: whether decoded blocks were made from the
  * page, and a generation that every write to such a page bumps, which
- * invalidates those blocks (self-modifying code, DMA, other vCPUs).
+ * invalidates those blocks (self-modifying code, DMA, other vCPUs); and
+ * whether the page's region logs writes (memory_region_set_log: VRAM), so
+ * that a store marks the page dirty. A store tests both in one go.
  */
 #define X86_PAGE_HAS_CODE   0x80000000u
-#define X86_PAGE_GEN_MASK   0x7fffffffu
+#define X86_PAGE_DIRTY_LOG  0x40000000u
+#define X86_PAGE_WRITE_HOOK (X86_PAGE_HAS_CODE | X86_PAGE_DIRTY_LOG)
+#define X86_PAGE_GEN_MASK   0x3fffffffu
 
 typedef struct X86TLBEntry {
     /* Linear page address (bits 63..12) | TLB_* flags; all-ones if empty. */
