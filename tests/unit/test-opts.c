@@ -127,7 +127,9 @@ static void test_cmdline_errors_name_the_option(void)
     expect_error("-bogus", "-bogus", NULL);
     expect_error("-kernel", "-kernel", NULL);
     expect_error("-cpu qemu64", "-cpu", "qemu64", NULL);
-    expect_error("-display sdl", "-display", "sdl", NULL);
+    expect_error("-display gtk", "-display", "gtk", NULL);
+    expect_error("-display sdl", "-display", "sdl,gl=on", NULL);
+    expect_error("invalid parameter 'foo'", "-display", "none,foo=1", NULL);
     expect_error("-machine pc,foo=1", "-machine", "pc,foo=1", NULL);
     expect_error("-serial", "-serial", "null", "-serial", "null", "-serial",
                  "null", "-serial", "null", "-serial", "null", NULL);
