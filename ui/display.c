@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "ui/display.h"
+#include "util/log.h"
 #include "util/opts.h"
 
 static bool sdl_started;
@@ -144,10 +145,18 @@ bool display_init(DisplayOptions *o, GError **errp)
     }
 #ifdef CONFIG_SDL
     if (type == DISPLAY_TYPE_SDL) {
-        if (!sdl_display_init(o, errp)) {
+        g_autoptr(GError) err = NULL;
+
+        if (sdl_display_init(o, &err)) {
+            sdl_started = true;
+        } else if (o->type == DISPLAY_TYPE_DEFAULT) {
+            /* a window nobody asked for is not worth failing over (a
+             * stale DISPLAY, say): run without one, as -display none */
+            log_warn("%s; running without a window", err->message);
+        } else {
+            g_propagate_error(errp, g_steal_pointer(&err));
             return false;
         }
-        sdl_started = true;
     }
 #endif
     if (o->vnc && !vnc_display_init(o->vnc, o, errp)) {
