@@ -12,16 +12,7 @@
 #include <unistd.h>
 
 #include "pci.h"
-
-#define VBE_INDEX   0x1ce
-#define VBE_DATA    0x1cf
-#define VBE_XRES    1
-#define VBE_YRES    2
-#define VBE_BPP     3
-#define VBE_ENABLE  4
-#define VBE_BANK    5
-#define VBE_ENABLED 0x01
-#define VBE_LFB     0x40
+#include "vga-regs.h"
 
 /* the renderer's frame: the cursor toggles every 16, blinking every 32 */
 #define FRAME_NS    (1000000000 / 70)
@@ -67,52 +58,6 @@ static void vga_stop(VGA *v)
     qpci_free(v->bus);
     qtest_quit(v->s);
     g_free(v);
-}
-
-static void vbe_write(QTestState *s, uint16_t index, uint16_t val)
-{
-    qtest_outw(s, VBE_INDEX, index);
-    qtest_outw(s, VBE_DATA, val);
-}
-
-static void ar_write(QTestState *s, uint8_t index, uint8_t val)
-{
-    qtest_inb(s, 0x3da);
-    qtest_outb(s, 0x3c0, index);
-    qtest_outb(s, 0x3c0, val);
-}
-
-static void display_on(QTestState *s)
-{
-    qtest_inb(s, 0x3da);
-    qtest_outb(s, 0x3c0, 0x20);
-}
-
-static void dac_set(QTestState *s, uint8_t index, uint8_t r, uint8_t g,
-                    uint8_t b)
-{
-    qtest_outb(s, 0x3c8, index);
-    qtest_outb(s, 0x3c9, r);
-    qtest_outb(s, 0x3c9, g);
-    qtest_outb(s, 0x3c9, b);
-}
-
-static void sr_write(QTestState *s, uint8_t i, uint8_t v)
-{
-    qtest_outb(s, 0x3c4, i);
-    qtest_outb(s, 0x3c5, v);
-}
-
-static void gr_write(QTestState *s, uint8_t i, uint8_t v)
-{
-    qtest_outb(s, 0x3ce, i);
-    qtest_outb(s, 0x3cf, v);
-}
-
-static void cr_write(QTestState *s, uint8_t i, uint8_t v)
-{
-    qtest_outb(s, 0x3d4, i);
-    qtest_outb(s, 0x3d5, v);
 }
 
 static void ega_palette(QTestState *s)

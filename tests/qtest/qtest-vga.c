@@ -11,24 +11,9 @@
 #include <unistd.h>
 
 #include "pci.h"
+#include "vga-regs.h"
 
 #define PCI_ROM_ADDRESS 0x30
-#define VBE_INDEX   0x1ce
-#define VBE_DATA    0x1cf
-#define VBE_ID      0
-#define VBE_XRES    1
-#define VBE_YRES    2
-#define VBE_BPP     3
-#define VBE_ENABLE  4
-#define VBE_BANK    5
-#define VBE_VIRT_WIDTH 6
-#define VBE_VIRT_HEIGHT 7
-#define VBE_X_OFFSET 8
-#define VBE_Y_OFFSET 9
-#define VBE_VIDEO_MEMORY_64K 10
-#define VBE_ENABLED 0x01
-#define VBE_GETCAPS 0x02
-#define VBE_LFB     0x40
 
 typedef struct Image {
     int w, h;
@@ -68,60 +53,6 @@ static void vga_stop(VGATest *t)
     qpci_free(t->bus);
     qtest_quit(t->s);
     g_free(t);
-}
-
-static void vbe_write(QTestState *s, uint16_t index, uint16_t val)
-{
-    qtest_outw(s, VBE_INDEX, index);
-    qtest_outw(s, VBE_DATA, val);
-}
-
-static uint16_t vbe_read(QTestState *s, uint16_t index)
-{
-    qtest_outw(s, VBE_INDEX, index);
-    return qtest_inw(s, VBE_DATA);
-}
-
-/* Attribute controller: reset the flip-flop, then index and data. */
-static void ar_write(QTestState *s, uint8_t index, uint8_t val)
-{
-    qtest_inb(s, 0x3da);
-    qtest_outb(s, 0x3c0, index);
-    qtest_outb(s, 0x3c0, val);
-}
-
-/* Palette address source on: the screen shows. */
-static void display_on(QTestState *s)
-{
-    qtest_inb(s, 0x3da);
-    qtest_outb(s, 0x3c0, 0x20);
-}
-
-static void dac_set(QTestState *s, uint8_t index, uint8_t r, uint8_t g,
-                    uint8_t b)
-{
-    qtest_outb(s, 0x3c8, index);
-    qtest_outb(s, 0x3c9, r);
-    qtest_outb(s, 0x3c9, g);
-    qtest_outb(s, 0x3c9, b);
-}
-
-static void sr_write(QTestState *s, uint8_t i, uint8_t v)
-{
-    qtest_outb(s, 0x3c4, i);
-    qtest_outb(s, 0x3c5, v);
-}
-
-static void gr_write(QTestState *s, uint8_t i, uint8_t v)
-{
-    qtest_outb(s, 0x3ce, i);
-    qtest_outb(s, 0x3cf, v);
-}
-
-static void cr_write(QTestState *s, uint8_t i, uint8_t v)
-{
-    qtest_outb(s, 0x3d4, i);
-    qtest_outb(s, 0x3d5, v);
 }
 
 static uint8_t *read_file(const char *path, size_t *len)
