@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "ui/input.h"
 #include "vnc.h"
@@ -263,8 +264,12 @@ static void send_security_result(VncClient *c, bool ok, const char *reason)
 
 static void start_auth(VncClient *c)
 {
-    for (int i = 0; i < 16; i++) {
-        c->challenge[i] = g_random_int_range(0, 256);
+    /* an unpredictable challenge: a replayed response must not work */
+    if (getrandom(c->challenge, sizeof(c->challenge), 0) !=
+        sizeof(c->challenge)) {
+        for (int i = 0; i < 16; i++) {
+            c->challenge[i] = g_random_int_range(0, 256);
+        }
     }
     g_byte_array_append(c->out, c->challenge, 16);
     c->state = VNC_STATE_AUTH;
