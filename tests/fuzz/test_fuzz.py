@@ -22,7 +22,8 @@ def test_fuzz_target_finds_nothing(target):
                     "installs it)")
     r = subprocess.run(["bash", str(REPO / "tests/fuzz/run-fuzz.sh"), target],
                        cwd=REPO, env={**os.environ, "FUZZ_TIME": str(SECONDS)},
-                       capture_output=True, text=True, timeout=1200)
+                       capture_output=True, text=True, errors="replace",
+                       timeout=1200)
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, tail
     assert "Done" in tail and "runs in" in tail, tail
