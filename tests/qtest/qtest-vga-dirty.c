@@ -17,11 +17,6 @@
 /* the renderer's frame: the cursor toggles every 16, blinking every 32 */
 #define FRAME_NS    (1000000000 / 70)
 
-typedef struct Image {
-    int w, h;
-    uint8_t *rgb;
-} Image;
-
 typedef struct VGA {
     QTestState *s;
     QPCIBus *bus;
@@ -60,18 +55,6 @@ static void vga_stop(VGA *v)
     g_free(v);
 }
 
-static void ega_palette(QTestState *s)
-{
-    for (int i = 0; i < 16; i++) {
-        ar_write(s, i, i);
-        dac_set(s, i, (i & 4) ? 42 : 0, (i & 2) ? 42 : 0, (i & 1) ? 42 : 0);
-    }
-    dac_set(s, 15, 63, 63, 63);
-    ar_write(s, 0x12, 0x0f);
-    ar_write(s, 0x13, 0);
-    ar_write(s, 0x14, 0);
-}
-
 /* A binary PPM as screendump writes it ("P6\nW H\n255\n"). */
 static Image screendump(QTestState *s)
 {
@@ -91,15 +74,6 @@ static Image screendump(QTestState *s)
     g_free(data);
     unlink(path);
     return img;
-}
-
-static uint32_t pixel(const Image *img, int x, int y)
-{
-    const uint8_t *p = img->rgb + (y * img->w + x) * 3;
-
-    g_assert_cmpint(x, <, img->w);
-    g_assert_cmpint(y, <, img->h);
-    return p[0] << 16 | p[1] << 8 | p[2];
 }
 
 /* How many pixels of a and b (same size) differ. */

@@ -15,11 +15,6 @@
 
 #define PCI_ROM_ADDRESS 0x30
 
-typedef struct Image {
-    int w, h;
-    uint8_t *rgb;
-} Image;
-
 typedef struct VGATest {
     QTestState *s;
     QPCIBus *bus;
@@ -88,16 +83,6 @@ static Image screendump_ppm(QTestState *s)
     g_free(data);
     unlink(path);
     return img;
-}
-
-static uint32_t pixel(const Image *img, int x, int y)
-{
-    const uint8_t *p;
-
-    g_assert_cmpint(x, <, img->w);
-    g_assert_cmpint(y, <, img->h);
-    p = img->rgb + (y * img->w + x) * 3;
-    return p[0] << 16 | p[1] << 8 | p[2];
 }
 
 /* ---- PCI ---- */
@@ -281,18 +266,6 @@ static void test_vbe_banked_window(void)
 /* ---- legacy VGA modes ---- */
 
 /* The standard 16-entry attribute palette and its DAC colours. */
-static void ega_palette(QTestState *s)
-{
-    for (int i = 0; i < 16; i++) {
-        ar_write(s, i, i);
-        dac_set(s, i, (i & 4) ? 42 : 0, (i & 2) ? 42 : 0, (i & 1) ? 42 : 0);
-    }
-    dac_set(s, 15, 63, 63, 63);
-    ar_write(s, 0x12, 0x0f);
-    ar_write(s, 0x13, 0);
-    ar_write(s, 0x14, 0);
-}
-
 #define BLUE    0x0000aa
 #define WHITE   0xffffff
 

@@ -1,6 +1,7 @@
 /*
  * The standard VGA's registers as the qtest programs program them: the
- * Bochs VBE (DISPI) index/data ports and the VGA's indexed registers.
+ * Bochs VBE (DISPI) index/data ports and the VGA's indexed registers; the
+ * screendump pixels they check.
  */
 #ifndef QTEST_VGA_REGS_H
 #define QTEST_VGA_REGS_H
@@ -76,6 +77,35 @@ static inline void cr_write(QTestState *s, uint8_t i, uint8_t v)
 {
     qtest_outb(s, 0x3d4, i);
     qtest_outb(s, 0x3d5, v);
+}
+
+/* A screendump's pixels: w x h, 3 bytes (R, G, B) each. */
+typedef struct Image {
+    int w, h;
+    uint8_t *rgb;
+} Image;
+
+static inline uint32_t pixel(const Image *img, int x, int y)
+{
+    const uint8_t *p;
+
+    g_assert_cmpint(x, <, img->w);
+    g_assert_cmpint(y, <, img->h);
+    p = img->rgb + (y * img->w + x) * 3;
+    return p[0] << 16 | p[1] << 8 | p[2];
+}
+
+/* The EGA colours in the attribute palette and DAC; colour 15 white. */
+static inline void ega_palette(QTestState *s)
+{
+    for (int i = 0; i < 16; i++) {
+        ar_write(s, i, i);
+        dac_set(s, i, (i & 4) ? 42 : 0, (i & 2) ? 42 : 0, (i & 1) ? 42 : 0);
+    }
+    dac_set(s, 15, 63, 63, 63);
+    ar_write(s, 0x12, 0x0f);
+    ar_write(s, 0x13, 0);
+    ar_write(s, 0x14, 0);
 }
 
 #endif
