@@ -243,6 +243,18 @@ static bool hpet_timer_active(HPETTimer *t)
 }
 
 /*
+ * A periodic edge-mode timer with its interrupt disabled only moves its
+ * comparator on (Linux leaves timer 0 so when it stops using it). No host
+ * timer runs for it: its deadline is caught up with on the next register
+ * access, so an idle guest costs no wake-ups.
+ */
+static bool hpet_timer_silent(HPETTimer *t)
+{
+    return (t->config & (TN_TYPE_PERIODIC | TN_INT_ENB | TN_INT_TYPE_LEVEL))
+           == TN_TYPE_PERIODIC;
+}
+
+/*
  * The next event: the counter reaching the comparator (in 32-bit mode its
  * low half; a comparator equal to the counter now matches after a wrap),
  * and for a 32-bit one-shot also the low half wrapping to 0 (2.3.9.2.1).
@@ -266,7 +278,7 @@ static void hpet_arm(HPETState *s, int i, int64_t now)
         }
         t->deadline = hpet_time_of(s, now, ahead);
     }
-    if (t->deadline >= 0) {
+    if (t->deadline >= 0 && !hpet_timer_silent(t)) {
         timer_mod(t->timer, t->deadline);
     } else {
         timer_del(t->timer);
@@ -578,6 +590,13 @@ static void hpet_unrealize(Device *dev)
 
 /* ---- migration ---- */
 
+/* Silent timers' comparators are brought up to date before they are saved. */
+static bool hpet_pre_save(void *opaque, GError **errp)
+{
+    hpet_catch_up(opaque, clock_get_ns(CLK_VIRTUAL));
+    return true;
+}
+
 static bool hpet_post_load(void *opaque, int version_id, GError **errp)
 {
     HPETState *s = opaque;
@@ -637,6 +656,7 @@ static const VMStateDescription vmstate_hpet = {
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = hpet_fields,
+    .pre_save = hpet_pre_save,
     .post_load = hpet_post_load,
 };
 

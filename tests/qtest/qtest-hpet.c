@@ -149,6 +149,42 @@ static void test_periodic_legacy_irq8(void)
     qtest_quit(s);
 }
 
+/*
+ * A periodic timer with its interrupt disabled, as Linux leaves timer 0:
+ * no interrupts, but the comparator still moves on by the period, and
+ * re-enabled it interrupts at the next period again.
+ */
+static void test_periodic_disabled(void)
+{
+    QTestState *s = start();
+    const uint32_t period = 100000;     /* 1 ms */
+    unsigned n;
+    int64_t t0;
+
+    hpet_writel(s, HPET_GEN_CONF, CONF_ENABLE | CONF_LEG_RT);
+    t0 = qtest_clock_step(s, 0);
+    hpet_writel(s, HPET_TN_CONF(0), TN_INT_ENB | TN_PERIODIC | TN_VAL_SET |
+                TN_32MODE);
+    hpet_writel(s, HPET_TN_CMP(0), period);
+    hpet_writel(s, HPET_TN_CMP(0), period);
+    n = qtest_irq_raise_count(s, 0);
+    qtest_clock_set(s, t0 + (int64_t)period * NS_PER_TICK);
+    g_assert_cmpuint(qtest_irq_raise_count(s, 0), ==, n + 1);
+
+    hpet_writel(s, HPET_TN_CONF(0), TN_PERIODIC | TN_32MODE);
+    qtest_clock_set(s, t0 + 10 * (int64_t)period * NS_PER_TICK + 5);
+    g_assert_cmpuint(qtest_irq_raise_count(s, 0), ==, n + 1);
+    g_assert_cmpuint(hpet_readl(s, HPET_TN_CMP(0)), ==, 11 * period);
+    qtest_clock_set(s, t0 + 20 * (int64_t)period * NS_PER_TICK + 5);
+    hpet_writel(s, HPET_TN_CONF(0), TN_INT_ENB | TN_PERIODIC | TN_32MODE);
+    g_assert_cmpuint(hpet_readl(s, HPET_TN_CMP(0)), ==, 21 * period);
+    qtest_clock_set(s, t0 + 21 * (int64_t)period * NS_PER_TICK - 1);
+    g_assert_cmpuint(qtest_irq_raise_count(s, 0), ==, n + 1);
+    qtest_clock_set(s, t0 + 21 * (int64_t)period * NS_PER_TICK);
+    g_assert_cmpuint(qtest_irq_raise_count(s, 0), ==, n + 2);
+    qtest_quit(s);
+}
+
 static uint8_t cmos_read(QTestState *s, uint8_t reg)
 {
     qtest_outb(s, 0x70, reg);
@@ -283,6 +319,7 @@ int main(int argc, char **argv)
                     test_oneshot_legacy_irq0);
     g_test_add_func("/qtest/hpet/periodic-legacy-irq8",
                     test_periodic_legacy_irq8);
+    g_test_add_func("/qtest/hpet/periodic-disabled", test_periodic_disabled);
     g_test_add_func("/qtest/hpet/legacy-route-masks-rtc",
                     test_legacy_route_masks_rtc);
     g_test_add_func("/qtest/hpet/level-status", test_level_status);
