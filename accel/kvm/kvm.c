@@ -308,6 +308,23 @@ static void kvm_send_msi(Machine *m, uint64_t addr, uint32_t data)
     }
 }
 
+/* The HPET's legacy route silences the in-kernel PIT (level 0) or not. */
+static void kvm_pit_enable_in(void *opaque, int n, int level)
+{
+    KVMState *s = opaque;
+    struct kvm_pit_state2 pit;
+
+    if (ioctl(s->vm_fd, KVM_GET_PIT2, &pit) < 0) {
+        log_error_once("KVM: KVM_GET_PIT2 failed: %s", g_strerror(errno));
+        return;
+    }
+    pit.flags = level ? pit.flags & ~KVM_PIT_FLAGS_HPET_LEGACY
+                      : pit.flags | KVM_PIT_FLAGS_HPET_LEGACY;
+    if (ioctl(s->vm_fd, KVM_SET_PIT2, &pit) < 0) {
+        log_error_once("KVM: KVM_SET_PIT2 failed: %s", g_strerror(errno));
+    }
+}
+
 /* The in-kernel irqchip and PIT, or (off, split) Vireo's in their place. */
 static bool kvm_create_irqchip(KVMState *s, GError **errp)
 {
@@ -321,6 +338,7 @@ static bool kvm_create_irqchip(KVMState *s, GError **errp)
     if (ioctl(s->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
         return kvm_fail(errp, "KVM_CREATE_PIT2");
     }
+    s->machine->pit_enable = (IRQLine){ kvm_pit_enable_in, s, 0 };
     return kvm_setup_irq_routing(s, errp);
 }
 

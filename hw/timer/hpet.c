@@ -89,6 +89,7 @@ struct HPETState {
     bool hooked;
     bool pit_level, rtc_level;  /* what the 8254 and the RTC drive */
     uint32_t out_levels;        /* by GSI, what this device last drove */
+    int pit_enable;             /* what m->pit_enable last got, or -1 */
 
     uint64_t config;
     uint64_t isr;
@@ -202,6 +203,11 @@ static void hpet_update_lines(HPETState *s, bool force)
         if (touched & (1u << gsi)) {
             hpet_drive(s, gsi, want & (1u << gsi), force);
         }
+    }
+    /* the 8254 need not count for nobody */
+    if (force || s->pit_enable != !(s->config & CONF_LEG_RT)) {
+        s->pit_enable = !(s->config & CONF_LEG_RT);
+        irq_set(&s->m->pit_enable, s->pit_enable);
     }
 }
 
@@ -579,6 +585,7 @@ static void hpet_unrealize(Device *dev)
     if (s->hooked) {
         s->m->gsi[LEGACY_IRQ0] = s->isa_irq0;
         s->m->gsi[LEGACY_IRQ8] = s->isa_irq8;
+        irq_set(&s->m->pit_enable, 1);
         s->hooked = false;
     }
     if (s->mapped) {

@@ -78,6 +78,7 @@ typedef struct PITState {
     uint8_t port61;
     Timer *timer;
     int irq_level;
+    bool disabled;          /* by the HPET's legacy route (pit_enable) */
 } PITState;
 
 /* ---- counting arithmetic ---- */
@@ -209,7 +210,7 @@ static int64_t channel_next_edge(PITChannel *c, int64_t now)
 
 static void pit_set_irq(PITState *s, int level)
 {
-    if (s->m && level != s->irq_level) {
+    if (s->m && !s->disabled && level != s->irq_level) {
         s->irq_level = level;
         irq_set(&s->m->gsi[s->irq], level);
     }
@@ -217,7 +218,8 @@ static void pit_set_irq(PITState *s, int level)
 
 static void pit_arm(PITState *s)
 {
-    int64_t when = channel_next_edge(&s->ch[0], clock_get_ns(CLK_VIRTUAL));
+    int64_t when = s->disabled ? -1 : channel_next_edge(&s->ch[0],
+                                                       clock_get_ns(CLK_VIRTUAL));
 
     if (when < 0) {
         timer_del(s->timer);
@@ -251,6 +253,15 @@ static void pit_channel_changed(PITState *s, int i)
         pit_set_irq(s, channel_out(&s->ch[0], clock_get_ns(CLK_VIRTUAL)));
         pit_arm(s);
     }
+}
+
+/* The HPET's legacy route took IRQ 0 (level 0) or gave it back. */
+static void pit_enable_in(void *opaque, int n, int level)
+{
+    PITState *s = opaque;
+
+    s->disabled = !level;
+    pit_channel_changed(s, 0);
 }
 
 /* ---- programming ---- */
@@ -561,6 +572,7 @@ static bool pit_realize(Device *dev, Machine *m, GError **errp)
     s->m = m;
     s->irq_level = -1;
     s->timer = timer_new(CLK_VIRTUAL, pit_timer_cb, s);
+    m->pit_enable = (IRQLine){ pit_enable_in, s, 0 };
     memory_region_init_io(&s->io, "pit", &pit_io_ops, s, 4);
     memory_region_init_io(&s->port61_io, "port61", &port61_ops, s, 1);
     memory_region_add_subregion(m->io, s->iobase, &s->io);
@@ -576,6 +588,9 @@ static void pit_unrealize(Device *dev)
 
     timer_free(s->timer);
     s->timer = NULL;
+    if (s->m && s->m->pit_enable.opaque == s) {
+        s->m->pit_enable = (IRQLine){ 0 };
+    }
     if (s->mapped) {
         memory_region_del_subregion(s->m->io, &s->io);
         memory_region_del_subregion(s->m->io, &s->port61_io);

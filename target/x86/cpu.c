@@ -45,6 +45,8 @@
 #define F1C_POPCNT  (1u << 23)
 #define F1C_TSC_DEADLINE (1u << 24)
 #define F1C_HYPERVISOR (1u << 31)
+/* CPUID.7.0:EDX */
+#define F7D_ARCH_CAPABILITIES (1u << 29)
 /* CPUID.80000001h */
 #define F81C_LAHF_LM (1u << 0)
 #define F81D_SYSCALL (1u << 11)
@@ -60,6 +62,33 @@
 #define CPUID_MAX_EXT       0x80000008u
 
 #define MSR_PLATFORM_INFO   0xce
+#define MSR_ARCH_CAPABILITIES 0x10a
+/*
+ * An interpreter does not execute speculatively, so none of the transient
+ * execution attacks applies; saying so (Meltdown's RDCL_NO and the rest)
+ * spares a guest its mitigations, page-table isolation first of all, which
+ * would cost it a TLB flush on every kernel entry.
+ */
+#define ARCH_CAP_RDCL_NO        (1ull << 0)
+#define ARCH_CAP_SKIP_L1DFL     (1ull << 3)
+#define ARCH_CAP_SSB_NO         (1ull << 4)
+#define ARCH_CAP_MDS_NO         (1ull << 5)
+#define ARCH_CAP_PSCHANGE_MC_NO (1ull << 6)
+#define ARCH_CAP_TAA_NO         (1ull << 8)
+#define ARCH_CAP_SBDR_SSDP_NO   (1ull << 13)
+#define ARCH_CAP_FBSDP_NO       (1ull << 14)
+#define ARCH_CAP_PSDP_NO        (1ull << 15)
+#define ARCH_CAP_BHI_NO         (1ull << 20)
+#define ARCH_CAP_PBRSB_NO       (1ull << 24)
+#define ARCH_CAP_GDS_NO         (1ull << 26)
+#define ARCH_CAP_RFDS_NO        (1ull << 27)
+#define ARCH_CAP_ITS_NO         (1ull << 62)
+#define ARCH_CAP_VALUE                                                      \
+    (ARCH_CAP_RDCL_NO | ARCH_CAP_SKIP_L1DFL | ARCH_CAP_SSB_NO |             \
+     ARCH_CAP_MDS_NO | ARCH_CAP_PSCHANGE_MC_NO | ARCH_CAP_TAA_NO |          \
+     ARCH_CAP_SBDR_SSDP_NO | ARCH_CAP_FBSDP_NO | ARCH_CAP_PSDP_NO |         \
+     ARCH_CAP_BHI_NO | ARCH_CAP_PBRSB_NO | ARCH_CAP_GDS_NO |                \
+     ARCH_CAP_RFDS_NO | ARCH_CAP_ITS_NO)
 #define MSR_DEBUGCTL        0x1d9
 #define MISC_ENABLE_FAST_STRING 1ull
 #define PAT_POWER_ON        0x0007040600070406ull
@@ -318,6 +347,11 @@ void x86_cpu_cpuid(X86CPU *cpu, uint32_t leaf, uint32_t subleaf,
     case 4:
         cpuid_cache(subleaf, threads, cores, eax, ebx, ecx, edx);
         break;
+    case 7:
+        if (subleaf == 0) {
+            *edx = F7D_ARCH_CAPABILITIES;
+        }
+        break;
     case 0xb:
         *edx = apic_id;
         if (subleaf == 0) {
@@ -372,7 +406,7 @@ void x86_cpu_cpuid(X86CPU *cpu, uint32_t leaf, uint32_t subleaf,
         *eax = X86_PHYS_BITS | (48 << 8);
         break;
     default:
-        /* 3, 5..0xa, 0xc..0x14, 0x40000001, 0x80000005: nothing to report */
+        /* 3, 5, 6, 8..0xa, 0xc..0x14, 0x40000001, 0x80000005: nothing */
         break;
     }
 }
@@ -465,6 +499,9 @@ bool x86_msr_read(X86CPU *cpu, uint32_t index, uint64_t *val)
         return true;
     case MSR_PLATFORM_INFO:
         *val = 10 << 8;     /* max non-turbo ratio 10 x 100 MHz */
+        return true;
+    case MSR_ARCH_CAPABILITIES:
+        *val = ARCH_CAP_VALUE;
         return true;
     case MSR_MTRRcap:
         *val = MTRRCAP_VALUE;

@@ -185,6 +185,32 @@ static void test_periodic_disabled(void)
     qtest_quit(s);
 }
 
+/*
+ * While the legacy route holds IRQ 0 the 8254 is stopped, as QEMU's is:
+ * its square wave (18.2 Hz since reset) no longer wakes the VMM. Given
+ * back, it interrupts again.
+ */
+static void test_legacy_route_stops_pit(void)
+{
+    QTestState *s = start();
+    int64_t t0, t1;
+    unsigned n;
+
+    t0 = qtest_clock_step(s, 0);
+    t1 = qtest_clock_step_next(s);
+    g_assert_cmpint(t1 - t0, <=, 27500000);     /* half of 65536 ticks */
+    hpet_writel(s, HPET_GEN_CONF, CONF_LEG_RT);
+    t0 = qtest_clock_step(s, 0);
+    t1 = qtest_clock_step_next(s);
+    /* no deadline at all, or none of the 8254's */
+    g_assert_true(t1 == t0 || t1 - t0 > 100000000);
+    hpet_writel(s, HPET_GEN_CONF, 0);
+    n = qtest_irq_raise_count(s, 0);
+    qtest_clock_step(s, 100000000);
+    g_assert_cmpuint(qtest_irq_raise_count(s, 0), >=, n + 1);
+    qtest_quit(s);
+}
+
 static uint8_t cmos_read(QTestState *s, uint8_t reg)
 {
     qtest_outb(s, 0x70, reg);
@@ -320,6 +346,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qtest/hpet/periodic-legacy-irq8",
                     test_periodic_legacy_irq8);
     g_test_add_func("/qtest/hpet/periodic-disabled", test_periodic_disabled);
+    g_test_add_func("/qtest/hpet/legacy-route-stops-pit",
+                    test_legacy_route_stops_pit);
     g_test_add_func("/qtest/hpet/legacy-route-masks-rtc",
                     test_legacy_route_masks_rtc);
     g_test_add_func("/qtest/hpet/level-status", test_level_status);

@@ -588,8 +588,10 @@ static void test_cpuid(Fixture *f, gconstpointer data)
     g_assert_cmphex(r[3], ==, 0x178bfbfd & ~(1u << 9));
     g_assert_true(r[3] & (1u << 28));       /* HTT */
 
+    /* no extended features but IA32_ARCH_CAPABILITIES */
     cpuid(cpu, 7, 0, r);
-    g_assert_cmphex(r[0] | r[1] | r[2] | r[3], ==, 0);
+    g_assert_cmphex(r[0] | r[1] | r[2], ==, 0);
+    g_assert_cmphex(r[3], ==, 1u << 29);
     cpuid(cpu, 0xd, 0, r);
     g_assert_cmphex(r[0] | r[1] | r[2] | r[3], ==, 0);
 
@@ -699,6 +701,10 @@ static void test_msrs(Fixture *f, gconstpointer data)
     g_assert_cmphex(cpu->efer, ==, EFER_SCE);   /* LMA is read-only */
     g_assert_false(x86_msr_write(cpu, MSR_LSTAR, 0x0000800000000000ull));
     g_assert_false(x86_msr_read(cpu, MSR_IA32_SPEC_CTRL, &v));
+    /* not vulnerable to Meltdown, MDS, ITS and the rest; read-only */
+    g_assert_true(x86_msr_read(cpu, 0x10a, &v));
+    g_assert_cmphex(v, ==, 0x400000000d10e179ull);
+    g_assert_false(x86_msr_write(cpu, 0x10a, 0));
     g_assert_false(x86_msr_read(cpu, 0x12345678, &v));
     /* no LAPIC in this machine */
     g_assert_false(x86_msr_read(cpu, MSR_IA32_APICBASE, &v));

@@ -118,6 +118,12 @@ struct Machine {
     BootState boot;
 
     IRQLine gsi[X86_NUM_GSI];   /* device interrupt lines end here */
+    /*
+     * The 8254's enable input (Vireo's or KVM's): the HPET lowers it while
+     * its legacy route has IRQ 0, and the 8254 stops its interrupts and
+     * its host timer (KVM_PIT_FLAGS_HPET_LEGACY in KVM).
+     */
+    IRQLine pit_enable;
     GArray *e820;               /* of E820Entry, built by the board */
     /* Guest address of the ACPI RSDP once x86_acpi_build ran, else 0. */
     uint64_t acpi_rsdp_addr;
