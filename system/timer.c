@@ -436,6 +436,13 @@ void timers_init(void)
     timer_source = g_source_new(&timer_source_funcs, sizeof(GSource));
     g_source_set_name(timer_source, "timers");
     timer_fd_tag = g_source_add_unix_fd(timer_source, timer_fd, G_IO_IN);
+    /*
+     * glib blocks a source that cannot recurse while it is dispatched by
+     * taking its fd out of the poll set and back, which wakes the loop
+     * twice more per timer. Timers are unlinked before their callbacks
+     * run, so a nested main loop (a block drain) may run others safely.
+     */
+    g_source_set_can_recurse(timer_source, TRUE);
     g_source_attach(timer_source, NULL);
     armed_deadline = -1;
     timers_rearm();
