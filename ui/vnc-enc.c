@@ -203,81 +203,96 @@ static size_t cpixel_size(const VncPixelFormat *pf, bool *drop_low)
     return 4;
 }
 
-static void put_cpixel(GByteArray *b, const VncPixelFormat *pf, size_t csize,
-                       bool drop_low, uint32_t v)
+/* Writes v as a CPIXEL at d; returns its size. */
+static size_t put_cpixel(uint8_t *d, const VncPixelFormat *pf, size_t csize,
+                         bool drop_low, uint32_t v)
 {
-    uint8_t d[4];
+    uint8_t px[4];
 
-    store_pixel(pf, d, v);
-    if (csize != 3) {
-        g_byte_array_append(b, d, csize);
-        return;
-    }
-    /* leave out the unused byte wherever the byte order put it */
-    bool first_unused = pf->big_endian != drop_low;
-    g_byte_array_append(b, first_unused ? d + 1 : d, 3);
+    store_pixel(pf, px, v);
+    /* a 3-byte CPIXEL leaves out the unused byte wherever it lies */
+    memcpy(d, csize == 3 && pf->big_endian != drop_low ? px + 1 : px,
+           csize);
+    return csize;
 }
 
+/* The palette index of v (which is in it), the last hit first. */
+static inline int palette_index(const uint32_t *pal, uint32_t v, int *last)
+{
+    int k = 0;
+
+    if (pal[*last] == v) {
+        return *last;
+    }
+    while (pal[k] != v) {
+        k++;
+    }
+    return *last = k;
+}
+
+/*
+ * One ZRLE tile (RFC 6143 7.7.6) as a solid colour, a packed palette of up
+ * to 16 colours, or raw CPIXELs; written straight into b, which grows by
+ * at most the raw size once.
+ */
 static void zrle_tile(VncClient *c, GByteArray *b, const uint32_t *px, int w,
                       int h, size_t csize, bool drop_low)
 {
     uint32_t pal[16];
-    int npal = 0, n = w * h;
+    int npal = 0, n = w * h, last = 0;
+    size_t at = b->len;
+    uint8_t *d;
 
-    for (int i = 0; i < n && npal <= 16; i++) {
+    for (int i = 0; i < n; i++) {
+        if (npal && pal[last] == px[i]) {
+            continue;
+        }
         int k = 0;
         while (k < npal && pal[k] != px[i]) {
             k++;
         }
-        if (k == npal) {
-            if (npal == 16) {
-                npal = 17;
-                break;
-            }
-            pal[npal++] = px[i];
+        if (k == npal && ++npal > 16) {
+            break;
         }
+        pal[k] = px[i];
+        last = k;
     }
+    g_byte_array_set_size(b, at + 1 + (size_t)(n + 16) * csize);
+    d = b->data + at;
     if (npal == 1) {
-        g_byte_array_append(b, (const uint8_t[]){1}, 1);
-        put_cpixel(b, &c->pf, csize, drop_low, pal[0]);
-        return;
-    }
-    if (npal > 16) {
-        g_byte_array_append(b, (const uint8_t[]){0}, 1);
+        *d++ = 1;
+        d += put_cpixel(d, &c->pf, csize, drop_low, pal[0]);
+    } else if (npal > 16) {
+        *d++ = 0;
         for (int i = 0; i < n; i++) {
-            put_cpixel(b, &c->pf, csize, drop_low, px[i]);
+            d += put_cpixel(d, &c->pf, csize, drop_low, px[i]);
         }
-        return;
-    }
-    /* packed palette: 1, 2 or 4 bits an index, rows padded to a byte */
-    uint8_t sub = npal;
-    int bits = npal == 2 ? 1 : npal <= 4 ? 2 : 4;
-    g_byte_array_append(b, &sub, 1);
-    for (int k = 0; k < npal; k++) {
-        put_cpixel(b, &c->pf, csize, drop_low, pal[k]);
-    }
-    for (int j = 0; j < h; j++) {
-        uint8_t acc = 0;
-        int nbits = 0;
-        for (int i = 0; i < w; i++) {
-            uint32_t v = px[j * w + i];
-            int k = 0;
-            while (pal[k] != v) {
-                k++;
+    } else {
+        /* packed palette: 1, 2 or 4 bits an index, rows padded to a byte */
+        int bits = npal == 2 ? 1 : npal <= 4 ? 2 : 4;
+        *d++ = npal;
+        for (int k = 0; k < npal; k++) {
+            d += put_cpixel(d, &c->pf, csize, drop_low, pal[k]);
+        }
+        last = 0;
+        for (int j = 0; j < h; j++) {
+            uint8_t acc = 0;
+            int nbits = 0;
+            for (int i = 0; i < w; i++) {
+                acc = (acc << bits) | palette_index(pal, px[j * w + i], &last);
+                nbits += bits;
+                if (nbits == 8) {
+                    *d++ = acc;
+                    acc = 0;
+                    nbits = 0;
+                }
             }
-            acc = (acc << bits) | k;
-            nbits += bits;
-            if (nbits == 8) {
-                g_byte_array_append(b, &acc, 1);
-                acc = 0;
-                nbits = 0;
+            if (nbits) {
+                *d++ = acc << (8 - nbits);
             }
         }
-        if (nbits) {
-            acc <<= 8 - nbits;
-            g_byte_array_append(b, &acc, 1);
-        }
     }
+    g_byte_array_set_size(b, d - b->data);
 }
 
 static bool encode_zrle(VncClient *c, int x, int y, int w, int h)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "system/timer.h"
+#include "util/le.h"
 #include "vga-int.h"
 
 /* about 70 frames per second: the cursor toggles every 16 frames,
@@ -453,8 +454,16 @@ static void draw_vbe(VGACommonState *s, VGAFrame *f)
         if (!f->all && !vram_written(s, f, a, f->width * bytes)) {
             continue;
         }
-        for (int x = 0; x < f->width; x++, a += bytes) {
-            line[x] = vbe_pixel(s, f, bpp, a);
+        if (bpp == 32 && a + f->width * 4ull <= s->vram_size) {
+            /* the common case, a line inside VRAM: whole pixels at once */
+            const uint8_t *p = s->vram_ptr + a;
+            for (int x = 0; x < f->width; x++, p += 4) {
+                line[x] = ld32(p) & 0xffffff;
+            }
+        } else {
+            for (int x = 0; x < f->width; x++, a += bytes) {
+                line[x] = vbe_pixel(s, f, bpp, a);
+            }
         }
         commit_line(s, f, y, line);
     }
