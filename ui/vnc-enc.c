@@ -67,7 +67,9 @@ bool vnc_pixel_format_valid(const VncPixelFormat *pf)
 void vnc_client_set_pixel_format(VncClient *c, const VncPixelFormat *pf)
 {
     c->pf = *pf;
+    c->rgb888 = true;
     for (int ch = 0; ch < 3; ch++) {
+        c->rgb888 &= pf->max[ch] == 255 && pf->shift[ch] == 16 - 8 * ch;
         for (uint32_t v = 0; v < 256; v++) {
             uint32_t scaled = (v * pf->max[ch] + 127) / 255;
             c->lut[ch][v] = scaled << pf->shift[ch];
@@ -77,6 +79,9 @@ void vnc_client_set_pixel_format(VncClient *c, const VncPixelFormat *pf)
 
 static inline uint32_t convert_pixel(const VncClient *c, uint32_t px)
 {
+    if (c->rgb888) {
+        return px & 0xffffff;
+    }
     return c->lut[0][(px >> 16) & 0xff] | c->lut[1][(px >> 8) & 0xff] |
            c->lut[2][px & 0xff];
 }

@@ -78,6 +78,7 @@ typedef struct VncClient {
 
     VncPixelFormat pf;
     uint32_t lut[3][256]; /* 8-bit channel -> pf's shifted channel */
+    bool rgb888;          /* pf's channels are the surface's: no lut */
     int encoding;         /* VNC_ENC_RAW, _ZLIB or _ZRLE */
     unsigned features;
     z_stream zs[2]; /* persistent streams: [0] zlib, [1] ZRLE */
