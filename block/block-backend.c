@@ -298,7 +298,8 @@ static bool drive_parse_placement(Opts *opts, DriveConf *c, GError **errp)
     /* QEMU: bus= and unit= name the index (bus * devices per bus + unit) */
     const char *bus = opts_get(opts, "bus"), *unit = opts_get(opts, "unit");
     if (bus || unit) {
-        int max_devs = c->type == IF_IDE ? 2 : 1;
+        /* QEMU's if_max_devs: 0 for pflash, whose unit is the index */
+        int max_devs = c->type == IF_IDE ? 2 : c->type == IF_PFLASH ? 0 : 1;
         uint64_t b = 0, u = 0;
         if (c->index >= 0) {
             g_set_error(errp, VIREO_ERROR, 0,
@@ -311,7 +312,7 @@ static bool drive_parse_placement(Opts *opts, DriveConf *c, GError **errp)
                         "bus and unit expect a non-negative number");
             return false;
         }
-        if (u >= (uint64_t)max_devs) {
+        if (max_devs && u >= (uint64_t)max_devs) {
             g_set_error(errp, VIREO_ERROR, 0, "unit %u too big (max is %d)",
                         (unsigned)u, max_devs - 1);
             return false;
@@ -561,6 +562,15 @@ static BlockBackend *drive_new(Opts *opts, GError **errp)
             blk = NULL;
         }
         if (!blk) {
+            g_autofree char *base = g_path_get_basename(file);
+            /* a firmware image: say which package has it */
+            if (c.type == IF_PFLASH && g_str_has_prefix(base, "OVMF") &&
+                !g_file_test(file, G_FILE_TEST_EXISTS) && errp && *errp) {
+                char *msg = g_strdup_printf("%s (Debian's 'ovmf' package "
+                                            "has it)", (*errp)->message);
+                g_free((*errp)->message);
+                (*errp)->message = msg;
+            }
             g_free(name);
             return NULL;
         }

@@ -14,6 +14,7 @@ PACKAGES=(
     libsdl2-dev nettle-dev libxkbcommon-dev xkb-data # SDL2 window, VNC
     xvfb xauth xdotool x11-apps imagemagick vncsnapshot # display tests
     seabios ipxe-qemu # PC firmware and NIC option ROMs
+    ovmf # UEFI firmware (pflash code/vars images, tests/functional/test_ovmf.py)
     syslinux syslinux-common mtools # the test boot disk (tests/guest)
     xorriso # ISO images for the IDE CD-ROM tests
     python3 python3-pytest python3-pytest-xdist

@@ -65,6 +65,19 @@ void memory_region_init_io(MemoryRegion *mr, const char *name,
     mr->opaque = opaque;
 }
 
+bool memory_region_init_rom_device(MemoryRegion *mr, const char *name,
+                                   const MemoryRegionOps *ops, void *opaque,
+                                   uint64_t size, GError **errp)
+{
+    if (!memory_region_init_ram(mr, name, size, errp)) {
+        return false;
+    }
+    mr->readonly = true;
+    mr->ops = ops;
+    mr->opaque = opaque;
+    return true;
+}
+
 void memory_region_init_alias(MemoryRegion *mr, const char *name,
                               MemoryRegion *orig, hwaddr offset,
                               uint64_t size)
@@ -684,7 +697,9 @@ MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
         return address_space_write(as, addr, &val, size);
     }
     hwaddr off = fr->offset + (addr - fr->start);
-    if (fr->mr->type == MR_RAM) {
+    if (fr->mr->type == MR_RAM && fr->readonly && fr->mr->ops) {
+        io_write(fr->mr, off, size, val);   /* a ROM device's command */
+    } else if (fr->mr->type == MR_RAM) {
         if (!fr->readonly) {
             memcpy(fr->mr->ram + off, &val, size);
             if (fr->dirty_log) {
@@ -741,7 +756,12 @@ static MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, void *buf,
         } else {
             hwaddr off = fr->offset + (addr - fr->start);
             chunk = MIN(len, fr->size - (addr - fr->start));
-            if (fr->mr->type == MR_RAM) {
+            if (fr->mr->type == MR_RAM && is_write && fr->readonly &&
+                fr->mr->ops && !rom) {
+                /* a ROM device's command: one byte at a time, as to I/O */
+                chunk = 1;
+                io_write(fr->mr, off, 1, *p);
+            } else if (fr->mr->type == MR_RAM) {
                 if (!is_write) {
                     memcpy(p, fr->mr->ram + off, chunk);
                 } else if (!fr->readonly || rom) {

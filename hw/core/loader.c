@@ -56,8 +56,15 @@ char *firmware_find(const char *name, GError **errp)
         if (g_file_test(name, G_FILE_TEST_IS_REGULAR)) {
             return g_strdup(name);
         }
-        g_set_error(errp, VIREO_ERROR, 0, "firmware file '%s' not found",
-                    name);
+        g_autofree char *base = g_path_get_basename(name);
+        const char *pkg = package_of(base);
+        if (pkg) {
+            g_set_error(errp, VIREO_ERROR, 0, "firmware file '%s' not found "
+                        "(Debian's '%s' package has it)", name, pkg);
+        } else {
+            g_set_error(errp, VIREO_ERROR, 0, "firmware file '%s' not found",
+                        name);
+        }
         return NULL;
     }
     for (guint i = 0; user_dirs && i < user_dirs->len; i++) {

@@ -60,12 +60,13 @@ struct MemoryRegion {
     char *name;
     uint64_t size;
     bool enabled;
-    bool readonly;          /* ROM: guest writes are discarded */
+    bool readonly;          /* ROM: guest writes are discarded (or, with
+                               ops, reach ops->write: a ROM device) */
     /* MR_RAM */
     uint8_t *ram;
     bool dirty_log;         /* memory_region_set_log */
     uint64_t *dirty;        /* a bit per page; allocated on first log */
-    /* MR_IO */
+    /* MR_IO; MR_RAM of a ROM device (only its write) */
     const MemoryRegionOps *ops;
     void *opaque;
     GArray *ioeventfds;     /* of MemoryRegionIoeventfd, NULL: none yet */
@@ -139,6 +140,16 @@ bool memory_region_init_ram(MemoryRegion *mr, const char *name, uint64_t size,
 void memory_region_init_io(MemoryRegion *mr, const char *name,
                            const MemoryRegionOps *ops, void *opaque,
                            uint64_t size);
+/*
+ * A ROM device (QEMU's romd mode): RAM that the guest reads and executes
+ * directly, read-only to it, whose guest writes reach ops->write (at
+ * offsets in the region) instead of being discarded; loaders still write
+ * the RAM (address_space_write_rom). Used by flash memories, which take
+ * commands by writes to their array.
+ */
+bool memory_region_init_rom_device(MemoryRegion *mr, const char *name,
+                                   const MemoryRegionOps *ops, void *opaque,
+                                   uint64_t size, GError **errp);
 void memory_region_init_alias(MemoryRegion *mr, const char *name,
                               MemoryRegion *orig, hwaddr offset,
                               uint64_t size);

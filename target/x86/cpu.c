@@ -494,6 +494,7 @@ bool x86_msr_read(X86CPU *cpu, uint32_t index, uint64_t *val)
         *val = 1;       /* locked, VMX and SMX off */
         return true;
     case MSR_IA32_BIOS_SIGN_ID:
+    case MSR_IA32_PLATFORM_ID:  /* read by firmware's microcode loaders */
     case MSR_MCG_CAP:   /* no banks */
         *val = 0;
         return true;

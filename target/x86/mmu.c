@@ -281,6 +281,16 @@ static void mmio_st(X86CPU *cpu, uint64_t paddr, int size, uint64_t val)
     bql_lock();
     address_space_st(&cpu->cs->machine->as_mem, paddr, size, val);
     bql_unlock();
+    /*
+     * A store that changed the memory map (a flash command switching it
+     * out of read-array mode) must show in the very next access of this
+     * block: drop the TLB now; the rest of the flush stays pending for
+     * the block boundary.
+     */
+    if (__atomic_load_n(&cpu->cs->interrupt_request, __ATOMIC_ACQUIRE) &
+        CPU_INTERRUPT_TLB_FLUSH) {
+        x86_tlb_flush(cpu);
+    }
 }
 
 /* ---- the page walk ---- */
@@ -638,10 +648,11 @@ void x86_st_slow(X86CPU *cpu, uint64_t lin, int size, uint64_t val,
     if (e->tag_write == (lin & ~0xfffull)) {
         host_st((void *)(e->addend + lin), size, val);
         code_written(cpu, e->page_word);
-    } else if (!e->page_word) {
+    } else {
+        /* MMIO, or ROM: the memory API drops the write, or hands it to a
+         * ROM device (a flash's commands) */
         mmio_st(cpu, e->paddr | (lin & 0xfff), size, val);
     }
-    /* else ROM: the write is dropped */
 }
 
 uint64_t x86_translate_code(X86CPU *cpu, uint64_t lin, const uint8_t **host,

@@ -83,6 +83,7 @@ enum { R_ES, R_CS, R_SS, R_DS, R_FS, R_GS };
 /* MSRs the CPU implements (SDM vol. 4) */
 #define MSR_IA32_TSC            0x10
 #define MSR_IA32_APICBASE       0x1b
+#define MSR_IA32_PLATFORM_ID    0x17
 #define MSR_IA32_FEATURE_CONTROL 0x3a
 #define MSR_IA32_SPEC_CTRL      0x48
 #define MSR_IA32_BIOS_SIGN_ID   0x8b

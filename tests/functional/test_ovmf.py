@@ -1,0 +1,235 @@
+"""UEFI firmware (Debian's OVMF) under Vireo's software CPU, from the system
+flash: -drive if=pflash unit 0 (OVMF_CODE_4M.fd, read-only) and unit 1 (a
+private copy of OVMF_VARS_4M.fd).
+
+One boot goes all the way: OVMF's boot manager finds no boot option, starts
+its shell, which runs startup.nsh from an EFI system partition the test
+builds with mtools (a FAT file system on a virtio disk). The script stores
+a non-volatile UEFI variable (`setvar -nv`) and starts Debian's kernel
+through its EFI stub with the test initramfs (initrd= on the command line);
+the guest reaches its ready marker. The firmware's writes to the flash
+reach the vars image; a second boot from that image reads the variable
+back. `-bios OVMF.fd` (the combined image, as a ROM) reaches the shell.
+
+The kernel cannot be \\EFI\\BOOT\\BOOTX64.EFI here: booted as the removable
+media default it would get no command line, hence no initrd=.
+
+Runs on q35 (OVMF needs a PM timer that Vireo's pc does not place yet:
+PIIX4's power management function, 00:01.3). Milestone times are printed
+(`pytest -s`) for comparing with `qemu-system-x86_64 -accel tcg`.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import vmrun
+
+OVMF_DIR = Path("/usr/share/OVMF")
+OVMF_CODE = OVMF_DIR / "OVMF_CODE_4M.fd"
+OVMF_VARS = OVMF_DIR / "OVMF_VARS_4M.fd"
+OVMF_COMBINED = Path("/usr/share/ovmf/OVMF.fd")
+MACHINE = "q35"
+BOOT_TIMEOUT = 300
+READY = r"VIREO-GUEST-READY"
+VAR_GUID = "7c5f4a1e-3b2d-4e6f-9a8b-1c2d3e4f5a6b"
+VAR_VALUE = "vireo-vars-ok"
+# what the shell's setvar prints for the stored value: its bytes in hex
+VAR_DUMP = " ".join(f"{b:02X}" for b in VAR_VALUE.encode())
+# OVMF's boot manager and shell on the serial console, then the kernel
+MILESTONES = [
+    ("boot manager", r"BdsDxe: (loading|starting) Boot"),
+    ("UEFI shell", r"UEFI Interactive Shell"),
+    ("startup.nsh", r"VIREO-VAR-SET"),
+    ("EFI stub", r"EFI stub: Loaded initrd"),
+    ("kernel console", r"Linux version"),
+    ("guest ready", READY),
+]
+
+
+def _need(path, package):
+    if not path.exists():
+        pytest.skip(f"{path} is missing (Debian's '{package}' package; "
+                    "scripts/install-deps.sh)")
+
+
+@pytest.fixture(scope="module")
+def q35(vireo_binary):
+    _need(OVMF_CODE, "ovmf")
+    _need(OVMF_VARS, "ovmf")
+    out = subprocess.run([str(vireo_binary), "-machine", "help"],
+                         capture_output=True, text=True, timeout=30).stdout
+    if not re.search(rf"^{MACHINE}\s", out, re.M):
+        pytest.skip(f"vireo has no '{MACHINE}' machine yet")
+    return vireo_binary
+
+
+@pytest.fixture(scope="module")
+def esp(tmp_path_factory):
+    """A FAT ESP image: the kernel, the initramfs and startup.nsh."""
+    for tool in ("mformat", "mmd", "mcopy"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is missing (Debian's 'mtools' package)")
+    try:
+        guest = vmrun.build_debian_guest()
+    except vmrun.GuestBuildError as e:
+        pytest.skip(f"cannot build the Debian test guest: {e}")
+    d = tmp_path_factory.mktemp("esp")
+    img = d / "esp.img"
+    size = guest["vmlinuz"].stat().st_size + guest["initrd"].stat().st_size
+    with open(img, "wb") as f:
+        f.truncate(max(48 << 20, size + (16 << 20)))
+    script = "\r\n".join([
+        "echo -off",
+        "echo VIREO-VAR-BEFORE",
+        f"setvar VireoPersist -guid {VAR_GUID}",
+        f'setvar VireoPersist -guid {VAR_GUID} -nv -bs -rt ="{VAR_VALUE}"',
+        "echo VIREO-VAR-SET",
+        "fs0:",
+        r"\EFI\vireo\vmlinuz.efi initrd=\EFI\vireo\initrd.img "
+        "console=ttyS0 vireo.task=info",
+        ""])
+    (d / "startup.nsh").write_text(script)
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    for cmd in (["mformat", "-i", img, "-F", "-v", "VIREOESP", "::"],
+                ["mmd", "-i", img, "::/EFI", "::/EFI/vireo"],
+                ["mcopy", "-i", img, guest["vmlinuz"],
+                 "::/EFI/vireo/vmlinuz.efi"],
+                ["mcopy", "-i", img, guest["initrd"],
+                 "::/EFI/vireo/initrd.img"],
+                ["mcopy", "-i", img, d / "startup.nsh", "::/startup.nsh"]):
+        p = subprocess.run([str(c) for c in cmd], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, f"{cmd}: {p.stderr}"
+    return img
+
+
+def ovmf_args(vireo, vars_path, esp_img=None, mem=512):
+    args = [vireo, "-M", MACHINE, "-accel", "tcg", "-m", str(mem),
+            "-display", "none", "-nodefaults", "-no-reboot",
+            "-serial", "stdio",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
+                      f"file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={vars_path}"]
+    if esp_img:
+        args += ["-drive", f"file={esp_img},format=raw,if=none,id=esp,"
+                           "readonly=on",
+                 "-device", "virtio-blk-pci,drive=esp"]
+    return args
+
+
+def describe(vm):
+    text = re.sub(r"\x1b\[[0-9;=]*[A-Za-z]", "", vm.output)
+    return f"$ {' '.join(vm.args)}\nserial tail:\n{text[-3000:]}"
+
+
+def run_to(vm, milestones, timeout):
+    """Waits for each (name, regex) in order; returns {name: seconds from
+    start} of those reached (stops at the first one missed)."""
+    times = {}
+    deadline = time.monotonic() + timeout
+    for name, rx in milestones:
+        if not vm.expect(rx, timeout=max(1, deadline - time.monotonic())):
+            break
+        times[name] = time.monotonic() - vm.start_time
+    return times
+
+
+@pytest.fixture(scope="module")
+def first_boot(q35, esp, tmp_path_factory):
+    """OVMF from flash boots the kernel from the ESP; one boot shared by
+    the tests below."""
+    d = tmp_path_factory.mktemp("vars")
+    vars_path = d / "vars.fd"
+    shutil.copyfile(OVMF_VARS, vars_path)
+    with vmrun.VMProcess(ovmf_args(q35, vars_path, esp), stdin=False) as vm:
+        times = run_to(vm, MILESTONES, BOOT_TIMEOUT)
+        if "guest ready" in times:
+            vm.expect(r"VIREO-INFO .*\n", timeout=60)
+        result = {"times": times, "output": vm.output, "vars": vars_path,
+                  "describe": describe(vm)}
+    print("\nOVMF boot on Vireo (s from process start): " +
+          ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
+    return result
+
+
+def test_ovmf_boots_kernel_from_esp(first_boot):
+    """OVMF runs from the flash, its shell runs startup.nsh from the ESP and
+    Debian's kernel (EFI stub) boots with the initramfs to the guest's ready
+    marker, with the command line the script gave."""
+    times = first_boot["times"]
+    for name, _ in MILESTONES:
+        assert name in times, f"never reached: {name}\n" + \
+            first_boot["describe"]
+    info = vmrun.parse_guest_info(first_boot["output"])
+    assert info, first_boot["describe"]
+    assert info["initrd_ok"] == "1", first_boot["describe"]
+    assert "vireo.task=info" in info["cmdline"], first_boot["describe"]
+
+
+def test_firmware_writes_reach_vars_image(first_boot):
+    """The firmware's variable writes (flash programs and erases) reach the
+    vars image: it differs from the template, keeps its size, and holds the
+    variable the shell stored; the template itself is untouched."""
+    assert "UEFI shell" in first_boot["times"], first_boot["describe"]
+    data = first_boot["vars"].read_bytes()
+    template = OVMF_VARS.read_bytes()
+    assert len(data) == len(template)
+    assert data != template
+    assert VAR_VALUE.encode() in data, first_boot["describe"]
+    name = "VireoPersist".encode("utf-16-le")
+    assert name in data
+    assert VAR_VALUE.encode() not in template
+
+
+def test_variable_persists_across_restart(q35, esp, first_boot, tmp_path):
+    """A new VM on the same vars image: the shell's setvar reads back the
+    variable the first boot stored (before storing it again)."""
+    assert VAR_VALUE.encode() in first_boot["vars"].read_bytes(), \
+        "the first boot stored no variable"
+    vars_path = tmp_path / "vars.fd"
+    shutil.copyfile(first_boot["vars"], vars_path)
+    with vmrun.VMProcess(ovmf_args(q35, vars_path, esp), stdin=False) as vm:
+        assert vm.expect(r"VIREO-VAR-BEFORE", timeout=BOOT_TIMEOUT), \
+            describe(vm)
+        m = vm.expect(r"VIREO-VAR-SET", timeout=60)
+        assert m, describe(vm)
+        text = re.sub(r"\x1b\[[0-9;=]*[A-Za-z]", "", vm.output)
+        between = text.split("VIREO-VAR-BEFORE")[-1].split("VIREO-VAR-SET")[0]
+        assert "VireoPersist" in between, describe(vm)
+        assert VAR_DUMP in between, describe(vm)
+        assert "Unable to get" not in between, describe(vm)
+
+
+def test_bios_combined_image_reaches_shell(q35, tmp_path):
+    """-bios OVMF.fd (code and variable store in one image) runs as a ROM:
+    OVMF's boot manager falls back to its shell."""
+    _need(OVMF_COMBINED, "ovmf")
+    args = [q35, "-M", MACHINE, "-accel", "tcg", "-m", "256", "-display",
+            "none", "-nodefaults", "-no-reboot", "-serial", "stdio", "-bios",
+            OVMF_COMBINED]
+    with vmrun.VMProcess(args, stdin=False) as vm:
+        times = run_to(vm, MILESTONES[:2], 120)
+        assert "UEFI shell" in times, describe(vm)
+    print(f"\n-bios OVMF.fd: shell after {times['UEFI shell']:.1f}s")
+
+
+def test_secure_boot_image_refused(q35, tmp_path):
+    """Debian's secure-boot OVMF needs SMM: refused, saying so."""
+    secboot = OVMF_DIR / "OVMF_CODE_4M.ms.fd"
+    _need(secboot, "ovmf")
+    vars_path = tmp_path / "vars.fd"
+    shutil.copyfile(OVMF_VARS, vars_path)
+    args = ovmf_args(q35, vars_path)
+    args[args.index(f"if=pflash,format=raw,unit=0,readonly=on,"
+                    f"file={OVMF_CODE}")] = \
+        f"if=pflash,format=raw,unit=0,readonly=on,file={secboot}"
+    r = vmrun.run_vm(args, timeout=30)
+    assert r.returncode != 0 and not r.timed_out, r.describe()
+    assert "needs SMM" in r.output, r.describe()
+    assert vars_path.read_bytes() == OVMF_VARS.read_bytes()
