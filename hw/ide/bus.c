@@ -218,7 +218,7 @@ IDEBus *ide_bus_find_free(Machine *m, int *unit)
         if (bus->m != m) {
             continue;
         }
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < (bus->sata ? 1 : 2); i++) {
             if (bus->ifs[i].kind == IDE_NONE) {
                 *unit = i;
                 return bus;

@@ -511,6 +511,15 @@ static void ide_end_transfer(IDEState *s)
     }
 }
 
+void ide_pio_transfer_end(IDEState *s)
+{
+    if (!(s->status & DRQ_STAT)) {
+        return;
+    }
+    s->data_ptr = s->data_end;
+    ide_end_transfer(s);
+}
+
 uint32_t ide_data_read(IDEBus *bus, unsigned size)
 {
     IDEState *s = cur_dev(bus);
@@ -710,6 +719,11 @@ static void ide_identify(IDEState *s)
     put16(p, 66, 120);
     put16(p, 67, 120);
     put16(p, 68, 120);
+    if (s->bus->sata) {
+        /* SATA: queue depth 32, NCQ, Gen1 and Gen2 speeds (ACS-3 7.12.7) */
+        put16(p, 75, 31);
+        put16(p, 76, 1 << 8 | 1 << 2 | 1 << 1);
+    }
     put16(p, 80, 0xf0);                 /* ATA-4 to ATA-7 */
     put16(p, 81, 0x16);
     put16(p, 82, 1 << 14 | 1 << 5);     /* NOP, write cache */

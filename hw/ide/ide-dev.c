@@ -58,7 +58,7 @@ static bool ide_drive_realize_kind(Device *dev, Machine *m, IDEDriveKind kind,
         if (d->unit != UINT32_MAX) {
             unit = d->unit;
         } else {
-            unit = bus->ifs[0].kind == IDE_NONE ? 0 : 1;
+            unit = bus->sata || bus->ifs[0].kind == IDE_NONE ? 0 : 1;
         }
     } else if (d->unit != UINT32_MAX) {
         bus = ide_bus_find(m, "ide.0");
@@ -69,6 +69,12 @@ static bool ide_drive_realize_kind(Device *dev, Machine *m, IDEDriveKind kind,
     if (!bus) {
         g_set_error(errp, VIREO_ERROR, 0, "No 'IDE' bus found for device "
                     "'%s'", dev->cls->name);
+        return false;
+    }
+    if (bus->sata && unit != 0) {
+        /* a SATA port carries one device */
+        g_set_error(errp, VIREO_ERROR, 0, "bus %s: a SATA port has only "
+                    "unit 0", bus->name);
         return false;
     }
     if (bus->ifs[unit].kind != IDE_NONE) {

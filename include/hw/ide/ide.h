@@ -153,8 +153,13 @@ struct IDEState {
 
 struct IDEBus {
     IDEState ifs[2];
-    int bus_id;                 /* 0: primary, 1: secondary */
-    char name[16];              /* "ide.0" */
+    int bus_id;                 /* 0: primary, 1: secondary; AHCI: port */
+    char name[64];              /* "ide.0", or "<id>.<port>" for AHCI */
+    /*
+     * A SATA port (AHCI): one device, unit 0, and IDENTIFY tells of the
+     * SATA capabilities and NCQ that the transport implements.
+     */
+    bool sata;
     Machine *m;
     uint8_t unit;               /* the selected device */
     uint8_t cmd;                /* device control register */
@@ -234,6 +239,12 @@ void ide_put_str(uint16_t *words, const char *str, int len);
  */
 void ide_aio_read(IDEState *s, int64_t offset, uint32_t nbytes,
                   void (*done)(IDEState *s, int ret));
+/*
+ * A transport without a data port (AHCI) moved the PIO block of
+ * io_buffer[data_ptr, data_end) itself: the command goes on as if the
+ * host had read or written the last byte.
+ */
+void ide_pio_transfer_end(IDEState *s);
 /* The DMA command is over: the engine stops (the caller sets the status
  * and raises the interrupt). */
 void ide_dma_end(IDEState *s, bool error);
