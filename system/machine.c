@@ -115,29 +115,33 @@ static bool add_virtio_drive_devices(Machine *m, GError **errp)
 
 /*
  * -drive if=ide (and -hda..-hdd, -cdrom): an ide-hd or ide-cd each on the
- * machine's IDE buses, index = bus * 2 + unit, before -device takes units.
+ * machine's IDE buses before -device takes units: index = bus * 2 + unit
+ * on PATA, index = port on q35's built-in AHCI (one unit a bus, as QEMU).
  */
 static bool add_ide_drive_devices(Machine *m, GError **errp)
 {
-    if (!ide_bus_find(m, "ide.0")) {
+    IDEBus *first = ide_bus_find(m, "ide.0");
+
+    if (!first) {
         return true;    /* main reports the drive no device serves */
     }
+    int units = first->sata ? 1 : 2;
     for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
         if (blk_get_if(blk) != IF_IDE || blk_get_attached_dev(blk)) {
             continue;
         }
         int index = blk_get_index(blk);
-        g_autofree char *bus = g_strdup_printf("ide.%d", index / 2);
+        g_autofree char *bus = g_strdup_printf("ide.%d", index / units);
         if (index < 0 || !ide_bus_find(m, bus)) {
             g_set_error(errp, VIREO_ERROR, 0, "machine type does not "
-                        "support if=ide,bus=%d,unit=%d", index / 2,
-                        index % 2);
+                        "support if=ide,bus=%d,unit=%d", index / units,
+                        index % units);
             return false;
         }
         g_autofree char *opts = g_strdup_printf(
             "%s,drive=%s,bus=%s,unit=%d",
             blk_get_media(blk) == BLK_MEDIA_CDROM ? "ide-cd" : "ide-hd",
-            blk_name(blk), bus, index % 2);
+            blk_name(blk), bus, index % units);
         if (!device_create_from_opts(m, opts, errp)) {
             return false;
         }

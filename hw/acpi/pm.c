@@ -3,7 +3,12 @@
  * PM1a event block (PM1_STS/PM1_EN), PM1a control block, the 24-bit 3.579545
  * MHz PM timer, and the 0xCF9 reset control register the FADT's RESET_REG
  * names. ACPI mode is always on (no SMI_CMD), so SCI_EN reads as 1.
+ *
+ * With ich9=on it is the ICH9's PM I/O block (ICH9 datasheet 13.8.3): the
+ * same PM1 registers plus GPE0_STS/GPE0_EN at +0x20 and SMI_EN at +0x30,
+ * placed by the LPC bridge's PMBASE and ACPI_EN (acpi_pm_set_base).
  */
+#include <string.h>
 #include <time.h>
 
 #include "hw/device.h"
@@ -42,13 +47,28 @@
 #define RCR_RST_CPU (1u << 2)
 #define RCR_FULL_RST (1u << 3)
 
+/* ICH9 13.8.3: GPE0 and SMI_EN offsets in the PM I/O block */
+#define ICH9_GPE0_OFFSET 0x20
+#define ICH9_GPE0_LEN 16    /* GPE0_STS (8 bytes), then GPE0_EN (8 bytes) */
+#define ICH9_SMI_EN_OFFSET 0x30
+/*
+ * APMC_EN set says "SMM is already set up" to SeaBIOS, which then leaves
+ * SMM alone: Vireo has no SMM, so the bit reads as set and is fixed.
+ */
+#define ICH9_SMI_EN_APMC_EN (1u << 5)
+
 typedef struct AcpiPMState {
     Device parent;
     uint32_t iobase;
     bool reset_control;
+    bool ich9;
 
     Machine *m;
-    MemoryRegion evt, cnt, tmr, rcr;
+    bool mapped;
+    MemoryRegion evt, cnt, tmr, rcr, gpe0, smi_en;
+    uint8_t gpe0_sts[ICH9_GPE0_LEN / 2];
+    uint8_t gpe0_en[ICH9_GPE0_LEN / 2];
+    uint32_t smi_en_val;
     uint16_t pm1_sts;
     uint16_t pm1_en;
     uint16_t pm1_cnt;
@@ -209,6 +229,120 @@ static const MemoryRegionOps rcr_ops = {
     .impl_max = 1,
 };
 
+/* GPE0: status bits are write-1-to-clear; nothing here raises them yet. */
+static uint64_t gpe0_read(void *opaque, hwaddr addr, unsigned size)
+{
+    AcpiPMState *s = opaque;
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < size && addr + i < ICH9_GPE0_LEN; i++) {
+        unsigned a = addr + i, half = ICH9_GPE0_LEN / 2;
+        uint8_t b = a < half ? s->gpe0_sts[a] : s->gpe0_en[a - half];
+        v |= (uint64_t)b << (i * 8);
+    }
+    return v;
+}
+
+static void gpe0_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    AcpiPMState *s = opaque;
+
+    for (unsigned i = 0; i < size && addr + i < ICH9_GPE0_LEN; i++) {
+        unsigned a = addr + i, half = ICH9_GPE0_LEN / 2;
+        uint8_t b = val >> (i * 8);
+        if (a < half) {
+            s->gpe0_sts[a] &= ~b;
+        } else {
+            s->gpe0_en[a - half] = b;
+        }
+    }
+}
+
+static uint64_t smi_en_read(void *opaque, hwaddr addr, unsigned size)
+{
+    AcpiPMState *s = opaque;
+
+    return lanes(s->smi_en_val | ICH9_SMI_EN_APMC_EN, addr, size);
+}
+
+static void smi_en_write(void *opaque, hwaddr addr, uint64_t val,
+                         unsigned size)
+{
+    AcpiPMState *s = opaque;
+
+    for (unsigned i = 0; i < size && addr + i < 4; i++) {
+        unsigned sh = (addr + i) * 8;
+        s->smi_en_val = (s->smi_en_val & ~(0xffu << sh)) |
+                        ((val >> (i * 8)) & 0xff) << sh;
+    }
+    s->smi_en_val |= ICH9_SMI_EN_APMC_EN;
+}
+
+static const MemoryRegionOps gpe0_ops = {
+    .read = gpe0_read,
+    .write = gpe0_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+static const MemoryRegionOps smi_en_ops = {
+    .read = smi_en_read,
+    .write = smi_en_write,
+    .impl_min = 1,
+    .impl_max = 4,
+};
+
+static void pm_map(AcpiPMState *s, bool on)
+{
+    if (s->mapped == on) {
+        return;
+    }
+    s->mapped = on;
+    memory_transaction_begin();
+    if (on) {
+        memory_region_add_subregion(s->m->io, s->iobase, &s->evt);
+        memory_region_add_subregion(s->m->io, s->iobase + 4, &s->cnt);
+        memory_region_add_subregion(s->m->io, s->iobase + 8, &s->tmr);
+        if (s->ich9) {
+            memory_region_add_subregion(s->m->io, s->iobase +
+                                        ICH9_GPE0_OFFSET, &s->gpe0);
+            memory_region_add_subregion(s->m->io, s->iobase +
+                                        ICH9_SMI_EN_OFFSET, &s->smi_en);
+        }
+    } else {
+        memory_region_del_subregion(s->m->io, &s->evt);
+        memory_region_del_subregion(s->m->io, &s->cnt);
+        memory_region_del_subregion(s->m->io, &s->tmr);
+        if (s->ich9) {
+            memory_region_del_subregion(s->m->io, &s->gpe0);
+            memory_region_del_subregion(s->m->io, &s->smi_en);
+        }
+    }
+    memory_transaction_commit();
+}
+
+/* The block's size: the ICH9 decodes 128 bytes at PMBASE. */
+static uint32_t pm_block_size(AcpiPMState *s)
+{
+    return s->ich9 ? 0x80 : 12;
+}
+
+void acpi_pm_set_base(Device *dev, uint32_t base, bool enabled)
+{
+    AcpiPMState *s = (AcpiPMState *)dev;
+
+    if (base > 0x10000 - pm_block_size(s)) {
+        enabled = false;
+    }
+    if (s->mapped && (!enabled || base != s->iobase)) {
+        pm_map(s, false);
+    }
+    if (enabled) {
+        s->iobase = base;
+        pm_map(s, true);
+    }
+}
+
 static void acpi_pm_reset(Device *dev)
 {
     AcpiPMState *s = (AcpiPMState *)dev;
@@ -217,6 +351,9 @@ static void acpi_pm_reset(Device *dev)
     s->pm1_en = 0;
     s->pm1_cnt = PM1_CNT_SCI_EN;
     s->rcr_val = 0;
+    memset(s->gpe0_sts, 0, sizeof(s->gpe0_sts));
+    memset(s->gpe0_en, 0, sizeof(s->gpe0_en));
+    s->smi_en_val = ICH9_SMI_EN_APMC_EN;
     s->tmr_seen = pm_timer_ticks();
     pm_update_sci(s);
 }
@@ -225,20 +362,26 @@ static bool acpi_pm_realize(Device *dev, Machine *m, GError **errp)
 {
     AcpiPMState *s = (AcpiPMState *)dev;
 
-    if (s->iobase > 0x10000 - 12) {
+    if (s->iobase > 0x10000 - pm_block_size(s)) {
         g_set_error(errp, VIREO_ERROR, 0,
-                    "acpi-pm: iobase 0x%x leaves no room for the 12-byte "
+                    "acpi-pm: iobase 0x%x leaves no room for the %u-byte "
                     "register block",
-                    s->iobase);
+                    s->iobase, pm_block_size(s));
         return false;
     }
     s->m = m;
     memory_region_init_io(&s->evt, "acpi-pm-evt", &pm1_evt_ops, s, 4);
     memory_region_init_io(&s->cnt, "acpi-pm-cnt", &pm1_cnt_ops, s, 2);
     memory_region_init_io(&s->tmr, "acpi-pm-tmr", &pm_tmr_ops, s, 4);
-    memory_region_add_subregion(m->io, s->iobase, &s->evt);
-    memory_region_add_subregion(m->io, s->iobase + 4, &s->cnt);
-    memory_region_add_subregion(m->io, s->iobase + 8, &s->tmr);
+    if (s->ich9) {
+        memory_region_init_io(&s->gpe0, "acpi-pm-gpe0", &gpe0_ops, s,
+                              ICH9_GPE0_LEN);
+        memory_region_init_io(&s->smi_en, "acpi-pm-smi-en", &smi_en_ops, s,
+                              4);
+    } else {
+        /* the ICH9's block stays unmapped until the LPC enables it */
+        pm_map(s, true);
+    }
     if (s->reset_control) {
         /*
          * 0xCF9 sits inside the PCI host's 0xCF8-0xCFF window on real
@@ -255,12 +398,14 @@ static void acpi_pm_unrealize(Device *dev)
 {
     AcpiPMState *s = (AcpiPMState *)dev;
 
-    memory_region_del_subregion(s->m->io, &s->evt);
-    memory_region_del_subregion(s->m->io, &s->cnt);
-    memory_region_del_subregion(s->m->io, &s->tmr);
+    pm_map(s, false);
     memory_region_destroy(&s->evt);
     memory_region_destroy(&s->cnt);
     memory_region_destroy(&s->tmr);
+    if (s->ich9) {
+        memory_region_destroy(&s->gpe0);
+        memory_region_destroy(&s->smi_en);
+    }
     if (s->reset_control) {
         memory_region_del_subregion(s->m->io, &s->rcr);
         memory_region_destroy(&s->rcr);
@@ -314,12 +459,39 @@ static const VMStateField acpi_pm_fields[] = {
     VMSTATE_END_OF_LIST(),
 };
 
+static bool acpi_pm_ich9_needed(void *opaque)
+{
+    return ((AcpiPMState *)opaque)->ich9;
+}
+
+static const VMStateField acpi_pm_ich9_fields[] = {
+    VMSTATE_UINT8_ARRAY(gpe0_sts, AcpiPMState),
+    VMSTATE_UINT8_ARRAY(gpe0_en, AcpiPMState),
+    VMSTATE_UINT32(smi_en_val, AcpiPMState),
+    VMSTATE_END_OF_LIST(),
+};
+
+/* The ICH9 block's own registers; where it is mapped is the LPC's state. */
+static const VMStateDescription vmstate_acpi_pm_ich9 = {
+    .name = "acpi-pm/ich9",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = acpi_pm_ich9_needed,
+    .fields = acpi_pm_ich9_fields,
+};
+
+static const VMStateDescription *const acpi_pm_subsections[] = {
+    &vmstate_acpi_pm_ich9,
+    NULL,
+};
+
 static const VMStateDescription vmstate_acpi_pm = {
     .name = "acpi-pm",
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = acpi_pm_fields,
     .post_load = acpi_pm_post_load,
+    .subsections = acpi_pm_subsections,
 };
 
 static const Property acpi_pm_props[] = {
@@ -327,6 +499,8 @@ static const Property acpi_pm_props[] = {
              "I/O base of PM1a_EVT (PM1a_CNT at +4, PM_TMR at +8)"),
     PROP_BOOL("reset-control", AcpiPMState, reset_control, true,
               "decode the 0xCF9 reset control register"),
+    PROP_BOOL("ich9", AcpiPMState, ich9, false,
+              "ICH9 layout (GPE0, SMI_EN), placed by the LPC's PMBASE"),
     PROP_END,
 };
 

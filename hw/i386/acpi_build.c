@@ -2,7 +2,8 @@
  * The one ACPI table builder (ACPI 6.x chapter 5): RSDP, RSDT, XSDT, FADT
  * for a legacy PC with fixed PM registers (hw/acpi/pm.c), FACS, MADT, HPET
  * and a small hand-encoded DSDT (chapter 20, AML) with \_S5_, the ISA serial
- * ports, PS/2, RTC, HPET, pvpanic and the PCI root bridge on pc. It makes
+ * ports, PS/2, RTC, HPET, pvpanic and the PCI root bridge on pc, or the
+ * PCI Express root with its MCFG table (PCI Firmware 3.0, 4.1.2) on q35. It makes
  * the files and QEMU's BIOS linker/loader script that firmware gets over
  * fw_cfg; direct kernel boot runs the same script itself.
  */
@@ -12,6 +13,7 @@
 #include "util/opts.h"
 #include "hw/device.h"
 #include "util/le.h"
+#include "hw/pci-host/q35.h"
 #include "x86_boot_internal.h"
 
 #define ACPI_OEM_ID "VIREO "
@@ -29,9 +31,11 @@
 #define FADT_PM1A_EVT_BLK 56
 #define FADT_PM1A_CNT_BLK 64
 #define FADT_PM_TMR_BLK 76
+#define FADT_GPE0_BLK 80
 #define FADT_PM1_EVT_LEN 88
 #define FADT_PM1_CNT_LEN 89
 #define FADT_PM_TMR_LEN 91
+#define FADT_GPE0_BLK_LEN 92
 #define FADT_P_LVL2_LAT 96
 #define FADT_P_LVL3_LAT 98
 #define FADT_CENTURY 108
@@ -44,6 +48,10 @@
 #define FADT_X_PM1A_EVT_BLK 148
 #define FADT_X_PM1A_CNT_BLK 172
 #define FADT_X_PM_TMR_BLK 208
+#define FADT_X_GPE0_BLK 220
+/* ICH9 13.8.3: GPE0_STS and GPE0_EN, 8 bytes each, at PMBASE + 0x20 */
+#define ICH9_GPE0_OFFSET 0x20
+#define ICH9_GPE0_LEN 16
 
 /* CMOS index of the century byte (mc146818rtc, as QEMU) */
 #define RTC_CENTURY_CMOS 0x32
@@ -441,6 +449,96 @@ static void dsdt_pci_root(GByteArray *sb)
     aml_device(sb, "PCI0", dev);
 }
 
+/*
+ * Section 6.2.13: _PRT of pcie.0 on q35, hw/pci-host/q35.c's routing.
+ * Each entry names the link device of its PIRQ (GSIA-GSIH), as QEMU's
+ * q35 DSDT does in APIC mode.
+ */
+static void dsdt_q35_prt(GByteArray *dev)
+{
+    static const uint8_t op[] = {AML_PACKAGE_OP};
+    g_autoptr(GByteArray) body = g_byte_array_new();
+    g_autoptr(GByteArray) prt = g_byte_array_new();
+
+    append8(body, 32 * 4);
+    for (unsigned slot = 0; slot < 32; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            g_autoptr(GByteArray) e = g_byte_array_new();
+            char link[5];
+
+            g_snprintf(link, sizeof(link), "GSI%c",
+                       'A' + q35_slot_pirq(slot, pin + 1));
+            append8(e, 4);
+            aml_integer(e, (uint64_t)slot << 16 | 0xffff);
+            aml_integer(e, pin);
+            aml_namestring(e, link);
+            aml_integer(e, 0);
+            aml_wrap(body, op, sizeof(op), e);
+        }
+    }
+    aml_wrap(prt, op, sizeof(op), body);
+    aml_name(dev, "_PRT", prt);
+}
+
+/*
+ * Section 6.2.16: Device(GSIx), a PCI interrupt link (PNP0C0F) fixed to
+ * IOAPIC input 16 + x, level, active high, shared; _SRS accepts it.
+ */
+static void dsdt_q35_gsi_link(GByteArray *sb, unsigned pirq)
+{
+    static const uint8_t method_op[] = {0x14};
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    g_autoptr(GByteArray) srs = g_byte_array_new();
+    const uint8_t irq[] = {0x89, 0x06, 0x00, 0x09, 0x01};
+    char name[5];
+
+    g_snprintf(name, sizeof(name), "GSI%c", 'A' + pirq);
+    aml_name_integer(dev, "_HID", aml_eisaid("PNP0C0F"));
+    aml_name_integer(dev, "_UID", pirq);
+    append_bytes(crs, irq, sizeof(irq));
+    append32(crs, Q35_PIRQ_GSI_BASE + pirq);
+    res_end(crs);
+    aml_buffer(buf, crs);
+    aml_name(dev, "_PRS", buf);
+    aml_name(dev, "_CRS", buf);
+    aml_namestring(srs, "_SRS");
+    append8(srs, 1);    /* one argument, not serialized */
+    aml_wrap(dev, method_op, sizeof(method_op), srs);
+    aml_device(sb, name, dev);
+}
+
+/*
+ * Device(PCI0) on q35: a PCI Express root bridge (PNP0A08, compatible with
+ * PNP0A03) whose _CBA gives the ECAM base (PCI Firmware 3.0, 4.1.3).
+ */
+static void dsdt_q35_pci_root(GByteArray *sb, const AcpiBuildConfig *cfg)
+{
+    g_autoptr(GByteArray) dev = g_byte_array_new();
+    g_autoptr(GByteArray) crs = g_byte_array_new();
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+
+    aml_name_integer(dev, "_HID", aml_eisaid("PNP0A08"));
+    aml_name_integer(dev, "_CID", aml_eisaid("PNP0A03"));
+    aml_name_integer(dev, "_ADR", 0);
+    aml_name_integer(dev, "_UID", 0);
+    aml_name_integer(dev, "_CBA", cfg->mcfg_base);
+    res_word_space(crs, ADDR_SPACE_BUS, 0, 0x00, 0xff);
+    res_io(crs, 0xcf8, 8);
+    res_word_space(crs, ADDR_SPACE_IO, IO_ENTIRE_RANGE, 0x0000, 0x0cf7);
+    res_word_space(crs, ADDR_SPACE_IO, IO_ENTIRE_RANGE, 0x0d00, 0xffff);
+    res_dword_memory(crs, 0x000a0000, 0x000bffff);   /* VGA */
+    /* the hole above the ECAM window, which MCFG and e820 reserve */
+    res_dword_memory(crs, cfg->mcfg_base + Q35_PCIEXBAR_SIZE_MAX,
+                     PCI_HOLE_END);
+    res_end(crs);
+    aml_buffer(buf, crs);
+    aml_name(dev, "_CRS", buf);
+    dsdt_q35_prt(dev);
+    aml_device(sb, "PCI0", dev);
+}
+
 /* Device(name) { _HID, [_UID], _CRS } for a legacy ISA device. */
 static void dsdt_isa_device(GByteArray *sb, const char *name, const char *hid,
                             int uid, const uint16_t *ports,
@@ -546,7 +644,14 @@ static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
         dsdt_isa_device(sb, "KBD", "PNP0303", -1, kbd, len1x2, 2, 1);
         dsdt_isa_device(sb, "MOU", "PNP0F13", -1, NULL, NULL, 0, 12);
         dsdt_isa_device(sb, "RTC", "PNP0B00", -1, rtc, len2, 1, 8);
-        dsdt_pci_root(sb);
+        if (cfg->q35) {
+            for (unsigned i = 0; i < 8; i++) {
+                dsdt_q35_gsi_link(sb, i);
+            }
+            dsdt_q35_pci_root(sb, cfg);
+        } else {
+            dsdt_pci_root(sb);
+        }
     }
     if (cfg->hpet) {
         dsdt_hpet(sb);
@@ -631,6 +736,12 @@ static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
     put_gas(f + FADT_X_PM1A_EVT_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_WORD, pm);
     put_gas(f + FADT_X_PM1A_CNT_BLK, GAS_SPACE_IO, 16, GAS_ACCESS_WORD, pm + 4);
     put_gas(f + FADT_X_PM_TMR_BLK, GAS_SPACE_IO, 32, GAS_ACCESS_DWORD, pm + 8);
+    if (cfg->q35) {
+        st32(f + FADT_GPE0_BLK, pm + ICH9_GPE0_OFFSET);
+        f[FADT_GPE0_BLK_LEN] = ICH9_GPE0_LEN;
+        put_gas(f + FADT_X_GPE0_BLK, GAS_SPACE_IO, ICH9_GPE0_LEN * 8,
+                GAS_ACCESS_BYTE, pm + ICH9_GPE0_OFFSET);
+    }
     table_finish(t);
     return t;
 }
@@ -700,6 +811,24 @@ static GByteArray *build_madt(const AcpiBuildConfig *cfg)
         append8(t, 0);
         append8(t, 0);
     }
+    table_finish(t);
+    return t;
+}
+
+/*
+ * PCI Firmware 3.0, 4.1.2: MCFG with one allocation, segment 0, buses
+ * 0-255 of the ECAM window at base.
+ */
+static GByteArray *build_mcfg(uint64_t base)
+{
+    GByteArray *t = table_new("MCFG", 1);
+
+    append64(t, 0);     /* reserved */
+    append64(t, base);
+    append16(t, 0);     /* PCI segment group */
+    append8(t, 0);      /* start bus */
+    append8(t, 0xff);   /* end bus */
+    append32(t, 0);     /* reserved */
     table_finish(t);
     return t;
 }
@@ -845,7 +974,7 @@ bool acpi_build_blobs(const AcpiBuildConfig *cfg, AcpiBuildBlobs *b,
                       GError **errp)
 {
     const char *tf = ACPI_BUILD_TABLE_FILE;
-    uint64_t entries[4];
+    uint64_t entries[5];
     unsigned n = 0;
 
     if (cfg->ncpus < 1) {
@@ -868,6 +997,10 @@ bool acpi_build_blobs(const AcpiBuildConfig *cfg, AcpiBuildBlobs *b,
     }
     g_autoptr(GByteArray) madt = build_madt(cfg);
     entries[n++] = place_table(b, madt);
+    if (cfg->q35) {
+        g_autoptr(GByteArray) mcfg = build_mcfg(cfg->mcfg_base);
+        entries[n++] = place_table(b, mcfg);
+    }
 
     /* tables holding pointers: pointers first, then their checksum */
     g_autoptr(GByteArray) fadt = build_fadt(cfg, off_facs, off_dsdt);
@@ -1035,6 +1168,10 @@ void acpi_build_add_machine_devices(Machine *m, AcpiBuildConfig *cfg)
             cfg->hpet = true;
         } else if (!strcmp(d->cls->name, "pvpanic")) {
             cfg->pvpanic = true;
+        } else if (!strcmp(d->cls->name, "mch")) {
+            /* firmware and direct boot both put ECAM at QEMU's base */
+            cfg->q35 = true;
+            cfg->mcfg_base = Q35_PCIEXBAR_DEFAULT;
         }
     }
 }

@@ -82,7 +82,7 @@ static bool microvm_init(Machine *m, GError **errp)
         return false;
     }
     if (!x86_init_ram(m, X86_MICROVM_BELOW_4G_MAX, errp) ||
-        !x86_create_isa_devices(m, false, errp) ||
+        !x86_create_isa_devices(m, X86_ISA_ACPI_PM, errp) ||
         !create_virtio_slots(m, errp)) {
         return false;
     }

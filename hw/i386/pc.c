@@ -18,17 +18,19 @@ static bool pc_init(Machine *m, GError **errp)
     if (!x86_init_ram(m, X86_PC_BELOW_4G_MAX, errp)) {
         return false;
     }
-    if ((!m->cfg.kernel || m->cfg.bios) &&
-        !x86_bios_init(m, "bios-256k.bin", errp)) {
+    bool firmware = x86_firmware_given(m);
+    if ((!m->cfg.kernel || firmware) &&
+        !x86_firmware_init(m, "bios-256k.bin", errp)) {
         return false;
     }
-    if (m->cfg.kernel && m->cfg.bios) {
+    if (m->cfg.kernel && firmware) {
         g_set_error(errp, VIREO_ERROR, 0,
-                    "-kernel with -bios: booting a kernel through firmware "
-                    "is not supported yet; drop -bios to boot it directly");
+                    "-kernel with -bios or pflash firmware: booting a kernel "
+                    "through firmware is not supported yet; drop the "
+                    "firmware to boot it directly");
         return false;
     }
-    if (!x86_create_isa_devices(m, true, errp) ||
+    if (!x86_create_isa_devices(m, X86_ISA_PC | X86_ISA_ACPI_PM, errp) ||
         !i440fx_create(m, errp) || !pc_vga_init(m, errp) ||
         !pc_fw_cfg_init(m, errp)) {
         return false;

@@ -126,8 +126,10 @@ Device *x86_create_device(Machine *m, const char *type, GError **errp, ...)
     return dev;
 }
 
-bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp)
+bool x86_create_isa_devices(Machine *m, unsigned flags, GError **errp)
 {
+    bool pc = flags & X86_ISA_PC;
+
     static const char *const com_base[] = { "0x3f8", "0x2f8", "0x3e8",
                                             "0x2e8" };
     static const char *const com_irq[] = { "4", "3", "4", "3" };
@@ -159,14 +161,15 @@ bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp)
     if (!x86_create_device(m, "port92", errp, NULL)) {
         return false;
     }
-    if (m->cfg.acpi && !x86_create_device(m, "acpi-pm", errp, NULL)) {
+    if ((flags & X86_ISA_ACPI_PM) && m->cfg.acpi &&
+        !x86_create_device(m, "acpi-pm", errp, NULL)) {
         return false;
     }
-    if (with_i8042 && !x86_create_device(m, "i8042", errp, NULL)) {
+    if (pc && !x86_create_device(m, "i8042", errp, NULL)) {
         return false;
     }
     /* the PC's RTC with its CMOS contents, and HPET (microvm has neither) */
-    if (with_i8042 &&
+    if (pc &&
         (!x86_create_device(m, "mc146818rtc", errp, NULL) ||
          !pc_cmos_init(m, errp) ||
          (!m->cfg.no_hpet && !x86_create_device(m, "hpet", errp, NULL)))) {

@@ -11,6 +11,7 @@ struct PCIBus {
     char *name;
     MemoryRegion *mem, *io;
     PCIRouteIntx *route;
+    PCIDevice *parent;          /* the bridge above, NULL for a root bus */
     PCIDevice *devices[256];    /* by devfn */
     int gsi_count[X86_NUM_GSI]; /* devices asserting each GSI */
 };

@@ -81,6 +81,66 @@ PCIDevice *pci_bus_get_device(PCIBus *bus, unsigned devfn)
     return devfn < G_N_ELEMENTS(bus->devices) ? bus->devices[devfn] : NULL;
 }
 
+PCIDevice *pci_bus_parent(PCIBus *bus)
+{
+    return bus->parent;
+}
+
+void pci_bus_set_parent(PCIBus *bus, PCIDevice *bridge)
+{
+    bus->parent = bridge;
+}
+
+/* PCI-to-PCI Bridge 1.2, 3.2.5.3-5: bus number registers of a type-1 header */
+#define PCI_SECONDARY_BUS   0x19
+#define PCI_SUBORDINATE_BUS 0x1a
+
+PCIBus *pci_bus_by_number(PCIBus *root, unsigned busnr)
+{
+    PCIBus *bus = root;
+
+    if (busnr == 0 || busnr > 0xff) {
+        return busnr ? NULL : root;
+    }
+    /*
+     * Each step goes one bridge down. Guest-written bus numbers may form
+     * no proper tree; the depth bound stops a loop through them.
+     */
+    for (int depth = 0; bus && depth < 256; depth++) {
+        PCIBus *next = NULL;
+
+        for (unsigned i = 0; i < G_N_ELEMENTS(bus->devices) && !next; i++) {
+            PCIDevice *d = bus->devices[i];
+            if (!d || !d->secondary) {
+                continue;
+            }
+            unsigned sec = d->config[PCI_SECONDARY_BUS];
+            unsigned sub = d->config[PCI_SUBORDINATE_BUS];
+            if (sec == 0) {
+                continue;       /* not numbered yet: forwards nothing */
+            }
+            if (sec == busnr) {
+                return d->secondary;
+            }
+            if (sec < busnr && busnr <= sub) {
+                next = d->secondary;
+            }
+        }
+        bus = next;
+    }
+    return NULL;
+}
+
+int pci_route_intx(PCIDevice *d, int pin)
+{
+    return d->bus && d->bus->route ? d->bus->route(d, pin) : -1;
+}
+
+uint32_t pci_config_size(PCIDevice *d)
+{
+    return d->ext_config ? PCIE_CONFIG_SPACE_SIZE : PCI_CONFIG_SPACE_SIZE;
+}
+
 int pci_bus_gsi_count(PCIBus *bus, int gsi)
 {
     return gsi >= 0 && gsi < X86_NUM_GSI ? bus->gsi_count[gsi] : 0;
@@ -138,6 +198,11 @@ static void intx_update(PCIDevice *d)
     int gsi = bus->route(d, d->config[PCI_INTERRUPT_PIN]);
     if (gsi < 0 || gsi >= X86_NUM_GSI) {
         return;
+    }
+    /* behind bridges, the root bus counts for every bus sharing the GSI */
+    for (int depth = 0; bus->parent && bus->parent->bus && depth < 256;
+         depth++) {
+        bus = bus->parent->bus;
     }
     /* shared, level-triggered: the line is high while anyone asserts it */
     bus->gsi_count[gsi] += on ? 1 : -1;
@@ -392,7 +457,12 @@ uint32_t pci_default_config_read(PCIDevice *d, uint32_t addr, unsigned len)
     }
     for (unsigned i = 0; i < len; i++) {
         uint32_t a = addr + i;
-        uint8_t b = a < PCI_CONFIG_SPACE_SIZE ? d->config[a] : 0xff;
+        uint8_t b = 0xff;
+        if (a < PCI_CONFIG_SPACE_SIZE) {
+            b = d->config[a];
+        } else if (d->ext_config && a < PCIE_CONFIG_SPACE_SIZE) {
+            b = d->ext_config[a - PCI_CONFIG_SPACE_SIZE];
+        }
         val |= (uint32_t)b << (i * 8);
     }
     return val;
@@ -407,7 +477,18 @@ static bool range_covers(uint32_t addr, unsigned len, uint32_t start,
 void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
                               unsigned len)
 {
-    if (len > 4 || addr >= PCI_CONFIG_SPACE_SIZE) {
+    if (len > 4) {
+        return;
+    }
+    if (addr >= PCI_CONFIG_SPACE_SIZE) {
+        /* extended space has no BARs or MSI: only the masks apply */
+        for (unsigned i = 0; d->ext_config && i < len; i++) {
+            uint32_t a = addr + i - PCI_CONFIG_SPACE_SIZE;
+            if (a < PCIE_CONFIG_SPACE_SIZE - PCI_CONFIG_SPACE_SIZE) {
+                d->ext_config[a] = (d->ext_config[a] & ~d->ext_wmask[a]) |
+                                   ((val >> (i * 8)) & d->ext_wmask[a]);
+            }
+        }
         return;
     }
     len = MIN(len, PCI_CONFIG_SPACE_SIZE - addr);
@@ -526,6 +607,13 @@ bool pci_device_init(PCIDevice *d, Machine *m, const PCIDeviceInfo *info,
                                            : PCI_SUBDEVICE_ID_QEMU);
     d->config[PCI_INTERRUPT_PIN] = info->interrupt_pin <= 4
                                    ? info->interrupt_pin : 0;
+    if (info->express) {
+        const size_t ext = PCIE_CONFIG_SPACE_SIZE - PCI_CONFIG_SPACE_SIZE;
+        d->ext_config = g_realloc(d->ext_config, ext);
+        d->ext_wmask = g_realloc(d->ext_wmask, ext);
+        memset(d->ext_config, 0, ext);
+        memset(d->ext_wmask, 0, ext);
+    }
 
     pci_set_word(d->wmask + PCI_COMMAND,
                  PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
@@ -556,6 +644,8 @@ void pci_device_uninit(PCIDevice *d)
         d->bus = NULL;
     }
     pci_msix_uninit(d);
+    g_clear_pointer(&d->ext_config, g_free);
+    g_clear_pointer(&d->ext_wmask, g_free);
     if (d->bars[PCI_ROM_SLOT].mr == &d->rom) {
         memory_region_destroy(&d->rom);
         d->bars[PCI_ROM_SLOT].mr = NULL;

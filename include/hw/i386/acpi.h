@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hw/device.h"
 #include "system/memory.h"
 
 typedef struct Machine Machine;
@@ -29,6 +30,12 @@ typedef struct Machine Machine;
  * guest enabled it (system_powerdown). False if the machine has no acpi-pm.
  */
 bool acpi_pm_power_button(Machine *m);
+
+/*
+ * Places an "acpi-pm" device with ich9=on at I/O base (the ICH9's PMBASE)
+ * or unmaps it (ACPI_EN clear, or a base that leaves no room for it).
+ */
+void acpi_pm_set_base(Device *dev, uint32_t base, bool enabled);
 
 /* --- hw/i386/acpi_build.c: the one ACPI 6.x table builder --- */
 
@@ -52,9 +59,19 @@ typedef struct AcpiBuildConfig {
     unsigned nr_mmio_devs;
     bool hpet;                /* HPET table and DSDT device at 0xfed00000 */
     bool pvpanic;             /* DSDT QEMU0001 at ACPI_PVPANIC_PORT */
+    /*
+     * q35: PCI0 is a PCI Express root (PNP0A08, _CBA) with the ICH9's
+     * interrupt routing, an MCFG table names the ECAM window at
+     * mcfg_base (buses 0-255), and the FADT the ICH9's GPE0 block.
+     */
+    bool q35;
+    uint64_t mcfg_base;
 } AcpiBuildConfig;
 
-/* Sets hpet and pvpanic from the devices m has ("hpet", "pvpanic"). */
+/*
+ * Sets hpet, pvpanic and q35 from the devices m has ("hpet", "pvpanic",
+ * the q35 "mch").
+ */
 void acpi_build_add_machine_devices(Machine *m, AcpiBuildConfig *cfg);
 
 /* QEMU's BIOS linker/loader ("etc/table-loader"), 128-byte commands. */

@@ -109,7 +109,8 @@ struct Machine {
     MemoryRegion ram_above_4g;
     uint64_t below_4g_mem_size;
     uint64_t above_4g_mem_size;
-    /* The firmware image (x86_bios_init), NULL with direct kernel boot. */
+    /* The firmware image (x86_bios_init) or the container of the pflash
+     * units (x86_firmware_init); NULL with direct kernel boot. */
     MemoryRegion *bios;
     MemoryRegion *isa_bios;     /* its last 128 KiB below 1 MiB */
 
@@ -188,10 +189,13 @@ bool machine_add_boot_device(Machine *m, int32_t bootindex,
 /* Common board pieces (hw/i386/x86.c). */
 bool x86_init_ram(Machine *m, uint64_t below_4g_max, GError **errp);
 /*
- * Serial ports, debugcon, PM, reset ports; with_i8042 (the pc machine) adds
- * the i8042, the RTC with its CMOS contents (pc_cmos_init) and the HPET.
+ * Serial ports, debugcon and reset ports, and as flags ask: X86_ISA_PC the
+ * i8042, the RTC with its CMOS contents (pc_cmos_init) and the HPET;
+ * X86_ISA_ACPI_PM the fixed ACPI PM block (with ACPI on; q35's ICH9 LPC
+ * makes its own).
  */
-bool x86_create_isa_devices(Machine *m, bool with_i8042, GError **errp);
+enum { X86_ISA_PC = 1, X86_ISA_ACPI_PM = 2 };
+bool x86_create_isa_devices(Machine *m, unsigned flags, GError **errp);
 /* Creates and realizes a built-in device with "key=value" properties. */
 Device *x86_create_device(Machine *m, const char *type, GError **errp, ...)
     G_GNUC_NULL_TERMINATED;
@@ -201,6 +205,14 @@ Device *x86_create_device(Machine *m, const char *type, GError **errp, ...)
  * below 4 GiB and its last 128 KiB at 0xE0000; sets m->bios.
  */
 bool x86_bios_init(Machine *m, const char *default_name, GError **errp);
+/*
+ * The board's firmware: the -drive if=pflash units as flash (unit 0 ending
+ * at 4 GiB, unit 1 below it) if given, else x86_bios_init. Sets m->bios
+ * (the image, or the flash container) and m->isa_bios.
+ */
+bool x86_firmware_init(Machine *m, const char *default_bios, GError **errp);
+/* Whether the command line names firmware (-bios or pflash unit 0). */
+bool x86_firmware_given(Machine *m);
 
 /* Direct kernel boot (hw/i386/x86_boot.c): picks Linux or multiboot. */
 bool x86_load_kernel(Machine *m, GError **errp);

@@ -55,6 +55,8 @@
 
 #define PCI_CONFIG_HEADER_SIZE  0x40
 #define PCI_CONFIG_SPACE_SIZE   0x100
+/* PCI Express 7.2.2: 4 KiB per function, 0x100 up reachable only by ECAM */
+#define PCIE_CONFIG_SPACE_SIZE  0x1000
 #define PCI_NUM_BARS            6
 #define PCI_ROM_SLOT            6       /* bars[] index of the expansion ROM */
 #define PCI_NUM_REGIONS         7
@@ -95,6 +97,11 @@ typedef struct PCIDeviceInfo {
      * d->config, for registers whose value the device computes.
      */
     void (*config_read)(PCIDevice *d, uint32_t addr, unsigned len);
+    /*
+     * A PCI Express function: its configuration space is 4 KiB; offsets
+     * 0x100-0xfff (ext_config) are reached through the host's ECAM window.
+     */
+    bool express;
 } PCIDeviceInfo;
 
 typedef struct PCIBar {
@@ -145,6 +152,14 @@ struct PCIDevice {
      * read-only bytes before it replaces config.
      */
     uint8_t vms_config[PCI_CONFIG_SPACE_SIZE];
+    /*
+     * Express functions (info->express): bytes 0x100-0xfff of config
+     * space and their write mask, else NULL (reads are all-ones there).
+     */
+    uint8_t *ext_config;
+    uint8_t *ext_wmask;
+    /* A bridge's secondary bus (hw/pci/pcie_root_port.c), else NULL. */
+    PCIBus *secondary;
 };
 
 #define PCI_DEVICE_PROPS(st, f)                                             \
@@ -183,6 +198,20 @@ uint32_t pci_bus_config_read(PCIBus *bus, unsigned devfn, uint32_t addr,
                              unsigned len);
 void pci_bus_config_write(PCIBus *bus, unsigned devfn, uint32_t addr,
                           uint32_t val, unsigned len);
+/*
+ * The bus that bus number busnr names below root (bus 0): root itself, or
+ * the secondary bus of the bridge whose secondary bus number register says
+ * busnr, found through the bridges' secondary..subordinate ranges. NULL:
+ * no bus has that number (the access master-aborts).
+ */
+PCIBus *pci_bus_by_number(PCIBus *root, unsigned busnr);
+/* The bridge a secondary bus hangs off (NULL for a root bus). */
+PCIDevice *pci_bus_parent(PCIBus *bus);
+void pci_bus_set_parent(PCIBus *bus, PCIDevice *bridge);
+/* The GSI d's pin reaches through its bus's routing, or -1. */
+int pci_route_intx(PCIDevice *d, int pin);
+/* The size of d's configuration space: 256, or 4096 for Express. */
+uint32_t pci_config_size(PCIDevice *d);
 /* The GSI level the bus asks for (count of asserting devices), for tests. */
 int pci_bus_gsi_count(PCIBus *bus, int gsi);
 
