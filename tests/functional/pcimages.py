@@ -14,7 +14,9 @@ the words a guest put on the screen.
 Plain Python (no pytest import), so tests/bench scripts can use it too.
 """
 
+import os
 import re
+import shutil
 import struct
 import subprocess
 import zlib
@@ -33,6 +35,65 @@ FONT16_A = bytes([0, 0, 0x10, 0x38, 0x6c, 0xc6, 0xc6, 0xfe,
 
 class ImageBuildError(Exception):
     pass
+
+
+OVMF_DIR = Path("/usr/share/OVMF")
+OVMF_CODE = OVMF_DIR / "OVMF_CODE_4M.fd"
+OVMF_VARS = OVMF_DIR / "OVMF_VARS_4M.fd"
+
+
+def build_ovmf_esp(guest, dest_dir, script_lines):
+    """A FAT EFI system partition image in dest_dir, made with mtools:
+    the Debian guest's kernel and initramfs as /EFI/vireo/vmlinuz.efi and
+    initrd.img, and startup.nsh (OVMF's shell runs it) from script_lines.
+    Raises ImageBuildError when mtools is missing or fails."""
+    for tool in ("mformat", "mmd", "mcopy"):
+        if not shutil.which(tool):
+            raise ImageBuildError(f"{tool} is missing (Debian's 'mtools' "
+                                  "package)")
+    dest_dir = Path(dest_dir)
+    img = dest_dir / "esp.img"
+    size = guest["vmlinuz"].stat().st_size + guest["initrd"].stat().st_size
+    with open(img, "wb") as f:
+        f.truncate(max(48 << 20, size + (16 << 20)))
+    (dest_dir / "startup.nsh").write_text("\r\n".join(script_lines + [""]))
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    for cmd in (["mformat", "-i", img, "-F", "-v", "VIREOESP", "::"],
+                ["mmd", "-i", img, "::/EFI", "::/EFI/vireo"],
+                ["mcopy", "-i", img, guest["vmlinuz"],
+                 "::/EFI/vireo/vmlinuz.efi"],
+                ["mcopy", "-i", img, guest["initrd"],
+                 "::/EFI/vireo/initrd.img"],
+                ["mcopy", "-i", img, dest_dir / "startup.nsh",
+                 "::/startup.nsh"]):
+        p = subprocess.run([str(c) for c in cmd], env=env,
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise ImageBuildError(f"{cmd[0]}: {p.stderr.strip()}")
+    return img
+
+
+# startup.nsh's last line: the kernel through its EFI stub, with the
+# initramfs (as /EFI/BOOT/BOOTX64.EFI it would get no command line)
+def ovmf_kernel_line(task):
+    return (r"\EFI\vireo\vmlinuz.efi initrd=\EFI\vireo\initrd.img "
+            f"console=ttyS0 vireo.task={task}")
+
+
+def ovmf_args(binary, vars_path, esp_img=None, mem=512):
+    """q35 with OVMF in flash (code read-only, vars_path writable) and the
+    ESP on virtio-blk; the serial console on stdio."""
+    args = [str(binary), "-M", "q35", "-accel", "tcg", "-m", str(mem),
+            "-display", "none", "-nodefaults", "-no-reboot",
+            "-serial", "stdio",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
+                      f"file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={vars_path}"]
+    if esp_img:
+        args += ["-drive", f"file={esp_img},format=raw,if=none,id=esp,"
+                           "readonly=on",
+                 "-device", "virtio-blk-pci,drive=esp"]
+    return args
 
 
 def build_pc_images(timeout=900):

@@ -19,7 +19,6 @@ PIIX4's power management function, 00:01.3). Milestone times are printed
 (`pytest -s`) for comparing with `qemu-system-x86_64 -accel tcg`.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -28,11 +27,12 @@ from pathlib import Path
 
 import pytest
 
+import pcimages
 import vmrun
 
-OVMF_DIR = Path("/usr/share/OVMF")
-OVMF_CODE = OVMF_DIR / "OVMF_CODE_4M.fd"
-OVMF_VARS = OVMF_DIR / "OVMF_VARS_4M.fd"
+OVMF_DIR = pcimages.OVMF_DIR
+OVMF_CODE = pcimages.OVMF_CODE
+OVMF_VARS = pcimages.OVMF_VARS
 OVMF_COMBINED = Path("/usr/share/ovmf/OVMF.fd")
 MACHINE = "q35"
 BOOT_TIMEOUT = 300
@@ -72,55 +72,24 @@ def q35(vireo_binary):
 @pytest.fixture(scope="module")
 def esp(tmp_path_factory):
     """A FAT ESP image: the kernel, the initramfs and startup.nsh."""
-    for tool in ("mformat", "mmd", "mcopy"):
-        if not shutil.which(tool):
-            pytest.skip(f"{tool} is missing (Debian's 'mtools' package)")
     try:
         guest = vmrun.build_debian_guest()
     except vmrun.GuestBuildError as e:
         pytest.skip(f"cannot build the Debian test guest: {e}")
-    d = tmp_path_factory.mktemp("esp")
-    img = d / "esp.img"
-    size = guest["vmlinuz"].stat().st_size + guest["initrd"].stat().st_size
-    with open(img, "wb") as f:
-        f.truncate(max(48 << 20, size + (16 << 20)))
-    script = "\r\n".join([
+    script = [
         "echo -off",
         "echo VIREO-VAR-BEFORE",
         f"setvar VireoPersist -guid {VAR_GUID}",
         f'setvar VireoPersist -guid {VAR_GUID} -nv -bs -rt ="{VAR_VALUE}"',
         "echo VIREO-VAR-SET",
         "fs0:",
-        r"\EFI\vireo\vmlinuz.efi initrd=\EFI\vireo\initrd.img "
-        "console=ttyS0 vireo.task=info",
-        ""])
-    (d / "startup.nsh").write_text(script)
-    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
-    for cmd in (["mformat", "-i", img, "-F", "-v", "VIREOESP", "::"],
-                ["mmd", "-i", img, "::/EFI", "::/EFI/vireo"],
-                ["mcopy", "-i", img, guest["vmlinuz"],
-                 "::/EFI/vireo/vmlinuz.efi"],
-                ["mcopy", "-i", img, guest["initrd"],
-                 "::/EFI/vireo/initrd.img"],
-                ["mcopy", "-i", img, d / "startup.nsh", "::/startup.nsh"]):
-        p = subprocess.run([str(c) for c in cmd], env=env,
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, f"{cmd}: {p.stderr}"
-    return img
-
-
-def ovmf_args(vireo, vars_path, esp_img=None, mem=512):
-    args = [vireo, "-M", MACHINE, "-accel", "tcg", "-m", str(mem),
-            "-display", "none", "-nodefaults", "-no-reboot",
-            "-serial", "stdio",
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
-                      f"file={OVMF_CODE}",
-            "-drive", f"if=pflash,format=raw,unit=1,file={vars_path}"]
-    if esp_img:
-        args += ["-drive", f"file={esp_img},format=raw,if=none,id=esp,"
-                           "readonly=on",
-                 "-device", "virtio-blk-pci,drive=esp"]
-    return args
+        pcimages.ovmf_kernel_line("info"),
+    ]
+    try:
+        return pcimages.build_ovmf_esp(guest, tmp_path_factory.mktemp("esp"),
+                                       script)
+    except pcimages.ImageBuildError as e:
+        pytest.skip(str(e))
 
 
 def describe(vm):
@@ -147,7 +116,8 @@ def first_boot(q35, esp, tmp_path_factory):
     d = tmp_path_factory.mktemp("vars")
     vars_path = d / "vars.fd"
     shutil.copyfile(OVMF_VARS, vars_path)
-    with vmrun.VMProcess(ovmf_args(q35, vars_path, esp), stdin=False) as vm:
+    args = pcimages.ovmf_args(q35, vars_path, esp)
+    with vmrun.VMProcess(args, stdin=False) as vm:
         times = run_to(vm, MILESTONES, BOOT_TIMEOUT)
         if "guest ready" in times:
             vm.expect(r"VIREO-INFO .*\n", timeout=60)
@@ -194,7 +164,8 @@ def test_variable_persists_across_restart(q35, esp, first_boot, tmp_path):
         "the first boot stored no variable"
     vars_path = tmp_path / "vars.fd"
     shutil.copyfile(first_boot["vars"], vars_path)
-    with vmrun.VMProcess(ovmf_args(q35, vars_path, esp), stdin=False) as vm:
+    args = pcimages.ovmf_args(q35, vars_path, esp)
+    with vmrun.VMProcess(args, stdin=False) as vm:
         assert vm.expect(r"VIREO-VAR-BEFORE", timeout=BOOT_TIMEOUT), \
             describe(vm)
         m = vm.expect(r"VIREO-VAR-SET", timeout=60)
@@ -225,7 +196,7 @@ def test_secure_boot_image_refused(q35, tmp_path):
     _need(secboot, "ovmf")
     vars_path = tmp_path / "vars.fd"
     shutil.copyfile(OVMF_VARS, vars_path)
-    args = ovmf_args(q35, vars_path)
+    args = pcimages.ovmf_args(q35, vars_path)
     args[args.index(f"if=pflash,format=raw,unit=0,readonly=on,"
                     f"file={OVMF_CODE}")] = \
         f"if=pflash,format=raw,unit=0,readonly=on,file={secboot}"
