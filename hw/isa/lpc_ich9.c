@@ -51,12 +51,6 @@ typedef struct ICH9LPCState {
     uint16_t isa_level;         /* ISA IRQs we hold high for PIRQs */
 } ICH9LPCState;
 
-static bool config_touches(uint32_t addr, unsigned len, uint32_t reg,
-                           unsigned n)
-{
-    return addr < reg + n && reg < addr + len;
-}
-
 static uint8_t pirq_route(ICH9LPCState *s, int pirq)
 {
     int reg = pirq < 4 ? ICH9_LPC_PIRQA_ROUT + pirq
@@ -146,15 +140,15 @@ static void lpc_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
 {
     ICH9LPCState *s = (ICH9LPCState *)d;
 
-    if (config_touches(addr, len, ICH9_LPC_PMBASE, 4) ||
-        config_touches(addr, len, ICH9_LPC_ACPI_CNTL, 1)) {
+    if (pci_config_touches(addr, len, ICH9_LPC_PMBASE, 4) ||
+        pci_config_touches(addr, len, ICH9_LPC_ACPI_CNTL, 1)) {
         lpc_update_pm(s);
     }
-    if (config_touches(addr, len, ICH9_LPC_RCBA, 4)) {
+    if (pci_config_touches(addr, len, ICH9_LPC_RCBA, 4)) {
         lpc_update_rcba(s);
     }
-    if (config_touches(addr, len, ICH9_LPC_PIRQA_ROUT, 4) ||
-        config_touches(addr, len, ICH9_LPC_PIRQE_ROUT, 4)) {
+    if (pci_config_touches(addr, len, ICH9_LPC_PIRQA_ROUT, 4) ||
+        pci_config_touches(addr, len, ICH9_LPC_PIRQE_ROUT, 4)) {
         lpc_update_isa_irqs(s);
     }
 }

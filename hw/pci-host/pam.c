@@ -164,16 +164,10 @@ void pam_reset(PAMState *p)
     pam_update_memory(p);
 }
 
-static bool config_touches(uint32_t addr, unsigned len, uint32_t reg,
-                           unsigned n)
-{
-    return addr < reg + n && reg < addr + len;
-}
-
 void pam_config_write(PAMState *p, uint32_t addr, unsigned len)
 {
-    if (config_touches(addr, len, p->pam0, 7) ||
-        config_touches(addr, len, p->smram, 1)) {
+    if (pci_config_touches(addr, len, p->pam0, 7) ||
+        pci_config_touches(addr, len, p->smram, 1)) {
         smram_update_wmask(p);
         pam_update_memory(p);
     }

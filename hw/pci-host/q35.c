@@ -219,18 +219,12 @@ static void mch_update_pciexbar(MCHState *s)
     host_map_ecam(s->host, bar & PCIEXBAR_ADDR_MASK & ~(size - 1), size);
 }
 
-static bool config_touches(uint32_t addr, unsigned len, uint32_t reg,
-                           unsigned n)
-{
-    return addr < reg + n && reg < addr + len;
-}
-
 static void mch_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
                              unsigned len)
 {
     MCHState *s = (MCHState *)d;
 
-    if (config_touches(addr, len, MCH_PCIEXBAR, 8)) {
+    if (pci_config_touches(addr, len, MCH_PCIEXBAR, 8)) {
         mch_update_pciexbar(s);
     }
     pam_config_write(&s->pam, addr, len);

@@ -286,6 +286,13 @@ static inline uint32_t pci_get_long(const uint8_t *p)
     return pci_get_word(p) | (uint32_t)pci_get_word(p + 2) << 16;
 }
 
+/* Whether a config write of len bytes at addr touches registers reg..+n. */
+static inline bool pci_config_touches(uint32_t addr, unsigned len,
+                                      uint32_t reg, unsigned n)
+{
+    return addr < reg + n && reg < addr + len;
+}
+
 /* --- interrupts --- */
 
 /* Drives the device's INTx# pin (the one info->interrupt_pin names). */
