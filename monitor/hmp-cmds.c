@@ -1117,13 +1117,104 @@ static json_int_t json_int_member(json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
-/* QEMU's hmp_info_pci layout, from query-pci's reply. */
+/* One device of query-pci's reply in QEMU's hmp_info_pci layout, and
+ * the devices behind it when it is a bridge. */
+static void print_pci_device(json_t *dev, GString *out)
+{
+    json_t *cls = json_object_get(dev, "class_info");
+    json_t *id = json_object_get(dev, "id");
+    json_t *bridge = json_object_get(dev, "pci_bridge");
+    const char *desc = json_string_value(json_object_get(cls, "desc"));
+    size_t k;
+    json_t *r;
+
+    g_string_append_printf(out, "  Bus %2" JSON_INTEGER_FORMAT
+                           ", device %3" JSON_INTEGER_FORMAT
+                           ", function %" JSON_INTEGER_FORMAT ":\n",
+                           json_int_member(dev, "bus"),
+                           json_int_member(dev, "slot"),
+                           json_int_member(dev, "function"));
+    if (desc) {
+        g_string_append_printf(out, "    %s", desc);
+    } else {
+        g_string_append_printf(out, "    Class %04" JSON_INTEGER_FORMAT,
+                               json_int_member(cls, "class"));
+    }
+    g_string_append_printf(out, ": PCI device %04" PRIx64 ":%04" PRIx64 "\n",
+                           (uint64_t)json_int_member(id, "vendor"),
+                           (uint64_t)json_int_member(id, "device"));
+    if (json_object_get(id, "subsystem") &&
+        json_object_get(id, "subsystem-vendor")) {
+        g_string_append_printf(
+            out, "      PCI subsystem %04" PRIx64 ":%04" PRIx64 "\n",
+            (uint64_t)json_int_member(id, "subsystem-vendor"),
+            (uint64_t)json_int_member(id, "subsystem"));
+    }
+    if (json_object_get(dev, "irq")) {
+        g_string_append_printf(out, "      IRQ %" JSON_INTEGER_FORMAT
+                               ", pin %c\n", json_int_member(dev, "irq"),
+                               (char)('A' + json_int_member(dev, "irq_pin") -
+                                      1));
+    }
+    if (bridge) {
+        json_t *bus = json_object_get(bridge, "bus");
+        json_t *io = json_object_get(bus, "io_range");
+        json_t *mem = json_object_get(bus, "memory_range");
+        json_t *pref = json_object_get(bus, "prefetchable_range");
+
+        g_string_append_printf(
+            out, "      BUS %" JSON_INTEGER_FORMAT ".\n"
+            "      secondary bus %" JSON_INTEGER_FORMAT ".\n"
+            "      subordinate bus %" JSON_INTEGER_FORMAT ".\n",
+            json_int_member(bus, "number"), json_int_member(bus, "secondary"),
+            json_int_member(bus, "subordinate"));
+        g_string_append_printf(
+            out, "      IO range [0x%04" PRIx64 ", 0x%04" PRIx64 "]\n"
+            "      memory range [0x%08" PRIx64 ", 0x%08" PRIx64 "]\n"
+            "      prefetchable memory range [0x%08" PRIx64 ", 0x%08" PRIx64
+            "]\n",
+            (uint64_t)json_int_member(io, "base"),
+            (uint64_t)json_int_member(io, "limit"),
+            (uint64_t)json_int_member(mem, "base"),
+            (uint64_t)json_int_member(mem, "limit"),
+            (uint64_t)json_int_member(pref, "base"),
+            (uint64_t)json_int_member(pref, "limit"));
+    }
+    json_array_foreach(json_object_get(dev, "regions"), k, r) {
+        uint64_t addr = json_int_member(r, "address");
+        uint64_t size = json_int_member(r, "size");
+        const char *type = json_string_value(json_object_get(r, "type"));
+
+        g_string_append_printf(out, "      BAR%" JSON_INTEGER_FORMAT ": ",
+                               json_int_member(r, "bar"));
+        if (type && !strcmp(type, "io")) {
+            g_string_append_printf(out, "I/O at 0x%04" PRIx64 " [0x%04" PRIx64
+                                   "].\n", addr, addr + size - 1);
+        } else {
+            g_string_append_printf(
+                out, "%d bit%s memory at 0x%08" PRIx64 " [0x%08" PRIx64
+                "].\n",
+                json_is_true(json_object_get(r, "mem_type_64")) ? 64 : 32,
+                json_is_true(json_object_get(r, "prefetch"))
+                    ? " prefetchable" : "",
+                addr, addr + size - 1);
+        }
+    }
+    g_string_append_printf(out, "      id \"%s\"\n",
+                           json_string_value(json_object_get(dev, "qdev_id")));
+    if (bridge) {
+        json_array_foreach(json_object_get(bridge, "devices"), k, r) {
+            print_pci_device(r, out);
+        }
+    }
+}
+
 static void hmp_info_pci(HmpContext *ctx, const HmpArgs *a, GString *out)
 {
     GError *err = NULL;
     json_t *buses = qmp_call("query-pci", NULL, &err);
-    size_t i, j, k;
-    json_t *bus, *dev, *r;
+    size_t i, j;
+    json_t *bus, *dev;
 
     if (!buses) {
         print_error(out, err);
@@ -1134,65 +1225,7 @@ static void hmp_info_pci(HmpContext *ctx, const HmpArgs *a, GString *out)
     }
     json_array_foreach(buses, i, bus) {
         json_array_foreach(json_object_get(bus, "devices"), j, dev) {
-            json_t *cls = json_object_get(dev, "class_info");
-            json_t *id = json_object_get(dev, "id");
-            const char *desc = json_string_value(json_object_get(cls, "desc"));
-
-            g_string_append_printf(out, "  Bus %2" JSON_INTEGER_FORMAT
-                                   ", device %3" JSON_INTEGER_FORMAT
-                                   ", function %" JSON_INTEGER_FORMAT ":\n",
-                                   json_int_member(dev, "bus"),
-                                   json_int_member(dev, "slot"),
-                                   json_int_member(dev, "function"));
-            if (desc) {
-                g_string_append_printf(out, "    %s", desc);
-            } else {
-                g_string_append_printf(out, "    Class %04" JSON_INTEGER_FORMAT,
-                                       json_int_member(cls, "class"));
-            }
-            g_string_append_printf(out, ": PCI device %04" PRIx64 ":%04"
-                                   PRIx64 "\n",
-                                   (uint64_t)json_int_member(id, "vendor"),
-                                   (uint64_t)json_int_member(id, "device"));
-            if (json_object_get(id, "subsystem") &&
-                json_object_get(id, "subsystem-vendor")) {
-                g_string_append_printf(
-                    out, "      PCI subsystem %04" PRIx64 ":%04" PRIx64 "\n",
-                    (uint64_t)json_int_member(id, "subsystem-vendor"),
-                    (uint64_t)json_int_member(id, "subsystem"));
-            }
-            if (json_object_get(dev, "irq")) {
-                g_string_append_printf(out, "      IRQ %" JSON_INTEGER_FORMAT
-                                       ", pin %c\n",
-                                       json_int_member(dev, "irq"),
-                                       (char)('A' + json_int_member(
-                                                  dev, "irq_pin") - 1));
-            }
-            json_array_foreach(json_object_get(dev, "regions"), k, r) {
-                uint64_t addr = json_int_member(r, "address");
-                uint64_t size = json_int_member(r, "size");
-                const char *type = json_string_value(json_object_get(r,
-                                                                     "type"));
-                g_string_append_printf(out, "      BAR%" JSON_INTEGER_FORMAT
-                                       ": ", json_int_member(r, "bar"));
-                if (type && !strcmp(type, "io")) {
-                    g_string_append_printf(out, "I/O at 0x%04" PRIx64
-                                           " [0x%04" PRIx64 "].\n",
-                                           addr, addr + size - 1);
-                } else {
-                    g_string_append_printf(
-                        out, "%d bit%s memory at 0x%08" PRIx64 " [0x%08"
-                        PRIx64 "].\n",
-                        json_is_true(json_object_get(r, "mem_type_64"))
-                            ? 64 : 32,
-                        json_is_true(json_object_get(r, "prefetch"))
-                            ? " prefetchable" : "",
-                        addr, addr + size - 1);
-                }
-            }
-            g_string_append_printf(out, "      id \"%s\"\n",
-                                   json_string_value(json_object_get(
-                                       dev, "qdev_id")));
+            print_pci_device(dev, out);
         }
     }
     json_decref(buses);

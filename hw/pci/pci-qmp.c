@@ -1,4 +1,7 @@
-/* QMP query-pci (qapi/pci.json), in the shape of QEMU 7.2's reply. */
+/*
+ * QMP query-pci (qapi/pci.json), in the shape of QEMU 7.2's reply: the
+ * root bus, with the devices behind each bridge nested in its pci_bridge.
+ */
 #include "hw/pci/pci.h"
 #include "monitor/qmp.h"
 #include "pci-internal.h"
@@ -26,14 +29,71 @@ static json_t *region_json(PCIDevice *d, int bar)
     return r;
 }
 
-static json_t *device_json(PCIDevice *d)
+static json_t *range_json(uint64_t base, uint64_t limit)
+{
+    json_t *r = json_object();
+
+    json_object_set_new(r, "base", json_integer((json_int_t)base));
+    json_object_set_new(r, "limit", json_integer((json_int_t)limit));
+    return r;
+}
+
+static json_t *devices_json(PCIBus *bus, unsigned busnr);
+
+/*
+ * A bridge's bus numbers and forwarding windows as its type-1 header says
+ * (PCI-to-PCI Bridge 1.2, 3.2.5), and the devices behind it.
+ */
+static json_t *bridge_json(PCIDevice *d)
+{
+    const uint8_t *c = d->config;
+    json_t *br = json_object(), *bus = json_object();
+    uint64_t io_hi = (c[PCI_IO_BASE] & 0xf) == 1 ? 16 : 0;
+    uint64_t pref_hi = pci_get_word(c + PCI_PREF_MEMORY_BASE) &
+                       PCI_PREF_RANGE_TYPE_64 ? 32 : 0;
+    uint64_t io_base = (uint64_t)(c[PCI_IO_BASE] & 0xf0) << 8;
+    uint64_t io_limit = ((uint64_t)(c[PCI_IO_LIMIT] & 0xf0) << 8) | 0xfff;
+    uint64_t pref_base =
+        (uint64_t)(pci_get_word(c + PCI_PREF_MEMORY_BASE) & 0xfff0) << 16;
+    uint64_t pref_limit =
+        ((uint64_t)(pci_get_word(c + PCI_PREF_MEMORY_LIMIT) & 0xfff0) << 16) |
+        0xfffff;
+
+    if (io_hi) {
+        io_base |= (uint64_t)pci_get_word(c + PCI_IO_BASE_UPPER16) << io_hi;
+        io_limit |= (uint64_t)pci_get_word(c + PCI_IO_LIMIT_UPPER16) << io_hi;
+    }
+    if (pref_hi) {
+        pref_base |= (uint64_t)pci_get_long(c + PCI_PREF_BASE_UPPER32)
+                     << pref_hi;
+        pref_limit |= (uint64_t)pci_get_long(c + PCI_PREF_LIMIT_UPPER32)
+                      << pref_hi;
+    }
+    json_object_set_new(bus, "number", json_integer(c[PCI_PRIMARY_BUS]));
+    json_object_set_new(bus, "secondary", json_integer(c[PCI_SECONDARY_BUS]));
+    json_object_set_new(bus, "subordinate",
+                        json_integer(c[PCI_SUBORDINATE_BUS]));
+    json_object_set_new(bus, "io_range", range_json(io_base, io_limit));
+    json_object_set_new(bus, "memory_range", range_json(
+        (uint64_t)(pci_get_word(c + PCI_MEMORY_BASE) & 0xfff0) << 16,
+        ((uint64_t)(pci_get_word(c + PCI_MEMORY_LIMIT) & 0xfff0) << 16) |
+            0xfffff));
+    json_object_set_new(bus, "prefetchable_range",
+                        range_json(pref_base, pref_limit));
+    json_object_set_new(br, "bus", bus);
+    json_object_set_new(br, "devices",
+                        devices_json(d->secondary, c[PCI_SECONDARY_BUS]));
+    return br;
+}
+
+static json_t *device_json(PCIDevice *d, unsigned busnr)
 {
     json_t *o = json_object(), *cls = json_object(), *id = json_object();
     json_t *regions = json_array();
     uint16_t class = pci_get_word(d->config + PCI_CLASS_DEVICE);
     const char *desc = pci_class_desc(class);
 
-    json_object_set_new(o, "bus", json_integer(0));
+    json_object_set_new(o, "bus", json_integer(busnr));
     json_object_set_new(o, "slot", json_integer(PCI_SLOT(d->devfn)));
     json_object_set_new(o, "function", json_integer(PCI_FUNC(d->devfn)));
     if (desc) {
@@ -64,7 +124,24 @@ static json_t *device_json(PCIDevice *d)
         }
     }
     json_object_set_new(o, "regions", regions);
+    if (d->secondary) {
+        json_object_set_new(o, "pci_bridge", bridge_json(d));
+    }
     return o;
+}
+
+/* The devices on bus, which the guest numbered busnr. */
+static json_t *devices_json(PCIBus *bus, unsigned busnr)
+{
+    json_t *devs = json_array();
+
+    for (unsigned devfn = 0; devfn < 256; devfn++) {
+        PCIDevice *d = pci_bus_get_device(bus, devfn);
+        if (d) {
+            json_array_append_new(devs, device_json(d, busnr));
+        }
+    }
+    return devs;
 }
 
 static json_t *qmp_query_pci(json_t *args, GError **errp)
@@ -74,15 +151,9 @@ static json_t *qmp_query_pci(json_t *args, GError **errp)
     PCIBus *bus = m ? pci_bus_find(m, NULL) : NULL;
 
     if (bus) {
-        json_t *b = json_object(), *devs = json_array();
-        for (unsigned devfn = 0; devfn < 256; devfn++) {
-            PCIDevice *d = pci_bus_get_device(bus, devfn);
-            if (d) {
-                json_array_append_new(devs, device_json(d));
-            }
-        }
+        json_t *b = json_object();
         json_object_set_new(b, "bus", json_integer(0));
-        json_object_set_new(b, "devices", devs);
+        json_object_set_new(b, "devices", devices_json(bus, 0));
         json_array_append_new(list, b);
     }
     return list;

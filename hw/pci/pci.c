@@ -15,8 +15,8 @@
 #include "util/opts.h"
 
 /* Beyond this, a BAR address is outside any x86 physical address space. */
-#define PCI_MEM_LIMIT   (1ULL << 52)
-#define PCI_IO_LIMIT    0x10000ULL
+#define PCI_MEM_SPACE_END (1ULL << 52)
+#define PCI_IO_SPACE_END  0x10000ULL
 /* BARs sit below RAM and the board's devices, as behind QEMU's PCI hole */
 #define PCI_BAR_PRIORITY (-1)
 
@@ -91,9 +91,6 @@ void pci_bus_set_parent(PCIBus *bus, PCIDevice *bridge)
     bus->parent = bridge;
 }
 
-/* PCI-to-PCI Bridge 1.2, 3.2.5.3-5: bus number registers of a type-1 header */
-#define PCI_SECONDARY_BUS   0x19
-#define PCI_SUBORDINATE_BUS 0x1a
 
 PCIBus *pci_bus_by_number(PCIBus *root, unsigned busnr)
 {
@@ -277,7 +274,7 @@ static uint64_t bar_decode(PCIDevice *d, int bar)
         }
         addr = pci_get_long(d->config + reg) & ~(b->size - 1) & ~3ULL;
         last = addr + b->size - 1;
-        if (!addr || last >= PCI_IO_LIMIT) {
+        if (!addr || last >= PCI_IO_SPACE_END) {
             return PCI_BAR_UNMAPPED;
         }
         return addr;
@@ -299,7 +296,7 @@ static uint64_t bar_decode(PCIDevice *d, int bar)
     addr &= ~(b->size - 1);
     last = addr + b->size - 1;
     /* 0 is "not programmed"; past the physical address space is nowhere */
-    if (!addr || last < addr || last >= PCI_MEM_LIMIT) {
+    if (!addr || last < addr || last >= PCI_MEM_SPACE_END) {
         return PCI_BAR_UNMAPPED;
     }
     return addr;

@@ -396,6 +396,53 @@ static void test_pmbase(void)
     qtest_quit(s);
 }
 
+/*
+ * query-pci nests the devices behind a root port in its pci_bridge, with
+ * the bus numbers and windows the guest programmed; `info pci` lists them.
+ */
+static void test_query_pci_bridge(void)
+{
+    QTestState *s = start(RP_ARGS);
+
+    cf8_write(s, 0, RP, 0x18, 4, 0x00030300);   /* buses 0, 3, 3 */
+    cf8_write(s, 0, RP, 0x1c, 2, 0x2010);       /* I/O 0x1000-0x2fff */
+    cf8_write(s, 0, RP, 0x20, 4, 0xfe10fe00);   /* 0xfe000000-0xfe1fffff */
+    json_t *r = qtest_qmp(s, "{'execute': 'query-pci'}");
+    json_t *devs = json_object_get(json_array_get(json_object_get(r, "return"),
+                                                  0), "devices");
+    json_t *br = NULL, *dev;
+    size_t i;
+
+    json_array_foreach(devs, i, dev) {
+        if (json_integer_value(json_object_get(dev, "slot")) == 4) {
+            br = json_object_get(dev, "pci_bridge");
+        }
+    }
+    g_assert_nonnull(br);
+    json_t *bus = json_object_get(br, "bus");
+    g_assert_cmpint(json_integer_value(json_object_get(bus, "secondary")), ==,
+                    3);
+    g_assert_cmpint(json_integer_value(json_object_get(bus, "subordinate")),
+                    ==, 3);
+    json_t *io = json_object_get(bus, "io_range");
+    g_assert_cmphex(json_integer_value(json_object_get(io, "base")), ==,
+                    0x1000);
+    g_assert_cmphex(json_integer_value(json_object_get(io, "limit")), ==,
+                    0x2fff);
+    json_t *mem = json_object_get(bus, "memory_range");
+    g_assert_cmphex(json_integer_value(json_object_get(mem, "limit")), ==,
+                    0xfe1fffff);
+    json_t *behind = json_array_get(json_object_get(br, "devices"), 0);
+    g_assert_nonnull(behind);
+    g_assert_cmpint(json_integer_value(json_object_get(behind, "bus")), ==, 3);
+    json_decref(r);
+    char *text = qtest_hmp(s, "info pci");
+    g_assert_nonnull(strstr(text, "secondary bus 3."));
+    g_assert_nonnull(strstr(text, "  Bus  3, device   0, function 0:"));
+    g_free(text);
+    qtest_quit(s);
+}
+
 /* 0xCF9 = 6 resets the machine: the chipset returns to power-on state. */
 static void test_reset_cf9(void)
 {
@@ -449,6 +496,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qtest/q35/pciexbar", test_pciexbar);
     g_test_add_func("/qtest/q35/ecam-root-port", test_ecam_root_port);
     g_test_add_func("/qtest/q35/root-port-buses", test_root_port_buses);
+    g_test_add_func("/qtest/q35/query-pci-bridge", test_query_pci_bridge);
     g_test_add_func("/qtest/q35/intx", test_intx);
     g_test_add_func("/qtest/q35/pam-smram", test_pam_smram);
     g_test_add_func("/qtest/q35/pirq", test_pirq);

@@ -48,10 +48,29 @@
 #define PCI_SUBSYSTEM_ID        0x2e
 #define PCI_ROM_ADDRESS         0x30
 #define PCI_CAPABILITY_LIST     0x34
-#define PCI_ROM_ADDRESS         0x30
 #define  PCI_ROM_ADDRESS_ENABLE 0x01
 #define PCI_INTERRUPT_LINE      0x3c
 #define PCI_INTERRUPT_PIN       0x3d
+
+/* PCI-to-PCI Bridge 1.2, 3.2: the type-1 header (bridges) */
+#define  PCI_HEADER_TYPE_BRIDGE 0x01
+#define PCI_PRIMARY_BUS         0x18
+#define PCI_SECONDARY_BUS       0x19
+#define PCI_SUBORDINATE_BUS     0x1a
+#define PCI_SEC_LATENCY_TIMER   0x1b
+#define PCI_IO_BASE             0x1c
+#define PCI_IO_LIMIT            0x1d
+#define PCI_SEC_STATUS          0x1e
+#define PCI_MEMORY_BASE         0x20
+#define PCI_MEMORY_LIMIT        0x22
+#define PCI_PREF_MEMORY_BASE    0x24
+#define PCI_PREF_MEMORY_LIMIT   0x26
+#define  PCI_PREF_RANGE_TYPE_64 0x0001
+#define PCI_PREF_BASE_UPPER32   0x28
+#define PCI_PREF_LIMIT_UPPER32  0x2c
+#define PCI_IO_BASE_UPPER16     0x30
+#define PCI_IO_LIMIT_UPPER16    0x32
+#define PCI_BRIDGE_CONTROL      0x3e
 
 #define PCI_CONFIG_HEADER_SIZE  0x40
 #define PCI_CONFIG_SPACE_SIZE   0x100
