@@ -151,6 +151,9 @@ static json_t *qmp_query_machines(json_t *args, GError **errp)
             "cpu-max", c->max_cpus ? c->max_cpus : 255,
             "hotpluggable-cpus", 0, "numa-mem-supported", 0,
             "deprecated", 0);
+        if (c->alias) {
+            json_object_set_new(info, "alias", json_string(c->alias));
+        }
         if (c->is_default) {
             json_object_set_new(info, "is-default", json_true());
         }

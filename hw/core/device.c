@@ -17,7 +17,7 @@ void device_class_register(DeviceClass *cls)
 const DeviceClass *device_class_find(const char *name)
 {
     for (const DeviceClass *c = device_classes; c; c = c->next) {
-        if (!strcmp(c->name, name)) {
+        if (!strcmp(c->name, name) || (c->alias && !strcmp(c->alias, name))) {
             return c;
         }
     }
@@ -67,8 +67,11 @@ void device_class_print_help(const char *name)
     printf("Devices:\n");
     for (guint i = 0; i < list->len; i++) {
         const DeviceClass *c = g_ptr_array_index(list, i);
-        printf("name \"%s\", bus %s, desc \"%s\"\n", c->name,
-               c->bus ? c->bus : "System", c->desc ? c->desc : "");
+        printf("name \"%s\", bus %s", c->name, c->bus ? c->bus : "System");
+        if (c->alias) {
+            printf(", alias \"%s\"", c->alias);
+        }
+        printf(", desc \"%s\"\n", c->desc ? c->desc : "");
     }
     g_ptr_array_free(list, TRUE);
 }

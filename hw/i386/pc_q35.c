@@ -101,19 +101,10 @@ static bool q35_devices_done(Machine *m, GError **errp)
 
 static MachineClass q35_machine = {
     .name = "q35",
+    .alias = "pc-q35",   /* QEMU's versioned name, for scripts that spell it so */
     .desc = "Standard PC (Q35 + ICH9, 2009)",
     .default_nic = true,
     .init = q35_init,
     .devices_done = q35_devices_done,
 };
 MACHINE_REGISTER(q35_machine)
-
-/* QEMU's versioned name, for scripts that spell it so. */
-static MachineClass pc_q35_machine = {
-    .name = "pc-q35",
-    .desc = "Standard PC (Q35 + ICH9, 2009) (alias of q35)",
-    .default_nic = true,
-    .init = q35_init,
-    .devices_done = q35_devices_done,
-};
-MACHINE_REGISTER(pc_q35_machine)

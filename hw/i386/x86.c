@@ -19,7 +19,7 @@ void machine_class_register(MachineClass *cls)
 const MachineClass *machine_class_find(const char *name)
 {
     for (const MachineClass *c = machine_classes; c; c = c->next) {
-        if (!strcmp(c->name, name)) {
+        if (!strcmp(c->name, name) || (c->alias && !strcmp(c->alias, name))) {
             return c;
         }
     }
@@ -35,6 +35,9 @@ void machine_class_print_help(void)
 {
     printf("Supported machines are:\n");
     for (const MachineClass *c = machine_classes; c; c = c->next) {
+        if (c->alias) {
+            printf("%-20s %s (alias of %s)\n", c->alias, c->desc, c->name);
+        }
         printf("%-20s %s%s\n", c->name, c->desc,
                c->is_default ? " (default)" : "");
     }

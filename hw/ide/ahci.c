@@ -504,8 +504,10 @@ static const Property ahci_props[] = {
     PROP_END,
 };
 
+/* QEMU's names */
 static DeviceClass ahci_class = {
-    .name = "ahci",
+    .name = "ich9-ahci",
+    .alias = "ahci",
     .desc = "ICH9 AHCI SATA controller (6 ports: <id>.0 - <id>.5)",
     .bus = "PCI",
     .parent = "pci-device",
@@ -520,19 +522,3 @@ static DeviceClass ahci_class = {
 };
 DEVICE_REGISTER(ahci_class)
 
-/* QEMU's other name for the same device */
-static DeviceClass ich9_ahci_class = {
-    .name = "ich9-ahci",
-    .desc = "ICH9 AHCI SATA controller (6 ports: <id>.0 - <id>.5)",
-    .bus = "PCI",
-    .parent = "pci-device",
-    .child_bus_type = "IDE",
-    .instance_size = sizeof(AHCIState),
-    .props = ahci_props,
-    .user_creatable = true,
-    .realize = ahci_realize,
-    .unrealize = ahci_unrealize,
-    .reset = ahci_reset,
-    .vmsd = &vmstate_ahci,
-};
-DEVICE_REGISTER(ich9_ahci_class)

@@ -44,6 +44,7 @@ const char *property_type_name(PropType t);
 
 struct DeviceClass {
     const char *name;
+    const char *alias;          /* another name -device accepts, or NULL */
     const char *desc;
     const char *bus;            /* "isa", "sys", "PCI" */
     /* QOM parent type ("pci-device"); NULL: derived from bus */

@@ -140,7 +140,7 @@ def vireo_devices(binary):
     """The device names `vireo -device help` lists (QEMU's format: name
     "NAME", ...; a bare name per line is accepted too)."""
     text = _help_text(binary, "-device", "help")
-    names = set(re.findall(r'name "([^"]+)"', text))
+    names = set(re.findall(r'(?:name|alias) "([^"]+)"', text))
     if names:
         return names
     for line in text.splitlines():

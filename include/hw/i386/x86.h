@@ -145,6 +145,7 @@ typedef struct BootDevice {
 
 struct MachineClass {
     const char *name;
+    const char *alias;          /* another name -M accepts, or NULL */
     const char *desc;
     bool is_default;
     int max_cpus;               /* 0: 255, as QEMU's pc */
