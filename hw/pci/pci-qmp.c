@@ -40,46 +40,26 @@ static json_t *range_json(uint64_t base, uint64_t limit)
 
 static json_t *devices_json(PCIBus *bus, unsigned busnr);
 
-/*
- * A bridge's bus numbers and forwarding windows as its type-1 header says
- * (PCI-to-PCI Bridge 1.2, 3.2.5), and the devices behind it.
- */
+/* A bridge's bus numbers and forwarding windows, and the devices behind. */
 static json_t *bridge_json(PCIDevice *d)
 {
+    static const char *const names[] = {
+        [PCI_WINDOW_IO] = "io_range",
+        [PCI_WINDOW_MEM] = "memory_range",
+        [PCI_WINDOW_PREF] = "prefetchable_range",
+    };
     const uint8_t *c = d->config;
     json_t *br = json_object(), *bus = json_object();
-    uint64_t io_hi = (c[PCI_IO_BASE] & 0xf) == 1 ? 16 : 0;
-    uint64_t pref_hi = pci_get_word(c + PCI_PREF_MEMORY_BASE) &
-                       PCI_PREF_RANGE_TYPE_64 ? 32 : 0;
-    uint64_t io_base = (uint64_t)(c[PCI_IO_BASE] & 0xf0) << 8;
-    uint64_t io_limit = ((uint64_t)(c[PCI_IO_LIMIT] & 0xf0) << 8) | 0xfff;
-    uint64_t pref_base =
-        (uint64_t)(pci_get_word(c + PCI_PREF_MEMORY_BASE) & 0xfff0) << 16;
-    uint64_t pref_limit =
-        ((uint64_t)(pci_get_word(c + PCI_PREF_MEMORY_LIMIT) & 0xfff0) << 16) |
-        0xfffff;
 
-    if (io_hi) {
-        io_base |= (uint64_t)pci_get_word(c + PCI_IO_BASE_UPPER16) << io_hi;
-        io_limit |= (uint64_t)pci_get_word(c + PCI_IO_LIMIT_UPPER16) << io_hi;
-    }
-    if (pref_hi) {
-        pref_base |= (uint64_t)pci_get_long(c + PCI_PREF_BASE_UPPER32)
-                     << pref_hi;
-        pref_limit |= (uint64_t)pci_get_long(c + PCI_PREF_LIMIT_UPPER32)
-                      << pref_hi;
-    }
     json_object_set_new(bus, "number", json_integer(c[PCI_PRIMARY_BUS]));
     json_object_set_new(bus, "secondary", json_integer(c[PCI_SECONDARY_BUS]));
     json_object_set_new(bus, "subordinate",
                         json_integer(c[PCI_SUBORDINATE_BUS]));
-    json_object_set_new(bus, "io_range", range_json(io_base, io_limit));
-    json_object_set_new(bus, "memory_range", range_json(
-        (uint64_t)(pci_get_word(c + PCI_MEMORY_BASE) & 0xfff0) << 16,
-        ((uint64_t)(pci_get_word(c + PCI_MEMORY_LIMIT) & 0xfff0) << 16) |
-            0xfffff));
-    json_object_set_new(bus, "prefetchable_range",
-                        range_json(pref_base, pref_limit));
+    for (PCIWindow w = PCI_WINDOW_IO; w <= PCI_WINDOW_PREF; w++) {
+        uint64_t base, limit;
+        pci_bridge_window(d, w, &base, &limit);
+        json_object_set_new(bus, names[w], range_json(base, limit));
+    }
     json_object_set_new(br, "bus", bus);
     json_object_set_new(br, "devices",
                         devices_json(d->secondary, c[PCI_SECONDARY_BUS]));

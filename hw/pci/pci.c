@@ -260,6 +260,70 @@ uint64_t pci_bar_address(PCIDevice *d, int bar)
                                           : PCI_BAR_UNMAPPED;
 }
 
+void pci_bridge_window(const PCIDevice *bridge, PCIWindow w, uint64_t *base,
+                       uint64_t *limit)
+{
+    const uint8_t *c = bridge->config;
+
+    switch (w) {
+    case PCI_WINDOW_IO:
+        *base = (uint64_t)(c[PCI_IO_BASE] & 0xf0) << 8;
+        *limit = ((uint64_t)(c[PCI_IO_LIMIT] & 0xf0) << 8) | 0xfff;
+        if ((c[PCI_IO_BASE] & 0xf) == 1) {      /* 32-bit I/O addressing */
+            *base |= (uint64_t)pci_get_word(c + PCI_IO_BASE_UPPER16) << 16;
+            *limit |= (uint64_t)pci_get_word(c + PCI_IO_LIMIT_UPPER16) << 16;
+        }
+        break;
+    case PCI_WINDOW_MEM:
+        *base = (uint64_t)(pci_get_word(c + PCI_MEMORY_BASE) & 0xfff0) << 16;
+        *limit = ((uint64_t)(pci_get_word(c + PCI_MEMORY_LIMIT) & 0xfff0)
+                  << 16) | 0xfffff;
+        break;
+    case PCI_WINDOW_PREF:
+        *base = (uint64_t)(pci_get_word(c + PCI_PREF_MEMORY_BASE) & 0xfff0)
+                << 16;
+        *limit = ((uint64_t)(pci_get_word(c + PCI_PREF_MEMORY_LIMIT) & 0xfff0)
+                  << 16) | 0xfffff;
+        if (pci_get_word(c + PCI_PREF_MEMORY_BASE) & PCI_PREF_RANGE_TYPE_64) {
+            *base |= (uint64_t)pci_get_long(c + PCI_PREF_BASE_UPPER32) << 32;
+            *limit |= (uint64_t)pci_get_long(c + PCI_PREF_LIMIT_UPPER32) << 32;
+        }
+        break;
+    }
+}
+
+static bool window_holds(const PCIDevice *bridge, PCIWindow w, uint64_t addr,
+                         uint64_t last)
+{
+    uint64_t base, limit;
+
+    pci_bridge_window(bridge, w, &base, &limit);
+    return base <= addr && last <= limit;
+}
+
+/*
+ * Whether every bridge above d forwards [addr, last] to it: a bridge
+ * passes on what lies in its window for the kind of space while its own
+ * command register enables that space (PCI-to-PCI Bridge 1.2, 4.1-4.3).
+ */
+static bool bridges_forward(PCIDevice *d, bool io, uint64_t addr,
+                            uint64_t last)
+{
+    for (PCIDevice *br = pci_bus_parent(d->bus); br;
+         br = br->bus ? pci_bus_parent(br->bus) : NULL) {
+        uint16_t cmd = pci_get_word(br->config + PCI_COMMAND);
+        bool ok = io ? (cmd & PCI_COMMAND_IO) &&
+                           window_holds(br, PCI_WINDOW_IO, addr, last)
+                     : (cmd & PCI_COMMAND_MEMORY) &&
+                           (window_holds(br, PCI_WINDOW_MEM, addr, last) ||
+                            window_holds(br, PCI_WINDOW_PREF, addr, last));
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Where the guest's BAR value and command register place the BAR. */
 static uint64_t bar_decode(PCIDevice *d, int bar)
 {
@@ -274,7 +338,8 @@ static uint64_t bar_decode(PCIDevice *d, int bar)
         }
         addr = pci_get_long(d->config + reg) & ~(b->size - 1) & ~3ULL;
         last = addr + b->size - 1;
-        if (!addr || last >= PCI_IO_SPACE_END) {
+        if (!addr || last >= PCI_IO_SPACE_END ||
+            !bridges_forward(d, true, addr, last)) {
             return PCI_BAR_UNMAPPED;
         }
         return addr;
@@ -296,7 +361,8 @@ static uint64_t bar_decode(PCIDevice *d, int bar)
     addr &= ~(b->size - 1);
     last = addr + b->size - 1;
     /* 0 is "not programmed"; past the physical address space is nowhere */
-    if (!addr || last < addr || last >= PCI_MEM_SPACE_END) {
+    if (!addr || last < addr || last >= PCI_MEM_SPACE_END ||
+        !bridges_forward(d, false, addr, last)) {
         return PCI_BAR_UNMAPPED;
     }
     return addr;
@@ -335,6 +401,20 @@ void pci_update_mappings(PCIDevice *d)
         }
     }
     memory_transaction_commit();
+}
+
+/* After a bridge's command or window registers changed: what is below. */
+static void bridge_update_mappings(PCIDevice *bridge)
+{
+    for (unsigned devfn = 0; devfn < 256; devfn++) {
+        PCIDevice *d = pci_bus_get_device(bridge->secondary, devfn);
+        if (d) {
+            pci_update_mappings(d);
+            if (d->secondary) {
+                bridge_update_mappings(d);
+            }
+        }
+    }
 }
 
 void pci_unmap_bars(PCIDevice *d)
@@ -465,12 +545,6 @@ uint32_t pci_default_config_read(PCIDevice *d, uint32_t addr, unsigned len)
     return val;
 }
 
-static bool range_covers(uint32_t addr, unsigned len, uint32_t start,
-                         uint32_t size)
-{
-    return addr < start + size && start < addr + len;
-}
-
 void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
                               unsigned len)
 {
@@ -495,13 +569,20 @@ void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
         d->config[a] = (d->config[a] & ~d->wmask[a]) | (b & d->wmask[a]);
         d->config[a] &= ~(b & d->w1cmask[a]);
     }
-    if (range_covers(addr, len, PCI_BASE_ADDRESS_0, 24) ||
-        range_covers(addr, len, PCI_ROM_ADDRESS, 4) ||
-        range_covers(addr, len, PCI_COMMAND, 2)) {
+    if (pci_config_touches(addr, len, PCI_BASE_ADDRESS_0, 24) ||
+        pci_config_touches(addr, len, PCI_ROM_ADDRESS, 4) ||
+        pci_config_touches(addr, len, PCI_COMMAND, 2)) {
         pci_update_mappings(d);
     }
-    if (range_covers(addr, len, PCI_COMMAND, 2)) {
+    if (pci_config_touches(addr, len, PCI_COMMAND, 2)) {
         intx_update(d);
+    }
+    if (d->secondary &&
+        (pci_config_touches(addr, len, PCI_COMMAND, 2) ||
+         pci_config_touches(addr, len, PCI_IO_BASE, 2) ||
+         pci_config_touches(addr, len, PCI_MEMORY_BASE, 16) ||
+         pci_config_touches(addr, len, PCI_IO_BASE_UPPER16, 4))) {
+        bridge_update_mappings(d);
     }
     pci_msi_config_write(d, addr, len);
 }

@@ -224,6 +224,18 @@ void pci_bus_config_write(PCIBus *bus, unsigned devfn, uint32_t addr,
  * no bus has that number (the access master-aborts).
  */
 PCIBus *pci_bus_by_number(PCIBus *root, unsigned busnr);
+/* The kinds of address space a bridge forwards. */
+typedef enum PCIWindow {
+    PCI_WINDOW_IO,
+    PCI_WINDOW_MEM,
+    PCI_WINDOW_PREF,        /* prefetchable memory */
+} PCIWindow;
+/*
+ * The range [*base, *limit] a bridge's type-1 header forwards for w
+ * (PCI-to-PCI Bridge 1.2, 3.2.5.6-9); base > limit means none.
+ */
+void pci_bridge_window(const PCIDevice *bridge, PCIWindow w, uint64_t *base,
+                       uint64_t *limit);
 /* The bridge a secondary bus hangs off (NULL for a root bus). */
 PCIDevice *pci_bus_parent(PCIBus *bus);
 void pci_bus_set_parent(PCIBus *bus, PCIDevice *bridge);
