@@ -1,7 +1,8 @@
 /*
  * The "pc" machine: the i440FX-era PC. Its legacy ISA side (UARTs, i8042,
- * ACPI PM, reset ports), the i440FX PCI host with the PIIX3 ISA bridge, and
- * SeaBIOS, or direct kernel boot.
+ * reset ports), the i440FX PCI host with the PIIX3 ISA bridge and the
+ * PIIX4 PM function (ACPI PM block at its PMBA), and SeaBIOS or OVMF, or
+ * direct kernel boot.
  */
 #include "hw/display/vga.h"
 #include "hw/i386/x86.h"
@@ -30,7 +31,8 @@ static bool pc_init(Machine *m, GError **errp)
                     "firmware to boot it directly");
         return false;
     }
-    if (!x86_create_isa_devices(m, X86_ISA_PC | X86_ISA_ACPI_PM, errp) ||
+    /* the ACPI PM block is the PIIX4 PM function's (i440fx_create) */
+    if (!x86_create_isa_devices(m, X86_ISA_PC, errp) ||
         !i440fx_create(m, errp) || !pc_vga_init(m, errp) ||
         !pc_fw_cfg_init(m, errp)) {
         return false;

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "hw/acpi/piix4.h"
 #include "hw/i386/acpi.h"
 #include "hw/i386/smbios.h"
 #include "hw/i386/x86.h"
@@ -285,7 +286,8 @@ static void update_acpi(Machine *m, FWCfgState *s)
         .ncpus = MAX(m->ncpus, 1),
         .apic_ids = apic_ids,
         .pc_legacy = true,
-        .pm_base = X86_ACPI_PM_BASE,
+        /* where firmware placed the PM block (pc: PIIX4 PMBA), else 0x600 */
+        .pm_base = piix4_pm_acpi_base(m),
     };
     acpi_build_add_machine_devices(m, &cfg);
     if (!acpi_build_blobs(&cfg, &b, &err)) {
@@ -293,6 +295,7 @@ static void update_acpi(Machine *m, FWCfgState *s)
         g_error_free(err);
         return;
     }
+    /* the PM base changes values only, never a table's size */
     fw_cfg_modify_file(s, ACPI_BUILD_TABLE_FILE, b.tables->data, b.tables->len);
     fw_cfg_modify_file(s, ACPI_BUILD_RSDP_FILE, b.rsdp->data, b.rsdp->len);
     fw_cfg_modify_file(s, ACPI_BUILD_LOADER_FILE, b.loader->data,
@@ -326,6 +329,16 @@ static bool add_smbios(Machine *m, FWCfgState *s, GError **errp)
                            errp);
 }
 
+/*
+ * Firmware reads the tables after it programmed the chipset, and the FADT
+ * must name the PM base it chose (OVMF puts PIIX4's at 0xb000): rebuilt
+ * when firmware first selects them after a reset, as QEMU does.
+ */
+static void acpi_tables_selected(FWCfgState *s, void *opaque)
+{
+    update_acpi(opaque, s);
+}
+
 /* What depends on the devices, once they all exist. */
 static void pc_fw_cfg_machine_done(FWCfgState *s, void *opaque)
 {
@@ -335,6 +348,8 @@ static void pc_fw_cfg_machine_done(FWCfgState *s, void *opaque)
     add_hpet(m, s);
     if (m->cfg.acpi) {
         update_acpi(m, s);
+        fw_cfg_set_file_select_hook(s, ACPI_BUILD_TABLE_FILE,
+                                    acpi_tables_selected, m);
     }
 }
 

@@ -23,6 +23,10 @@ typedef struct FWCfgEntry {
     uint8_t *data;
     uint32_t len;
     bool allow_write;
+    /* fw_cfg_set_file_select_hook: runs at the first select after reset */
+    FWCfgSelectHook *select_hook;
+    void *select_opaque;
+    bool select_armed;
 } FWCfgEntry;
 
 /* One FW_CFG_FILE_DIR record: be32 size, be16 select, be16 0, name[56] */
@@ -59,9 +63,17 @@ static FWCfgEntry *cur_entry(FWCfgState *s)
 
 static void fw_cfg_select(FWCfgState *s, uint16_t key)
 {
+    FWCfgEntry *e;
+
     s->cur_offset = 0;
     s->cur_entry =
         (key & FW_CFG_ENTRY_MASK) < FW_CFG_MAX_ENTRY ? key : FW_CFG_INVALID;
+    e = cur_entry(s);
+    /* disarmed first: the hook may replace this very item's contents */
+    if (e && e->select_hook && e->select_armed) {
+        e->select_armed = false;
+        e->select_hook(s, e->select_opaque);
+    }
 }
 
 /* The data register: the next byte of the item, 0 past its end. */
@@ -444,6 +456,30 @@ bool fw_cfg_has_file(FWCfgState *s, const char *name)
     return find_file(s, name) >= 0;
 }
 
+bool fw_cfg_set_file_select_hook(FWCfgState *s, const char *name,
+                                 FWCfgSelectHook *fn, void *opaque)
+{
+    int i = find_file(s, name);
+
+    if (i < 0) {
+        return false;
+    }
+    FWCfgEntry *e = &s->entries[0][FW_CFG_FILE_FIRST + i];
+    e->select_hook = fn;
+    e->select_opaque = opaque;
+    e->select_armed = true;
+    return true;
+}
+
+/* A reset starts a new boot: every select hook runs once more. */
+static void arm_select_hooks(FWCfgState *s)
+{
+    for (uint32_t i = 0; i < s->nr_files; i++) {
+        FWCfgEntry *e = &s->entries[0][FW_CFG_FILE_FIRST + i];
+        e->select_armed = e->select_hook != NULL;
+    }
+}
+
 void fw_cfg_set_machine_done(FWCfgState *s, void (*fn)(FWCfgState *, void *),
                              void *opaque)
 {
@@ -487,6 +523,7 @@ static void fw_cfg_reset(Device *dev)
         s->machine_done_ran = true;
         s->machine_done(s, s->machine_done_opaque);
     }
+    arm_select_hooks(s);
     s->cur_entry = FW_CFG_INVALID;
     s->cur_offset = 0;
     s->dma_addr = 0;

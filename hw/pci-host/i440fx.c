@@ -9,6 +9,7 @@
  * (INTA# = 0) drives PIRQ (P + S - 1) mod 4, and PIRQA-D are routed to
  * IRQ 10, 10, 11, 11; the DSDT's _PRT (hw/i386/acpi_build.c) says the same.
  */
+#include "hw/acpi/piix4.h"
 #include "hw/i386/x86.h"
 #include "hw/pci/pci.h"
 #include "hw/pci-host/conf1.h"
@@ -266,5 +267,12 @@ bool i440fx_create(Machine *m, GError **errp)
            x86_create_device(m, "PIIX3", errp, "addr", "1", "multifunction", "on",
                              NULL) &&
            /* the PIIX3 IDE function, at 00:01.1 as on QEMU's pc */
-           x86_create_device(m, "piix3-ide", errp, "addr", "1.1", NULL);
+           x86_create_device(m, "piix3-ide", errp, "addr", "1.1", NULL) &&
+           /*
+            * PIIX4's power management at 00:01.3, holding the ACPI PM
+            * block; as QEMU's pc, only with ACPI on
+            */
+           (!m->cfg.acpi ||
+            x86_create_device(m, "PIIX4_PM", errp, "addr",
+                              PIIX4_PM_DEVFN_ADDR, NULL));
 }

@@ -38,14 +38,14 @@ def test_debian_guest_enumerates_pci_devices(vireo_binary, debian_guest):
     assert not r.timed_out, r.describe()
     info = vmrun.parse_guest_info(r.output)
     assert info is not None, r.describe()
-    # 00:00.0 host bridge, 00:01.0 ISA bridge, 00:01.1 IDE, 00:02.0 VGA,
-    # 00:03.0 e1000, 00:04.0 and 00:05.0 testdevs
-    assert info["pci"] == "7", r.describe()
+    # 00:00.0 host bridge, 00:01.0 ISA bridge, 00:01.1 IDE, 00:01.3 PIIX4
+    # PM, 00:02.0 VGA, 00:03.0 e1000, 00:04.0 and 00:05.0 testdevs
+    assert info["pci"] == "8", r.describe()
     out = r.output
     assert "ACPI: PCI Root Bridge [PCI0]" in out, r.describe()
     assert "PCI: Using ACPI for IRQ routing" in out, r.describe()
     for bdf, ids in [("00:00.0", "8086:1237"), ("00:01.0", "8086:7000"),
-                     ("00:01.1", "8086:7010"),
+                     ("00:01.1", "8086:7010"), ("00:01.3", "8086:7113"),
                      ("00:02.0", "1234:1111"), ("00:03.0", "8086:100e"),
                      ("00:04.0", "1b36:0005"), ("00:05.0", "1b36:0005")]:
         assert f"pci 0000:{bdf}: [{ids}]" in out, r.describe()
@@ -81,9 +81,10 @@ def test_query_pci_and_info_pci(vireo_binary, debian_guest, tmp_path):
         text = c.hmp("info pci")
     assert [b["bus"] for b in buses] == [0]
     devs = {(d["slot"], d["function"]): d for d in buses[0]["devices"]}
-    # QEMU's layout: IDE at 1.1, the default VGA at 2 and e1000 at 3
-    assert sorted(devs) == [(0, 0), (1, 0), (1, 1), (2, 0), (3, 0), (4, 0),
-                            (5, 0)]
+    # QEMU's layout: IDE at 1.1, PIIX4 PM at 1.3, the default VGA at 2 and
+    # e1000 at 3
+    assert sorted(devs) == [(0, 0), (1, 0), (1, 1), (1, 3), (2, 0), (3, 0),
+                            (4, 0), (5, 0)]
 
     host = devs[(0, 0)]
     assert host["class_info"] == {"class": 0x0600, "desc": "Host bridge"}
@@ -167,6 +168,5 @@ def test_query_pci_matches_qemu(vireo_binary, debian_guest, tmp_path):
     key = lambda d: (d["slot"], d["function"])
     ours_by = {key(d): d for d in ours[0]["devices"]}
     theirs_by = {key(d): d for d in theirs[0]["devices"]}
-    # QEMU's pc also has PIIX4 PM (1.3), not ours yet
-    for k in [(0, 0), (1, 0), (1, 1), (2, 0), (3, 0), (4, 0)]:
+    for k in [(0, 0), (1, 0), (1, 1), (1, 3), (2, 0), (3, 0), (4, 0)]:
         assert ours_by[k] == theirs_by[k], (k, ours_by[k], theirs_by[k])

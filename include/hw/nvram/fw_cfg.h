@@ -115,6 +115,18 @@ const uint8_t *fw_cfg_get_file(FWCfgState *s, const char *name, size_t *len);
 bool fw_cfg_has_file(FWCfgState *s, const char *name);
 
 /*
+ * fn runs the first time after each reset that the guest selects the file
+ * name (through the selector port or a DMA select), before any of it is
+ * read: for contents that depend on what firmware programmed before, as
+ * QEMU rebuilds the ACPI tables once firmware placed the PM block. fn may
+ * replace the file (fw_cfg_modify_file), keeping its size: firmware read
+ * the size from FW_CFG_FILE_DIR before. False if there is no such file.
+ */
+typedef void FWCfgSelectHook(FWCfgState *s, void *opaque);
+bool fw_cfg_set_file_select_hook(FWCfgState *s, const char *name,
+                                 FWCfgSelectHook *fn, void *opaque);
+
+/*
  * Called once, at the machine's first reset, when every device exists:
  * for items that depend on the devices (bootorder, ACPI, ...).
  */
