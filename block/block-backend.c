@@ -59,6 +59,12 @@ typedef struct NodeConf {
 static GHashTable *node_confs;  /* BlockDriverState * -> NodeConf * */
 static GPtrArray *blockdev_roots;   /* references -blockdev holds */
 static bool snapshot_default;   /* -snapshot */
+/*
+ * Drives an if=ide bus holds (QEMU's if_max_devs[IF_IDE]): master and
+ * slave on PATA; the machine lowers it to 1 where its IDE buses are
+ * AHCI ports (q35), so index = bus there.
+ */
+static int ide_units_per_bus = 2;
 
 static void blk_register(BlockBackend *blk);
 
@@ -252,6 +258,12 @@ static bool parse_detect_zeroes(const char *v, bool discard_unmap,
     return false;
 }
 
+/* QEMU's if_max_devs: 0 for pflash, whose unit is the index */
+static int drive_units_per_bus(BlockInterfaceType type)
+{
+    return type == IF_IDE ? ide_units_per_bus : type == IF_PFLASH ? 0 : 1;
+}
+
 /* if=, media=, index= */
 static bool drive_parse_placement(Opts *opts, DriveConf *c, GError **errp)
 {
@@ -298,8 +310,7 @@ static bool drive_parse_placement(Opts *opts, DriveConf *c, GError **errp)
     /* QEMU: bus= and unit= name the index (bus * devices per bus + unit) */
     const char *bus = opts_get(opts, "bus"), *unit = opts_get(opts, "unit");
     if (bus || unit) {
-        /* QEMU's if_max_devs: 0 for pflash, whose unit is the index */
-        int max_devs = c->type == IF_IDE ? 2 : c->type == IF_PFLASH ? 0 : 1;
+        int max_devs = drive_units_per_bus(c->type);
         uint64_t b = 0, u = 0;
         if (c->index >= 0) {
             g_set_error(errp, VIREO_ERROR, 0,
@@ -421,10 +432,14 @@ static bool drive_check_keys(Opts *opts, DriveConf *c, GError **errp)
     return true;
 }
 
-/* Picks the index and QEMU's name: "virtio0", "ide0-hd1", "ide1-cd0". */
+/*
+ * Picks the index and QEMU's name: "virtio0", "ide0-hd1", "ide1-cd0" (on
+ * q35, one unit a bus: "ide2-cd0"). Only IDE's index splits into bus and
+ * unit; the others' index is their unit on bus 0.
+ */
 static char *drive_name(DriveConf *c, const char *id, GError **errp)
 {
-    int max_devs = c->type == IF_IDE ? 2 : 1;
+    int units = c->type == IF_IDE ? ide_units_per_bus : 0;
 
     if (id && blk_find(id)) {
         g_set_error(errp, VIREO_ERROR, 0, "Duplicate ID '%s' for drive", id);
@@ -434,8 +449,8 @@ static char *drive_name(DriveConf *c, const char *id, GError **errp)
         for (c->index = 0; drive_find_index(c->type, c->index); c->index++) {
         }
     } else if (drive_find_index(c->type, c->index)) {
-        int bus = max_devs > 1 ? c->index / max_devs : 0;
-        int unit = max_devs > 1 ? c->index % max_devs : c->index;
+        int bus = units ? c->index / units : 0;
+        int unit = units ? c->index % units : c->index;
         g_set_error(errp, VIREO_ERROR, 0,
                     "drive with bus=%d, unit=%d (index=%d) exists", bus, unit,
                     (int)c->index);
@@ -444,11 +459,11 @@ static char *drive_name(DriveConf *c, const char *id, GError **errp)
     if (id) {
         return g_strdup(id);
     }
-    if (max_devs > 1) {
+    if (units) {
         return g_strdup_printf("%s%d-%s%d", if_names[c->type],
-                               (int)c->index / max_devs,
+                               (int)c->index / units,
                                c->media == BLK_MEDIA_CDROM ? "cd" : "hd",
-                               (int)c->index % max_devs);
+                               (int)c->index % units);
     }
     return g_strdup_printf("%s%d", if_names[c->type], (int)c->index);
 }
@@ -613,6 +628,17 @@ BlockBackend *blk_new_from_drive_opts(const char *optstr, GError **errp)
 void blk_set_snapshot_default(bool on)
 {
     snapshot_default = on;
+}
+
+void blk_set_ide_units_per_bus(int units)
+{
+    g_assert(units == 1 || units == 2);
+    ide_units_per_bus = units;
+}
+
+int blk_get_ide_units_per_bus(void)
+{
+    return ide_units_per_bus;
 }
 
 /* The value of prefix + key (marking it used), or NULL */

@@ -115,17 +115,16 @@ static bool add_virtio_drive_devices(Machine *m, GError **errp)
 
 /*
  * -drive if=ide (and -hda..-hdd, -cdrom): an ide-hd or ide-cd each on the
- * machine's IDE buses before -device takes units: index = bus * 2 + unit
- * on PATA, index = port on q35's built-in AHCI (one unit a bus, as QEMU).
+ * machine's IDE buses before -device takes units. The index was numbered
+ * with the machine's units a bus (blk_set_ide_units_per_bus): bus * 2 +
+ * unit on PATA, the port on q35's built-in AHCI (one unit a bus, as QEMU).
  */
 static bool add_ide_drive_devices(Machine *m, GError **errp)
 {
-    IDEBus *first = ide_bus_find(m, "ide.0");
-
-    if (!first) {
+    if (!ide_bus_find(m, "ide.0")) {
         return true;    /* main reports the drive no device serves */
     }
-    int units = first->sata ? 1 : 2;
+    int units = blk_get_ide_units_per_bus();
     for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
         if (blk_get_if(blk) != IF_IDE || blk_get_attached_dev(blk)) {
             continue;

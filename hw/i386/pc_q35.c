@@ -104,6 +104,7 @@ static MachineClass q35_machine = {
     .alias = "pc-q35",   /* QEMU's versioned name, for scripts that spell it so */
     .desc = "Standard PC (Q35 + ICH9, 2009)",
     .default_nic = true,
+    .ide_units_per_bus = 1,     /* if=ide drives are AHCI ports */
     .init = q35_init,
     .devices_done = q35_devices_done,
 };

@@ -84,6 +84,13 @@ BlockDriverState *blockdev_add(const char *optstr, GError **errp);
 void blockdev_close_all(void);
 /* -snapshot: -drive defaults to snapshot=on (a temporary overlay). */
 void blk_set_snapshot_default(bool on);
+/*
+ * Units an if=ide bus has (2, or 1 on AHCI ports), set by the machine
+ * before -drive is parsed: bus= and unit= become index = bus * units +
+ * unit, and unit >= units is refused, as QEMU's units_per_default_bus.
+ */
+void blk_set_ide_units_per_bus(int units);
+int blk_get_ide_units_per_bus(void);
 
 /* Options of blk_new_open (tools and tests); zero is QEMU's defaults. */
 typedef struct BlockOpenOptions {

@@ -7,9 +7,15 @@ its shell, which runs startup.nsh from an EFI system partition the test
 builds with mtools (a FAT file system on a virtio disk). The script stores
 a non-volatile UEFI variable (`setvar -nv`) and starts Debian's kernel
 through its EFI stub with the test initramfs (initrd= on the command line);
-the guest reaches its ready marker. The firmware's writes to the flash
-reach the vars image; a second boot from that image reads the variable
-back. `-bios OVMF.fd` (the combined image, as a ROM) reaches the shell.
+the guest reaches its ready marker. There Linux mounts efivarfs, reads the
+shell's variable and stores one of its own through the firmware's runtime
+services (SetVariable, after SetVirtualAddressMap, writing the flash from
+the kernel's mapping of it), reads it back, creates and deletes a third
+and powers off. The firmware's writes to the flash reach the vars image; a
+second boot from that image prints both stored variables in the shell, and
+not the deleted one. The guest's side is `vireo.task=efivar` of
+tests/guest/build-debian-guest.sh. `-bios OVMF.fd` (the combined image,
+as a ROM) reaches the shell.
 
 The kernel cannot be \\EFI\\BOOT\\BOOTX64.EFI here: booted as the removable
 media default it would get no command line, hence no initrd=.
@@ -39,8 +45,20 @@ BOOT_TIMEOUT = 300
 READY = r"VIREO-GUEST-READY"
 VAR_GUID = "7c5f4a1e-3b2d-4e6f-9a8b-1c2d3e4f5a6b"
 VAR_VALUE = "vireo-vars-ok"
-# what the shell's setvar prints for the stored value: its bytes in hex
-VAR_DUMP = " ".join(f"{b:02X}" for b in VAR_VALUE.encode())
+# the variable Linux stores through efivarfs (same vendor GUID)
+LINUX_VAR = "VireoLinux"
+LINUX_VALUE = "vireo-linux-ok"
+# one that Linux stores and deletes again
+GONE_VAR = "VireoGone"
+EFI_VARIABLE_NV_BS_RT = 0x7
+
+
+def shell_dump(value):
+    """What the shell's setvar prints for a stored value: its bytes in hex."""
+    return " ".join(f"{b:02X}" for b in value.encode())
+
+
+VAR_DUMP = shell_dump(VAR_VALUE)
 # OVMF's boot manager and shell on the serial console, then the kernel
 MILESTONES = [
     ("boot manager", r"BdsDxe: (loading|starting) Boot"),
@@ -78,12 +96,21 @@ def esp(tmp_path_factory):
         pytest.skip(f"cannot build the Debian test guest: {e}")
     script = [
         "echo -off",
+        "echo VIREO-GONE-BEFORE",
+        f"setvar {GONE_VAR} -guid {VAR_GUID}",
         "echo VIREO-VAR-BEFORE",
         f"setvar VireoPersist -guid {VAR_GUID}",
+        f"setvar {LINUX_VAR} -guid {VAR_GUID}",
         f'setvar VireoPersist -guid {VAR_GUID} -nv -bs -rt ="{VAR_VALUE}"',
         "echo VIREO-VAR-SET",
         "fs0:",
-        pcimages.ovmf_kernel_line("info"),
+        pcimages.ovmf_kernel_line("efivar") +
+        f" vireo.efivar.get=VireoPersist-{VAR_GUID}"
+        f" vireo.efivar.set={LINUX_VAR}-{VAR_GUID}={LINUX_VALUE}"
+        f" vireo.efivar.get={LINUX_VAR}-{VAR_GUID}"
+        f" vireo.efivar.set={GONE_VAR}-{VAR_GUID}=gone"
+        f" vireo.efivar.rm={GONE_VAR}-{VAR_GUID}"
+        f" vireo.efivar.get={GONE_VAR}-{VAR_GUID}",
     ]
     try:
         return pcimages.build_ovmf_esp(guest, tmp_path_factory.mktemp("esp"),
@@ -111,18 +138,23 @@ def run_to(vm, milestones, timeout):
 
 @pytest.fixture(scope="module")
 def first_boot(q35, esp, tmp_path_factory):
-    """OVMF from flash boots the kernel from the ESP; one boot shared by
-    the tests below."""
+    """OVMF from flash boots the kernel from the ESP, which stores a UEFI
+    variable through efivarfs and powers off; one boot shared by the tests
+    below."""
     d = tmp_path_factory.mktemp("vars")
     vars_path = d / "vars.fd"
     shutil.copyfile(OVMF_VARS, vars_path)
     args = pcimages.ovmf_args(q35, vars_path, esp)
+    exit_code = None
     with vmrun.VMProcess(args, stdin=False) as vm:
         times = run_to(vm, MILESTONES, BOOT_TIMEOUT)
         if "guest ready" in times:
             vm.expect(r"VIREO-INFO .*\n", timeout=60)
+            if vm.expect(r"VIREO-EFIVAR-(DONE|UNAVAILABLE)", timeout=120):
+                # the guest powers off (-no-reboot: vireo exits)
+                exit_code = vm.wait(timeout=60).returncode
         result = {"times": times, "output": vm.output, "vars": vars_path,
-                  "describe": describe(vm)}
+                  "exit_code": exit_code, "describe": describe(vm)}
     print("\nOVMF boot on Vireo (s from process start): " +
           ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
     return result
@@ -139,7 +171,47 @@ def test_ovmf_boots_kernel_from_esp(first_boot):
     info = vmrun.parse_guest_info(first_boot["output"])
     assert info, first_boot["describe"]
     assert info["initrd_ok"] == "1", first_boot["describe"]
-    assert "vireo.task=info" in info["cmdline"], first_boot["describe"]
+    assert "vireo.task=efivar" in info["cmdline"], first_boot["describe"]
+
+
+def efivar_lines(output):
+    """The guest's VIREO-EFIVAR lines: {name-guid: the rest of the line}."""
+    found = {}
+    for m in re.finditer(r"VIREO-EFIVAR(?:-SET|-RM)? name=(\S+) ?(.*)",
+                         output):
+        found.setdefault(m.group(1), []).append(m.group(2).strip())
+    return found
+
+
+def test_linux_stores_variable_through_efivarfs(first_boot):
+    """Linux under OVMF mounts efivarfs, sees the variable the shell stored
+    (runtime GetVariable), creates a new non-volatile variable (NV|BS|RT,
+    runtime SetVariable writing the flash through the kernel's virtual
+    mapping) and reads it back; then it powers off and vireo exits."""
+    out = first_boot["output"]
+    assert "VIREO-EFIVAR-DONE" in out, first_boot["describe"]
+    lines = efivar_lines(out)
+    persist = lines.get(f"VireoPersist-{VAR_GUID}")
+    assert persist == [f"attr={EFI_VARIABLE_NV_BS_RT} "
+                       f"data={VAR_VALUE.encode().hex()}"], \
+        first_boot["describe"]
+    mine = lines.get(f"{LINUX_VAR}-{VAR_GUID}")
+    assert mine == ["status=0",
+                    f"attr={EFI_VARIABLE_NV_BS_RT} "
+                    f"data={LINUX_VALUE.encode().hex()}"], \
+        first_boot["describe"]
+    assert first_boot["exit_code"] == 0, first_boot["describe"]
+    data = first_boot["vars"].read_bytes()
+    assert LINUX_VAR.encode("utf-16-le") in data
+    assert LINUX_VALUE.encode() in data
+
+
+def test_linux_deletes_variable_through_efivarfs(first_boot):
+    """A variable Linux created, then deleted (clearing the immutable flag
+    efivarfs gives it, then rm: SetVariable with no data), is gone."""
+    lines = efivar_lines(first_boot["output"])
+    assert lines.get(f"{GONE_VAR}-{VAR_GUID}") == \
+        ["status=0", "status=0", "missing"], first_boot["describe"]
 
 
 def test_firmware_writes_reach_vars_image(first_boot):
@@ -159,7 +231,8 @@ def test_firmware_writes_reach_vars_image(first_boot):
 
 def test_variable_persists_across_restart(q35, esp, first_boot, tmp_path):
     """A new VM on the same vars image: the shell's setvar reads back the
-    variable the first boot stored (before storing it again)."""
+    variables the first boot stored, the shell's own (before storing it
+    again) and the one Linux stored through efivarfs."""
     assert VAR_VALUE.encode() in first_boot["vars"].read_bytes(), \
         "the first boot stored no variable"
     vars_path = tmp_path / "vars.fd"
@@ -174,7 +247,13 @@ def test_variable_persists_across_restart(q35, esp, first_boot, tmp_path):
         between = text.split("VIREO-VAR-BEFORE")[-1].split("VIREO-VAR-SET")[0]
         assert "VireoPersist" in between, describe(vm)
         assert VAR_DUMP in between, describe(vm)
+        assert LINUX_VAR in between, describe(vm)
+        assert shell_dump(LINUX_VALUE) in between, describe(vm)
         assert "Unable to get" not in between, describe(vm)
+        # the variable Linux deleted is not there after the restart
+        gone = text.split("VIREO-GONE-BEFORE")[-1].split("VIREO-VAR-BEFORE")[0]
+        assert GONE_VAR in gone and "Unable to get" in gone, describe(vm)
+        assert shell_dump("gone") not in gone, describe(vm)
 
 
 def test_bios_combined_image_reaches_shell(q35, tmp_path):

@@ -4,10 +4,13 @@
  * configuration space through ECAM with a pcie-root-port's PCI Express
  * capability and its secondary bus, PAM and SMRAM, PIRQ route registers,
  * PMBASE moving the ICH9 PM block, reset through 0xCF9, INTx routing to
- * the IOAPIC and through the PIRQ route registers to the 8259, and
- * hostile accesses (reserved lengths, odd sizes, beyond config space).
+ * the IOAPIC and through the PIRQ route registers to the 8259,
+ * hostile accesses (reserved lengths, odd sizes, beyond config space),
+ * and -drive if=ide numbering on the built-in AHCI (one unit a port).
  */
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "libqtest.h"
 
@@ -17,6 +20,7 @@
 
 #define MCH                 DEVFN(0, 0)
 #define LPC                 DEVFN(0x1f, 0)
+#define AHCI                DEVFN(0x1f, 2)
 #define MCH_PCIEXBAR        0x60
 #define MCH_PAM0            0x90
 #define MCH_SMRAM           0x9d
@@ -25,6 +29,15 @@
 #define LPC_ACPI_CNTL       0x44
 #define LPC_PIRQA           0x60
 #define LPC_PIRQE           0x68
+
+/* AHCI 1.3, 3.3: a port's SATA status; DET 3 = device present, link up */
+#define ABAR                0xfe000000u
+#define AHCI_PORTS          6
+#define PX_SIG(n)           (0x100 + (n) * 0x80 + 0x24)
+#define PX_SSTS(n)          (0x100 + (n) * 0x80 + 0x28)
+#define SSTS_DET_PRESENT    3
+#define SIG_ATA             0x00000101u
+#define SIG_ATAPI           0xeb140101u
 
 #define ECAM_DEFAULT        0xb0000000ULL
 #define PCI_CAP_ID_EXP      0x10
@@ -260,6 +273,36 @@ static void test_root_port_buses(void)
     qtest_quit(s);
 }
 
+/*
+ * A device behind the root port answers only inside the port's windows
+ * and while the port's command register enables the space.
+ */
+static void test_root_port_windows(void)
+{
+    QTestState *s = start(RP_ARGS);
+
+    cf8_write(s, 0, RP, 0x18, 4, 0x00010100);
+    cf8_write(s, 1, 0, 0x14, 4, 0xd100);        /* pci-testdev I/O BAR */
+    cf8_write(s, 1, 0, 0x04, 2, 1);
+    qtest_outl(s, 0xd100, 0x5a5a5a5a);          /* scratch register */
+    /* the reset window (0-0xfff) and I/O space off: nothing answers */
+    g_assert_cmphex(qtest_inl(s, 0xd100), ==, 0xffffffff);
+    cf8_write(s, 0, RP, 0x1c, 2, 0xd0d0);       /* 0xd000-0xdfff */
+    g_assert_cmphex(qtest_inl(s, 0xd100), ==, 0xffffffff);
+    cf8_write(s, 0, RP, 0x04, 2, 1);            /* I/O space enable */
+    qtest_outl(s, 0xd100, 0x5a5a5a5a);
+    g_assert_cmphex(qtest_inl(s, 0xd100), ==, 0x5a5a5a5a);
+    /* a window that ends below the BAR stops forwarding it */
+    cf8_write(s, 0, RP, 0x1c, 2, 0xc0c0);
+    g_assert_cmphex(qtest_inl(s, 0xd100), ==, 0xffffffff);
+    cf8_write(s, 0, RP, 0x1c, 2, 0xd0d0);
+    g_assert_cmphex(qtest_inl(s, 0xd100), ==, 0x5a5a5a5a);
+    /* the port's command register gates it too */
+    cf8_write(s, 0, RP, 0x04, 2, 0);
+    g_assert_cmphex(qtest_inl(s, 0xd100), ==, 0xffffffff);
+    qtest_quit(s);
+}
+
 /* INTx: slot S pin P on PIRQ E-H rotated; behind a port, swizzled. */
 static void test_intx(void)
 {
@@ -276,6 +319,8 @@ static void test_intx(void)
 
     /* 01:00.0 INTA behind 00:04.0: INTA of slot 4, PIRQE, GSI 20 */
     cf8_write(s, 0, RP, 0x18, 4, 0x00010100);
+    cf8_write(s, 0, RP, 0x1c, 2, 0xc0c0);       /* I/O window 0xc000-0xcfff */
+    cf8_write(s, 0, RP, 0x04, 2, 1);
     cf8_write(s, 1, 0, 0x14, 4, 0xc100);
     cf8_write(s, 1, 0, 0x04, 2, 1);
     qtest_outl(s, 0xc108, 1);
@@ -488,6 +533,129 @@ static void test_hostile_config(void)
     qtest_quit(s);
 }
 
+/* A small raw image in the test's temporary folder (caller frees). */
+static char *make_image(const char *name, size_t size)
+{
+    char *path = qtest_tmp_path(name);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, size), ==, 0);
+    close(fd);
+    return path;
+}
+
+/* The built-in AHCI's ABAR at ABAR, memory decoding on. */
+static void ahci_map(QTestState *s)
+{
+    cf8_write(s, 0, AHCI, 0x24, 4, ABAR);
+    cf8_write(s, 0, AHCI, 0x04, 2, cf8_read(s, 0, AHCI, 0x04, 2) | 0x2);
+}
+
+/* The drive names query-block lists, as one "name,name," string. */
+static char *block_names(QTestState *s)
+{
+    json_t *r = qtest_qmp(s, "{'execute': 'query-block'}");
+    GString *names = g_string_new("");
+    json_t *b;
+    size_t i;
+
+    json_array_foreach(json_object_get(r, "return"), i, b) {
+        g_string_append_printf(names, "%s,",
+                json_string_value(json_object_get(b, "device")));
+    }
+    json_decref(r);
+    return g_string_free(names, FALSE);
+}
+
+/*
+ * As QEMU's q35: an if=ide bus is one AHCI port with one unit, so bus=B
+ * (or index=B) is port B and the drive is named ideB-hd0 / ideB-cd0;
+ * -cdrom (index 2) is port 2. The guest sees a device on exactly those
+ * ports.
+ */
+static void test_ide_drive_ports(void)
+{
+    g_autofree char *disk = make_image("q35-disk.img", 1 << 20);
+    g_autofree char *cd = make_image("q35-cd.iso", 1 << 20);
+    g_autofree char *disk4 = make_image("q35-disk4.img", 1 << 20);
+    QTestState *s = qtest_initf(
+        "-M q35 -m 1G -drive if=ide,bus=1,unit=0,file=%s,format=raw "
+        "-cdrom %s -drive if=ide,index=4,file=%s,format=raw",
+        disk, cd, disk4);
+    static const uint32_t sig[AHCI_PORTS] = {
+        [1] = SIG_ATA, [2] = SIG_ATAPI, [4] = SIG_ATA,
+    };
+
+    ahci_map(s);
+    for (int port = 0; port < AHCI_PORTS; port++) {
+        uint32_t det = qtest_readl(s, ABAR + PX_SSTS(port)) & 0xf;
+        g_test_message("port %d: DET %u", port, det);
+        g_assert_cmpuint(det, ==, sig[port] ? SSTS_DET_PRESENT : 0);
+        if (sig[port]) {
+            g_assert_cmphex(qtest_readl(s, ABAR + PX_SIG(port)), ==,
+                            sig[port]);
+        }
+    }
+    g_autofree char *names = block_names(s);
+    g_assert_cmpstr(names, ==, "ide1-hd0,ide2-cd0,ide4-hd0,");
+    qtest_quit(s);
+    unlink(disk);
+    unlink(cd);
+    unlink(disk4);
+}
+
+/* vireo's exit status and stderr for a command line that should fail. */
+static int run_vireo(const char *args, char **err)
+{
+    g_autofree char *cmd = g_strdup_printf(
+        "%s -accel qtest -display none -nodefaults -M q35 %s",
+        qtest_vireo_binary(), args);
+    g_auto(GStrv) argv = NULL;
+    int status = -1;
+
+    g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                               NULL, NULL, NULL, err, &status, NULL));
+    return status;
+}
+
+static void expect_error(const char *args, const char *msg)
+{
+    g_autofree char *err = NULL;
+    int status = run_vireo(args, &err);
+
+    if (!strstr(err, msg)) {
+        g_printerr("vireo %s\nsaid: %s\nwanted: %s\n", args, err, msg);
+    }
+    g_assert_true(g_spawn_check_wait_status(status, NULL) == FALSE);
+    g_assert_true(WIFEXITED(status));
+    g_assert_nonnull(strstr(err, msg));
+}
+
+/* A second unit, a port AHCI lacks, or a port taken twice: QEMU's errors. */
+static void test_ide_drive_errors(void)
+{
+    g_autofree char *disk = make_image("q35-err.img", 1 << 20);
+    g_autofree char *a = NULL;
+
+    a = g_strdup_printf("-drive if=ide,bus=0,unit=1,file=%s,format=raw",
+                        disk);
+    expect_error(a, "unit 1 too big (max is 0)");
+    g_free(a);
+    a = g_strdup_printf("-drive if=ide,unit=1,file=%s,format=raw", disk);
+    expect_error(a, "unit 1 too big (max is 0)");
+    g_free(a);
+    a = g_strdup_printf("-drive if=ide,bus=6,file=%s,format=raw", disk);
+    expect_error(a, "machine type does not support if=ide,bus=6,unit=0");
+    g_free(a);
+    a = g_strdup_printf("-drive if=ide,bus=1,file=%s,format=raw,readonly=on "
+                        "-drive file=%s,format=raw,readonly=on,index=1",
+                        disk, disk);
+    expect_error(a, "drive with bus=1, unit=0 (index=1) exists");
+    unlink(disk);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -497,11 +665,14 @@ int main(int argc, char **argv)
     g_test_add_func("/qtest/q35/ecam-root-port", test_ecam_root_port);
     g_test_add_func("/qtest/q35/root-port-buses", test_root_port_buses);
     g_test_add_func("/qtest/q35/query-pci-bridge", test_query_pci_bridge);
+    g_test_add_func("/qtest/q35/root-port-windows", test_root_port_windows);
     g_test_add_func("/qtest/q35/intx", test_intx);
     g_test_add_func("/qtest/q35/pam-smram", test_pam_smram);
     g_test_add_func("/qtest/q35/pirq", test_pirq);
     g_test_add_func("/qtest/q35/pmbase", test_pmbase);
     g_test_add_func("/qtest/q35/reset-cf9", test_reset_cf9);
     g_test_add_func("/qtest/q35/hostile-config", test_hostile_config);
+    g_test_add_func("/qtest/q35/ide-drive-ports", test_ide_drive_ports);
+    g_test_add_func("/qtest/q35/ide-drive-errors", test_ide_drive_errors);
     return g_test_run();
 }

@@ -154,6 +154,8 @@ struct MachineClass {
     const char *virtio_suffix;
     /* With no network options: an e1000 on user networking, as QEMU's pc. */
     bool default_nic;
+    /* Units a -drive if=ide bus has; 0: 2 (PATA), 1 on AHCI ports (q35). */
+    int ide_units_per_bus;
     /* Builds memory, devices and boot state; cfg is already validated. */
     bool (*init)(Machine *m, GError **errp);
     /* Optional: once -device devices exist too (tables that list them). */
