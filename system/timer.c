@@ -343,6 +343,17 @@ static void vclock_set_frozen(int64_t ns)
     vclock_write_end();
 }
 
+void clock_virtual_restore(int64_t ns)
+{
+    vclock_write_begin();
+    VSET(frozen, ns);
+    if (!vclock.stopped && !vclock.manual) {
+        VSET(offset, host_clock_ns(CLOCK_MONOTONIC) - ns);
+    }
+    vclock_write_end();
+    timers_rearm();
+}
+
 /*
  * Moves a manual clock to target, stopping at each timer's deadline on the
  * way so that callbacks see the time they were due at (QEMU's qtest does

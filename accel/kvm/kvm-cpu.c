@@ -566,6 +566,42 @@ static bool handle_exit(CPUState *cpu, struct kvm_run *run)
     }
 }
 
+/*
+ * Before the vCPU parks: KVM finishes an exit we handled (the data of a
+ * port or MMIO read goes into the registers, RIP moves on) only in the
+ * next KVM_RUN. With immediate_exit set it does that and returns at once
+ * (EINTR), so that whoever reads or replaces the registers while the vCPU
+ * is parked sees the instruction done, and a loaded state is never hit by
+ * the completion of an old exit. An MMIO access split in pieces may exit
+ * again; those exits are handled as usual.
+ */
+static void kvm_vcpu_complete_exit(CPUState *cpu)
+{
+    KVMVCPU *v = cpu->accel;
+    struct kvm_run *run = v->run;
+
+    for (int i = 0; i < 16; i++) {
+        __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        int r = ioctl(v->fd, KVM_RUN, 0);
+        __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        if (r < 0) {
+            return;     /* EINTR: nothing (more) pending */
+        }
+        bql_lock();
+        if (cpu->apic) {
+            kvm_irqchip_post_run(cpu);
+        }
+        if (!handle_exit(cpu, run)) {
+            cpu->stop = true;
+        }
+        if (cpu->apic) {
+            kvm_irqchip_end_exit(cpu);
+        }
+        bql_unlock();
+    }
+    log_error_once("KVM: vCPU %d keeps exiting while it parks", cpu->index);
+}
+
 void *kvm_vcpu_thread(void *opaque)
 {
     CPUState *cpu = opaque;
@@ -578,6 +614,7 @@ void *kvm_vcpu_thread(void *opaque)
     }
     while (!cpu->exit) {
         if (__atomic_load_n(&cpu->stop, __ATOMIC_SEQ_CST)) {
+            kvm_vcpu_complete_exit(cpu);
             vcpu_wait_while_paused(cpu);
             continue;
         }

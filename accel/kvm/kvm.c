@@ -414,6 +414,7 @@ static void kvm_destroy(Machine *m)
 {
     KVMState *s = kvm_state(m);
 
+    kvm_state_forget(s);
     for (int i = 0; i < m->ncpus; i++) {
         KVMVCPU *v = m->cpus[i]->accel;
         if (v) {
@@ -449,6 +450,10 @@ const AccelOps kvm_accel_ops = {
     .vcpu_thread = kvm_vcpu_thread,
     .vcpu_kick = kvm_vcpu_kick,
     .vcpu_get_state = kvm_vcpu_get_state,
+    .state_save = kvm_state_save,
+    .state_load = kvm_state_load,
+    .vcpu_state_save = kvm_vcpu_state_save,
+    .vcpu_state_load = kvm_vcpu_state_load,
     .set_irq = kvm_set_irq,
     .send_msi = kvm_send_msi,
     .msi_irqfd_add = kvm_msi_irqfd_add,

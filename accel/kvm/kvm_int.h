@@ -102,6 +102,15 @@ bool kvm_vcpu_reset(CPUState *cpu, GError **errp);
 void *kvm_vcpu_thread(void *opaque);
 void kvm_vcpu_kick(CPUState *cpu);
 
+/* kvm-state.c: snapshots and migration (AccelOps state hooks). */
+bool kvm_state_save(Machine *m, GByteArray *out, GError **errp);
+bool kvm_state_load(Machine *m, const uint8_t *data, size_t len, bool apply,
+                    GError **errp);
+bool kvm_vcpu_state_save(CPUState *cpu, GByteArray *out, GError **errp);
+bool kvm_vcpu_state_load(CPUState *cpu, const uint8_t *data, size_t len,
+                         bool apply, GError **errp);
+void kvm_state_forget(KVMState *s);
+
 /* kvm-irqchip.c: kernel-irqchip=off|split, Vireo's controllers with KVM. */
 bool kvm_irqchip_init(KVMState *s, GError **errp);
 void kvm_irqchip_set_irq(Machine *m, int gsi, int level);

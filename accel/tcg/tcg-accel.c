@@ -12,6 +12,7 @@
 #include "system/timer.h"
 #include "system/vm.h"
 #include "target/x86/cpu.h"
+#include "target/x86/machine.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -135,6 +136,21 @@ bool tcg_vcpu_get_state(CPUState *cs, X86CPUSnapshot *out, GError **errp)
     return true;
 }
 
+static bool tcg_vcpu_state_save(CPUState *cs, GByteArray *out, GError **errp)
+{
+    TCGVCPU *v = cs->accel;
+
+    return x86_cpu_state_save(v->cpu, out, errp);
+}
+
+static bool tcg_vcpu_state_load(CPUState *cs, const uint8_t *data,
+                                size_t len, bool apply, GError **errp)
+{
+    TCGVCPU *v = cs->accel;
+
+    return x86_cpu_state_load(v->cpu, data, len, apply, errp);
+}
+
 static void tcg_set_irq(Machine *m, int gsi, int level)
 {
     x86_irqchip_set_irq(m, gsi, level);
@@ -175,6 +191,9 @@ const AccelOps tcg_accel_ops = {
     .vcpu_thread = tcg_vcpu_thread,
     .vcpu_kick = tcg_vcpu_kick,
     .vcpu_get_state = tcg_vcpu_get_state,
+    /* no VM-wide state: the interrupt controllers are devices */
+    .vcpu_state_save = tcg_vcpu_state_save,
+    .vcpu_state_load = tcg_vcpu_state_load,
     .set_irq = tcg_set_irq,
     .send_msi = tcg_send_msi,
     .memory_listen = tcg_memory_listen,

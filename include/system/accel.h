@@ -66,6 +66,21 @@ typedef struct AccelOps {
     bool (*msi_irqfd_update)(AccelIrqfd *irqfd, uint64_t addr, uint32_t data,
                              GError **errp);
     void (*msi_irqfd_remove)(AccelIrqfd *irqfd);
+    /*
+     * Snapshots and migration (migration/cpus.c), every vCPU parked and
+     * the big lock held. state_save appends the accelerator's VM-wide
+     * state (KVM: in-kernel PIC, IOAPIC, PIT, kvmclock), vcpu_state_save
+     * one vCPU's whole state. The loads take what the saves wrote: with
+     * apply false they only decode and check it (cpus_state_load checks
+     * every part before it changes any), with apply true they replace the
+     * state. NULL: nothing to save (the parts are empty).
+     */
+    bool (*state_save)(Machine *m, GByteArray *out, GError **errp);
+    bool (*state_load)(Machine *m, const uint8_t *data, size_t len,
+                       bool apply, GError **errp);
+    bool (*vcpu_state_save)(CPUState *cpu, GByteArray *out, GError **errp);
+    bool (*vcpu_state_load)(CPUState *cpu, const uint8_t *data, size_t len,
+                            bool apply, GError **errp);
     /* Listens to the system address space to map RAM. */
     void (*memory_listen)(Machine *m, AddressSpace *as);
     void (*destroy)(Machine *m);

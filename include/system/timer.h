@@ -38,6 +38,12 @@ void clock_virtual_stop(void);
 void clock_virtual_start(void);
 
 /*
+ * Snapshots and migration: the virtual clock goes on from ns (forwards or
+ * backwards), the time it had when the state was saved. Big lock held.
+ */
+void clock_virtual_restore(int64_t ns);
+
+/*
  * For qtest: the virtual clock no longer follows the host; it moves only by
  * clock_virtual_step/set, which also run the timers that became due (each
  * sees the clock at its own deadline). Turned on before any virtual timer
