@@ -1377,6 +1377,19 @@ static void hmp_change(HmpContext *ctx, const HmpArgs *a, GString *out)
 static void hmp_help(HmpContext *ctx, const HmpArgs *a, GString *out);
 static void hmp_info(HmpContext *ctx, const HmpArgs *a, GString *out);
 
+/* The migration commands live in hmp-migration.c; these adapt them. */
+#define HMP_REST_WRAPPER(fn)                                              \
+    static void fn##_cmd(HmpContext *ctx, const HmpArgs *a, GString *out) \
+    {                                                                     \
+        fn(a->rest, out);                                                 \
+    }
+HMP_REST_WRAPPER(hmp_migrate)
+HMP_REST_WRAPPER(hmp_migrate_cancel)
+HMP_REST_WRAPPER(hmp_migrate_incoming)
+HMP_REST_WRAPPER(hmp_migrate_set_parameter)
+HMP_REST_WRAPPER(hmp_info_migrate)
+HMP_REST_WRAPPER(hmp_info_migrate_parameters)
+
 /* Sorted by name, as QEMU's help lists them. */
 static const HmpCommand hmp_commands[] = {
     { "change", "device filename [format [read-only-mode]]",
@@ -1393,6 +1406,16 @@ static const HmpCommand hmp_commands[] = {
     { "help|?", "[cmd]", "show the help", ARGS_REST, hmp_help },
     { "info", "[subcommand]", "show various information about the system "
       "state", ARGS_REST, hmp_info },
+    { "migrate", "[-d] uri", "migrate to URI (tcp:HOST:PORT, unix:PATH, "
+      "exec:CMD, file:PATH); returns at once (-d accepted)", ARGS_REST,
+      hmp_migrate_cmd },
+    { "migrate_cancel", "", "cancel the current VM migration", ARGS_NONE,
+      hmp_migrate_cancel_cmd },
+    { "migrate_incoming", "uri", "continue an incoming migration from an "
+      "-incoming defer", ARGS_REST, hmp_migrate_incoming_cmd },
+    { "migrate_set_parameter", "parameter value", "set a migration "
+      "parameter (downtime-limit ms, max-bandwidth bytes/s)", ARGS_REST,
+      hmp_migrate_set_parameter_cmd },
     { "mouse_button", "state", "change mouse button state (1=L, 2=R, 4=M)",
       ARGS_REST, hmp_mouse_button },
     { "mouse_move", "dx dy [dz]", "send mouse move events", ARGS_REST,
@@ -1430,6 +1453,10 @@ static const HmpCommand hmp_info_commands[] = {
       hmp_info_chardev },
     { "cpus", "", "show infos for each CPU", ARGS_NONE, hmp_info_cpus },
     { "kvm", "", "show KVM information", ARGS_NONE, hmp_info_kvm },
+    { "migrate", "", "show migration status", ARGS_NONE,
+      hmp_info_migrate_cmd },
+    { "migrate_parameters", "", "show current migration parameters",
+      ARGS_NONE, hmp_info_migrate_parameters_cmd },
     { "mtree", "", "show memory tree", ARGS_NONE, hmp_info_mtree },
     { "name", "", "show the current VM name", ARGS_NONE, hmp_info_name },
     { "pci", "", "show PCI info", ARGS_NONE, hmp_info_pci },

@@ -864,6 +864,14 @@ static bool dump_vmstate(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+/* -incoming URI|defer: checked when the machine exists (migration/). */
+static bool set_incoming(VMOptions *o, const char *arg, CmdlineAction *action,
+                         GError **errp)
+{
+    o->incoming = arg;
+    return true;
+}
+
 static bool print_help(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -988,6 +996,10 @@ static const OptionDef options[] = {
       "implies\n                -accel qtest" },
     { "qtest-log", true, set_qtest_log,
       "FILE|none  log the qtest protocol (default: stderr)" },
+    { "incoming", true, set_incoming,
+      "tcp:HOST:PORT|unix:PATH|exec:CMD|file:PATH[,offset=N]|defer\n"
+      "                wait for the VM's state from a migration (defer: "
+      "until QMP\n                migrate-incoming)" },
     { "dump-vmstate", true, dump_vmstate,
       "FILE  write the devices' migration state descriptions (JSON) and "
       "exit" },

@@ -16,6 +16,7 @@
 #include "block/block.h"
 #include "chardev/char.h"
 #include "hw/device.h"
+#include "migration/migration.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 #include "system/qtest.h"
@@ -246,7 +247,11 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
 
 static bool setup_drives(VMOptions *o, GError **errp)
 {
+    const MachineClass *mc = machine_class_find(o->machine.machine_type);
+
     blk_set_snapshot_default(o->snapshot);
+    blk_set_ide_units_per_bus(mc && mc->ide_units_per_bus ?
+                              mc->ide_units_per_bus : 2);
     for (guint i = 0; i < o->blockdevs->len; i++) {
         if (!blockdev_add(g_ptr_array_index(o->blockdevs, i), errp)) {
             return false;
@@ -718,7 +723,12 @@ int main(int argc, char **argv)
         goto fail;
     }
     runstate_set(o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
-    if (!vcpus_start(m, o.start_paused, &err)) {
+    /* -incoming: the vCPUs wait parked until the VM's state is loaded */
+    if (o.incoming &&
+        !migration_incoming_setup(o.incoming, !o.start_paused, &err)) {
+        goto fail;
+    }
+    if (!vcpus_start(m, o.start_paused || o.incoming, &err)) {
         goto fail;
     }
     daemonize_finish();
@@ -732,6 +742,7 @@ fail:
     log_error("%s", err->message);
     status = 1;
 out:
+    migration_shutdown();
     qtest_chardev_stop();
     display_cleanup();
     if (m) {

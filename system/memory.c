@@ -17,6 +17,9 @@
 static GPtrArray *address_spaces;   /* every live AddressSpace */
 static int transaction_depth;
 static bool memory_dirty;
+static GPtrArray *ram_regions;      /* every RAM region, in creation order */
+
+static void dma_mark(MemoryRegion *mr, hwaddr offset, uint64_t size);
 
 static void region_init(MemoryRegion *mr, MemoryRegionType type,
                         const char *name, uint64_t size)
@@ -53,6 +56,10 @@ bool memory_region_init_ram(MemoryRegion *mr, const char *name, uint64_t size,
     }
     region_init(mr, MR_RAM, name, size);
     mr->ram = p;
+    if (!ram_regions) {
+        ram_regions = g_ptr_array_new();
+    }
+    g_ptr_array_add(ram_regions, mr);
     return true;
 }
 
@@ -95,7 +102,12 @@ void memory_region_destroy(MemoryRegion *mr)
     if (mr->type == MR_RAM && mr->ram) {
         munmap(mr->ram, mr->size);
     }
+    if (mr->type == MR_RAM && ram_regions) {
+        g_ptr_array_remove(ram_regions, mr);
+    }
     g_free(mr->dirty);
+    g_free(mr->dirty_migration);
+    g_free(mr->dma_migration);
     g_ptr_array_free(mr->subregions, TRUE);
     if (mr->ioeventfds) {
         g_array_free(mr->ioeventfds, TRUE);
@@ -829,6 +841,7 @@ void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
      * logged memory, VRAM, is rare; the bit is never lost) */
     if (is_write && fr->dirty_log) {
         memory_region_set_dirty(fr->mr, off, len);
+        dma_mark(fr->mr, off, len);
     }
     if (is_write && memory_ram_write_notify) {
         memory_ram_write_notify(addr, len);
@@ -866,19 +879,50 @@ static uint64_t word_mask(uint64_t first, uint64_t last, uint64_t w)
     return (~0ULL >> (63 - hi)) & (~0ULL << lo);
 }
 
+/* Logging is on while any client wants it; the accelerators see only that. */
+static void region_update_log(MemoryRegion *mr)
+{
+    bool log = mr->log_display || mr->log_migration;
+
+    if (mr->dirty_log != log) {
+        __atomic_store_n(&mr->dirty_log, log, __ATOMIC_SEQ_CST);
+        memory_changed();
+    }
+}
+
+static uint64_t *bitmap_new(const MemoryRegion *mr)
+{
+    uint64_t pages = (mr->size + DIRTY_PAGE_SIZE - 1) >> DIRTY_PAGE_BITS;
+
+    return g_new0(uint64_t, (pages + 63) / 64 + 1);
+}
+
+/* Sets the bits of pages [first, last] in bm. */
+static void bitmap_mark(uint64_t *bm, uint64_t first, uint64_t last)
+{
+    for (uint64_t w = first / 64; w <= last / 64; w++) {
+        uint64_t mask = word_mask(first, last, w);
+        /* most writes hit a page already dirty: skip the locked op */
+        if ((__atomic_load_n(&bm[w], __ATOMIC_RELAXED) & mask) != mask) {
+            __atomic_fetch_or(&bm[w], mask, __ATOMIC_SEQ_CST);
+        }
+    }
+}
+
 void memory_region_set_log(MemoryRegion *mr, bool log)
 {
     g_assert(mr->type == MR_RAM);
-    if (mr->dirty_log == log) {
+    if (mr->log_display == log) {
         return;
     }
     if (!mr->dirty) {
-        uint64_t pages = (mr->size + DIRTY_PAGE_SIZE - 1) >> DIRTY_PAGE_BITS;
-        mr->dirty = g_new0(uint64_t, (pages + 63) / 64);
+        mr->dirty = bitmap_new(mr);
     }
-    mr->dirty_log = log;
-    memory_region_set_dirty(mr, 0, mr->size);
-    memory_changed();
+    mr->log_display = log;
+    if (log && mr->size) {
+        bitmap_mark(mr->dirty, 0, (mr->size - 1) >> DIRTY_PAGE_BITS);
+    }
+    region_update_log(mr);
 }
 
 void memory_region_set_dirty(MemoryRegion *mr, hwaddr offset, uint64_t size)
@@ -889,13 +933,11 @@ void memory_region_set_dirty(MemoryRegion *mr, hwaddr offset, uint64_t size)
         !range_pages(mr, offset, size, &first, &last)) {
         return;
     }
-    for (uint64_t w = first / 64; w <= last / 64; w++) {
-        uint64_t mask = word_mask(first, last, w);
-        /* most writes hit a page already dirty: skip the locked op */
-        if ((__atomic_load_n(&mr->dirty[w], __ATOMIC_RELAXED) & mask) !=
-            mask) {
-            __atomic_fetch_or(&mr->dirty[w], mask, __ATOMIC_SEQ_CST);
-        }
+    if (__atomic_load_n(&mr->log_display, __ATOMIC_RELAXED)) {
+        bitmap_mark(mr->dirty, first, last);
+    }
+    if (__atomic_load_n(&mr->log_migration, __ATOMIC_RELAXED)) {
+        bitmap_mark(mr->dirty_migration, first, last);
     }
 }
 
@@ -923,7 +965,7 @@ bool memory_region_test_and_clear_dirty(MemoryRegion *mr, hwaddr offset,
 {
     uint64_t first, last, found = 0;
 
-    if (!mr->dirty_log || !range_pages(mr, offset, size, &first, &last)) {
+    if (!mr->log_display || !range_pages(mr, offset, size, &first, &last)) {
         return false;
     }
     region_log_sync(mr);
@@ -944,7 +986,7 @@ DirtyBitmapSnapshot *memory_region_snapshot_and_clear_dirty(MemoryRegion *mr,
     uint64_t first, last;
     DirtyBitmapSnapshot *snap;
 
-    if (!mr->dirty_log || !range_pages(mr, offset, size, &first, &last)) {
+    if (!mr->log_display || !range_pages(mr, offset, size, &first, &last)) {
         /* an empty snapshot: nothing dirty */
         snap = g_malloc0(sizeof(*snap) + sizeof(uint64_t));
         snap->first_page = 1;
@@ -988,6 +1030,88 @@ bool memory_region_snapshot_get_dirty(const DirtyBitmapSnapshot *snap,
 void memory_region_snapshot_free(DirtyBitmapSnapshot *snap)
 {
     g_free(snap);
+}
+
+/* --- migration's dirty client --- */
+
+const GPtrArray *memory_ram_regions(void)
+{
+    if (!ram_regions) {
+        ram_regions = g_ptr_array_new();
+    }
+    return ram_regions;
+}
+
+/*
+ * A device got a pointer to write into these pages: its data lands later
+ * (a disk read completes), after a migration pass may have sent the page
+ * and cleared its bit. The pages are remembered until the last pass,
+ * which runs after the disks were drained, and sent again then.
+ */
+static void dma_mark(MemoryRegion *mr, hwaddr offset, uint64_t size)
+{
+    uint64_t first, last;
+
+    if (__atomic_load_n(&mr->log_migration, __ATOMIC_RELAXED) &&
+        range_pages(mr, offset, size, &first, &last)) {
+        bitmap_mark(mr->dma_migration, first, last);
+    }
+}
+
+void memory_region_set_log_migration(MemoryRegion *mr, bool log)
+{
+    g_assert(mr->type == MR_RAM);
+    if (mr->log_migration == log) {
+        return;
+    }
+    if (!mr->dirty_migration) {
+        mr->dirty_migration = bitmap_new(mr);
+        mr->dma_migration = bitmap_new(mr);
+    }
+    if (log && mr->size) {
+        /* nothing was sent yet: every page is to send */
+        bitmap_mark(mr->dirty_migration, 0,
+                    (mr->size - 1) >> DIRTY_PAGE_BITS);
+    }
+    __atomic_store_n(&mr->log_migration, log, __ATOMIC_SEQ_CST);
+    region_update_log(mr);
+}
+
+uint64_t memory_region_migration_take_dma(MemoryRegion *mr, uint64_t *bitmap)
+{
+    uint64_t pages = (mr->size + DIRTY_PAGE_SIZE - 1) >> DIRTY_PAGE_BITS;
+    uint64_t count = 0;
+
+    if (!mr->dma_migration) {
+        return 0;
+    }
+    for (uint64_t w = 0; w < (pages + 63) / 64; w++) {
+        uint64_t bits = __atomic_exchange_n(&mr->dma_migration[w], 0,
+                                            __ATOMIC_SEQ_CST);
+        count += __builtin_popcountll(bits & ~bitmap[w]);
+        bitmap[w] |= bits;
+    }
+    return count;
+}
+
+uint64_t memory_region_migration_sync(MemoryRegion *mr, uint64_t *bitmap)
+{
+    uint64_t pages = (mr->size + DIRTY_PAGE_SIZE - 1) >> DIRTY_PAGE_BITS;
+    uint64_t count = 0;
+
+    if (!mr->log_migration || !pages) {
+        return 0;
+    }
+    region_log_sync(mr);
+    for (uint64_t w = 0; w < (pages + 63) / 64; w++) {
+        if (__atomic_load_n(&mr->dirty_migration[w], __ATOMIC_RELAXED)) {
+            uint64_t bits = __atomic_exchange_n(&mr->dirty_migration[w], 0,
+                                                __ATOMIC_SEQ_CST);
+            count += __builtin_popcountll(bits & ~bitmap[w]);
+            bitmap[w] |= bits;
+        }
+    }
+    return count;
 }
 
 /* --- "info mtree" --- */

@@ -182,6 +182,13 @@ bool vm_start(Machine *m, GError **errp)
         g_set_error(errp, VIREO_ERROR, 0,
                     "Resetting the Virtual Machine is required");
         return false;
+    case RUN_STATE_INMIGRATE:
+    case RUN_STATE_FINISH_MIGRATE:
+        /* its state is still arriving, or leaving */
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "the VM cannot run during a migration (%s)",
+                    runstate_name(run_state));
+        return false;
     default:
         break;
     }
@@ -207,6 +214,9 @@ const char *runstate_name(RunState state)
         [RUN_STATE_INTERNAL_ERROR] = "internal-error",
         [RUN_STATE_GUEST_PANICKED] = "guest-panicked",
         [RUN_STATE_IO_ERROR] = "io-error",
+        [RUN_STATE_INMIGRATE] = "inmigrate",
+        [RUN_STATE_FINISH_MIGRATE] = "finish-migrate",
+        [RUN_STATE_POSTMIGRATE] = "postmigrate",
     };
     return names[state];
 }

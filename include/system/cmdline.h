@@ -58,6 +58,7 @@ typedef struct VMOptions {
     const char *log_file;       /* -D */
     const char *qtest;          /* -qtest SPEC: the qtest protocol's chardev */
     const char *qtest_log;      /* -qtest-log FILE|none */
+    const char *incoming;       /* -incoming URI|defer */
 } VMOptions;
 
 /*

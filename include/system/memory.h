@@ -64,8 +64,12 @@ struct MemoryRegion {
                                ops, reach ops->write: a ROM device) */
     /* MR_RAM */
     uint8_t *ram;
-    bool dirty_log;         /* memory_region_set_log */
+    bool dirty_log;         /* some client logs: the display or migration */
+    bool log_display;       /* memory_region_set_log */
+    bool log_migration;     /* memory_region_set_log_migration */
     uint64_t *dirty;        /* a bit per page; allocated on first log */
+    uint64_t *dirty_migration;  /* the same, for migration */
+    uint64_t *dma_migration;    /* pages DMA may still write (migration) */
     /* MR_IO; MR_RAM of a ROM device (only its write) */
     const MemoryRegionOps *ops;
     void *opaque;
@@ -219,6 +223,27 @@ DirtyBitmapSnapshot *memory_region_snapshot_and_clear_dirty(MemoryRegion *mr,
 bool memory_region_snapshot_get_dirty(const DirtyBitmapSnapshot *snap,
                                       hwaddr offset, uint64_t size);
 void memory_region_snapshot_free(DirtyBitmapSnapshot *snap);
+
+/*
+ * Migration's own dirty client, beside the display's: the same writes set
+ * the bits of both bitmaps while both log. Turning it on marks every page
+ * dirty (nothing was sent yet). memory_region_migration_sync fetches the
+ * accelerators' logs, moves the region's bits into bitmap (a bit per page,
+ * as many words as the region has pages / 64, rounded up) and returns how
+ * many pages became dirty there. Big lock held for both.
+ */
+void memory_region_set_log_migration(MemoryRegion *mr, bool log);
+uint64_t memory_region_migration_sync(MemoryRegion *mr, uint64_t *bitmap);
+/*
+ * The pages handed out by address_space_ram_ptr for writing while
+ * migration logged: their data may land after the pass that sent them
+ * (a disk read completing). Moved into bitmap like the above, for the
+ * last pass, once the disks are drained.
+ */
+uint64_t memory_region_migration_take_dma(MemoryRegion *mr,
+                                          uint64_t *bitmap);
+/* Every RAM region (RAM, ROM, ROM devices) in creation order (borrowed). */
+const GPtrArray *memory_ram_regions(void);
 
 /*
  * Changes to the tree are batched: every change marks the address spaces

@@ -41,6 +41,9 @@ typedef enum RunState {
     RUN_STATE_INTERNAL_ERROR,
     RUN_STATE_GUEST_PANICKED,
     RUN_STATE_IO_ERROR,         /* a drive's werror/rerror=stop; cont retries */
+    RUN_STATE_INMIGRATE,        /* -incoming: waiting for the migration */
+    RUN_STATE_FINISH_MIGRATE,   /* stopped for the last copy of a migration */
+    RUN_STATE_POSTMIGRATE,      /* migrated away; cont runs it here again */
 } RunState;
 
 RunState runstate_get(void);

@@ -1,0 +1,305 @@
+"""Migration between Vireo processes with a busy Debian guest: the guest
+prints a counter to its serial console every 0.2 s and checks the MD5 of a
+1 MiB buffer in tmpfs each time (MIG-TICK N ok|BAD). One boot is shared:
+the guest moves from process to process through the tests (unix:, tcp:,
+exec:, file:), and after each move the counter must go on from where it
+was, without a reboot, with the checksum still right. Failure paths
+(cancel, a killed destination, a mismatched destination) must leave the
+source running; a destination fed garbage or a truncated stream must exit
+non-zero with a clear error.
+
+Runs under KVM when the host's KVM runs a stock Linux kernel, otherwise on
+the software CPU (-accel tcg), like test_debian_guest.py.
+"""
+
+import os
+import re
+import socket
+import time
+
+import pytest
+
+import vmrun
+from qmp import QMPClient
+
+if vmrun.kvm_runs_stock_linux()[0] and \
+        os.environ.get("VIREO_DEBIAN_ACCEL") != "tcg":
+    ACCEL_ARGS = ["-enable-kvm", "-cpu", "host"]
+else:
+    ACCEL_ARGS = ["-accel", "tcg"]
+
+MEM_MB = 256
+BOOT_TIMEOUT = 300
+# A busybox loop (no double quotes: vireo.cmd="..." carries it).
+WORKLOAD = ("dd if=/dev/urandom of=/run/buf bs=1k count=1024 2>/dev/null; "
+            "s=$(md5sum </run/buf | cut -c1-32); i=0; "
+            "while :; do i=$((i+1)); "
+            "t=$(md5sum </run/buf | cut -c1-32); "
+            "[ $t = $s ] && echo MIG-TICK $i ok || echo MIG-TICK $i BAD; "
+            "usleep 200000; done")
+TICK = re.compile(rb"MIG-TICK (\d+) (ok|BAD)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vm_args(binary, guest, mem=MEM_MB):
+    """The command line of every process of the guest (same devices)."""
+    return [binary, "-M", "pc", *ACCEL_ARGS, "-m", str(mem),
+            "-kernel", guest["vmlinuz"], "-initrd", guest["initrd"],
+            "-append", f'console=ttyS0 vireo.task=cmd '
+                       f'vireo.cmd="{WORKLOAD}"',
+            "-display", "none", "-serial", "stdio", "-monitor", "none"]
+
+
+class Guest:
+    """One Vireo process of the guest, with its QMP client."""
+
+    def __init__(self, binary, guest, workdir, name, extra=(), mem=MEM_MB):
+        self.qmp_path = workdir / f"{name}.qmp"
+        args = vm_args(binary, guest, mem) + [
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off", *extra]
+        self.vm = vmrun.VMProcess(args)
+        self.qmp = QMPClient(self.qmp_path)
+
+    def ticks(self):
+        return [(int(n), ok.decode()) for n, ok in
+                TICK.findall(self.vm.output.encode())]
+
+    def last_tick(self):
+        t = self.ticks()
+        return t[-1][0] if t else 0
+
+    def wait_tick_above(self, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.last_tick() > n:
+                return self.last_tick()
+            assert self.vm.proc.poll() is None, self.vm.output[-3000:]
+            time.sleep(0.1)
+        raise AssertionError(f"no MIG-TICK above {n}: "
+                             f"{self.vm.output[-3000:]}")
+
+    def migrate_status(self, want, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.qmp.cmd("query-migrate")
+            if r.get("status") in want:
+                return r
+            time.sleep(0.05)
+        raise AssertionError(f"migration not {want}: {r}")
+
+    def close(self):
+        self.vm.kill()
+        self.vm.wait(timeout=10)
+        self.qmp.close()
+
+
+@pytest.fixture(scope="module")
+def env(vireo_binary, debian_guest, tmp_path_factory):
+    """The guest, booted once; tests move it by setting env["vm"]."""
+    workdir = tmp_path_factory.mktemp("mig")
+    state = {"binary": vireo_binary, "guest": debian_guest,
+             "dir": workdir, "n": 0}
+    g = Guest(vireo_binary, debian_guest, workdir, "boot")
+    state["vm"] = g
+    assert g.vm.expect(rb"MIG-TICK 3 ok", timeout=BOOT_TIMEOUT), \
+        g.vm.output[-3000:]
+    yield state
+    for key in ("vm",):
+        if state.get(key):
+            state[key].close()
+
+
+def destination(env, incoming, **kw):
+    env["n"] += 1
+    return Guest(env["binary"], env["guest"], env["dir"], f"d{env['n']}",
+                 extra=["-incoming", incoming], **kw)
+
+
+def check_source_runs(src):
+    """The source went on: running, its counter still moving, data ok."""
+    assert src.qmp.cmd("query-status")["status"] == "running"
+    n = src.last_tick()
+    src.wait_tick_above(n + 1)
+    assert all(ok == "ok" for _, ok in src.ticks())
+
+
+def handover(env, dst, uri):
+    """Migrates env's VM to dst through uri and checks the guest went on
+    there; dst becomes env's VM."""
+    try:
+        _handover(env, dst, uri)
+    except BaseException:
+        dst.close()
+        raise
+
+
+def _handover(env, dst, uri):
+    src = env["vm"]
+    before = src.last_tick()
+    src.qmp.cmd("migrate", {"uri": uri})
+    r = src.migrate_status({"completed", "failed"})
+    if r["status"] != "completed":
+        time.sleep(1)
+    assert r["status"] == "completed", (r, dst.vm.output[-3000:])
+    assert src.qmp.cmd("query-status")["status"] == "postmigrate"
+    assert r["ram"]["total"] >= MEM_MB << 20
+    assert r["ram"]["transferred"] > 0 and "downtime" in r
+    info = src.qmp.hmp("info migrate")
+    assert "Migration status: completed" in info
+    last_on_source = src.last_tick()
+    assert last_on_source >= before
+    dst.migrate_status({"completed"}, timeout=30)
+    assert dst.qmp.cmd("query-status")["status"] == "running"
+    # the counter continues on the destination: no reboot, data intact
+    dst.wait_tick_above(last_on_source + 2)
+    first = dst.ticks()[0][0]
+    assert first >= last_on_source - 1, (first, last_on_source)
+    assert all(ok == "ok" for _, ok in dst.ticks()), dst.vm.output
+    assert "Linux version" not in dst.vm.output
+    src.close()
+    env["vm"] = dst
+
+
+def test_cancel_mid_way_source_continues(env):
+    src = env["vm"]
+    path = env["dir"] / "cancel.sock"
+    dst = destination(env, f"unix:{path}")
+    try:
+        src.qmp.cmd("migrate-set-parameters", {"max-bandwidth": 2 << 20})
+        src.qmp.cmd("migrate", {"uri": f"unix:{path}"})
+        r1 = src.migrate_status({"active"})
+        # live: the guest runs on while its RAM is being copied
+        src.wait_tick_above(src.last_tick() + 1)
+        r2 = src.qmp.cmd("query-migrate")
+        assert r2["status"] == "active", r2
+        assert r2["ram"]["transferred"] > r1["ram"]["transferred"]
+        assert 0 < r2["ram"]["remaining"] <= r2["ram"]["total"]
+        assert "expected-downtime" in r2 and "total-time" in r2
+        src.qmp.cmd("migrate_cancel")
+        r = src.migrate_status({"cancelled"}, timeout=30)
+        assert r["status"] == "cancelled"
+        check_source_runs(src)
+        # the destination saw a truncated stream: it fails and exits
+        res = dst.vm.wait(timeout=30)
+        assert res.returncode == 1, res.describe()
+        assert "incoming migration failed" in res.output
+    finally:
+        src.qmp.cmd("migrate-set-parameters",
+                    {"max-bandwidth": 128 << 20})
+        dst.close()
+
+
+def test_killed_destination_source_continues(env):
+    src = env["vm"]
+    path = env["dir"] / "kill.sock"
+    dst = destination(env, f"unix:{path}")
+    try:
+        src.qmp.cmd("migrate-set-parameters", {"max-bandwidth": 2 << 20})
+        src.qmp.cmd("migrate", {"uri": f"unix:{path}"})
+        src.migrate_status({"active"})
+        time.sleep(0.3)
+        dst.vm.kill()
+        r = src.migrate_status({"failed"}, timeout=30)
+        assert r["error-desc"], r
+        check_source_runs(src)
+    finally:
+        src.qmp.cmd("migrate-set-parameters",
+                    {"max-bandwidth": 128 << 20})
+        dst.close()
+
+
+def test_mismatched_destination_refused(env):
+    src = env["vm"]
+    path = env["dir"] / "mismatch.sock"
+    dst = destination(env, f"unix:{path}", mem=MEM_MB * 2)
+    try:
+        src.qmp.cmd("migrate", {"uri": f"unix:{path}"})
+        r = src.migrate_status({"failed", "completed"}, timeout=30)
+        assert r["status"] == "failed", r
+        assert "-m differs" in r["error-desc"], r
+        check_source_runs(src)
+        res = dst.vm.wait(timeout=30)
+        assert res.returncode == 1 and "-m differs" in res.output, \
+            res.describe()
+    finally:
+        dst.close()
+
+
+def test_live_migration_over_unix(env):
+    path = env["dir"] / "live.sock"
+    dst = destination(env, f"unix:{path}")
+    handover(env, dst, f"unix:{path}")
+
+
+def test_live_migration_over_tcp(env):
+    port = free_port()
+    dst = destination(env, f"tcp:127.0.0.1:{port}")
+    handover(env, dst, f"tcp:127.0.0.1:{port}")
+
+
+def test_migration_through_exec(env):
+    path = env["dir"] / "exec.state"
+    src = env["vm"]
+    src.qmp.cmd("migrate", {"uri": f"exec:cat > {path}"})
+    r = src.migrate_status({"completed", "failed"})
+    assert r["status"] == "completed", r
+    # exec: has no return path: the source completes once it wrote it all
+    last = src.last_tick()
+    src.close()
+    env["vm"] = dst = destination(env, f"exec:cat {path}")
+    dst.migrate_status({"completed"}, timeout=60)
+    dst.wait_tick_above(last + 2)
+    assert all(ok == "ok" for _, ok in dst.ticks())
+
+
+def test_file_migrate_then_restore_later(env):
+    path = env["dir"] / "vm.state"
+    src = env["vm"]
+    src.qmp.cmd("migrate", {"uri": f"file:{path}"})
+    r = src.migrate_status({"completed", "failed"})
+    assert r["status"] == "completed", r
+    last = src.last_tick()
+    src.close()
+    env["vm"] = None
+    env["state_file"] = path
+    dst = destination(env, "defer")
+    env["vm"] = dst
+    assert dst.qmp.cmd("query-status")["status"] == "inmigrate"
+    dst.qmp.cmd("migrate-incoming", {"uri": f"file:{path}"})
+    dst.migrate_status({"completed"}, timeout=60)
+    dst.wait_tick_above(last + 2)
+    assert all(ok == "ok" for _, ok in dst.ticks())
+
+
+def incoming_fails(env, data, name):
+    path = env["dir"] / name
+    path.write_bytes(data)
+    args = vm_args(env["binary"], env["guest"]) + [
+        "-incoming", f"file:{path}"]
+    return vmrun.run_vm(args, timeout=60)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "version",
+                                  "flipped"])
+def test_bad_stream_fails_cleanly(env, kind):
+    good = env["state_file"].read_bytes()
+    if kind == "garbage":
+        data, want = os.urandom(100000), "bad magic"
+    elif kind == "truncated":
+        data, want = good[:len(good) // 2], "truncated"
+    elif kind == "version":
+        data, want = good[:8] + b"\0\0\0\x63" + good[12:], "version 99"
+    else:
+        cut = len(good) // 2
+        data = good[:cut] + bytes([good[cut] ^ 0x40]) + good[cut + 1:]
+        want = "migration stream"
+    r = incoming_fails(env, data, f"bad-{kind}")
+    assert not r.timed_out, r.describe()
+    assert r.returncode == 1, r.describe()
+    assert "incoming migration failed" in r.output, r.describe()
+    assert want in r.output, r.describe()
