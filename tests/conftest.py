@@ -284,6 +284,19 @@ def debian_guest(tmp_path_factory):
                     pytrace=False)
 
 
+# Modules whose tests share a module-scoped boot run on one xdist worker
+# (run.py passes --dist loadgroup), so the boot happens once and tests that
+# build on an earlier one (test_migration's state file) see it; the tests
+# of other modules spread over the workers.
+@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info else ()
+        if any(d and d[-1].scope == "module" for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 def pytest_report_header(config):
     kvm_ok, kvm_reason = vmrun.kvm_usable()
     linux_ok, linux_reason = vmrun.kvm_runs_stock_linux()

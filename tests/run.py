@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def main():
     report = os.path.join(ROOT, "build", "test-results.xml")
     jobs = os.environ.get("VIREO_TEST_JOBS", str(max(2, os.cpu_count() or 2)))
-    cmd = [sys.executable, "-m", "pytest", "-n", jobs, "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "-n", jobs, "--dist", "loadgroup",
+           "-p", "no:cacheprovider",
            "-rs", "--junitxml", report] + sys.argv[1:]
     rc = subprocess.call(cmd, cwd=ROOT)
     passed = failed = skipped = 0

@@ -287,6 +287,9 @@ def incoming_fails(env, data, name):
 @pytest.mark.parametrize("kind", ["garbage", "truncated", "version",
                                   "flipped"])
 def test_bad_stream_fails_cleanly(env, kind):
+    if "state_file" not in env:
+        pytest.fail("no good stream: test_file_migrate_then_restore_later, "
+                    "which writes it, did not run first or failed")
     good = env["state_file"].read_bytes()
     if kind == "garbage":
         data, want = os.urandom(100000), "bad magic"
