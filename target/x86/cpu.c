@@ -418,7 +418,7 @@ uint64_t x86_cpu_get_tsc(X86CPU *cpu)
     return clock_get_ns(CLK_VIRTUAL) + cpu->cs->tsc_offset;
 }
 
-static bool pat_valid(uint64_t pat)
+bool x86_pat_valid(uint64_t pat)
 {
     for (int i = 0; i < 8; i++) {
         uint8_t t = pat >> (i * 8);
@@ -429,7 +429,7 @@ static bool pat_valid(uint64_t pat)
     return true;
 }
 
-static bool mtrr_type_valid(uint8_t t)
+bool x86_mtrr_type_valid(uint8_t t)
 {
     return t == 0 || t == 1 || t == 4 || t == 5 || t == 6;
 }
@@ -554,7 +554,7 @@ static bool var_mtrr_write(X86CPU *cpu, uint32_t index, uint64_t val)
     uint64_t phys_mask = ((1ull << X86_PHYS_BITS) - 1) & ~0xfffull;
 
     if ((index & 1) == 0) {     /* PhysBase: type, base */
-        if ((val & ~(phys_mask | 0xff)) || !mtrr_type_valid(val & 0xff)) {
+        if ((val & ~(phys_mask | 0xff)) || !x86_mtrr_type_valid(val & 0xff)) {
             return false;
         }
     } else if (val & ~(phys_mask | 0x800)) {    /* PhysMask: mask, valid */
@@ -570,7 +570,7 @@ bool x86_msr_write(X86CPU *cpu, uint32_t index, uint64_t val)
 
     if (fixed >= 0) {
         for (int i = 0; i < 8; i++) {
-            if (!mtrr_type_valid(val >> (i * 8))) {
+            if (!x86_mtrr_type_valid(val >> (i * 8))) {
                 return false;
             }
         }
@@ -620,13 +620,13 @@ bool x86_msr_write(X86CPU *cpu, uint32_t index, uint64_t val)
         x86_priv(cpu)->debugctl = val;
         return true;
     case MSR_PAT:
-        if (!pat_valid(val)) {
+        if (!x86_pat_valid(val)) {
             return false;
         }
         cpu->pat = val;
         return true;
     case MSR_MTRRdefType:
-        if ((val & ~0xcffull) || !mtrr_type_valid(val & 0xff)) {
+        if ((val & ~0xcffull) || !x86_mtrr_type_valid(val & 0xff)) {
             return false;
         }
         cpu->mtrr_deftype = val;

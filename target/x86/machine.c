@@ -221,23 +221,6 @@ static const char *cpu_check_control(const X86CPU *cpu)
     return NULL;
 }
 
-/* Values the MSR writes would refuse (target/x86/cpu.c). */
-static bool pat_valid(uint64_t pat)
-{
-    for (int i = 0; i < 8; i++) {
-        uint8_t t = pat >> (i * 8);
-        if (t == 2 || t == 3 || t > 7) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool mtrr_type_valid(uint8_t t)
-{
-    return t == 0 || t == 1 || t == 4 || t == 5 || t == 6;
-}
-
 static const char *cpu_check_msrs(const X86CPU *cpu)
 {
     uint64_t phys_mask = ((1ull << X86_PHYS_BITS) - 1) & ~0xfffull;
@@ -254,23 +237,23 @@ static const char *cpu_check_msrs(const X86CPU *cpu)
         (cpu->tsc_aux >> 32) || cpu->mcg_status) {
         return "an MSR has reserved bits set";
     }
-    if (!pat_valid(cpu->pat)) {
+    if (!x86_pat_valid(cpu->pat)) {
         return "PAT has an invalid memory type";
     }
     if ((cpu->mtrr_deftype & ~0xcffull) ||
-        !mtrr_type_valid(cpu->mtrr_deftype & 0xff)) {
+        !x86_mtrr_type_valid(cpu->mtrr_deftype & 0xff)) {
         return "MTRRdefType is invalid";
     }
     for (size_t i = 0; i < G_N_ELEMENTS(cpu->mtrr_fixed); i++) {
         for (int b = 0; b < 8; b++) {
-            if (!mtrr_type_valid(cpu->mtrr_fixed[i] >> (b * 8))) {
+            if (!x86_mtrr_type_valid(cpu->mtrr_fixed[i] >> (b * 8))) {
                 return "a fixed-range MTRR has an invalid memory type";
             }
         }
     }
     for (size_t i = 0; i < G_N_ELEMENTS(cpu->mtrr_var); i += 2) {
         uint64_t base = cpu->mtrr_var[i], mask = cpu->mtrr_var[i + 1];
-        if ((base & ~(phys_mask | 0xff)) || !mtrr_type_valid(base & 0xff) ||
+        if ((base & ~(phys_mask | 0xff)) || !x86_mtrr_type_valid(base & 0xff) ||
             (mask & ~(phys_mask | 0x800))) {
             return "a variable-range MTRR is invalid";
         }

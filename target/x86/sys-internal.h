@@ -147,4 +147,9 @@ static inline uint64_t x86_stack_rsp(const X86Stack *st, uint64_t old)
 /* Delivers an external interrupt (LAPIC/PIC vector) now. */
 void x86_deliver_interrupt(X86CPU *cpu, int vector);
 
+/* Whether a PAT value / an MTRR memory type is one the MSRs accept
+ * (SDM vol. 3 11.12.2, 11.11.2.2). */
+bool x86_pat_valid(uint64_t pat);
+bool x86_mtrr_type_valid(uint8_t t);
+
 #endif

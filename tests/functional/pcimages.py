@@ -19,6 +19,7 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
@@ -94,6 +95,25 @@ def ovmf_args(binary, vars_path, esp_img=None, mem=512):
                            "readonly=on",
                  "-device", "virtio-blk-pci,drive=esp"]
     return args
+
+
+def describe_boot(vm):
+    """A running VMProcess's command line and the tail of its serial
+    output without terminal escapes (OVMF draws with them)."""
+    text = re.sub(r"\x1b\[[0-9;=]*[A-Za-z]", "", vm.output)
+    return f"$ {' '.join(vm.args)}\nserial tail:\n{text[-3000:]}"
+
+
+def run_to(vm, milestones, timeout):
+    """Waits for each (name, regex) in order; returns {name: seconds from
+    start} of those reached (stops at the first one missed)."""
+    times = {}
+    deadline = time.monotonic() + timeout
+    for name, rx in milestones:
+        if not vm.expect(rx, timeout=max(1, deadline - time.monotonic())):
+            break
+        times[name] = time.monotonic() - vm.start_time
+    return times
 
 
 def build_pc_images(timeout=900):

@@ -28,7 +28,6 @@ PIIX4's power management function, 00:01.3). Milestone times are printed
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -119,23 +118,6 @@ def esp(tmp_path_factory):
         pytest.skip(str(e))
 
 
-def describe(vm):
-    text = re.sub(r"\x1b\[[0-9;=]*[A-Za-z]", "", vm.output)
-    return f"$ {' '.join(vm.args)}\nserial tail:\n{text[-3000:]}"
-
-
-def run_to(vm, milestones, timeout):
-    """Waits for each (name, regex) in order; returns {name: seconds from
-    start} of those reached (stops at the first one missed)."""
-    times = {}
-    deadline = time.monotonic() + timeout
-    for name, rx in milestones:
-        if not vm.expect(rx, timeout=max(1, deadline - time.monotonic())):
-            break
-        times[name] = time.monotonic() - vm.start_time
-    return times
-
-
 @pytest.fixture(scope="module")
 def first_boot(q35, esp, tmp_path_factory):
     """OVMF from flash boots the kernel from the ESP, which stores a UEFI
@@ -147,14 +129,15 @@ def first_boot(q35, esp, tmp_path_factory):
     args = pcimages.ovmf_args(q35, vars_path, esp)
     exit_code = None
     with vmrun.VMProcess(args, stdin=False) as vm:
-        times = run_to(vm, MILESTONES, BOOT_TIMEOUT)
+        times = pcimages.run_to(vm, MILESTONES, BOOT_TIMEOUT)
         if "guest ready" in times:
             vm.expect(r"VIREO-INFO .*\n", timeout=60)
             if vm.expect(r"VIREO-EFIVAR-(DONE|UNAVAILABLE)", timeout=120):
                 # the guest powers off (-no-reboot: vireo exits)
                 exit_code = vm.wait(timeout=60).returncode
         result = {"times": times, "output": vm.output, "vars": vars_path,
-                  "exit_code": exit_code, "describe": describe(vm)}
+                  "exit_code": exit_code,
+                  "describe": pcimages.describe_boot(vm)}
     print("\nOVMF boot on Vireo (s from process start): " +
           ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
     return result
@@ -240,20 +223,21 @@ def test_variable_persists_across_restart(q35, esp, first_boot, tmp_path):
     args = pcimages.ovmf_args(q35, vars_path, esp)
     with vmrun.VMProcess(args, stdin=False) as vm:
         assert vm.expect(r"VIREO-VAR-BEFORE", timeout=BOOT_TIMEOUT), \
-            describe(vm)
+            pcimages.describe_boot(vm)
         m = vm.expect(r"VIREO-VAR-SET", timeout=60)
-        assert m, describe(vm)
+        assert m, pcimages.describe_boot(vm)
         text = re.sub(r"\x1b\[[0-9;=]*[A-Za-z]", "", vm.output)
         between = text.split("VIREO-VAR-BEFORE")[-1].split("VIREO-VAR-SET")[0]
-        assert "VireoPersist" in between, describe(vm)
-        assert VAR_DUMP in between, describe(vm)
-        assert LINUX_VAR in between, describe(vm)
-        assert shell_dump(LINUX_VALUE) in between, describe(vm)
-        assert "Unable to get" not in between, describe(vm)
+        assert "VireoPersist" in between, pcimages.describe_boot(vm)
+        assert VAR_DUMP in between, pcimages.describe_boot(vm)
+        assert LINUX_VAR in between, pcimages.describe_boot(vm)
+        assert shell_dump(LINUX_VALUE) in between, pcimages.describe_boot(vm)
+        assert "Unable to get" not in between, pcimages.describe_boot(vm)
         # the variable Linux deleted is not there after the restart
         gone = text.split("VIREO-GONE-BEFORE")[-1].split("VIREO-VAR-BEFORE")[0]
-        assert GONE_VAR in gone and "Unable to get" in gone, describe(vm)
-        assert shell_dump("gone") not in gone, describe(vm)
+        assert GONE_VAR in gone and "Unable to get" in gone, \
+            pcimages.describe_boot(vm)
+        assert shell_dump("gone") not in gone, pcimages.describe_boot(vm)
 
 
 def test_bios_combined_image_reaches_shell(q35, tmp_path):
@@ -264,8 +248,8 @@ def test_bios_combined_image_reaches_shell(q35, tmp_path):
             "none", "-nodefaults", "-no-reboot", "-serial", "stdio", "-bios",
             OVMF_COMBINED]
     with vmrun.VMProcess(args, stdin=False) as vm:
-        times = run_to(vm, MILESTONES[:2], 120)
-        assert "UEFI shell" in times, describe(vm)
+        times = pcimages.run_to(vm, MILESTONES[:2], 120)
+        assert "UEFI shell" in times, pcimages.describe_boot(vm)
     print(f"\n-bios OVMF.fd: shell after {times['UEFI shell']:.1f}s")
 
 

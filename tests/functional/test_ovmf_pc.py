@@ -17,7 +17,6 @@ Milestone times are printed (`pytest -s`).
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -53,23 +52,6 @@ def _pc_args(binary, *extra):
     return [str(binary), "-M", "pc", "-accel", "tcg", "-m", "512",
             "-display", "none", "-nodefaults", "-no-reboot",
             "-serial", "stdio", *[str(a) for a in extra]]
-
-
-def describe(vm):
-    text = re.sub(r"\x1b\[[0-9;=]*[A-Za-z]", "", vm.output)
-    return f"$ {' '.join(vm.args)}\nserial tail:\n{text[-3000:]}"
-
-
-def run_to(vm, milestones, timeout):
-    """Waits for each (name, regex) in order; returns {name: seconds from
-    start} of those reached (stops at the first one missed)."""
-    times = {}
-    deadline = time.monotonic() + timeout
-    for name, rx in milestones:
-        if not vm.expect(rx, timeout=max(1, deadline - time.monotonic())):
-            break
-        times[name] = time.monotonic() - vm.start_time
-    return times
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +92,11 @@ def flash_boot(pc, esp, tmp_path_factory):
                  "-device", "virtio-blk-pci,drive=esp"]
     milestones = MILESTONES if have_esp else MILESTONES[:2]
     with vmrun.VMProcess(args, stdin=False) as vm:
-        times = run_to(vm, milestones, BOOT_TIMEOUT)
+        times = pcimages.run_to(vm, milestones, BOOT_TIMEOUT)
         if "guest ready" in times:
             vm.expect(r"VIREO-INFO .*\n", timeout=60)
         result = {"times": times, "output": vm.output, "esp": esp,
-                  "describe": describe(vm)}
+                  "describe": pcimages.describe_boot(vm)}
     print("\nOVMF on pc (s from process start): " +
           ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
     return result
@@ -164,6 +146,6 @@ def test_bios_combined_image_reaches_shell(pc):
     _need(OVMF_COMBINED, "ovmf")
     args = _pc_args(pc, "-bios", OVMF_COMBINED)
     with vmrun.VMProcess(args, stdin=False) as vm:
-        times = run_to(vm, MILESTONES[:2], SHELL_TIMEOUT)
-        assert "UEFI shell" in times, describe(vm)
+        times = pcimages.run_to(vm, MILESTONES[:2], SHELL_TIMEOUT)
+        assert "UEFI shell" in times, pcimages.describe_boot(vm)
     print(f"\n-bios OVMF.fd on pc: shell after {times['UEFI shell']:.1f}s")
