@@ -1436,6 +1436,10 @@ static int blk_check(BlockBackend *blk, BlockOp op, int64_t offset,
     if (op != BLK_OP_READ && op != BLK_OP_FLUSH && blk->read_only) {
         return -EPERM;
     }
+    /* handed over to a migration's other side, which may be writing */
+    if (op != BLK_OP_READ && op != BLK_OP_FLUSH && blk->bs->inactive) {
+        return -EPERM;
+    }
     if (op == BLK_OP_FLUSH) {
         return 0;
     }

@@ -145,6 +145,9 @@ void bdrv_ref(BlockDriverState *bs)
 
 /* ---- opening ---- */
 
+/* -incoming: images open inactive until the migration hands them over */
+static bool open_inactive;
+
 static BlockDriverState *bdrv_new(const BlockDriver *drv,
                                   const char *filename,
                                   const BlockOpenOptions *o)
@@ -179,6 +182,7 @@ BlockDriverState *bdrv_open_format(const BlockDriver *drv,
     BlockDriverState *bs = bdrv_new(drv, filename, o);
 
     bs->file = file;
+    bs->inactive = open_inactive;
     if (!drv->open(bs, filename, o, errp)) {
         drv->close(bs);     /* close tolerates a half-open state */
         bdrv_unref(bs->file);
@@ -816,4 +820,73 @@ static json_t *bdrv_image_info_one(BlockDriverState *bs, bool backing_chain)
 json_t *bdrv_query_image_info(BlockDriverState *bs, bool backing_chain)
 {
     return bdrv_json_qemu_order(bdrv_image_info_one(bs, backing_chain));
+}
+
+/* ---- handover at migration (QEMU's inactivate / activate) ---- */
+
+void blk_set_open_inactive(bool on)
+{
+    open_inactive = on;
+}
+
+bool blk_any_inactive(void)
+{
+    for (guint i = 0; all_nodes && i < all_nodes->len; i++) {
+        BlockDriverState *bs = g_ptr_array_index(all_nodes, i);
+        if (bs->inactive) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool node_inactivate(BlockDriverState *bs, GError **errp)
+{
+    if (bs->inactive) {
+        return true;
+    }
+    if (bs->drv->inactivate && !bs->drv->inactivate(bs, errp)) {
+        g_prefix_error(errp, "inactivating '%s': ", bs->filename);
+        return false;
+    }
+    bs->inactive = true;
+    return true;
+}
+
+/*
+ * Newest node first: a format node writes its caches back through its
+ * file child before that child lets go of the image's locks.
+ */
+bool blk_inactivate_all(GError **errp)
+{
+    for (guint i = all_nodes ? all_nodes->len : 0; i > 0; i--) {
+        if (!node_inactivate(g_ptr_array_index(all_nodes, i - 1), errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Oldest node first: a file child holds its locks again before the format
+ * node above it re-reads the metadata through it. On failure the nodes
+ * already activated are inactivated again, so a failed handover leaves no
+ * lock behind that would keep the other side from taking its images back.
+ */
+bool blk_activate_all(GError **errp)
+{
+    for (guint i = 0; all_nodes && i < all_nodes->len; i++) {
+        BlockDriverState *bs = g_ptr_array_index(all_nodes, i);
+        if (!bs->inactive) {
+            continue;
+        }
+        if (bs->drv->activate && !bs->drv->activate(bs, errp)) {
+            g_prefix_error(errp, "activating '%s': ", bs->filename);
+            blk_inactivate_all(NULL);
+            return false;
+        }
+        bs->inactive = false;
+    }
+    open_inactive = false;
+    return true;
 }

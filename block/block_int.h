@@ -160,6 +160,17 @@ typedef struct BlockDriver {
     bool (*snapshot_delete)(BlockDriverState *bs, const char *name_or_id,
                             GError **errp);
     int (*snapshot_list)(BlockDriverState *bs, BdrvSnapshotInfo **psn);
+    /*
+     * Migration handover (QEMU's inactivate / invalidate_cache). inactivate
+     * writes back what the node caches and lets go of its write locks, so
+     * another process may take the image over; activate takes the locks
+     * back and re-reads whatever the node read at open, since the other
+     * process may have changed it meanwhile. A node opened inactive (the
+     * destination of -incoming) holds no locks and writes nothing until
+     * activated.
+     */
+    bool (*inactivate)(BlockDriverState *bs, GError **errp);
+    bool (*activate)(BlockDriverState *bs, GError **errp);
 } BlockDriver;
 
 struct BlockDriverState {
@@ -174,6 +185,7 @@ struct BlockDriverState {
     bool read_only;
     bool probed;                /* format guessed: raw restricts block 0 */
     uint32_t request_alignment; /* 1, or the O_DIRECT block size */
+    bool inactive;              /* handed over: no locks, no writes */
 };
 
 extern const BlockDriver bdrv_file;

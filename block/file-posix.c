@@ -48,6 +48,8 @@ typedef struct FileState {
     uint32_t buf_align;         /* memory alignment for O_DIRECT */
     GList *inflight;            /* tracked requests (O_DIRECT only) */
     GQueue waiting;             /* requests waiting for a conflict */
+    /* what open asked lock_image for, taken again at activation */
+    int locking, lock_perm, lock_shared;
 } FileState;
 
 /* ---- iovec helpers ---- */
@@ -952,6 +954,38 @@ static int lock_image(int fd, const char *filename, int locking, int perm,
     return 0;
 }
 
+/* Drops every lock byte this open file holds (QEMU's perm 0, shared all). */
+static void unlock_image(int fd)
+{
+    for (int i = 0; i < 4; i++) {
+        ofd_lock(fd, LOCK_PERM_BASE + i, F_UNLCK);
+        ofd_lock(fd, LOCK_SHARED_BASE + i, F_UNLCK);
+    }
+}
+
+static bool file_inactivate(BlockDriverState *bs, GError **errp)
+{
+    FileState *s = bs->opaque;
+
+    if (s->locking >= 0) {
+        unlock_image(s->fd);
+    }
+    return true;
+}
+
+/* The other side may hold the image now: a clear error, and no lock kept. */
+static bool file_activate(BlockDriverState *bs, GError **errp)
+{
+    FileState *s = bs->opaque;
+
+    if (lock_image(s->fd, bs->filename, s->locking, s->lock_perm,
+                   s->lock_shared, errp) < 0) {
+        unlock_image(s->fd);
+        return false;
+    }
+    return true;
+}
+
 /* ---- open/close ---- */
 
 static bool aligned_read_ok(int fd, void *buf, size_t len)
@@ -1067,9 +1101,14 @@ static bool file_open(BlockDriverState *bs, const char *filename,
         return false;
     }
     s->is_bdev = S_ISBLK(st.st_mode);
-    int perm = PERM_CONSISTENT_READ | (o->read_only ? 0 : PERM_WRITE);
-    int shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED | PERM_RESIZE;
-    if (lock_image(s->fd, filename, o->locking, perm, shared, errp) < 0) {
+    s->locking = o->locking;
+    s->lock_perm = PERM_CONSISTENT_READ | (o->read_only ? 0 : PERM_WRITE);
+    s->lock_shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED |
+                     PERM_RESIZE;
+    /* an inactive node, like QEMU's, uses nothing and shares everything */
+    if (!bs->inactive &&
+        lock_image(s->fd, filename, s->locking, s->lock_perm, s->lock_shared,
+                   errp) < 0) {
         return false;
     }
     probe_alignment(bs, s);
@@ -1297,4 +1336,6 @@ const BlockDriver bdrv_file = {
     .block_status = file_block_status,
     .truncate = file_truncate,
     .allocated_file_size = file_allocated_file_size,
+    .inactivate = file_inactivate,
+    .activate = file_activate,
 };

@@ -755,7 +755,9 @@ static bool open_state(BlockDriverState *bs, const BlockOpenOptions *o,
         return false;
     }
 
-    if (s->read_only) {
+    /* an inactive image belongs to another process still: read, never
+     * write (activation reads it all again and does what follows) */
+    if (s->read_only || bs->inactive) {
         return true;
     }
     /* autoclear bits we do not maintain must go, or another reader would
@@ -789,6 +791,8 @@ static bool qcow2_open(BlockDriverState *bs, const char *filename,
     g_cond_init(&s->fast_cond);
     s->feature_table = g_ptr_array_new_with_free_func(g_free);
     s->read_only = o->read_only || bs->read_only;
+    s->open_opts = *o;
+    s->open_opts.format = NULL;     /* the caller's string */
     bs->opaque = s;
     bs->request_alignment = 1;
     if (!open_state(bs, o, errp)) {
@@ -806,7 +810,8 @@ static void qcow2_close(BlockDriverState *bs)
         return;
     }
     g_mutex_lock(&s->lock);
-    if (!s->read_only && !s->corrupt) {
+    /* inactive: written back at inactivation, and maybe another's now */
+    if (!s->read_only && !s->corrupt && !bs->inactive) {
         int ret = qcow2_flush_caches(bs);
         /* clean only if every table made it to disk */
         if (ret == 0 && s->dirty_set) {
@@ -815,6 +820,53 @@ static void qcow2_close(BlockDriverState *bs)
     }
     g_mutex_unlock(&s->lock);
     qcow2_free_state(bs);
+}
+
+/* Hands the image over: every cached table on disk, the dirty bit clear. */
+static bool qcow2_inactivate(BlockDriverState *bs, GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret = 0;
+
+    g_mutex_lock(&s->lock);
+    if (!s->read_only && !s->corrupt) {
+        ret = qcow2_flush_caches(bs);
+        if (ret == 0 && s->dirty_set) {
+            ret = qcow2_mark_clean(bs);
+        }
+    }
+    g_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "writing back qcow2 metadata: %s",
+                    g_strerror(-ret));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * QEMU's invalidate_cache: the other side may have allocated clusters, so
+ * header, L1, refcount table, snapshots and both caches are read afresh,
+ * by opening the image again into a new state. The old state stays until
+ * the new one is complete, so a failure leaves the node as it was.
+ */
+static bool qcow2_activate(BlockDriverState *bs, GError **errp)
+{
+    BDRVQcow2State *old = bs->opaque;
+    BlockOpenOptions o = old->open_opts;
+
+    bs->opaque = NULL;
+    bs->inactive = false;
+    if (!qcow2_open(bs, bs->filename, &o, errp)) {
+        bs->inactive = true;
+        bs->opaque = old;
+        return false;
+    }
+    BDRVQcow2State *fresh = bs->opaque;
+    bs->opaque = old;
+    qcow2_free_state(bs);
+    bs->opaque = fresh;
+    return true;
 }
 
 static int64_t qcow2_getlength(BlockDriverState *bs)
@@ -1005,4 +1057,6 @@ const BlockDriver bdrv_qcow2 = {
     .snapshot_goto = qcow2_snap_goto,
     .snapshot_delete = qcow2_snap_delete,
     .snapshot_list = qcow2_snap_list,
+    .inactivate = qcow2_inactivate,
+    .activate = qcow2_activate,
 };

@@ -189,6 +189,7 @@ typedef struct BDRVQcow2State {
     bool dirty_set;                 /* we set the dirty bit this session */
     bool corrupt;                   /* marked corrupt: all I/O fails */
     bool read_only;
+    BlockOpenOptions open_opts;     /* as opened (format: NULL), to reopen */
     uint8_t compression_type;
     uint64_t file_end_seen;         /* the file was at least this long */
 

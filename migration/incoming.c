@@ -79,8 +79,13 @@ static void load_state_main(void *data)
     Machine *m = machine_current();
     GError **errp = &inc.load_err;
 
-    if (cpus_state_load(m, inc.cpus->data, inc.cpus->len, errp)) {
-        vmstate_load_devices(m, inc.devices->data, inc.devices->len, errp);
+    if (cpus_state_load(m, inc.cpus->data, inc.cpus->len, errp) &&
+        vmstate_load_devices(m, inc.devices->data, inc.devices->len,
+                             errp) &&
+        !blk_activate_all(errp)) {
+        /* the source inactivated its disks before sending the state; it
+         * takes them back when it hears this failed */
+        g_prefix_error(errp, "taking the disks over: ");
     }
 }
 

@@ -267,6 +267,12 @@ static void stop_and_save_main(void *data)
     if (!flush_disks(errp)) {
         return;
     }
+    /* QEMU's handover: the destination takes the images over once it has
+     * the state, so from here on this side neither writes nor locks them */
+    if (!blk_inactivate_all(errp)) {
+        g_prefix_error(errp, "handing the disks over: ");
+        return;
+    }
     ram_sync();
     for (guint b = 0; b < mig.ram.nblocks; b++) {
         memory_region_migration_take_dma(mig.ram.blocks[b],
@@ -319,7 +325,12 @@ static void finish_main(void *data)
     if (!err) {
         runstate_set(RUN_STATE_POSTMIGRATE);
     } else if (mig.stopped) {
-        /* nothing left here: the VM goes on as it was */
+        /* nothing left here: the VM goes on as it was, its disks its own
+         * again (the destination let go of them when it failed) */
+        g_autoptr(GError) act_err = NULL;
+        if (!blk_activate_all(&act_err)) {
+            log_error("taking the disks back: %s", act_err->message);
+        }
         if (mig.prev_state == RUN_STATE_RUNNING) {
             runstate_set(RUN_STATE_PAUSED);
             vm_start(machine_current(), NULL);

@@ -250,6 +250,7 @@ static bool setup_drives(VMOptions *o, GError **errp)
     const MachineClass *mc = machine_class_find(o->machine.machine_type);
 
     blk_set_snapshot_default(o->snapshot);
+    blk_set_open_inactive(o->incoming != NULL);
     blk_set_ide_units_per_bus(mc && mc->ide_units_per_bus ?
                               mc->ide_units_per_bus : 2);
     for (guint i = 0; i < o->blockdevs->len; i++) {

@@ -2,6 +2,7 @@
 #include <glib.h>
 #include <pthread.h>
 
+#include "block/block.h"
 #include "monitor/qmp.h"
 #include "system/runstate.h"
 #include "system/vm.h"
@@ -191,6 +192,10 @@ bool vm_start(Machine *m, GError **errp)
         return false;
     default:
         break;
+    }
+    /* QEMU: `cont` after a migration (postmigrate) takes the disks back */
+    if (!blk_activate_all(errp)) {
+        return false;
     }
     run_state = RUN_STATE_RUNNING;
     vcpus_resume(m);

@@ -92,6 +92,23 @@ void blk_set_snapshot_default(bool on);
 void blk_set_ide_units_per_bus(int units);
 int blk_get_ide_units_per_bus(void);
 
+/*
+ * Image handover at migration, as QEMU does it. Images opened while
+ * blk_set_open_inactive(true) (a destination started with -incoming) take
+ * no locks and keep no metadata they trust. blk_inactivate_all flushes
+ * every node and releases its locks (the source, once stopped, before the
+ * destination takes over); writes then fail with -EPERM. blk_activate_all
+ * takes the locks back and re-reads the format metadata (the destination
+ * before it runs, or the source when the migration fails or `cont` follows
+ * it); on failure nothing stays activated. Both are no-ops when there is
+ * nothing to do.
+ */
+void blk_set_open_inactive(bool on);
+bool blk_inactivate_all(GError **errp);
+bool blk_activate_all(GError **errp);
+/* Whether any open node is inactive */
+bool blk_any_inactive(void);
+
 /* Options of blk_new_open (tools and tests); zero is QEMU's defaults. */
 typedef struct BlockOpenOptions {
     const char *format;     /* NULL: probe (raw gets QEMU's warning) */

@@ -8,13 +8,26 @@ was, without a reboot, with the checksum still right. Failure paths
 source running; a destination fed garbage or a truncated stream must exit
 non-zero with a clear error.
 
+The guest also writes its virtio disk, a qcow2 image that every process
+opens WITHOUT file.locking=off: each tick writes 64 KiB into a new cluster
+(so clusters are allocated while RAM is copied) and reads back, past the
+page cache, the block written five ticks before; a tick is ok only when
+both the memory and the disk check hold. The images are handed over as
+QEMU does: the destination opens them inactive (no locks) and activates
+them (locks taken, qcow2 metadata re-read) only once the source, stopped,
+has flushed and released them. At the end qemu-img check finds the image
+clean.
+
 Runs under KVM when the host's KVM runs a stock Linux kernel, otherwise on
 the software CPU (-accel tcg), like test_debian_guest.py.
 """
 
+import fcntl
 import os
 import re
 import socket
+import struct
+import subprocess
 import time
 
 import pytest
@@ -35,6 +48,15 @@ WORKLOAD = ("dd if=/dev/urandom of=/run/buf bs=1k count=1024 2>/dev/null; "
             "s=$(md5sum </run/buf | cut -c1-32); i=0; "
             "while :; do i=$((i+1)); "
             "t=$(md5sum </run/buf | cut -c1-32); "
+            "printf %-65536s blk$i >/run/w; "
+            "dd if=/run/w of=/dev/vda bs=64k seek=$((i%1000)) "
+            "conv=notrunc,fsync 2>/dev/null || t=w; "
+            "j=$((i-5)); if [ $j -gt 0 ]; then "
+            "echo 1 >/proc/sys/vm/drop_caches; "
+            "u=$(dd if=/dev/vda bs=64k skip=$((j%1000)) count=1 2>/dev/null"
+            " | md5sum | cut -c1-32); "
+            "v=$(printf %-65536s blk$j | md5sum | cut -c1-32); "
+            "[ $u = $v ] || t=r; fi; "
             "[ $t = $s ] && echo MIG-TICK $i ok || echo MIG-TICK $i BAD; "
             "usleep 200000; done")
 TICK = re.compile(rb"MIG-TICK (\d+) (ok|BAD)")
@@ -52,7 +74,9 @@ def vm_args(binary, guest, mem=MEM_MB):
             "-kernel", guest["vmlinuz"], "-initrd", guest["initrd"],
             "-append", f'console=ttyS0 vireo.task=cmd '
                        f'vireo.cmd="{WORKLOAD}"',
-            "-display", "none", "-serial", "stdio", "-monitor", "none"]
+            "-display", "none", "-serial", "stdio", "-monitor", "none",
+            # shared by source and destination, locking on (the default)
+            "-drive", f"file={guest['disk']},format=qcow2,if=virtio"]
 
 
 class Guest:
@@ -102,9 +126,13 @@ class Guest:
 def env(vireo_binary, debian_guest, tmp_path_factory):
     """The guest, booted once; tests move it by setting env["vm"]."""
     workdir = tmp_path_factory.mktemp("mig")
-    state = {"binary": vireo_binary, "guest": debian_guest,
+    disk = workdir / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk),
+                    "64M"], check=True)
+    state = {"binary": vireo_binary,
+             "guest": dict(debian_guest, disk=str(disk)), "disk": disk,
              "dir": workdir, "n": 0}
-    g = Guest(vireo_binary, debian_guest, workdir, "boot")
+    g = Guest(vireo_binary, state["guest"], workdir, "boot")
     state["vm"] = g
     assert g.vm.expect(rb"MIG-TICK 3 ok", timeout=BOOT_TIMEOUT), \
         g.vm.output[-3000:]
@@ -118,6 +146,34 @@ def destination(env, incoming, **kw):
     env["n"] += 1
     return Guest(env["binary"], env["guest"], env["dir"], f"d{env['n']}",
                  extra=["-incoming", incoming], **kw)
+
+
+def image_locked(env):
+    """True when a writer holds the disk, as `qemu-img info` without -U
+    sees it (QEMU's and Vireo's lock bytes are the same)."""
+    r = subprocess.run(["qemu-img", "info", str(env["disk"])],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode == 0:
+        return False
+    assert 'Failed to get shared "write" lock' in r.stderr, r.stderr
+    return True
+
+
+class WriteBlocker:
+    """Another process's claim that nobody else may write the image: an OFD
+    read lock on QEMU's "shared write" byte (201), which a process taking
+    the write permission must find free."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY)
+        flock = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 201, 1,
+                            0)
+        fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, flock)
+
+    def release(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def check_source_runs(src):
@@ -230,10 +286,44 @@ def test_mismatched_destination_refused(env):
         dst.close()
 
 
+def test_destination_without_write_lock_fails_cleanly(env):
+    """The source hands its disk over, but another process keeps the
+    destination from taking the write lock: the migration fails with the
+    lock error, the destination exits, and the source takes its disk back
+    (on `cont` once the other process let go, like QEMU's)."""
+    src = env["vm"]
+    path = env["dir"] / "locked.sock"
+    dst = destination(env, f"unix:{path}")
+    blocker = WriteBlocker(env["disk"])
+    try:
+        src.qmp.cmd("migrate", {"uri": f"unix:{path}"})
+        r = src.migrate_status({"failed", "completed"})
+        assert r["status"] == "failed", r
+        assert '"write" lock' in r["error-desc"], r
+        res = dst.vm.wait(timeout=30)
+        assert res.returncode == 1, res.describe()
+        assert "taking the disks over" in res.output, res.describe()
+        # the other process still holds its claim: the source cannot
+        # write either, so it waits paused rather than fail the guest
+        st = src.qmp.cmd("query-status")["status"]
+        if st != "running":
+            blocker.release()
+            src.qmp.cmd("cont")
+        check_source_runs(src)
+    finally:
+        blocker.release()
+        dst.close()
+
+
 def test_live_migration_over_unix(env):
     path = env["dir"] / "live.sock"
+    # the source, running, holds the write lock; a destination waiting
+    # for the state starts all the same: it holds no lock yet
+    assert image_locked(env)
     dst = destination(env, f"unix:{path}")
     handover(env, dst, f"unix:{path}")
+    # the destination took the lock over
+    assert image_locked(env)
 
 
 def test_live_migration_over_tcp(env):
@@ -264,6 +354,17 @@ def test_file_migrate_then_restore_later(env):
     r = src.migrate_status({"completed", "failed"})
     assert r["status"] == "completed", r
     last = src.last_tick()
+    # postmigrate: the source flushed its disk and let go of it
+    assert not image_locked(env)
+    # QEMU's `cont` there takes the disk back: the guest runs and writes
+    # it again (later ticks use other blocks than the restored guest
+    # reads back); then the source quits, closing the image cleanly
+    src.qmp.cmd("cont")
+    assert image_locked(env)
+    src.wait_tick_above(src.last_tick() + 2)
+    assert all(ok == "ok" for _, ok in src.ticks()), src.vm.output[-3000:]
+    src.qmp.cmd("quit")
+    src.vm.wait(timeout=30)
     src.close()
     env["vm"] = None
     env["state_file"] = path
@@ -306,3 +407,26 @@ def test_bad_stream_fails_cleanly(env, kind):
     assert r.returncode == 1, r.describe()
     assert "incoming migration failed" in r.output, r.describe()
     assert want in r.output, r.describe()
+
+
+def test_disk_clean_after_migrations(env):
+    """Every write the guest made on the processes it went through is
+    there, and the image, closed, is consistent: no cluster two processes
+    allocated twice, no leak."""
+    vm = env["vm"]
+    if vm is None:
+        pytest.fail("no running guest left by the tests before")
+    vm.wait_tick_above(vm.last_tick() + 1)
+    assert all(ok == "ok" for _, ok in vm.ticks()), vm.vm.output[-3000:]
+    vm.qmp.cmd("quit")
+    vm.vm.wait(timeout=30)
+    vm.close()
+    env["vm"] = None
+    r = subprocess.run(["qemu-img", "check", "--output=json",
+                        str(env["disk"])], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '"corruptions"' not in r.stdout or \
+        '"corruptions": 0' in r.stdout, r.stdout
+    assert '"leaks"' not in r.stdout or '"leaks": 0' in r.stdout, r.stdout
+    assert '"allocated-clusters"' in r.stdout, r.stdout

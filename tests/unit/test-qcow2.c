@@ -1261,6 +1261,103 @@ static const FastCase fast_cases[] = {
     { "native-extended-l2", "extended_l2=on", true },
 };
 
+/* ---- migration handover (inactivate / activate) ---- */
+
+static void fill_check(BlockBackend *blk, int64_t off, int byte)
+{
+    uint8_t buf[4096], want[4096];
+
+    memset(want, byte, sizeof(want));
+    g_assert_cmpint(blk_pread(blk, off, buf, sizeof(buf)), ==, 0);
+    g_assert_cmpmem(buf, sizeof(buf), want, sizeof(want));
+}
+
+/* Another process's claim that nobody else writes: QEMU's byte 201. */
+static int hold_no_writers(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    struct flock fl = {
+        .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 201, .l_len = 1,
+    };
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fcntl(fd, F_OFD_SETLK, &fl), ==, 0);
+    return fd;
+}
+
+/*
+ * The destination of a migration opens its image inactive: no locks (a
+ * second process writes it freely), no writes, and what it read at open
+ * is read again at activation, including an L2 table it had cached. Once
+ * active it holds the write lock; inactivated again it writes its caches
+ * back, leaves the image clean and lets others in. An activation that
+ * cannot get the write lock fails with QEMU's message and holds nothing.
+ */
+static void test_handover(void)
+{
+    char *path = tmp_path("handover.qcow2");
+    GError *err = NULL;
+    uint8_t buf[4096] = { 0 };
+
+    if (!have_qemu_img()) {
+        goto out;
+    }
+    create_ok(path, 16 << 20, "cluster_size=64k");
+    g_assert_cmpint(run(NULL, QEMU_IO " -c 'write -P 0x11 4M 64k' '%s'",
+                        path), ==, 0);
+    blk_set_open_inactive(true);
+    BlockOpenOptions o = { .format = "qcow2" };
+    BlockBackend *blk = blk_new_open(path, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(blk_any_inactive());
+    /* caches the L2 table covering 4M..; then another writer allocates */
+    fill_check(blk, 4 << 20, 0x11);
+    g_assert_cmpint(blk_pwrite(blk, 0, buf, sizeof(buf)), ==, -EPERM);
+    g_assert_cmpint(run(NULL, QEMU_IO " -c 'write -P 0x22 0x410000 64k' "
+                        "-c 'write -P 0x33 8M 64k' '%s'", path), ==, 0);
+
+    g_assert_true(blk_activate_all(&err));
+    g_assert_no_error(err);
+    g_assert_false(blk_any_inactive());
+    fill_check(blk, 0x410000, 0x22);
+    fill_check(blk, 8 << 20, 0x33);
+    char *out = NULL;
+    g_assert_cmpint(run(&out, QEMU_IO " -c 'write 0 4k' '%s'", path), !=, 0);
+    g_assert_nonnull(strstr(out, "Failed to get \"write\" lock"));
+    g_free(out);
+    memset(buf, 0x44, sizeof(buf));
+    g_assert_cmpint(blk_pwrite(blk, 12 << 20, buf, sizeof(buf)), ==, 0);
+
+    /* hand it over again: all on disk, a clean image, no lock */
+    g_assert_true(blk_inactivate_all(&err));
+    g_assert_no_error(err);
+    assert_qemu_check(path);
+    g_assert_cmpint(run(NULL, QEMU_IO " -c 'read -P 0x44 12M 4k' "
+                        "-c 'write -P 0x55 14M 64k' '%s'", path), ==, 0);
+
+    /* someone keeps writers out: activation fails and takes nothing */
+    int fd = hold_no_writers(path);
+    g_assert_false(blk_activate_all(&err));
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(err->message, "\"write\" lock"));
+    g_clear_error(&err);
+    g_assert_true(blk_any_inactive());
+    close(fd);
+    g_assert_cmpint(run(NULL, QEMU_IO " -c 'write -P 0x66 15M 64k' '%s'",
+                        path), ==, 0);
+
+    g_assert_true(blk_activate_all(&err));
+    g_assert_no_error(err);
+    fill_check(blk, 14 << 20, 0x55);
+    fill_check(blk, 15 << 20, 0x66);
+    fill_check(blk, 12 << 20, 0x44);
+    blk_unref(blk);
+    assert_qemu_check(path);
+out:
+    blk_set_open_inactive(false);
+    g_free(path);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1316,6 +1413,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/qcow2/amend", test_amend);
     g_test_add_func("/qcow2/dirty-repair", test_dirty_repair);
+    g_test_add_func("/qcow2/handover", test_handover);
     g_test_add_func("/qcow2/hostile/header", test_hostile_header);
     g_test_add_func("/qcow2/hostile/backing-name", test_hostile_backing_name);
     g_test_add_func("/qcow2/hostile/tables", test_hostile_tables);
