@@ -65,7 +65,7 @@ static bool parse_file(const char *rest, MigUri *u, GError **errp)
     return true;
 }
 
-bool mig_uri_parse(const char *uri, MigUri *u, GError **errp)
+static bool uri_parse(const char *uri, MigUri *u, GError **errp)
 {
     memset(u, 0, sizeof(*u));
     if (g_str_has_prefix(uri, "tcp:")) {
@@ -90,6 +90,16 @@ bool mig_uri_parse(const char *uri, MigUri *u, GError **errp)
                 "unknown migration protocol: %s (tcp:HOST:PORT, unix:PATH, "
                 "exec:CMD or file:PATH[,offset=N])", uri);
     return false;
+}
+
+/* On failure u holds nothing (the parsers may have filled parts of it). */
+bool mig_uri_parse(const char *uri, MigUri *u, GError **errp)
+{
+    if (!uri_parse(uri, u, errp)) {
+        mig_uri_clear(u);
+        return false;
+    }
+    return true;
 }
 
 void mig_uri_clear(MigUri *u)
