@@ -59,6 +59,19 @@ const char *qtest_vireo_binary(void)
     return vireo_path();
 }
 
+int qtest_run_vireo(const char *args, char **err)
+{
+    g_autofree char *cmd = g_strdup_printf(
+        "%s -accel qtest -display none -nodefaults %s", vireo_path(), args);
+    g_auto(GStrv) argv = NULL;
+    int status = -1;
+
+    g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                               NULL, NULL, NULL, err, &status, NULL));
+    return status;
+}
+
 static const char *vireo_path(void)
 {
     const char *env = getenv("VIREO");

@@ -28,6 +28,11 @@ QTestState *qtest_initf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void qtest_quit(QTestState *s);
 /* The vireo binary the tests run ($VIREO, else the build's). */
 const char *qtest_vireo_binary(void);
+/*
+ * Runs `vireo -accel qtest -display none -nodefaults ARGS` to its end (for
+ * command lines that should fail): its wait status, and its stderr in *err.
+ */
+int qtest_run_vireo(const char *args, char **err);
 /* SIGKILL, as a crash of the host process would end it, and clean up. */
 void qtest_kill(QTestState *s);
 /* Waits for vireo to exit by itself: its exit status, or -1 on timeout. */

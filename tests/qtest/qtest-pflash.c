@@ -430,20 +430,12 @@ static void test_persistence(void)
     teardown(&f);
 }
 
-/* Runs vireo with args (qtest accel, so nothing boots) and returns its
- * exit status and stderr. */
+/* vireo's exit status and stderr for a -M pc command line that fails. */
 static int run_vireo(const char *args, char **err)
 {
-    g_autofree char *cmd = g_strdup_printf(
-        "%s -accel qtest -display none -nodefaults -M pc %s",
-        qtest_vireo_binary(), args);
-    g_auto(GStrv) argv = NULL;
-    int status = -1;
+    g_autofree char *all = g_strdup_printf("-M pc %s", args);
 
-    g_assert_true(g_shell_parse_argv(cmd, NULL, &argv, NULL));
-    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
-                               NULL, NULL, NULL, err, &status, NULL));
-    return status;
+    return qtest_run_vireo(all, err);
 }
 
 static void expect_error(const char *args, const char *msg)
