@@ -4,9 +4,12 @@
  * helpers on nodes (I/O, block status, create, truncate, image info).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "block/block_int.h"
 #include "util/log.h"
@@ -737,6 +740,27 @@ json_t *bdrv_snapshot_info_json(const BdrvSnapshotInfo *sn)
     json_object_set_new(o, "id", json_string(sn->id ? sn->id : ""));
     json_object_set_new(o, "vm-state-size", json_integer(sn->vm_state_size));
     return o;
+}
+
+char *bdrv_snapshot_row(const BdrvSnapshotInfo *sn, const char *id)
+{
+    char date[64], clock[64], count[32] = "";
+    time_t t = sn->date_sec;
+    struct tm tm;
+    uint64_t secs = sn->vm_clock_nsec / 1000000000;
+    g_autofree char *size = size_to_str(sn->vm_state_size);
+
+    localtime_r(&t, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(clock, sizeof(clock), "%02d:%02d:%02d.%03d", (int)(secs / 3600),
+             (int)((secs / 60) % 60), (int)(secs % 60),
+             (int)((sn->vm_clock_nsec / 1000000) % 1000));
+    if (sn->icount >= 0) {
+        snprintf(count, sizeof(count), "%" PRId64, sn->icount);
+    }
+    return g_strdup_printf("%-9s %-16s %8s%20s%13s%11s\n", id,
+                           sn->name ? sn->name : "", size, date, clock,
+                           count);
 }
 
 int64_t bdrv_allocated_file_size(BlockDriverState *bs)

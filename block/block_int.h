@@ -84,19 +84,6 @@ typedef struct BdrvCheckResult {
 #define BDRV_FIX_LEAKS  0x1
 #define BDRV_FIX_ERRORS 0x2
 
-/* One internal snapshot, as qemu-img snapshot -l lists it. */
-typedef struct BdrvSnapshotInfo {
-    char *id;
-    char *name;
-    uint64_t vm_state_size;
-    uint32_t date_sec;
-    uint32_t date_nsec;
-    uint64_t vm_clock_nsec;
-    int64_t icount;                 /* -1: not recorded */
-} BdrvSnapshotInfo;
-
-void bdrv_snapshot_info_free(BdrvSnapshotInfo *sn);
-
 /* Facts for info and convert. */
 typedef struct BlockDriverInfo {
     int cluster_size;               /* 0: none */
@@ -153,13 +140,17 @@ typedef struct BlockDriver {
     int (*make_empty)(BlockDriverState *bs);
     /* Internal snapshots. list: count entries into *psn (caller frees
      * each with bdrv_snapshot_info_free and the array with g_free). */
-    bool (*snapshot_create)(BlockDriverState *bs, const char *name,
+    bool (*snapshot_create)(BlockDriverState *bs, const BdrvSnapshotInfo *sn,
                             GError **errp);
     bool (*snapshot_goto)(BlockDriverState *bs, const char *name_or_id,
                           GError **errp);
     bool (*snapshot_delete)(BlockDriverState *bs, const char *name_or_id,
                             GError **errp);
     int (*snapshot_list)(BlockDriverState *bs, BdrvSnapshotInfo **psn);
+    /* The VM-state area of the active image (savevm/loadvm): size bytes
+     * at pos, written or read; 0 or -errno. */
+    int (*vmstate_rw)(BlockDriverState *bs, bool is_write, void *buf,
+                      uint64_t pos, uint64_t size);
     /*
      * Migration handover (QEMU's inactivate / invalidate_cache). inactivate
      * writes back what the node caches and lets go of its write locks, so

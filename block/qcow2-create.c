@@ -12,7 +12,6 @@
 #include "block/qcow2.h"
 #include "util/log.h"
 
-#define ROUND_UP(n, d) (((n) + (d) - 1) / (d) * (d))
 
 /* ---- preallocation ---- */
 

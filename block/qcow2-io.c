@@ -13,7 +13,6 @@
 #include "block/qcow2.h"
 #include "util/log.h"
 
-#define ROUND_UP(n, d) (((n) + (d) - 1) / (d) * (d))
 
 /* ---- the request path ---- */
 
@@ -785,8 +784,8 @@ static int qcow2_run_locked(BlockDriverState *bs, BlockRequest *req)
  * buffer). Synchronous callers (bdrv_run_sync) wait before taking s->lock,
  * never while holding it. Operations outside the request path that free
  * or allocate (snapshots, resize, amend) must bracket themselves with
- * qcow2_fast_reads_block/unblock when requests can be in flight; today
- * only vireo-img runs them, with nothing in flight.
+ * qcow2_fast_reads_block/unblock when requests can be in flight, as the
+ * snapshot operations and the VM-state writes of savevm do.
  *
  * No deadlock: fast requests complete on the main loop through the file's
  * completion path, which needs neither s->lock nor a blocked pool thread;
@@ -1106,6 +1105,41 @@ int qcow2_run_sync(BlockDriverState *bs, BlockRequest *req)
         g_mutex_unlock(&s->lock);
     }
     if (block) {
+        fast_block_end(s);
+    }
+    return ret;
+}
+
+int qcow2_vmstate_rw(BlockDriverState *bs, bool is_write, void *buf,
+                     uint64_t pos, uint64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t base = qcow2_vm_state_offset(s);
+    /* the end of the largest L1 table's reach */
+    uint64_t limit = (uint64_t)(QCOW2_MAX_L1_SIZE / 8)
+                     << (s->cluster_bits + s->l2_bits);
+    struct iovec v = { buf, size };
+    int ret;
+
+    if (base > limit || pos > limit - base || size > limit - base - pos) {
+        return -EFBIG;
+    }
+    if (is_write) {
+        fast_block_begin(s);
+    }
+    g_mutex_lock(&s->lock);
+    if (s->corrupt) {
+        ret = -EIO;
+    } else if (is_write && s->read_only) {
+        ret = -EPERM;
+    } else if (!size) {
+        ret = 0;
+    } else {
+        ret = is_write ? do_write(bs, base + pos, size, &v, 1, 0)
+                       : do_read(bs, base + pos, size, &v, 1, 0);
+    }
+    g_mutex_unlock(&s->lock);
+    if (is_write) {
         fast_block_end(s);
     }
     return ret;

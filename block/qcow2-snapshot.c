@@ -357,9 +357,10 @@ static char *new_snapshot_id(BDRVQcow2State *s)
     return g_strdup_printf("%lu", max + 1);
 }
 
-bool qcow2_snapshot_create(BlockDriverState *bs, const char *name,
+bool qcow2_snapshot_create(BlockDriverState *bs, const BdrvSnapshotInfo *info,
                            GError **errp)
 {
+    const char *name = info->name;
     BDRVQcow2State *s = bs->opaque;
     Qcow2Snapshot sn = { 0 };
     int64_t l1_off = 0;
@@ -415,7 +416,9 @@ bool qcow2_snapshot_create(BlockDriverState *bs, const char *name,
     sn.date_sec = now / G_USEC_PER_SEC;
     sn.date_nsec = (now % G_USEC_PER_SEC) * 1000;
     sn.disk_size = s->h.size;
-    sn.icount = 0;      /* what qemu-img records without a running VM */
+    sn.vm_state_size = info->vm_state_size;
+    sn.vm_clock_nsec = info->vm_clock_nsec;
+    sn.icount = info->icount;
     sn.extra_data_size = SN_EXTRA_SIZE;
 
     s->snapshots = g_renew(Qcow2Snapshot, s->snapshots, s->nb_snapshots + 1);
@@ -425,6 +428,23 @@ bool qcow2_snapshot_create(BlockDriverState *bs, const char *name,
         s->nb_snapshots--;
         snapshot_clear(&s->snapshots[s->nb_snapshots]);
         goto fail;
+    }
+    /* The snapshot keeps the VM state; the active image no longer needs
+     * it, and keeping it would copy it on the next savevm (as QEMU) */
+    if (sn.vm_state_size) {
+        ret = qcow2_cluster_discard(bs, qcow2_vm_state_offset(s),
+                                    ROUND_UP(sn.vm_state_size,
+                                             (uint64_t)s->cluster_size),
+                                    true);
+        if (ret == 0) {
+            ret = qcow2_flush_caches(bs);
+        }
+        if (ret < 0) {
+            g_set_error(errp, VIREO_ERROR, 0, "snapshot '%s' created, but "
+                        "freeing the VM state in the image failed: %s",
+                        name, g_strerror(-ret));
+            return false;
+        }
     }
     return true;
 

@@ -15,7 +15,6 @@
 #include "block/qcow2.h"
 #include "util/log.h"
 
-#define ROUND_UP(n, d) (((n) + (d) - 1) / (d) * (d))
 
 /* L2 and refcount caches: QEMU's default is 1 MiB of L2 tables, which maps
  * 8 GiB with 64 KiB clusters; the refcount cache is a quarter of that */
@@ -987,13 +986,17 @@ static int qcow2_make_empty(BlockDriverState *bs)
  * zeros (or unallocated clusters, without a backing file) first */
 /* ---- snapshots and check, under the request lock ---- */
 
-static bool qcow2_snap_create(BlockDriverState *bs, const char *name,
+/* They allocate and free clusters: no read or write may be in flight on
+ * the main loop meanwhile (qcow2_fast_reads_block). */
+static bool qcow2_snap_create(BlockDriverState *bs, const BdrvSnapshotInfo *sn,
                               GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    qcow2_fast_reads_block(bs);
     g_mutex_lock(&s->lock);
-    bool ok = qcow2_snapshot_create(bs, name, errp);
+    bool ok = qcow2_snapshot_create(bs, sn, errp);
     g_mutex_unlock(&s->lock);
+    qcow2_fast_reads_unblock(bs);
     return ok;
 }
 
@@ -1001,9 +1004,11 @@ static bool qcow2_snap_goto(BlockDriverState *bs, const char *name_or_id,
                             GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    qcow2_fast_reads_block(bs);
     g_mutex_lock(&s->lock);
     bool ok = qcow2_snapshot_goto(bs, name_or_id, errp);
     g_mutex_unlock(&s->lock);
+    qcow2_fast_reads_unblock(bs);
     return ok;
 }
 
@@ -1011,9 +1016,11 @@ static bool qcow2_snap_delete(BlockDriverState *bs, const char *name_or_id,
                               GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    qcow2_fast_reads_block(bs);
     g_mutex_lock(&s->lock);
     bool ok = qcow2_snapshot_delete(bs, name_or_id, errp);
     g_mutex_unlock(&s->lock);
+    qcow2_fast_reads_unblock(bs);
     return ok;
 }
 
@@ -1057,6 +1064,7 @@ const BlockDriver bdrv_qcow2 = {
     .snapshot_goto = qcow2_snap_goto,
     .snapshot_delete = qcow2_snap_delete,
     .snapshot_list = qcow2_snap_list,
+    .vmstate_rw = qcow2_vmstate_rw,
     .inactivate = qcow2_inactivate,
     .activate = qcow2_activate,
 };

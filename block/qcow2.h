@@ -52,6 +52,7 @@
 #define QCOW2_MAX_SNAPSHOT_EXTRA_DATA 1024
 #define QCOW2_MAX_BACKING_FILE_NAME 1023
 #define QCOW2_MAX_HEADER_SIZE 65536     /* header + extensions: 1st cluster */
+#define ROUND_UP(n, d) (((n) + (d) - 1) / (d) * (d))
 
 /* incompatible_features */
 #define QCOW2_INCOMPAT_DIRTY        (1ULL << 0)
@@ -287,6 +288,15 @@ int qcow2_change_backing_locked(BlockDriverState *bs, const char *file,
 /* ---- qcow2-io.c ---- */
 
 int qcow2_run_sync(BlockDriverState *bs, BlockRequest *req);
+/* BlockDriver.vmstate_rw: the VM state lives in the guest address space
+ * right after the disk, at the first L1 entry past it (as QEMU keeps it) */
+int qcow2_vmstate_rw(BlockDriverState *bs, bool is_write, void *buf,
+                     uint64_t pos, uint64_t size);
+static inline uint64_t qcow2_vm_state_offset(const BDRVQcow2State *s)
+{
+    int shift = s->cluster_bits + s->l2_bits;
+    return ROUND_UP(s->h.size, 1ULL << shift);
+}
 void qcow2_submit(BlockDriverState *bs, BlockRequest *req);
 /*
  * Around an operation outside the request path that frees or allocates
@@ -507,7 +517,7 @@ bool qcow2_read_snapshots(BlockDriverState *bs, GError **errp);
 /* Writes s->snapshots to new clusters and points the header at them. */
 int qcow2_write_snapshots(BlockDriverState *bs);
 void qcow2_free_snapshots(BlockDriverState *bs);
-bool qcow2_snapshot_create(BlockDriverState *bs, const char *name,
+bool qcow2_snapshot_create(BlockDriverState *bs, const BdrvSnapshotInfo *info,
                            GError **errp);
 bool qcow2_snapshot_goto(BlockDriverState *bs, const char *name_or_id,
                          GError **errp);

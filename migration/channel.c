@@ -353,6 +353,16 @@ void mig_listener_free(MigListener *l)
     g_free(l);
 }
 
+MigChannel *mig_channel_new_rw(MigChannelRw rw, void *opaque, uint64_t size)
+{
+    MigChannel *c = channel_new(-1, false);
+
+    c->rw = rw;
+    c->rw_opaque = opaque;
+    c->rw_size = size;
+    return c;
+}
+
 void mig_channel_abort(MigChannel *c)
 {
     if (c->is_socket) {
@@ -373,7 +383,9 @@ void mig_channel_free(MigChannel *c)
     if (!c) {
         return;
     }
-    close(c->fd);
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
     if (c->child) {
         /* the command ends on its own once its stdin/stdout is closed */
         g_child_watch_add(c->child, child_reaped, NULL);
@@ -415,9 +427,27 @@ static void throttle(MigChannel *c, size_t n)
     }
 }
 
+/* The bytes go to rw at the position they have in the stream. */
+static bool rw_write(MigChannel *c, const uint8_t *p, size_t n,
+                     GError **errp)
+{
+    int ret = c->rw(c->rw_opaque, true, c->rw_pos, (void *)p, n);
+
+    c->rw_pos += n;
+    if (ret < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "writing the VM state: %s",
+                    g_strerror(-ret));
+        return false;
+    }
+    return true;
+}
+
 static bool write_full(MigChannel *c, int fd, const uint8_t *p, size_t n,
                        GError **errp)
 {
+    if (c->rw && n) {
+        return rw_write(c, p, n, errp);
+    }
     while (n) {
         if (cancelled(c, errp)) {
             return false;
@@ -499,9 +529,32 @@ bool mig_put_str(MigChannel *c, const char *s, GError **errp)
 
 /* ---- input ---- */
 
+static bool rw_read(MigChannel *c, uint8_t *p, size_t n, size_t *got,
+                    GError **errp)
+{
+    n = MIN(n, c->rw_size - c->rw_pos);
+    if (!n) {
+        g_set_error(errp, VIREO_ERROR, 0, "truncated VM state: it ends "
+                    "after %" G_GUINT64_FORMAT " bytes", c->rw_size);
+        return false;
+    }
+    int ret = c->rw(c->rw_opaque, false, c->rw_pos, p, n);
+    if (ret < 0) {
+        g_set_error(errp, VIREO_ERROR, 0, "reading the VM state: %s",
+                    g_strerror(-ret));
+        return false;
+    }
+    c->rw_pos += n;
+    *got = n;
+    return true;
+}
+
 static bool read_some(MigChannel *c, int fd, uint8_t *p, size_t n,
                       size_t *got, GError **errp)
 {
+    if (c->rw) {
+        return rw_read(c, p, n, got, errp);
+    }
     for (;;) {
         if (cancelled(c, errp)) {
             return false;

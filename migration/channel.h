@@ -32,6 +32,11 @@ void mig_uri_clear(MigUri *u);
 
 #define MIG_BUF_SIZE (256 * 1024)
 
+/* Moves n bytes at stream position pos (written on the source side, read
+ * on the destination side); 0 or -errno. */
+typedef int (*MigChannelRw)(void *opaque, bool is_write, uint64_t pos,
+                            void *buf, size_t n);
+
 typedef struct MigChannel {
     int fd;             /* the stream: written (source) or read (dest) */
     int ret_fd;         /* the return path (sockets: fd itself), or -1 */
@@ -45,6 +50,11 @@ typedef struct MigChannel {
     gint64 window_start;        /* throttle window (µs, monotonic) */
     uint64_t window_bytes;
     volatile bool *cancel;      /* set by another thread: stop, fail */
+    /* instead of fd (-1): a function, over size bytes when reading */
+    MigChannelRw rw;
+    void *rw_opaque;
+    uint64_t rw_size;
+    uint64_t rw_pos;            /* where the next bytes go or come from */
 } MigChannel;
 
 /* Source side: connects (tcp, unix), spawns (exec) or creates (file). */
@@ -60,6 +70,13 @@ MigChannel *mig_listener_accept(MigListener *l, GError **errp);
 /* Wakes an accept blocked in another thread; it then fails. */
 void mig_listener_abort(MigListener *l);
 void mig_listener_free(MigListener *l);
+
+/*
+ * A stream kept by rw (a snapshot's VM state in a disk image): written
+ * from position 0 on, or read from 0 up to size bytes.
+ */
+MigChannel *mig_channel_new_rw(MigChannelRw rw, void *opaque,
+                               uint64_t size);
 
 /* Unblocks a transfer in another thread (shutdown, kill the command). */
 void mig_channel_abort(MigChannel *c);

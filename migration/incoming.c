@@ -119,64 +119,6 @@ static void finish_main(void *data)
 
 /* ---- the thread ---- */
 
-static bool read_records(MigChannel *c, GError **errp)
-{
-    for (;;) {
-        uint8_t tag;
-        GByteArray **section;
-
-        if (!mig_get_u8(c, &tag, errp)) {
-            return false;
-        }
-        switch (tag) {
-        case MIG_REC_PAGE:
-        case MIG_REC_ZERO:
-            if (!mig_ram_load_record(c, &inc.ram, tag, errp)) {
-                return false;
-            }
-            continue;
-        case MIG_REC_DEVICES:
-        case MIG_REC_CPUS:
-            section = tag == MIG_REC_DEVICES ? &inc.devices : &inc.cpus;
-            if (*section) {
-                g_set_error(errp, VIREO_ERROR, 0, "corrupt migration "
-                            "stream: the %s section appears twice",
-                            tag == MIG_REC_DEVICES ? "device" : "vCPU");
-                return false;
-            }
-            *section = mig_section_get(c, errp);
-            if (!*section) {
-                return false;
-            }
-            continue;
-        case MIG_REC_END: {
-            uint32_t want = c->crc, got;
-            if (!mig_get_u32(c, &got, errp)) {
-                return false;
-            }
-            if (got != want) {
-                g_set_error(errp, VIREO_ERROR, 0, "corrupt migration "
-                            "stream: checksum %08x, expected %08x", got,
-                            want);
-                return false;
-            }
-            if (!inc.devices || !inc.cpus) {
-                g_set_error(errp, VIREO_ERROR, 0, "corrupt migration "
-                            "stream: it ends without the %s state",
-                            !inc.devices ? "device" : "vCPU");
-                return false;
-            }
-            return true;
-        }
-        default:
-            g_set_error(errp, VIREO_ERROR, 0, "corrupt migration stream: "
-                        "unknown record type 0x%02x at byte %" G_GUINT64_FORMAT,
-                        tag, c->bytes - 1);
-            return false;
-        }
-    }
-}
-
 static bool reply(MigChannel *c, bool want, bool ok, const char *msg)
 {
     g_autoptr(GError) err = NULL;
@@ -217,7 +159,7 @@ static bool incoming_run(GError **errp)
         g_set_error(errp, VIREO_ERROR, 0, "the source went away");
         return false;
     }
-    if (!read_records(c, errp)) {
+    if (!mig_read_records(c, &inc.ram, &inc.devices, &inc.cpus, errp)) {
         /* the source reads it once it finished writing, if it still can */
         reply(c, want_reply, false, (*errp)->message);
         return false;

@@ -29,6 +29,9 @@ bool mig_run_on_main(void (*fn)(void *data), void *data);
 /* Set at exit: mig_run_on_main stops waiting. */
 void mig_main_shutdown(void);
 
+/* An outgoing migration is under way (setup, active or cancelling). */
+bool mig_outgoing_active(void);
+
 /* The incoming side, for query-migrate and shutdown. */
 bool mig_incoming_active(void);
 json_t *mig_incoming_info(void);

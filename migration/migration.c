@@ -172,7 +172,7 @@ static void status_active_main(void *data)
     }
 }
 
-static bool migration_in_progress(void)
+bool mig_outgoing_active(void)
 {
     return mig.status == MIG_STATUS_SETUP ||
            mig.status == MIG_STATUS_ACTIVE ||
@@ -415,14 +415,8 @@ static bool stop_and_copy(MigChannel *c, MigRamCounts *counts,
         return false;
     }
     update_stats(pending_pages(), counts);
-    if (!mig_ram_send_dirty(c, &mig.ram, counts, errp) ||
-        !mig_section_put(c, MIG_REC_DEVICES, mig.devices, errp) ||
-        !mig_section_put(c, MIG_REC_CPUS, mig.cpus, errp) ||
-        !mig_put_u8(c, MIG_REC_END, errp)) {
-        return false;
-    }
-    uint32_t crc = c->crc;
-    if (!mig_put_u32(c, crc, errp) || !mig_flush(c, errp)) {
+    if (!mig_stream_finish(c, &mig.ram, counts, mig.devices, mig.cpus,
+                           errp)) {
         return false;
     }
     update_stats(0, counts);
@@ -521,7 +515,7 @@ static json_t *qmp_migrate(json_t *args, GError **errp)
                     "for an incoming migration; it cannot migrate away");
         return NULL;
     }
-    if (migration_in_progress()) {
+    if (mig_outgoing_active()) {
         g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC,
                     "There's a migration process in progress");
         return NULL;

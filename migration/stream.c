@@ -42,6 +42,17 @@ void mig_ram_clear(MigRam *r)
     memset(r, 0, sizeof(*r));
 }
 
+void mig_ram_mark_all(MigRam *r)
+{
+    for (guint i = 0; i < r->nblocks; i++) {
+        uint64_t pages = block_pages(r->blocks[i]);
+        memset(r->bitmaps[i], 0xff, pages / 64 * 8);
+        if (pages % 64) {
+            r->bitmaps[i][pages / 64] = (1ULL << (pages % 64)) - 1;
+        }
+    }
+}
+
 uint64_t mig_ram_total_bytes(const MigRam *r)
 {
     uint64_t n = 0;
@@ -388,4 +399,79 @@ GByteArray *mig_section_get(MigChannel *c, GError **errp)
         }
     }
     return a;
+}
+
+/* ---- the end of a stream ---- */
+
+bool mig_stream_finish(MigChannel *c, MigRam *r, MigRamCounts *n,
+                       const GByteArray *devices, const GByteArray *cpus,
+                       GError **errp)
+{
+    if (!mig_ram_send_dirty(c, r, n, errp) ||
+        !mig_section_put(c, MIG_REC_DEVICES, devices, errp) ||
+        !mig_section_put(c, MIG_REC_CPUS, cpus, errp) ||
+        !mig_put_u8(c, MIG_REC_END, errp)) {
+        return false;
+    }
+    uint32_t crc = c->crc;
+    return mig_put_u32(c, crc, errp) && mig_flush(c, errp);
+}
+
+bool mig_read_records(MigChannel *c, const MigRam *r, GByteArray **devices,
+                      GByteArray **cpus, GError **errp)
+{
+    for (;;) {
+        uint8_t tag;
+        GByteArray **section;
+
+        if (!mig_get_u8(c, &tag, errp)) {
+            return false;
+        }
+        switch (tag) {
+        case MIG_REC_PAGE:
+        case MIG_REC_ZERO:
+            if (!mig_ram_load_record(c, r, tag, errp)) {
+                return false;
+            }
+            continue;
+        case MIG_REC_DEVICES:
+        case MIG_REC_CPUS:
+            section = tag == MIG_REC_DEVICES ? devices : cpus;
+            if (*section) {
+                g_set_error(errp, VIREO_ERROR, 0, "corrupt migration "
+                            "stream: the %s section appears twice",
+                            tag == MIG_REC_DEVICES ? "device" : "vCPU");
+                return false;
+            }
+            *section = mig_section_get(c, errp);
+            if (!*section) {
+                return false;
+            }
+            continue;
+        case MIG_REC_END: {
+            uint32_t want = c->crc, got;
+            if (!mig_get_u32(c, &got, errp)) {
+                return false;
+            }
+            if (got != want) {
+                g_set_error(errp, VIREO_ERROR, 0, "corrupt migration "
+                            "stream: checksum %08x, expected %08x", got,
+                            want);
+                return false;
+            }
+            if (!*devices || !*cpus) {
+                g_set_error(errp, VIREO_ERROR, 0, "corrupt migration "
+                            "stream: it ends without the %s state",
+                            !*devices ? "device" : "vCPU");
+                return false;
+            }
+            return true;
+        }
+        default:
+            g_set_error(errp, VIREO_ERROR, 0, "corrupt migration stream: "
+                        "unknown record type 0x%02x at byte %" G_GUINT64_FORMAT,
+                        tag, c->bytes - 1);
+            return false;
+        }
+    }
 }

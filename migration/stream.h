@@ -42,6 +42,8 @@ typedef struct MigRam {
 void mig_ram_init(MigRam *r);
 void mig_ram_clear(MigRam *r);
 uint64_t mig_ram_total_bytes(const MigRam *r);
+/* Every page to be sent (a snapshot saves all of RAM at once). */
+void mig_ram_mark_all(MigRam *r);
 
 /* Writes the header: who the VM is, and its RAM. */
 bool mig_header_write(MigChannel *c, Machine *m, const MigRam *r,
@@ -66,5 +68,16 @@ bool mig_ram_load_record(MigChannel *c, const MigRam *r, uint8_t tag,
 bool mig_section_put(MigChannel *c, uint8_t tag, const GByteArray *data,
                      GError **errp);
 GByteArray *mig_section_get(MigChannel *c, GError **errp);
+
+/* Source: the pages still marked, both state sections, the end marker
+ * with the CRC; flushed. */
+bool mig_stream_finish(MigChannel *c, MigRam *r, MigRamCounts *n,
+                       const GByteArray *devices, const GByteArray *cpus,
+                       GError **errp);
+/* Destination: every record after the header up to the end marker, whose
+ * CRC must match: pages straight into RAM, the sections into *devices and
+ * *cpus (which must both come, once each; caller frees them). */
+bool mig_read_records(MigChannel *c, const MigRam *r, GByteArray **devices,
+                      GByteArray **cpus, GError **errp);
 
 #endif

@@ -1377,7 +1377,7 @@ static void hmp_change(HmpContext *ctx, const HmpArgs *a, GString *out)
 static void hmp_help(HmpContext *ctx, const HmpArgs *a, GString *out);
 static void hmp_info(HmpContext *ctx, const HmpArgs *a, GString *out);
 
-/* The migration commands live in hmp-migration.c; these adapt them. */
+/* The migration and snapshot commands live in hmp-migration.c. */
 #define HMP_REST_WRAPPER(fn)                                              \
     static void fn##_cmd(HmpContext *ctx, const HmpArgs *a, GString *out) \
     {                                                                     \
@@ -1389,6 +1389,10 @@ HMP_REST_WRAPPER(hmp_migrate_incoming)
 HMP_REST_WRAPPER(hmp_migrate_set_parameter)
 HMP_REST_WRAPPER(hmp_info_migrate)
 HMP_REST_WRAPPER(hmp_info_migrate_parameters)
+HMP_REST_WRAPPER(hmp_savevm)
+HMP_REST_WRAPPER(hmp_loadvm)
+HMP_REST_WRAPPER(hmp_delvm)
+HMP_REST_WRAPPER(hmp_info_snapshots)
 
 /* Sorted by name, as QEMU's help lists them. */
 static const HmpCommand hmp_commands[] = {
@@ -1396,6 +1400,8 @@ static const HmpCommand hmp_commands[] = {
       "change a removable medium, optional format", ARGS_REST, hmp_change },
     { "cont|c", "", "resume emulation", ARGS_NONE, hmp_cont },
     { "cpu", "index", "set the default CPU", ARGS_EXPR, hmp_cpu },
+    { "delvm", "tag", "delete a VM snapshot from its tag", ARGS_REST,
+      hmp_delvm_cmd },
     { "eject", "[-f] device", "eject a removable medium (use -f to force "
       "it)", ARGS_REST, hmp_eject },
     { "expire_password", "protocol time", "set the expiry of a remote "
@@ -1406,6 +1412,8 @@ static const HmpCommand hmp_commands[] = {
     { "help|?", "[cmd]", "show the help", ARGS_REST, hmp_help },
     { "info", "[subcommand]", "show various information about the system "
       "state", ARGS_REST, hmp_info },
+    { "loadvm", "tag", "restore a VM snapshot from its tag", ARGS_REST,
+      hmp_loadvm_cmd },
     { "migrate", "[-d] uri", "migrate to URI (tcp:HOST:PORT, unix:PATH, "
       "exec:CMD, file:PATH); returns at once (-d accepted)", ARGS_REST,
       hmp_migrate_cmd },
@@ -1421,6 +1429,8 @@ static const HmpCommand hmp_commands[] = {
     { "mouse_move", "dx dy [dz]", "send mouse move events", ARGS_REST,
       hmp_mouse_move },
     { "quit|q", "", "quit the emulator", ARGS_NONE, hmp_quit },
+    { "savevm", "[tag]", "save a VM snapshot. If no tag is provided, a new "
+      "snapshot is created", ARGS_REST, hmp_savevm_cmd },
     { "screendump", "filename [-f format] [device [head]]",
       "save screen from head 'head' of display device 'device' in "
       "specified format 'format' as image 'filename'. Currently only 'png' "
@@ -1465,6 +1475,8 @@ static const HmpCommand hmp_info_commands[] = {
       "info for all cpus; vcpu: specific vCPU to query; show the current "
       "CPU's registers if no argument is specified)", ARGS_REGISTERS,
       hmp_info_registers },
+    { "snapshots", "", "show the currently saved VM snapshots", ARGS_NONE,
+      hmp_info_snapshots_cmd },
     { "status", "", "show the current VM status (running|paused)", ARGS_NONE,
       hmp_info_status },
     { "uuid", "", "show the current VM UUID", ARGS_NONE, hmp_info_uuid },

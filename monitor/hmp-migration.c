@@ -1,13 +1,15 @@
 /*
  * The human monitor's migration commands, with QEMU 7.2's syntax and
  * output: migrate, migrate_cancel, migrate_incoming,
- * migrate_set_parameter, info migrate, info migrate_parameters. Each runs
- * its QMP twin.
+ * migrate_set_parameter, info migrate, info migrate_parameters (each runs
+ * its QMP twin), and the snapshot commands savevm, loadvm, delvm and info
+ * snapshots, which run at once as QEMU's do (QMP has them as jobs).
  */
 #include <inttypes.h>
 #include <string.h>
 
 #include "hmp-priv.h"
+#include "migration/snapshot.h"
 #include "monitor/qmp.h"
 #include "util/opts.h"
 
@@ -198,4 +200,76 @@ void hmp_info_migrate_parameters(const char *rest, GString *out)
                                jint(r, "max-bandwidth"));
         json_decref(r);
     }
+}
+
+/* ---- snapshots ---- */
+
+/* The one word a snapshot command takes; NULL after printing the usage. */
+static char *tag_arg(const char *rest, const char *usage, GString *out)
+{
+    guint n;
+    g_auto(GStrv) w = words(rest, &n);
+
+    if (n != 1) {
+        g_string_append_printf(out, "usage: %s\n", usage);
+        return NULL;
+    }
+    return g_strdup(w[0]);
+}
+
+static void report(GError *err, GString *out)
+{
+    if (err) {
+        g_string_append_printf(out, "Error: %s\n", err->message);
+        g_error_free(err);
+    }
+}
+
+/* savevm [tag]: without one, QEMU's vm-YYYYMMDDHHMMSS */
+void hmp_savevm(const char *rest, GString *out)
+{
+    g_autofree char *tag = NULL;
+    GError *err = NULL;
+    guint n;
+    g_auto(GStrv) w = words(rest, &n);
+
+    if (n > 1) {
+        g_string_append(out, "usage: savevm [tag]\n");
+        return;
+    }
+    if (n) {
+        tag = g_strdup(w[0]);
+    } else {
+        g_autoptr(GDateTime) now = g_date_time_new_now_local();
+        tag = g_date_time_format(now, "vm-%Y%m%d%H%M%S");
+    }
+    snapshot_save(tag, true, NULL, NULL, &err);
+    report(err, out);
+}
+
+void hmp_loadvm(const char *rest, GString *out)
+{
+    g_autofree char *tag = tag_arg(rest, "loadvm tag", out);
+    GError *err = NULL;
+
+    if (tag) {
+        snapshot_load(tag, NULL, NULL, &err);
+        report(err, out);
+    }
+}
+
+void hmp_delvm(const char *rest, GString *out)
+{
+    g_autofree char *tag = tag_arg(rest, "delvm tag", out);
+    GError *err = NULL;
+
+    if (tag) {
+        snapshot_delete(tag, NULL, &err);
+        report(err, out);
+    }
+}
+
+void hmp_info_snapshots(const char *rest, GString *out)
+{
+    snapshot_info(out);
 }

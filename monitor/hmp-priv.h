@@ -14,7 +14,7 @@ typedef struct HmpContext {
 /* Runs one command line; what it prints goes to out, lines ending "\n". */
 void hmp_run(HmpContext *ctx, const char *line, GString *out);
 
-/* The migration commands (hmp-migration.c): rest is the line after the
+/* The migration and snapshot commands (hmp-migration.c): rest is the line after the
  * command name. */
 void hmp_migrate(const char *rest, GString *out);
 void hmp_migrate_cancel(const char *rest, GString *out);
@@ -22,6 +22,10 @@ void hmp_migrate_incoming(const char *rest, GString *out);
 void hmp_migrate_set_parameter(const char *rest, GString *out);
 void hmp_info_migrate(const char *rest, GString *out);
 void hmp_info_migrate_parameters(const char *rest, GString *out);
+void hmp_savevm(const char *rest, GString *out);
+void hmp_loadvm(const char *rest, GString *out);
+void hmp_delvm(const char *rest, GString *out);
+void hmp_info_snapshots(const char *rest, GString *out);
 
 /* Detaches and frees every human monitor (at exit). */
 void hmp_cleanup_all(void);

@@ -872,6 +872,14 @@ static bool set_incoming(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+/* -loadvm NAME: loaded once the machine exists (migration/snapshot.c). */
+static bool set_loadvm(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    o->loadvm = arg;
+    return true;
+}
+
 static bool print_help(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -1000,6 +1008,8 @@ static const OptionDef options[] = {
       "tcp:HOST:PORT|unix:PATH|exec:CMD|file:PATH[,offset=N]|defer\n"
       "                wait for the VM's state from a migration (defer: "
       "until QMP\n                migrate-incoming)" },
+    { "loadvm", true, set_loadvm,
+      "TAG  start from the internal snapshot TAG (savevm) of the disks" },
     { "dump-vmstate", true, dump_vmstate,
       "FILE  write the devices' migration state descriptions (JSON) and "
       "exit" },

@@ -17,6 +17,7 @@
 #include "chardev/char.h"
 #include "hw/device.h"
 #include "migration/migration.h"
+#include "migration/snapshot.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 #include "system/qtest.h"
@@ -243,6 +244,22 @@ static bool setup_chardevs(VMOptions *o, GError **errp)
         }
     }
     return true;
+}
+
+/* -loadvm: the vCPUs wait parked until the snapshot is loaded. */
+static bool start_from_snapshot(Machine *m, VMOptions *o, GError **errp)
+{
+    if (o->incoming) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-loadvm and -incoming cannot be used together");
+        return false;
+    }
+    vcpus_pause(m);     /* they started paused: wait until they parked */
+    if (!snapshot_load(o->loadvm, NULL, NULL, errp)) {
+        g_prefix_error(errp, "-loadvm %s: ", o->loadvm);
+        return false;
+    }
+    return o->start_paused || vm_start(m, errp);
 }
 
 static bool setup_drives(VMOptions *o, GError **errp)
@@ -723,13 +740,15 @@ int main(int argc, char **argv)
     if (!display_init(&o.display, &err)) {
         goto fail;
     }
-    runstate_set(o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
+    runstate_set(o.start_paused || o.loadvm ? RUN_STATE_PRELAUNCH
+                                            : RUN_STATE_RUNNING);
     /* -incoming: the vCPUs wait parked until the VM's state is loaded */
     if (o.incoming &&
         !migration_incoming_setup(o.incoming, !o.start_paused, &err)) {
         goto fail;
     }
-    if (!vcpus_start(m, o.start_paused || o.incoming, &err)) {
+    if (!vcpus_start(m, o.start_paused || o.incoming || o.loadvm, &err) ||
+        (o.loadvm && !start_from_snapshot(m, &o, &err))) {
         goto fail;
     }
     daemonize_finish();

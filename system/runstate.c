@@ -222,6 +222,8 @@ const char *runstate_name(RunState state)
         [RUN_STATE_INMIGRATE] = "inmigrate",
         [RUN_STATE_FINISH_MIGRATE] = "finish-migrate",
         [RUN_STATE_POSTMIGRATE] = "postmigrate",
+        [RUN_STATE_SAVE_VM] = "save-vm",
+        [RUN_STATE_RESTORE_VM] = "restore-vm",
     };
     return names[state];
 }

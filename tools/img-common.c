@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,20 +153,6 @@ bool img_parse_size(const char *s, int64_t *out)
     }
     *out = v;
     return true;
-}
-
-char *img_size_to_str(uint64_t v)
-{
-    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
-                                         "PiB", "EiB" };
-    int i = 0;
-
-    /* The next unit as soon as the number would show four digits. */
-    while (i < 6 && (double)v >= 1000.0 * ldexp(1.0, 10 * i)) {
-        i++;
-    }
-    return g_strdup_printf("%0.3g %s", (double)v / ldexp(1.0, 10 * i),
-                           units[i]);
 }
 
 /* QEMU's QDict bucket of a key (the tdb hash it uses, mod 512). */

@@ -20,35 +20,15 @@ enum {
     OPT_OBJECT,
 };
 
-/* One row of the snapshot table (qemu's column widths). */
-static void print_snapshot_row(const char *id, const char *name,
-                               uint64_t vm_state_size, uint32_t date_sec,
-                               uint64_t vm_clock_nsec, int64_t icount)
-{
-    char date[64], clock[64], count[32] = "";
-    time_t t = date_sec;
-    struct tm tm;
-    uint64_t secs = vm_clock_nsec / 1000000000;
-
-    localtime_r(&t, &tm);
-    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(clock, sizeof(clock), "%02d:%02d:%02d.%03d", (int)(secs / 3600),
-             (int)((secs / 60) % 60), (int)(secs % 60),
-             (int)((vm_clock_nsec / 1000000) % 1000));
-    if (icount >= 0) {
-        snprintf(count, sizeof(count), "%" PRId64, icount);
-    }
-    char *size = img_size_to_str(vm_state_size);
-    printf("%-9s %-16s %8s%20s%13s%11s\n", id, name, size, date, clock,
-           count);
-    g_free(size);
-}
-
 static void print_snapshot_header(void)
 {
-    printf("Snapshot list:\n");
-    printf("%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
-           "VM CLOCK", "ICOUNT");
+    printf("Snapshot list:\n" BDRV_SNAPSHOT_HEADER);
+}
+
+static void print_snapshot_row(const BdrvSnapshotInfo *sn)
+{
+    g_autofree char *row = bdrv_snapshot_row(sn, sn->id);
+    fputs(row, stdout);
 }
 
 /* qemu-img's dump of format-specific data: "key: value", nested by four. */
@@ -111,12 +91,12 @@ static void print_image_info_human(json_t *info)
 
     printf("image: %s\n", jstr(info, "filename"));
     printf("file format: %s\n", jstr(info, "format"));
-    s = img_size_to_str(jint(info, "virtual-size", 0));
+    s = size_to_str(jint(info, "virtual-size", 0));
     printf("virtual size: %s (%" JSON_INTEGER_FORMAT " bytes)\n", s,
            jint(info, "virtual-size", 0));
     g_free(s);
     if (json_object_get(info, "actual-size")) {
-        s = img_size_to_str(jint(info, "actual-size", 0));
+        s = size_to_str(jint(info, "actual-size", 0));
         printf("disk size: %s\n", s);
         g_free(s);
     } else {
@@ -153,12 +133,16 @@ static void print_image_info_human(json_t *info)
         json_t *sn;
         print_snapshot_header();
         json_array_foreach(v, i, sn) {
-            uint64_t clock = jint(sn, "vm-clock-sec", 0) * 1000000000ULL +
-                             jint(sn, "vm-clock-nsec", 0);
-            print_snapshot_row(jstr(sn, "id"), jstr(sn, "name"),
-                               jint(sn, "vm-state-size", 0),
-                               jint(sn, "date-sec", 0), clock,
-                               jint(sn, "icount", -1));
+            BdrvSnapshotInfo row = {
+                .id = (char *)jstr(sn, "id"),
+                .name = (char *)jstr(sn, "name"),
+                .vm_state_size = jint(sn, "vm-state-size", 0),
+                .date_sec = jint(sn, "date-sec", 0),
+                .vm_clock_nsec = jint(sn, "vm-clock-sec", 0) * 1000000000ULL +
+                                 jint(sn, "vm-clock-nsec", 0),
+                .icount = jint(sn, "icount", -1),
+            };
+            print_snapshot_row(&row);
         }
     }
     v = json_object_get(info, "format-specific");
@@ -464,9 +448,7 @@ int img_snapshot(int argc, char **argv)
             print_snapshot_header();
         }
         for (int i = 0; i < n; i++) {
-            print_snapshot_row(sns[i].id, sns[i].name, sns[i].vm_state_size,
-                               sns[i].date_sec, sns[i].vm_clock_nsec,
-                               sns[i].icount);
+            print_snapshot_row(&sns[i]);
             bdrv_snapshot_info_free(&sns[i]);
         }
         g_free(sns);
@@ -477,7 +459,9 @@ int img_snapshot(int argc, char **argv)
         ok = false;
     } else {
         if (action == 'c') {
-            ok = drv->snapshot_create(bs, name, &err);
+            /* icount 0: what qemu-img records without a running VM */
+            BdrvSnapshotInfo sn = { .name = (char *)name };
+            ok = drv->snapshot_create(bs, &sn, &err);
         } else if (action == 'a') {
             ok = drv->snapshot_goto(bs, name, &err);
         } else {

@@ -61,8 +61,6 @@ BlockDriverState *img_open(const char *filename, const char *fmt, int flags);
  * (binary), fractions allowed with a suffix. False on anything else.
  */
 bool img_parse_size(const char *s, int64_t *out);
-/* qemu's size_to_str: three significant digits and a binary unit. */
-char *img_size_to_str(uint64_t v);
 
 /*
  * JSON as qemu-img prints it: its keys in the order QEMU's QDict hash

@@ -233,3 +233,17 @@ bad:
     g_set_error(errp, VIREO_ERROR, 0, "'%s' is not a valid size", s);
     return false;
 }
+
+char *size_to_str(uint64_t v)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
+                                         "PiB", "EiB" };
+    int i = 0;
+
+    /* The next unit as soon as the number would show four digits. */
+    while (i < 6 && (double)v >= 1000.0 * (double)(1ULL << (10 * i))) {
+        i++;
+    }
+    return g_strdup_printf("%0.3g %s", (double)v / (double)(1ULL << (10 * i)),
+                           units[i]);
+}

@@ -279,4 +279,45 @@ int blk_pwrite(BlockBackend *blk, int64_t offset, const void *buf,
                int64_t bytes);
 int blk_flush(BlockBackend *blk);
 
+/*
+ * Internal snapshots (savevm, loadvm, delvm, info snapshots) on a
+ * backend's image, as qemu-img snapshot lists them.
+ */
+typedef struct BdrvSnapshotInfo {
+    char *id;
+    char *name;
+    uint64_t vm_state_size;         /* 0: a disk-only snapshot */
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    int64_t icount;                 /* -1: not recorded */
+} BdrvSnapshotInfo;
+
+void bdrv_snapshot_info_free(BdrvSnapshotInfo *sn);
+/* QEMU's snapshot table: the column titles, and one row for sn (with id
+ * in the ID column); both end in a newline, the row is g_free'd. */
+#define BDRV_SNAPSHOT_HEADER \
+    "ID        TAG               VM SIZE                DATE     VM CLOCK" \
+    "     ICOUNT\n"
+char *bdrv_snapshot_row(const BdrvSnapshotInfo *sn, const char *id);
+
+/* Inserted, writable, active and its format keeps internal snapshots. */
+bool blk_can_snapshot(BlockBackend *blk);
+/* The image's snapshots into *psn (each freed with
+ * bdrv_snapshot_info_free, the array with g_free); their count. */
+int blk_snapshot_list(BlockBackend *blk, BdrvSnapshotInfo **psn);
+/* Whether the image has a snapshot with that name; *out filled if so. */
+bool blk_snapshot_find(BlockBackend *blk, const char *name,
+                       BdrvSnapshotInfo *out);
+/* sn's name, VM-state size, clock and icount; the date is now. */
+bool blk_snapshot_create(BlockBackend *blk, const BdrvSnapshotInfo *sn,
+                         GError **errp);
+bool blk_snapshot_goto(BlockBackend *blk, const char *name, GError **errp);
+bool blk_snapshot_delete(BlockBackend *blk, const char *name,
+                         GError **errp);
+/* The VM-state area of the active image: savevm writes it before the
+ * snapshot that keeps it, loadvm reads it after going to one. */
+int blk_vmstate_rw(BlockBackend *blk, bool is_write, void *buf,
+                   uint64_t pos, uint64_t size);
+
 #endif

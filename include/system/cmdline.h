@@ -59,6 +59,7 @@ typedef struct VMOptions {
     const char *qtest;          /* -qtest SPEC: the qtest protocol's chardev */
     const char *qtest_log;      /* -qtest-log FILE|none */
     const char *incoming;       /* -incoming URI|defer */
+    const char *loadvm;         /* -loadvm TAG */
 } VMOptions;
 
 /*

@@ -44,6 +44,8 @@ typedef enum RunState {
     RUN_STATE_INMIGRATE,        /* -incoming: waiting for the migration */
     RUN_STATE_FINISH_MIGRATE,   /* stopped for the last copy of a migration */
     RUN_STATE_POSTMIGRATE,      /* migrated away; cont runs it here again */
+    RUN_STATE_SAVE_VM,          /* stopped while savevm writes a snapshot */
+    RUN_STATE_RESTORE_VM,       /* loadvm, and after one that failed */
 } RunState;
 
 RunState runstate_get(void);

@@ -46,6 +46,8 @@ bool parse_uint(const char *s, uint64_t *out, GError **errp);
 /* Sizes with K/M/G/T suffixes (binary); default_unit multiplies bare numbers. */
 bool parse_size(const char *s, uint64_t default_unit, uint64_t *out,
                 GError **errp);
+/* QEMU's size_to_str: three significant digits and a binary unit. */
+char *size_to_str(uint64_t v);
 
 #ifndef container_of
 #define container_of(ptr, type, member) \

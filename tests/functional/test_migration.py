@@ -354,8 +354,10 @@ def test_file_migrate_then_restore_later(env):
     r = src.migrate_status({"completed", "failed"})
     assert r["status"] == "completed", r
     last = src.last_tick()
-    # postmigrate: the source flushed its disk and let go of it
+    # postmigrate: the source flushed its disk and let go of it, and takes
+    # no snapshot of an image it no longer owns
     assert not image_locked(env)
+    assert "not active in this process" in src.qmp.hmp("savevm x")
     # QEMU's `cont` there takes the disk back: the guest runs and writes
     # it again (later ticks use other blocks than the restored guest
     # reads back); then the source quits, closing the image cleanly
@@ -375,6 +377,135 @@ def test_file_migrate_then_restore_later(env):
     dst.migrate_status({"completed"}, timeout=60)
     dst.wait_tick_above(last + 2)
     assert all(ok == "ok" for _, ok in dst.ticks())
+
+
+def disk_block(env, n):
+    """The 64 KiB block the guest's tick n writes, as the image holds it
+    now (read past the running process's lock, as qemu-img -U does)."""
+    raw = env["dir"] / "disk.raw"
+    subprocess.run(["qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw",
+                    str(env["disk"]), str(raw)], check=True, timeout=60)
+    with open(raw, "rb") as f:
+        f.seek((n % 1000) * 65536)
+        data = f.read(65536)
+    raw.unlink()
+    return data
+
+
+def ticks_after(g, pos):
+    return [(int(n), ok.decode()) for n, ok in
+            TICK.findall(g.vm.output[pos:].encode())]
+
+
+def check_back_at_snapshot(g, pos, first, last, later):
+    """After a load: the counter goes on from the snapshot's tick (between
+    first and last), below the ticks run since (later), and every memory
+    and disk check holds."""
+    deadline = time.monotonic() + 60
+    while len(ticks_after(g, pos)) < 3 and time.monotonic() < deadline:
+        assert g.vm.proc.poll() is None, g.vm.output[-3000:]
+        time.sleep(0.1)
+    t = ticks_after(g, pos)
+    assert len(t) >= 3, g.vm.output[-3000:]
+    assert first <= t[0][0] <= last + 1 < later, (t, first, last, later)
+    assert all(ok == "ok" for _, ok in t), g.vm.output[-3000:]
+    assert "Linux version" not in g.vm.output[pos:]
+
+
+def test_savevm_more_work_loadvm(env):
+    """HMP savevm, more work, loadvm: the guest is back at the snapshot,
+    RAM and disk alike (blocks written since read as before)."""
+    g = env["vm"]
+    first = g.wait_tick_above(g.last_tick())
+    assert g.qmp.hmp("savevm snap1") == ""
+    last = g.last_tick()
+    assert g.qmp.cmd("query-status")["status"] == "running"
+    later = g.wait_tick_above(last + 4)
+    g.qmp.cmd("stop")
+    later = g.last_tick()
+    assert disk_block(env, later).startswith(f"blk{later} ".encode())
+    info = g.qmp.hmp("info snapshots")
+    assert "List of snapshots present on all disks:" in info, info
+    assert re.search(r"--\s+snap1\s+\d", info), info
+    pos = len(g.vm.output)
+    assert g.qmp.hmp("loadvm snap1") == ""
+    assert g.qmp.cmd("query-status")["status"] == "paused"
+    # written after the snapshot: the image is back to the fresh zeros
+    assert disk_block(env, later) == bytes(65536)
+    assert disk_block(env, first - 1).startswith(f"blk{first - 1} ".encode())
+    g.qmp.cmd("cont")
+    check_back_at_snapshot(g, pos, first, last, later)
+    r = subprocess.run(["qemu-img", "snapshot", "-U", "-l", str(env["disk"])],
+                       capture_output=True, text=True, timeout=30)
+    row = re.search(r"^\d+\s+snap1\s+([\d.]+) (KiB|MiB|GiB)", r.stdout,
+                    re.M)
+    assert row and float(row.group(1)) > 0, r.stdout
+
+
+def wait_job(g, job_id):
+    while True:
+        ev = g.qmp.wait_event("JOB_STATUS_CHANGE", timeout=120)
+        if ev["data"]["id"] == job_id and \
+                ev["data"]["status"] == "concluded":
+            break
+    jobs = {j["id"]: j for j in g.qmp.cmd("query-jobs")}
+    g.qmp.cmd("job-dismiss", {"id": job_id})
+    return jobs[job_id]
+
+
+def test_snapshot_jobs_over_qmp(env):
+    """QMP snapshot-save / snapshot-load / snapshot-delete run as jobs that
+    query-jobs follows; their errors end up in the job."""
+    g = env["vm"]
+    disk = {"vmstate": "virtio0", "devices": ["virtio0"]}
+    first = g.wait_tick_above(g.last_tick())
+    g.qmp.cmd("snapshot-save", {"job-id": "save1", "tag": "snap2", **disk})
+    job = wait_job(g, "save1")
+    assert job["type"] == "snapshot-save" and "error" not in job, job
+    last = g.last_tick()
+    later = g.wait_tick_above(last + 4)
+    # the same tag again: QMP does not overwrite
+    g.qmp.cmd("snapshot-save", {"job-id": "save2", "tag": "snap2", **disk})
+    job = wait_job(g, "save2")
+    assert "already exists" in job.get("error", ""), job
+    pos = len(g.vm.output)
+    g.qmp.cmd("snapshot-load", {"job-id": "load1", "tag": "snap2", **disk})
+    assert "error" not in wait_job(g, "load1")
+    assert g.qmp.cmd("query-status")["status"] == "running"
+    check_back_at_snapshot(g, pos, first, last, later)
+    g.qmp.cmd("snapshot-delete", {"job-id": "del1", "tag": "snap2",
+                                  "devices": ["virtio0"]})
+    assert "error" not in wait_job(g, "del1")
+    assert "snap2" not in g.qmp.hmp("info snapshots")
+    for args, want in [
+            ({"job-id": "1bad", "tag": "x", **disk}, "Invalid job ID"),
+            ({"job-id": "l2", "tag": "x", "vmstate": "nope",
+              "devices": ["virtio0"]}, "No block device node 'nope'")]:
+        rsp = g.qmp.execute("snapshot-load", args)
+        if "error" in rsp:
+            assert want in rsp["error"]["desc"], rsp
+        else:
+            assert want in wait_job(g, args["job-id"]).get("error"), want
+    assert g.qmp.cmd("query-status")["status"] == "running"
+
+
+def test_loadvm_at_start(env):
+    """-loadvm: a new process starts from snap1; the guest goes on from
+    there, its earlier run gone."""
+    g = env["vm"]
+    later = g.last_tick()
+    g.qmp.cmd("quit")
+    g.vm.wait(timeout=30)
+    g.close()
+    env["n"] += 1
+    env["vm"] = None
+    g = Guest(env["binary"], env["guest"], env["dir"], f"l{env['n']}",
+              extra=["-loadvm", "snap1"])
+    env["vm"] = g
+    g.wait_tick_above(0)
+    t = g.ticks()
+    assert t[0][0] < later and all(ok == "ok" for _, ok in t), t
+    assert "Linux version" not in g.vm.output
 
 
 def incoming_fails(env, data, name):

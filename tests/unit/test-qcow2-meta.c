@@ -400,13 +400,15 @@ static void test_snapshots(void)
     qemu_io(path, "write -P 0x22 4M 64k");
 
     bs = open_qcow2(path);
-    g_assert_true(qcow2_snapshot_create(bs, "first", &err));
+    g_assert_true(qcow2_snapshot_create(
+        bs, &(BdrvSnapshotInfo){ .name = "first" }, &err));
     g_assert_no_error(err);
     bdrv_unref(bs);
 
     qemu_io(path, "write -P 0x33 0 64k");
     bs = open_qcow2(path);
-    g_assert_true(qcow2_snapshot_create(bs, "second", &err));
+    g_assert_true(qcow2_snapshot_create(
+        bs, &(BdrvSnapshotInfo){ .name = "second" }, &err));
     g_assert_no_error(err);
     n = qcow2_snapshot_list(bs, &list);
     g_assert_cmpint(n, ==, 2);
@@ -510,7 +512,8 @@ static void test_snapshots_from_qemu(void)
     g_free(list);
 
     /* our new snapshot gets the next id */
-    g_assert_true(qcow2_snapshot_create(bs, "gamma", &err));
+    g_assert_true(qcow2_snapshot_create(
+        bs, &(BdrvSnapshotInfo){ .name = "gamma" }, &err));
     g_assert_no_error(err);
     g_assert_cmpstr(qstate(bs)->snapshots[2].id_str, ==, "3");
     /* applying alpha takes the disk back to 4M */
@@ -546,7 +549,8 @@ static void test_snapshot_then_driver_writes(void)
     make_image(path, "cluster_size=4096", "2M");
     qemu_io(path, "write -P 0x41 0 128k");
     bs = open_qcow2(path);
-    g_assert_true(qcow2_snapshot_create(bs, "before", &err));
+    g_assert_true(qcow2_snapshot_create(
+        bs, &(BdrvSnapshotInfo){ .name = "before" }, &err));
     g_assert_no_error(err);
     memset(buf, 0x42, 128 * 1024);
     g_assert_cmpint(bdrv_pwrite(bs, 4096, buf, 8192), ==, 0);
@@ -628,7 +632,8 @@ static void test_snapshots_v2(void)
     make_image(path, "compat=0.10", "4M");
     qemu_io(path, "write -P 0x31 0 128k");
     bs = open_qcow2(path);
-    g_assert_true(qcow2_snapshot_create(bs, "v2snap", &err));
+    g_assert_true(qcow2_snapshot_create(
+        bs, &(BdrvSnapshotInfo){ .name = "v2snap" }, &err));
     g_assert_no_error(err);
     bdrv_unref(bs);
     qemu_io(path, "write -P 0x32 0 64k");
