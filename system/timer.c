@@ -455,6 +455,13 @@ void timers_init(void)
      */
     g_source_set_can_recurse(timer_source, TRUE);
     g_source_attach(timer_source, NULL);
+    /* guest time starts at 0 with the process, as QEMU's does (info
+     * snapshots shows it as VM CLOCK) */
+    if (!vclock.stopped && !vclock.manual) {
+        vclock_write_begin();
+        VSET(offset, host_clock_ns(CLOCK_MONOTONIC));
+        vclock_write_end();
+    }
     armed_deadline = -1;
     timers_rearm();
 }
