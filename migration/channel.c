@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -147,8 +148,50 @@ static bool unix_addr(const char *path, struct sockaddr_un *sa,
     return true;
 }
 
+/*
+ * A tcp connect(), but a migrate_cancel meanwhile (*cancel) ends the wait:
+ * a host that never answers would hold a blocking connect for minutes.
+ */
+static int connect_cancellable(int fd, const struct sockaddr *sa,
+                               socklen_t len, volatile bool *cancel)
+{
+    int flags = fcntl(fd, F_GETFL), err = 0;
+    socklen_t err_len = sizeof(err);
+
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (connect(fd, sa, len) < 0) {
+        if (errno != EINPROGRESS) {
+            return -1;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        for (;;) {
+            int n = poll(&p, 1, 100);
+            if (n > 0) {
+                break;
+            }
+            if (n < 0 && errno != EINTR) {
+                return -1;
+            }
+            if (cancel && *cancel) {
+                errno = ECANCELED;
+                return -1;
+            }
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) < 0) {
+            return -1;
+        }
+        if (err) {
+            errno = err;
+            return -1;
+        }
+    }
+    fcntl(fd, F_SETFL, flags);
+    return 0;
+}
+
 /* tcp or unix; listen: bind and listen instead of connecting. */
-static int socket_open(const MigUri *u, bool listen_, GError **errp)
+static int socket_open(const MigUri *u, bool listen_, volatile bool *cancel,
+                       GError **errp)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
     struct sockaddr_un sun;
@@ -193,7 +236,8 @@ static int socket_open(const MigUri *u, bool listen_, GError **errp)
         }
         if (listen_ ? bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
                       listen(fd, 1) == 0
-                    : connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+                    : connect_cancellable(fd, ai->ai_addr, ai->ai_addrlen,
+                                          cancel) == 0) {
             break;
         }
         err = errno;
@@ -247,13 +291,14 @@ static MigChannel *file_open(const MigUri *u, bool source, GError **errp)
     return channel_new(fd, false);
 }
 
-MigChannel *mig_channel_connect(const MigUri *u, GError **errp)
+MigChannel *mig_channel_connect(const MigUri *u, volatile bool *cancel,
+                                GError **errp)
 {
     ignore_sigpipe();
     switch (u->transport) {
     case MIG_TCP:
     case MIG_UNIX: {
-        int fd = socket_open(u, false, errp);
+        int fd = socket_open(u, false, cancel, errp);
         return fd < 0 ? NULL : channel_new(fd, true);
     }
     case MIG_EXEC:
@@ -284,7 +329,7 @@ MigListener *mig_listener_new(const MigUri *u, GError **errp)
     switch (u->transport) {
     case MIG_TCP:
     case MIG_UNIX:
-        l->fd = socket_open(u, true, errp);
+        l->fd = socket_open(u, true, NULL, errp);
         break;
     case MIG_EXEC:
         l->ready = exec_open(u, false, errp);

@@ -57,8 +57,10 @@ typedef struct MigChannel {
     uint64_t rw_pos;            /* where the next bytes go or come from */
 } MigChannel;
 
-/* Source side: connects (tcp, unix), spawns (exec) or creates (file). */
-MigChannel *mig_channel_connect(const MigUri *u, GError **errp);
+/* Source side: connects (tcp, unix; *cancel set meanwhile makes it give
+ * up), spawns (exec) or creates (file). */
+MigChannel *mig_channel_connect(const MigUri *u, volatile bool *cancel,
+                                GError **errp);
 /*
  * Destination side, in two steps so that a listening socket exists (and
  * its errors are reported) before the caller goes on: listen opens the

@@ -415,6 +415,9 @@ static bool stop_and_copy(MigChannel *c, MigRamCounts *counts,
         return false;
     }
     update_stats(pending_pages(), counts);
+    /* max-bandwidth spares the host while the guest runs; stopped, every
+     * millisecond is downtime, so the rest goes at full speed (as QEMU) */
+    c->max_bandwidth = 0;
     if (!mig_stream_finish(c, &mig.ram, counts, mig.devices, mig.cpus,
                            errp)) {
         return false;
@@ -446,7 +449,7 @@ static bool migrate_run(GError **errp)
 {
     Machine *m = machine_current();
     MigRamCounts counts = { 0 };
-    MigChannel *c = mig_channel_connect(&mig.uri, errp);
+    MigChannel *c = mig_channel_connect(&mig.uri, &mig.cancel, errp);
 
     if (!c) {
         return false;

@@ -1383,7 +1383,10 @@ static void hmp_info(HmpContext *ctx, const HmpArgs *a, GString *out);
     {                                                                     \
         fn(a->rest, out);                                                 \
     }
-HMP_REST_WRAPPER(hmp_migrate)
+static void hmp_migrate_cmd(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    hmp_migrate(ctx, a->rest, out);
+}
 HMP_REST_WRAPPER(hmp_migrate_cancel)
 HMP_REST_WRAPPER(hmp_migrate_incoming)
 HMP_REST_WRAPPER(hmp_migrate_set_parameter)
@@ -1415,8 +1418,8 @@ static const HmpCommand hmp_commands[] = {
     { "loadvm", "tag", "restore a VM snapshot from its tag", ARGS_REST,
       hmp_loadvm_cmd },
     { "migrate", "[-d] uri", "migrate to URI (tcp:HOST:PORT, unix:PATH, "
-      "exec:CMD, file:PATH); returns at once (-d accepted)", ARGS_REST,
-      hmp_migrate_cmd },
+      "exec:CMD, file:PATH); -d: return at once (info migrate follows it)",
+      ARGS_REST, hmp_migrate_cmd },
     { "migrate_cancel", "", "cancel the current VM migration", ARGS_NONE,
       hmp_migrate_cancel_cmd },
     { "migrate_incoming", "uri", "continue an incoming migration from an "

@@ -42,18 +42,38 @@ static GStrv words(const char *rest, guint *n)
     return (GStrv)g_ptr_array_free(w, FALSE);
 }
 
+/* The end of a migrate without -d: QEMU prints only a failure. */
+static bool migrate_ended(GString *out)
+{
+    json_t *r = call("query-migrate", NULL, out);
+    const char *status = json_string_value(json_object_get(r, "status"));
+    const char *desc = json_string_value(json_object_get(r, "error-desc"));
+    bool ended = !r || !status || (strcmp(status, "setup") &&
+                                   strcmp(status, "active") &&
+                                   strcmp(status, "cancelling"));
+
+    if (ended && desc) {
+        g_string_append_printf(out, "%s\n", desc);
+    }
+    json_decref(r);
+    return ended;
+}
+
 /*
- * migrate [-d] URI. QEMU's HMP waits for the end without -d; here the
- * command always returns at once ("info migrate" follows it).
+ * migrate [-d] URI. Without -d the monitor holds its prompt until the
+ * migration ends, as QEMU's does; QMP's human-monitor-command cannot, and
+ * says so.
  */
-void hmp_migrate(const char *rest, GString *out)
+void hmp_migrate(HmpContext *ctx, const char *rest, GString *out)
 {
     guint n;
     g_auto(GStrv) w = words(rest, &n);
     const char *uri = NULL;
+    bool detach = false;
 
     for (guint i = 0; i < n; i++) {
         if (!strcmp(w[i], "-d")) {
+            detach = true;
             continue;
         }
         if (w[i][0] == '-' || uri) {
@@ -66,7 +86,18 @@ void hmp_migrate(const char *rest, GString *out)
         g_string_append(out, "usage: migrate [-d] uri\n");
         return;
     }
-    json_decref(call("migrate", json_pack("{s:s}", "uri", uri), out));
+    json_t *r = call("migrate", json_pack("{s:s}", "uri", uri), out);
+    if (!r || detach) {
+        json_decref(r);
+        return;
+    }
+    json_decref(r);
+    if (ctx->can_wait) {
+        ctx->wait = migrate_ended;
+    } else {
+        g_string_append(out, "terminal does not allow synchronous "
+                        "migration, continuing detached\n");
+    }
 }
 
 void hmp_migrate_cancel(const char *rest, GString *out)

@@ -27,6 +27,9 @@ typedef struct HmpMonitor {
     bool connected;         /* a peer is there (OPENED, not yet CLOSED) */
     bool focused;           /* on a mux: the input is ours */
     bool greeted;           /* the banner went out to this peer */
+    /* a command is waiting (ctx.wait): input is held, no prompt */
+    guint wait_source;
+    GByteArray *held;
 } HmpMonitor;
 
 static GPtrArray *hmp_monitors;
@@ -82,9 +85,47 @@ static void run_line(HmpMonitor *mon, const char *line, GString *echo)
     g_string_free(out, TRUE);
 }
 
+/* Input that arrives while a command waits, bounded against a client
+ * that types on and on. */
+#define HMP_HELD_MAX 65536
+
 static int hmp_can_receive(void *opaque)
 {
-    return 4096;    /* commands run at once: the monitor is never full */
+    return 4096;    /* input is taken at once, run or held */
+}
+
+static void hmp_receive(void *opaque, const uint8_t *buf, int len);
+
+static gboolean wait_poll(gpointer opaque)
+{
+    HmpMonitor *mon = opaque;
+    GString *out = g_string_new(NULL);
+
+    if (!mon->ctx.wait(out)) {
+        g_string_free(out, TRUE);
+        return G_SOURCE_CONTINUE;
+    }
+    mon->ctx.wait = NULL;
+    mon->wait_source = 0;
+    readline_show_prompt(&mon->rl, out);
+    write_text(mon, out->str, out->len);
+    g_string_free(out, TRUE);
+    /* what was typed meanwhile runs now */
+    GByteArray *held = g_steal_pointer(&mon->held);
+    if (held) {
+        hmp_receive(mon, held->data, held->len);
+        g_byte_array_unref(held);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void hold_input(HmpMonitor *mon, const uint8_t *buf, int len)
+{
+    if (!mon->held) {
+        mon->held = g_byte_array_new();
+    }
+    len = MIN((guint)len, HMP_HELD_MAX - mon->held->len);
+    g_byte_array_append(mon->held, buf, len);
 }
 
 static void hmp_receive(void *opaque, const uint8_t *buf, int len)
@@ -93,6 +134,10 @@ static void hmp_receive(void *opaque, const uint8_t *buf, int len)
     GString *echo = g_string_new(NULL);
 
     for (int i = 0; i < len; i++) {
+        if (mon->ctx.wait) {
+            hold_input(mon, buf + i, len - i);
+            break;
+        }
         switch (readline_feed(&mon->rl, buf[i], echo)) {
         case READLINE_MORE:
             continue;
@@ -104,6 +149,11 @@ static void hmp_receive(void *opaque, const uint8_t *buf, int len)
                                    "(at most %d characters)\n",
                                    READLINE_LINE_MAX - 1);
             break;
+        }
+        if (mon->ctx.wait) {
+            /* the prompt comes back when the command ends */
+            mon->wait_source = g_timeout_add(100, wait_poll, mon);
+            continue;
         }
         /* after quit, no prompt: the process is going away */
         if (!mon->ctx.quit_requested) {
@@ -131,6 +181,7 @@ static void hmp_event(void *opaque, ChardevEvent ev)
     case CHR_EVENT_CLOSED:
         mon->connected = false;
         readline_reset(&mon->rl);
+        g_clear_pointer(&mon->held, g_byte_array_unref);
         break;
     case CHR_EVENT_MUX_IN:
         mon->focused = true;
@@ -171,6 +222,7 @@ bool monitor_new_hmp(Chardev *chr, GError **errp)
     mon = g_new0(HmpMonitor, 1);
     mon->chr = chr;
     mon->on_mux = chardev_is_mux(chr);
+    mon->ctx.can_wait = true;
     readline_init(&mon->rl, HMP_PROMPT);
     chardev_set_output_limit(chr, HMP_OUTPUT_LIMIT);
     /* hears OPENED at once if the peer is there already (stdio) */
@@ -187,6 +239,12 @@ void hmp_cleanup_all(void)
     for (guint i = 0; hmp_monitors && i < hmp_monitors->len; i++) {
         HmpMonitor *mon = g_ptr_array_index(hmp_monitors, i);
         chardev_set_handlers(mon->chr, NULL, mon);
+        if (mon->wait_source) {
+            g_source_remove(mon->wait_source);
+        }
+        if (mon->held) {
+            g_byte_array_unref(mon->held);
+        }
         readline_free(&mon->rl);
         g_free(mon);
     }
