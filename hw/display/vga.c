@@ -566,73 +566,6 @@ void vga_common_reset(VGACommonState *s)
 /* ---- migration ---- */
 
 /*
- * VRAM goes as a count of 64 KiB chunks, each a state of its own (the
- * shape of a custom field with a description, which -dump-vmstate shows).
- */
-#define VRAM_CHUNK  0x10000
-
-typedef struct VRAMChunk {
-    uint8_t data[VRAM_CHUNK];
-} VRAMChunk;
-
-static const VMStateField vram_chunk_fields[] = {
-    VMSTATE_BUFFER(data, VRAMChunk),
-    VMSTATE_END_OF_LIST(),
-};
-
-static const VMStateDescription vmstate_vram_chunk = {
-    .name = "vga-vram-chunk",
-    .version_id = 1,
-    .minimum_version_id = 1,
-    .fields = vram_chunk_fields,
-};
-
-static bool vram_save(GByteArray *out, void *opaque, GError **errp)
-{
-    VGACommonState *s = opaque;
-    uint32_t n = s->vram_size / VRAM_CHUNK;
-
-    vmstate_put_u32(out, n);
-    for (uint32_t i = 0; i < n; i++) {
-        if (!vmstate_save_state(out, &vmstate_vram_chunk,
-                                s->vram_ptr + i * VRAM_CHUNK, errp)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool vram_load(VMStateReader *in, void *opaque, GError **errp)
-{
-    VGACommonState *s = opaque;
-    uint32_t n;
-
-    if (!vmstate_get_u32(in, &n, errp)) {
-        return false;
-    }
-    if (n != s->vram_size / VRAM_CHUNK) {
-        g_set_error(errp, VIREO_ERROR, 0, "VGA RAM of %u x 64 KiB in the "
-                    "stream, the device has %u", n,
-                    s->vram_size / VRAM_CHUNK);
-        return false;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (!vmstate_load_state(in, &vmstate_vram_chunk,
-                                s->vram_ptr + i * VRAM_CHUNK, errp)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static const VMStateInfo vram_info = {
-    .name = "vga-vram",
-    .save = vram_save,
-    .load = vram_load,
-    .vmsd = &vmstate_vram_chunk,
-};
-
-/*
  * Indices come back masked the way the port writes mask them, so that
  * every later access stays inside its register file; the VBE geometry is
  * recomputed by the caller (vbe fixup), never taken from the stream.
@@ -681,7 +614,7 @@ static const VMStateField vga_fields[] = {
     VMSTATE_UINT8(pel_mask, VGACommonState),
     VMSTATE_UINT16(vbe_index, VGACommonState),
     VMSTATE_UINT16_ARRAY(vbe_regs, VGACommonState),
-    VMSTATE_CUSTOM("vram", vram_info),
+    /* VRAM is a RAM block: it travels with RAM, pages dirtied and all */
     VMSTATE_END_OF_LIST(),
 };
 
