@@ -1575,6 +1575,23 @@ void blk_drain(BlockBackend *blk)
     }
 }
 
+bool blk_drain_flush_all(GError **errp)
+{
+    blk_drain(NULL);
+    for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
+        if (!blk_is_inserted(blk)) {
+            continue;
+        }
+        int ret = blk_flush(blk);
+        if (ret < 0) {
+            g_set_error(errp, VIREO_ERROR, 0, "flushing drive '%s': %s",
+                        blk_name(blk), g_strerror(-ret));
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- synchronous ---- */
 
 static int blk_sync(BlockBackend *blk, BlockOp op, int64_t offset,

@@ -232,23 +232,6 @@ static uint64_t ram_sync(void)
 
 /* ---- stop and copy (main loop) ---- */
 
-static bool flush_disks(GError **errp)
-{
-    blk_drain(NULL);
-    for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
-        if (!blk_is_inserted(blk)) {
-            continue;
-        }
-        int ret = blk_flush(blk);
-        if (ret < 0) {
-            g_set_error(errp, VIREO_ERROR, 0, "flushing drive '%s': %s",
-                        blk_name(blk), g_strerror(-ret));
-            return false;
-        }
-    }
-    return true;
-}
-
 static void stop_and_save_main(void *data)
 {
     Machine *m = machine_current();
@@ -264,7 +247,7 @@ static void stop_and_save_main(void *data)
     mig.stopped = true;
     /* requests in flight finish here, their data lands in RAM before the
      * last sync, and the images hold every write the guest saw complete */
-    if (!flush_disks(errp)) {
+    if (!blk_drain_flush_all(errp)) {
         return;
     }
     /* QEMU's handover: the destination takes the images over once it has

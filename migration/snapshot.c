@@ -122,31 +122,21 @@ static bool disks_named(SnapDisks *d, const char *vmstate,
     return true;
 }
 
+/* need_vmstate: QMP's device list comes with the disk for the state */
 static bool disks_get(SnapDisks *d, const char *vmstate,
-                      const char *const *devices, GError **errp)
+                      const char *const *devices, bool need_vmstate,
+                      GError **errp)
 {
+    if (devices && need_vmstate && !vmstate) {
+        g_set_error(errp, VIREO_ERROR, 0, "a device list needs the vmstate "
+                    "device");
+        return false;
+    }
     if (!usable_now(errp) ||
         !(devices ? disks_named(d, vmstate, devices, errp)
                   : disks_all(d, errp))) {
         disks_clear(d);
         return false;
-    }
-    return true;
-}
-
-/* Requests in flight end and every write the guest saw complete is in
- * the images. */
-static bool disks_quiesce(SnapDisks *d, GError **errp)
-{
-    blk_drain(NULL);
-    for (guint i = 0; i < d->blks->len; i++) {
-        BlockBackend *blk = d->blks->pdata[i];
-        int ret = blk_flush(blk);
-        if (ret < 0) {
-            g_set_error(errp, VIREO_ERROR, 0, "flushing '%s': %s",
-                        blk_name(blk), g_strerror(-ret));
-            return false;
-        }
     }
     return true;
 }
@@ -286,7 +276,8 @@ static bool save_stopped(SnapDisks *d, const char *name, bool overwrite,
             }
         }
     }
-    if (!disks_quiesce(d, errp) || (overwrite && !delete_on(d, name, errp))) {
+    if (!blk_drain_flush_all(errp) ||
+        (overwrite && !delete_on(d, name, errp))) {
         return false;
     }
     if (!vmstate_save(d->vmstate, &vm_size, errp)) {
@@ -301,12 +292,7 @@ bool snapshot_save(const char *name, bool overwrite, const char *vmstate,
 {
     SnapDisks d = { 0 };
 
-    if (devices && !vmstate) {
-        g_set_error(errp, VIREO_ERROR, 0, "a device list needs the vmstate "
-                    "device");
-        return false;
-    }
-    if (!disks_get(&d, vmstate, devices, errp)) {
+    if (!disks_get(&d, vmstate, devices, true, errp)) {
         return false;
     }
     Machine *m = machine_current();
@@ -328,12 +314,7 @@ bool snapshot_load(const char *name, const char *vmstate,
     Machine *m = machine_current();
     bool ok = false;
 
-    if (devices && !vmstate) {
-        g_set_error(errp, VIREO_ERROR, 0, "a device list needs the vmstate "
-                    "device");
-        return false;
-    }
-    if (!disks_get(&d, vmstate, devices, errp)) {
+    if (!disks_get(&d, vmstate, devices, true, errp)) {
         return false;
     }
     for (guint i = 0; i < d.blks->len; i++) {
@@ -351,7 +332,7 @@ bool snapshot_load(const char *name, const char *vmstate,
     }
     RunState prev = runstate_get();
     vm_stop(m, RUN_STATE_RESTORE_VM);
-    if (!disks_quiesce(&d, errp)) {
+    if (!blk_drain_flush_all(errp)) {
         goto resume;    /* nothing changed yet */
     }
     runstate_set(RUN_STATE_RESTORE_VM);
@@ -390,7 +371,7 @@ bool snapshot_delete(const char *name, const char *const *devices,
 {
     SnapDisks d = { 0 };
 
-    if (!disks_get(&d, NULL, devices, errp)) {
+    if (!disks_get(&d, NULL, devices, false, errp)) {
         return false;
     }
     bool ok = delete_on(&d, name, errp);
@@ -417,7 +398,7 @@ void snapshot_info(GString *out)
     BdrvSnapshotInfo *sns;
     int total = 0;
 
-    if (!disks_get(&d, NULL, NULL, &err)) {
+    if (!disks_get(&d, NULL, NULL, false, &err)) {
         g_string_append_printf(out, "%s\n", err->message);
         return;
     }

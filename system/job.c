@@ -109,8 +109,9 @@ bool job_start(const char *id, const char *type, JobRunFunc *fn,
     bool valid = id_valid(id), in_use = valid && job_find(id);
 
     if (!valid || in_use) {
-        g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC, in_use
-                    ? "Job ID '%s' already in use" : "Invalid job ID '%s'", id);
+        g_set_error(errp, QMP_ERROR, QMP_ERROR_GENERIC,
+                    in_use ? "Job ID '%s' already in use"
+                           : "Invalid job ID '%s'", id);
         if (free) {
             free(opaque);
         }

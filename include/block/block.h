@@ -269,6 +269,10 @@ unsigned blk_in_flight(BlockBackend *blk);
 /* Runs the main context until every request of blk (NULL: of every
  * backend) has completed. Main thread, big lock held. */
 void blk_drain(BlockBackend *blk);
+/* Drains every backend and flushes each image to the host's disk: what a
+ * stopped VM's disks must be before its state is saved (migration,
+ * savevm). The error names the drive. */
+bool blk_drain_flush_all(GError **errp);
 
 /*
  * Synchronous I/O for loaders, tools and tests, in the calling thread:
