@@ -20,6 +20,7 @@ PACKAGES=(
     python3 python3-pytest python3-pytest-xdist
     cpio gzip xz-utils zstd busybox-static kmod e2fsprogs
     clang
+    gdb # the gdb stub tests drive the real gdb
 )
 # for tests/bench: the QEMU that Vireo is measured against
 if [ "${VIREO_WITH_QEMU:-0}" = 1 ]; then
