@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gdbstub/gdbstub.h"
 #include "hmp-priv.h"
 #include "hw/device.h"
 #include "monitor/monitor.h"
@@ -1374,6 +1375,28 @@ static void hmp_change(HmpContext *ctx, const HmpArgs *a, GString *out)
     g_ptr_array_free(w, TRUE);
 }
 
+/* gdbserver [device]: QEMU's messages */
+static void hmp_gdbserver(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_autofree char *dev = g_strstrip(g_strdup(a->rest ? a->rest : ""));
+    GError *err = NULL;
+
+    if (!*dev) {
+        g_free(dev);
+        dev = g_strdup(GDBSTUB_DEFAULT_DEVICE);
+    }
+    if (!gdbserver_start(dev, &err)) {
+        g_string_append_printf(out, "Could not open gdbserver on device "
+                               "'%s'\n", dev);
+        g_error_free(err);
+    } else if (!strcmp(dev, "none")) {
+        g_string_append(out, "Disabled gdbserver\n");
+    } else {
+        g_string_append_printf(out, "Waiting for gdb connection on device "
+                               "'%s'\n", dev);
+    }
+}
+
 static void hmp_help(HmpContext *ctx, const HmpArgs *a, GString *out);
 static void hmp_info(HmpContext *ctx, const HmpArgs *a, GString *out);
 
@@ -1410,6 +1433,8 @@ static const HmpCommand hmp_commands[] = {
     { "expire_password", "protocol time", "set the expiry of a remote "
       "display's password (time: now, never, +secs or secs since the "
       "epoch)", ARGS_REST, hmp_expire_password },
+    { "gdbserver", "[device]", "start gdbserver on given device (default "
+      "'tcp::1234'), stop with 'none'", ARGS_REST, hmp_gdbserver },
     { "gva2gpa", "addr", "print the guest physical address corresponding "
       "to a guest virtual address", ARGS_EXPR, hmp_gva2gpa },
     { "help|?", "[cmd]", "show the help", ARGS_REST, hmp_help },

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "gdbstub/gdbstub.h"
 #include "hw/device.h"
 #include "migration/vmstate.h"
 #include "hw/loader.h"
@@ -872,6 +873,21 @@ static bool set_incoming(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+/* -gdb DEV and -s: served once the machine exists (gdbstub/). */
+static bool set_gdb(VMOptions *o, const char *arg, CmdlineAction *action,
+                    GError **errp)
+{
+    o->gdb = arg;
+    return true;
+}
+
+static bool set_gdb_default(VMOptions *o, const char *arg,
+                            CmdlineAction *action, GError **errp)
+{
+    o->gdb = GDBSTUB_DEFAULT_DEVICE;
+    return true;
+}
+
 /* -loadvm NAME: loaded once the machine exists (migration/snapshot.c). */
 static bool set_loadvm(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
@@ -977,6 +993,10 @@ static const OptionDef options[] = {
     { "no-hpet", false, set_no_hpet, "no HPET (same as -machine hpet=off)" },
     { "no-reboot", false, set_no_reboot, "exit instead of rebooting" },
     { "S", false, set_start_paused, "start paused (until QMP cont)" },
+    { "s", false, set_gdb_default, "shorthand for -gdb " GDBSTUB_DEFAULT_DEVICE },
+    { "gdb", true, set_gdb,
+      "DEV  wait for gdb on DEV (tcp:[HOST]:PORT, unix:PATH,server=on, "
+      "...)" },
     { "qmp", true, add_qmp,
       "DEV  QMP on DEV: unix:PATH,server=on,wait=off | tcp:HOST:PORT,... | "
       "stdio" },

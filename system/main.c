@@ -18,6 +18,7 @@
 #include "hw/device.h"
 #include "migration/migration.h"
 #include "migration/snapshot.h"
+#include "gdbstub/gdbstub.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 #include "system/qtest.h"
@@ -735,6 +736,9 @@ int main(int argc, char **argv)
     if (qtest_chr && !qtest_chardev_start(m, qtest_chr, o.qtest_log, &err)) {
         goto fail;
     }
+    if (o.gdb && !gdbserver_start(o.gdb, &err)) {
+        goto fail;
+    }
     netdev_foreach(warn_unused_netdev, NULL);
     o.display.vm_name = o.name;
     if (!display_init(&o.display, &err)) {
@@ -763,6 +767,7 @@ fail:
     status = 1;
 out:
     migration_shutdown();
+    gdbserver_cleanup();
     qtest_chardev_stop();
     display_cleanup();
     if (m) {

@@ -60,6 +60,7 @@ typedef struct VMOptions {
     const char *qtest_log;      /* -qtest-log FILE|none */
     const char *incoming;       /* -incoming URI|defer */
     const char *loadvm;         /* -loadvm TAG */
+    const char *gdb;            /* -gdb DEV, -s: the gdb stub's chardev */
 } VMOptions;
 
 /*
