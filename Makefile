@@ -19,6 +19,7 @@ bench: all
 	/usr/bin/python3 tests/bench/pcboot -n 3 --write
 	/usr/bin/python3 tests/bench/display -n 3 --write
 	/usr/bin/python3 tests/bench/ovmf -n 3 --write
+	/usr/bin/python3 tests/bench/migrate -n 3 --write
 
 # libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60)
 fuzz:

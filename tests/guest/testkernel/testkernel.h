@@ -232,6 +232,9 @@ void test_timer(void);
 void test_serial_irq(void);
 void action_echo(void);
 
+/* dirty.c */
+void action_dirty(void);
+
 /* power.c */
 void debug_exit(uint32_t code) __attribute__((noreturn));
 void power_off(void) __attribute__((noreturn));
