@@ -371,7 +371,6 @@ static bool std_vga_post_load(void *opaque, int version_id, GError **errp)
     if (!vga_common_post_load(s, errp)) {
         return false;
     }
-    s->vbe_regs[VBE_DISPI_INDEX_VIDEO_MEMORY_64K] = s->vram_size >> 16;
     s->vbe_regs[VBE_DISPI_INDEX_BANK] &= (s->vram_size >> 16) - 1;
     s->bank_offset = s->vbe_regs[VBE_DISPI_INDEX_BANK] << 16;
     vbe_fixup_regs(s);

@@ -577,6 +577,13 @@ bool vga_common_post_load(VGACommonState *s, GError **errp)
                     s->dac_sub_index);
         return false;
     }
+    if (s->vbe_regs[VBE_DISPI_INDEX_VIDEO_MEMORY_64K] != s->vram_size >> 16) {
+        g_set_error(errp, VIREO_ERROR, 0, "VGA RAM of %u x 64 KiB in the "
+                    "stream, the device has %u",
+                    s->vbe_regs[VBE_DISPI_INDEX_VIDEO_MEMORY_64K],
+                    s->vram_size >> 16);
+        return false;
+    }
     s->sr_index &= 7;
     s->gr_index &= 0x0f;
     s->ar_index &= 0x3f;
