@@ -14,9 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "channel.h"
+#include "util/crc32c.h"
 #include "util/opts.h"
 
 /* ---- URIs ---- */
@@ -131,7 +130,7 @@ static MigChannel *channel_new(int fd, bool is_socket)
     c->ret_fd = is_socket ? fd : -1;
     c->is_socket = is_socket;
     c->buf = g_malloc(MIG_BUF_SIZE);
-    c->crc = crc32(0, NULL, 0);
+    c->crc = 0;
     return c;
 }
 
@@ -531,7 +530,7 @@ bool mig_put(MigChannel *c, const void *data, size_t len, GError **errp)
         size_t n = MIN(len, MIG_BUF_SIZE - c->len);
         memcpy(c->buf + c->len, p, n);
         /* of the copy: a running guest may change a page being sent */
-        c->crc = crc32(c->crc, c->buf + c->len, n);
+        c->crc = crc32c(c->crc, c->buf + c->len, n);
         c->len += n;
         p += n;
         len -= n;
@@ -639,7 +638,7 @@ bool mig_get(MigChannel *c, void *data, size_t len, GError **errp)
         }
         size_t n = MIN(len, c->len - c->pos);
         memcpy(p, c->buf + c->pos, n);
-        c->crc = crc32(c->crc, p, n);
+        c->crc = crc32c(c->crc, p, n);
         c->bytes += n;
         c->pos += n;
         p += n;

@@ -1,7 +1,7 @@
 /*
  * Migration transports (QEMU's URIs): tcp:HOST:PORT, unix:PATH, exec:CMD
  * and file:PATH[,offset=N], and the byte stream over them with its running
- * CRC-32, byte counts, bandwidth limit and the return path of the socket
+ * CRC-32C, byte counts, bandwidth limit and the return path of the socket
  * transports. Private to migration/.
  */
 #ifndef MIGRATION_CHANNEL_H
@@ -42,7 +42,7 @@ typedef struct MigChannel {
     int ret_fd;         /* the return path (sockets: fd itself), or -1 */
     bool is_socket;
     GPid child;         /* exec: the command, or 0 */
-    uint32_t crc;       /* of every stream byte so far */
+    uint32_t crc;       /* CRC-32C of every stream byte so far */
     uint64_t bytes;     /* stream bytes so far */
     uint8_t *buf;       /* source: unsent bytes; dest: read ahead */
     size_t len, pos;

@@ -341,10 +341,17 @@ static void logging_on_main(void *data)
     logging_set(true);
 }
 
+/* Passes go on while each cuts what is left by a quarter or more, even
+ * once the rest fits downtime-limit: a shorter stop for a few more short
+ * passes. */
+#define MAX_EXTRA_PASSES 1
+
 /* Sends RAM in passes until the rest fits downtime-limit. */
 static bool ram_iterate(MigChannel *c, MigRamCounts *counts, GError **errp)
 {
     double bw = 0;     /* bytes per ms, measured */
+    uint64_t prev = UINT64_MAX;
+    unsigned extra = 0;
 
     if (!mig_run_on_main(logging_on_main, NULL)) {
         g_set_error(errp, VIREO_ERROR, 0, "shutting down");
@@ -364,10 +371,15 @@ static bool ram_iterate(MigChannel *c, MigRamCounts *counts, GError **errp)
             mig.expected_downtime_ms = pending * MIG_PAGE_SIZE / bw;
         }
         g_mutex_unlock(&mig.lock);
-        if (pass > 0 && (pending * MIG_PAGE_SIZE <= bw * limit ||
-                         !runstate_is_running())) {
+        bool fits = pending * MIG_PAGE_SIZE <= bw * limit;
+        bool shrinking = pending <= prev / 4 * 3 &&
+                         extra < MAX_EXTRA_PASSES;
+        if (pass > 0 && (!runstate_is_running() || !pending ||
+                         (fits && !shrinking))) {
             return true;
         }
+        extra += fits;
+        prev = pending;
         gint64 t0 = g_get_monotonic_time();
         uint64_t b0 = c->bytes;
         if (!mig_ram_send_dirty(c, &mig.ram, counts, errp) ||

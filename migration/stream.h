@@ -1,7 +1,7 @@
 /*
  * The migration stream (docs/migration.md): the header that says which VM
  * it belongs to, RAM page records, the device and vCPU sections and the
- * end marker with the CRC-32 of everything before it. Private to
+ * end marker with the CRC-32C of everything before it. Private to
  * migration/.
  */
 #ifndef MIGRATION_STREAM_H
@@ -17,7 +17,7 @@ typedef struct Machine Machine;
 typedef struct MemoryRegion MemoryRegion;
 
 #define MIG_MAGIC       "VIREOMIG"
-#define MIG_VERSION     1
+#define MIG_VERSION     2       /* 2: the end's checksum is CRC-32C */
 #define MIG_FLAG_RETURN_PATH 1u     /* the destination answers (sockets) */
 
 enum {
@@ -25,7 +25,7 @@ enum {
     MIG_REC_ZERO = 2,       /* u16 block, u64 first page, u32 count */
     MIG_REC_DEVICES = 3,    /* u32 length, vmstate_save_devices' stream */
     MIG_REC_CPUS = 4,       /* u32 length, cpus_state_save's section */
-    MIG_REC_END = 0xff,     /* u32 CRC-32 of every byte before it */
+    MIG_REC_END = 0xff,     /* u32 CRC-32C of every byte before it */
 };
 
 #define MIG_PAGE_SIZE   4096u
