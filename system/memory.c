@@ -38,15 +38,43 @@ void memory_region_init_container(MemoryRegion *mr, const char *name,
     region_init(mr, MR_CONTAINER, name, size);
 }
 
+#define HUGE_PAGE   (2u << 20)
+
+/*
+ * Anonymous memory for RAM: a mapping of exactly size bytes, which for
+ * RAM of 2 MiB or more starts on a 2 MiB boundary and asks for
+ * transparent huge pages (as QEMU's RAM does): a fault then maps 2 MiB,
+ * which is what makes filling a large guest (a migration's destination,
+ * a booting guest) cheap, and the guest's TLB misses shorter under KVM.
+ */
+static void *ram_map(uint64_t size)
+{
+    bool huge = size >= HUGE_PAGE;
+    uint64_t len = huge ? size + HUGE_PAGE : size;
+    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (p == MAP_FAILED || !huge) {
+        return p;
+    }
+    uint8_t *start = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) &
+                                 ~(uintptr_t)(HUGE_PAGE - 1));
+    uint8_t *end = start + ((size + 4095) & ~4095ull);
+    if (start > p) {
+        munmap(p, start - p);
+    }
+    if (p + len > end) {
+        munmap(end, p + len - end);
+    }
+    madvise(start, size, MADV_HUGEPAGE);    /* a hint: failure is fine */
+    return start;
+}
+
 bool memory_region_init_ram(MemoryRegion *mr, const char *name, uint64_t size,
                             GError **errp)
 {
-    void *p = MAP_FAILED;
+    void *p = size ? ram_map(size) : MAP_FAILED;
 
-    if (size) {
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    }
     if (p == MAP_FAILED) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "cannot allocate %" G_GUINT64_FORMAT
