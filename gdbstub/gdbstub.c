@@ -2,14 +2,17 @@
  * The gdb stub: gdb's remote serial protocol on a character device (-s,
  * -gdb DEV, HMP gdbserver). One client at a time; each vCPU is a thread
  * (ids 1..N). gdb attaching stops the VM; `continue` runs it and the stop
- * that follows (Ctrl-C, the monitor's stop) is reported as SIGINT.
- * Registers come from the vCPU's state snapshot (target/x86/gdb.c) and
- * memory is read and written through a page walk in the vCPU's current
- * mode, or physically after `maint packet Qqemu.PhyMemMode:1`.
+ * that follows is reported: SIGTRAP with the vCPU and the breakpoint or
+ * watchpoint that fired (system/debug.c, made to happen by the
+ * accelerator), or SIGINT (Ctrl-C, the monitor's stop). Registers come
+ * from the vCPU's state snapshot (target/x86/gdb.c) and memory is read
+ * and written through a page walk in the vCPU's current mode, or
+ * physically after `maint packet Qqemu.PhyMemMode:1`.
  *
  * Every packet is hostile input: lengths are bounded, numbers checked, and
  * anything unknown gets the empty reply that tells gdb so.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "chardev/char.h"
@@ -17,6 +20,7 @@
 #include "gdbstub/packet.h"
 #include "hw/i386/x86.h"
 #include "monitor/monitor.h"
+#include "system/debug.h"
 #include "system/memory.h"
 #include "system/runstate.h"
 #include "system/vm.h"
@@ -33,6 +37,7 @@ typedef struct GdbServer {
     bool no_ack;            /* QStartNoAckMode agreed */
     GString *last;          /* the last packet sent, for a NAK */
     int g_cpu;              /* Hg: the thread g, p, m, M read */
+    int c_cpu;              /* Hc: the thread s steps */
     bool running;           /* gdb let the VM run: report its next stop */
     bool phys;              /* Qqemu.PhyMemMode: addresses are physical */
     VMStateChangeEntry *vm_change;
@@ -66,6 +71,29 @@ static void reply_stop(GdbServer *s, int sig)
     reply(s, t);
 }
 
+/* The stop a breakpoint, watchpoint or step made: SIGTRAP, the vCPU
+ * (which gdb and its g, m then look at) and the reason. */
+static void reply_debug_stop(GdbServer *s, const GuestDebugHit *hit)
+{
+    static const char *const watch[] = {
+        [DEBUG_WP_WRITE] = "watch", [DEBUG_WP_READ] = "rwatch",
+        [DEBUG_WP_ACCESS] = "awatch",
+    };
+    GString *t = g_string_new(NULL);
+
+    s->g_cpu = s->c_cpu = hit->cpu;
+    g_string_printf(t, "T05thread:%02x;", hit->cpu + 1);
+    if (hit->why == DEBUG_STOP_WATCH) {
+        g_string_append_printf(t, "%s:%" PRIx64 ";", watch[hit->point.type],
+                               hit->point.addr);
+    } else if (hit->why == DEBUG_STOP_BREAK) {
+        g_string_append(t, hit->point.type == DEBUG_BP_SW ? "swbreak:;"
+                                                          : "hwbreak:;");
+    }
+    reply_gstr(s, t);
+    g_string_free(t, TRUE);
+}
+
 /* ---- the VM ---- */
 
 static Machine *machine(void)
@@ -80,21 +108,60 @@ static CPUState *thread_cpu(int64_t tid)
     return m && tid >= 1 && tid <= m->ncpus ? m->cpus[tid - 1] : NULL;
 }
 
-/* The VM stopped while gdb waited for it: tell gdb (SIGINT, as QEMU). */
+/*
+ * Changes the machine's debug set, the vCPUs parked around it (a client
+ * may send Z while the VM runs).
+ */
+static bool debug_change(bool (*fn)(Machine *m, void *arg, GError **errp),
+                         void *arg, GError **errp)
+{
+    Machine *m = machine();
+    bool was_running = vcpus_inspect_begin(m);
+    bool ok = fn(m, arg, errp);
+
+    vcpus_inspect_end(m, was_running);
+    return ok;
+}
+
+static bool do_clear(Machine *m, void *arg, GError **errp)
+{
+    guest_debug_clear(m);
+    return true;
+}
+
+static bool do_step(Machine *m, void *arg, GError **errp)
+{
+    return guest_debug_set_step(m, *(int *)arg, errp);
+}
+
+/* The VM stopped while gdb waited for it: tell gdb why. */
 static void vm_changed(void *opaque, bool running)
 {
     GdbServer *s = opaque;
 
-    if (!running && s->running && s->connected) {
-        s->running = false;
-        reply_stop(s, 2);
+    if (running || !s->running || !s->connected) {
+        return;
+    }
+    s->running = false;
+    /* the vCPUs are parked: a step is over whatever stopped the VM */
+    guest_debug_set_step(machine(), -1, NULL);
+    if (runstate_get() == RUN_STATE_DEBUG) {
+        reply_debug_stop(s, guest_debug_last_hit());
+    } else {
+        reply_stop(s, 2);   /* SIGINT, as QEMU */
     }
 }
 
-static void resume(GdbServer *s)
+/* Runs the VM, vCPU step (or -1) single-stepping. */
+static void resume(GdbServer *s, int step)
 {
     g_autoptr(GError) err = NULL;
 
+    if (!debug_change(do_step, &step, &err)) {
+        g_autofree char *r = g_strdup_printf("E.%s", err->message);
+        reply(s, r);
+        return;
+    }
     s->running = true;
     if (!runstate_is_running() && !vm_start(machine(), &err)) {
         /* it cannot run (shut down, migrating): say it stopped */
@@ -233,6 +300,112 @@ static void cmd_read_reg(GdbServer *s, const char *p)
     g_string_free(out, TRUE);
 }
 
+/* Writes the registers gdb changed into the vCPU (parked: gdb only
+ * writes registers of a stopped VM; a running one is refused). */
+static void set_regs(GdbServer *s, const X86CoreRegs *r)
+{
+    Machine *m = machine();
+    g_autoptr(GError) err = NULL;
+
+    if (runstate_is_running()) {
+        reply(s, "E16");
+    } else if (!m->accel->vcpu_set_regs ||
+               !m->accel->vcpu_set_regs(m->cpus[s->g_cpu], r, &err)) {
+        reply(s, "E14");
+    } else {
+        reply(s, "OK");
+    }
+}
+
+/* P n=HEX */
+static void cmd_write_reg(GdbServer *s, const char *p)
+{
+    X86CPUSnapshot snap;
+    X86CoreRegs r;
+    uint64_t n;
+    const char *end;
+
+    if (!gdb_parse_hex(p, &end, &n) || *end != '=' || n > INT32_MAX) {
+        reply(s, "E22");
+        return;
+    }
+    if (!snapshot(s, &snap)) {
+        reply(s, "E14");
+        return;
+    }
+    x86_gdb_core_regs(&snap, &r);
+    p = end + 1;
+    if (!x86_gdb_write_register(&snap, &r, n, &p, p + strlen(p)) || *p) {
+        reply(s, "E22");
+        return;
+    }
+    set_regs(s, &r);
+}
+
+/* G HEX: every register, in the g packet's layout */
+static void cmd_write_regs(GdbServer *s, const char *p)
+{
+    X86CPUSnapshot snap;
+    X86CoreRegs r;
+    const char *end = p + strlen(p);
+
+    if (!snapshot(s, &snap)) {
+        reply(s, "E14");
+        return;
+    }
+    x86_gdb_core_regs(&snap, &r);
+    for (int n = 0; n < x86_gdb_register_count(); n++) {
+        if (!x86_gdb_write_register(&snap, &r, n, &p, end)) {
+            reply(s, "E22");
+            return;
+        }
+    }
+    if (*p) {
+        reply(s, "E22");
+        return;
+    }
+    set_regs(s, &r);
+}
+
+/* ---- breakpoints and watchpoints ---- */
+
+typedef struct PointArgs {
+    bool insert;
+    GuestDebugType type;
+    uint64_t addr, len;
+} PointArgs;
+
+static bool do_point(Machine *m, void *arg, GError **errp)
+{
+    PointArgs *a = arg;
+
+    return a->insert
+        ? guest_debug_insert(m, a->type, a->addr, a->len, errp)
+        : guest_debug_remove(m, a->type, a->addr, a->len, errp);
+}
+
+/* Z/z TYPE,ADDR,KIND[;conditions]: conditions are gdb's own business */
+static void cmd_point(GdbServer *s, const char *p)
+{
+    PointArgs a = { .insert = *p == 'Z' };
+    uint64_t type;
+    const char *end;
+    g_autoptr(GError) err = NULL;
+
+    if (!gdb_parse_hex(p + 1, &end, &type) || *end != ',' ||
+        !addr_len(end + 1, &end, &a.addr, &a.len) ||
+        (*end && *end != ';')) {
+        reply(s, "E22");
+        return;
+    }
+    if (type > DEBUG_WP_ACCESS) {
+        reply(s, "");   /* a kind we do not know: gdb uses another */
+        return;
+    }
+    a.type = type;
+    reply(s, debug_change(do_point, &a, &err) ? "OK" : "E22");
+}
+
 /* ---- threads ---- */
 
 static void cmd_set_thread(GdbServer *s, const char *p)
@@ -256,6 +429,8 @@ static void cmd_set_thread(GdbServer *s, const char *p)
     }
     if (*p == 'g') {
         s->g_cpu = tid > 0 ? tid - 1 : 0;
+    } else {
+        s->c_cpu = tid > 0 ? tid - 1 : 0;
     }
     reply(s, "OK");
 }
@@ -357,7 +532,7 @@ static void cmd_query(GdbServer *s, const char *p)
     if (g_str_has_prefix(p, "qSupported")) {
         g_autofree char *r = g_strdup_printf(
             "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;"
-            "vContSupported+", GDB_PACKET_MAX);
+            "vContSupported+;swbreak+;hwbreak+", GDB_PACKET_MAX);
         reply(s, r);
     } else if (!strcmp(p, "QStartNoAckMode")) {
         reply(s, "OK");
@@ -388,18 +563,45 @@ static void cmd_query(GdbServer *s, const char *p)
     }
 }
 
-/* vCont;ACTION[:TID]... — continue only, for now */
+/*
+ * vCont;ACTION[:TID]...: c and C continue, s and S step one thread (the
+ * others, whatever their action, run meanwhile: the VM runs as a whole,
+ * as with QEMU). The signal of C and S is not the guest's: ignored.
+ */
 static void cmd_vcont(GdbServer *s, const char *p)
 {
+    int step = -1;
+
     if (!strcmp(p, "?")) {
-        reply(s, "vCont;c;C");
+        reply(s, "vCont;c;C;s;S");
         return;
     }
-    if (*p != ';' || (p[1] != 'c' && p[1] != 'C')) {
+    if (*p != ';') {
         reply(s, "E22");
         return;
     }
-    resume(s);
+    g_auto(GStrv) actions = g_strsplit(p + 1, ";", 0);
+    for (int i = 0; actions[i]; i++) {
+        char *a = actions[i], *colon = strchr(a, ':');
+        int64_t tid = -1;
+
+        if (!strchr("cCsS", a[0]) || !a[0]) {
+            reply(s, "E22");
+            return;
+        }
+        if (colon) {
+            char *end;
+            tid = g_ascii_strtoll(colon + 1, &end, 16);
+            if (*end || end == colon + 1 || (tid > 0 && !thread_cpu(tid))) {
+                reply(s, "E22");
+                return;
+            }
+        }
+        if ((a[0] == 's' || a[0] == 'S') && step < 0) {
+            step = tid > 0 ? tid - 1 : s->c_cpu;
+        }
+    }
+    resume(s, step);
 }
 
 /* ---- dispatch ---- */
@@ -415,13 +617,27 @@ static void handle_packet(GdbServer *s, const uint8_t *pkt, size_t len)
     }
     switch (p[0]) {
     case '?':
-        reply_stop(s, 5);
+        if (runstate_get() == RUN_STATE_DEBUG) {
+            reply_debug_stop(s, guest_debug_last_hit());
+        } else {
+            reply_stop(s, 5);
+        }
         break;
     case 'g':
         cmd_read_regs(s);
         break;
+    case 'G':
+        cmd_write_regs(s, p + 1);
+        break;
     case 'p':
         cmd_read_reg(s, p + 1);
+        break;
+    case 'P':
+        cmd_write_reg(s, p + 1);
+        break;
+    case 'Z':
+    case 'z':
+        cmd_point(s, p);
         break;
     case 'm':
         cmd_read_mem(s, p + 1);
@@ -440,7 +656,12 @@ static void handle_packet(GdbServer *s, const uint8_t *pkt, size_t len)
         break;
     case 'c':
     case 'C':
-        resume(s);
+        resume(s, -1);
+        break;
+    case 's':
+    case 'S':
+        /* an address to resume at is not supported: gdb never sends it */
+        resume(s, s->c_cpu);
         break;
     case 'v':
         if (g_str_has_prefix(p, "vCont")) {
@@ -454,9 +675,10 @@ static void handle_packet(GdbServer *s, const uint8_t *pkt, size_t len)
         cmd_query(s, p);
         break;
     case 'D':
-        /* detach: the VM runs on without gdb */
+        /* detach: the VM runs on without gdb and its breakpoints */
         reply(s, "OK");
         s->running = false;
+        debug_change(do_clear, NULL, NULL);
         if (!runstate_is_running()) {
             vm_start(machine(), NULL);
         }
@@ -528,16 +750,18 @@ static void gdb_event(void *opaque, ChardevEvent ev)
         s->no_ack = false;
         s->running = false;
         s->phys = false;
-        s->g_cpu = 0;
+        s->g_cpu = s->c_cpu = 0;
         gdb_reader_free(&s->rd);
         gdb_reader_init(&s->rd);
         g_string_truncate(s->last, 0);
         vm_stop(machine(), RUN_STATE_PAUSED);
         break;
     case CHR_EVENT_CLOSED:
-        /* gdb went away: the VM carries on as it was */
+        /* gdb went away: the VM carries on as it was, without the
+         * breakpoints nobody would hear of */
         s->connected = false;
         s->running = false;
+        debug_change(do_clear, NULL, NULL);
         break;
     default:
         break;
@@ -594,8 +818,12 @@ bool gdbserver_start(const char *device, GError **errp)
     return true;
 }
 
-void gdbserver_cleanup(void)
+void gdbserver_cleanup(int status)
 {
+    if (server && server->connected) {
+        g_autofree char *w = g_strdup_printf("W%02x", status & 0xff);
+        reply(server, w);
+    }
     if (server) {
         server_free(server);
         server = NULL;

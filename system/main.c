@@ -24,6 +24,7 @@
 #include "system/qtest.h"
 #include "net/net.h"
 #include "system/cmdline.h"
+#include "system/debug.h"
 #include "ui/display.h"
 #include "system/timer.h"
 #include "system/vm.h"
@@ -669,6 +670,11 @@ static int run_main_loop(Machine *m)
                 return 1;
             }
         }
+        GuestDebugHit hit;
+        if (vm_take_debug_request(&hit)) {
+            /* every vCPU stops with the one that hit (the gdb stub hears) */
+            vm_stop(m, RUN_STATE_DEBUG);
+        }
     }
 }
 
@@ -767,7 +773,7 @@ fail:
     status = 1;
 out:
     migration_shutdown();
-    gdbserver_cleanup();
+    gdbserver_cleanup(status);
     qtest_chardev_stop();
     display_cleanup();
     if (m) {

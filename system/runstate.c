@@ -224,6 +224,7 @@ const char *runstate_name(RunState state)
         [RUN_STATE_POSTMIGRATE] = "postmigrate",
         [RUN_STATE_SAVE_VM] = "save-vm",
         [RUN_STATE_RESTORE_VM] = "restore-vm",
+        [RUN_STATE_DEBUG] = "debug",
     };
     return names[state];
 }

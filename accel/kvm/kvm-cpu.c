@@ -559,6 +559,9 @@ static bool handle_exit(CPUState *cpu, struct kvm_run *run)
     case KVM_EXIT_IOAPIC_EOI:
         kvm_irqchip_handle_ioapic_eoi(cpu);
         return true;
+    case KVM_EXIT_DEBUG:
+        /* a breakpoint, watchpoint or step of gdb's stops this vCPU */
+        return !kvm_debug_exit(cpu, &run->debug.arch);
     default:
         report_internal_error(cpu, run);
         vm_request_shutdown(SHUTDOWN_HOST_ERROR, 1);
@@ -621,6 +624,7 @@ void *kvm_vcpu_thread(void *opaque)
         if (m->userspace_irqchip && !kvm_irqchip_pre_run(cpu)) {
             continue;   /* it slept in HLT or waiting for a SIPI */
         }
+        kvm_debug_pre_run(cpu);
         int r = ioctl(v->fd, KVM_RUN, 0);
         /* clear before looking at interrupt_request again (pre_run) */
         __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);

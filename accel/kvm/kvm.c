@@ -382,6 +382,16 @@ static bool kvm_init(Machine *m, GError **errp)
     s->readonly_mem = kvm_check_cap(s, KVM_CAP_READONLY_MEM);
     s->tsc_deadline = kvm_check_cap(s, KVM_CAP_TSC_DEADLINE_TIMER);
     s->has_xcrs = kvm_check_cap(s, KVM_CAP_XCRS);
+    /* the flags SET_GUEST_DEBUG takes (older kernels: the basic ones) */
+    s->guest_debug_flags = kvm_check_cap(s, KVM_CAP_SET_GUEST_DEBUG2);
+    if (!s->guest_debug_flags && kvm_check_cap(s, KVM_CAP_SET_GUEST_DEBUG)) {
+        s->guest_debug_flags = KVM_GUESTDBG_ENABLE |
+                               KVM_GUESTDBG_SINGLESTEP |
+                               KVM_GUESTDBG_USE_SW_BP |
+                               KVM_GUESTDBG_USE_HW_BP |
+                               KVM_GUESTDBG_INJECT_DB |
+                               KVM_GUESTDBG_INJECT_BP;
+    }
     s->max_routes = kvm_check_cap(s, KVM_CAP_IRQ_ROUTING);
     s->ioeventfd = kvm_check_cap(s, KVM_CAP_IOEVENTFD);
     s->ioeventfd_any_length = kvm_check_cap(s, KVM_CAP_IOEVENTFD_ANY_LENGTH);
@@ -450,6 +460,8 @@ const AccelOps kvm_accel_ops = {
     .vcpu_thread = kvm_vcpu_thread,
     .vcpu_kick = kvm_vcpu_kick,
     .vcpu_get_state = kvm_vcpu_get_state,
+    .debug_update = kvm_debug_update,
+    .vcpu_set_regs = kvm_vcpu_set_regs,
     .state_save = kvm_state_save,
     .state_load = kvm_state_load,
     .vcpu_state_save = kvm_vcpu_state_save,

@@ -50,6 +50,7 @@ typedef struct KVMState {
     bool readonly_mem;
     bool tsc_deadline;
     bool has_xcrs;
+    uint32_t guest_debug_flags; /* KVM_GUESTDBG_* it takes; 0: none */
     struct kvm_cpuid2 *cpuid;
     MemoryListener listener;
     Machine *machine;
@@ -83,6 +84,10 @@ typedef struct KVMVCPU {
     bool halted;
     bool halt_if;           /* RFLAGS.IF when it halted */
     bool wait_for_sipi;     /* an AP after INIT (SDM 8.4.1) */
+    /* gdb's set for this vCPU, given to KVM by its own thread before it
+     * next enters the guest (kvm-debug.c) */
+    struct kvm_guest_debug debug;
+    bool debug_pending;
     /* exits to userspace, for -d exec_stats (vCPU thread only) */
     uint64_t exits, exits_io, exits_mmio;
 } KVMVCPU;
@@ -101,6 +106,15 @@ bool kvm_vcpu_create(CPUState *cpu, GError **errp);
 bool kvm_vcpu_reset(CPUState *cpu, GError **errp);
 void *kvm_vcpu_thread(void *opaque);
 void kvm_vcpu_kick(CPUState *cpu);
+
+/* kvm-debug.c: the gdb stub's breakpoints, watchpoints and steps. */
+bool kvm_debug_update(Machine *m, const GuestDebug *dbg, GError **errp);
+/* A KVM_EXIT_DEBUG: true when it is one of ours (the VM stops). */
+bool kvm_debug_exit(CPUState *cpu, const struct kvm_debug_exit_arch *a);
+bool kvm_vcpu_set_regs(CPUState *cpu, const X86CoreRegs *regs,
+                       GError **errp);
+/* On the vCPU's thread before KVM_RUN: a new set goes to KVM. */
+void kvm_debug_pre_run(CPUState *cpu);
 
 /* kvm-state.c: snapshots and migration (AccelOps state hooks). */
 bool kvm_state_save(Machine *m, GByteArray *out, GError **errp);

@@ -109,6 +109,11 @@ static void *tcg_vcpu_thread(void *opaque)
             vm_request_reset(SHUTDOWN_GUEST_TRIPLE_FAULT);
             cs->stop = true;
             break;
+        case X86_EXIT_DEBUG:
+            /* the others stop when the main loop stops the VM */
+            cs->stop = true;
+            vm_request_debug(&v->cpu->debug->hit);
+            break;
         }
         /* after a guest-requested shutdown or reset, run no further */
         if (vm_request_pending()) {
@@ -182,6 +187,33 @@ static void tcg_destroy(Machine *m)
     m->accel_state = NULL;
 }
 
+static bool tcg_debug_update(Machine *m, const GuestDebug *dbg,
+                             GError **errp)
+{
+    /* any number of points of any kind: they are compared, not armed */
+    for (int i = 0; i < m->ncpus; i++) {
+        TCGVCPU *v = m->cpus[i]->accel;
+        if (v) {
+            x86_cpu_set_debug(v->cpu, dbg);
+        }
+    }
+    return true;
+}
+
+static bool tcg_vcpu_set_regs(CPUState *cs, const X86CoreRegs *regs,
+                              GError **errp)
+{
+    TCGVCPU *v = cs->accel;
+
+    if (!v) {
+        g_set_error(errp, VIREO_ERROR, 0, "vCPU %d does not exist yet",
+                    cs->index);
+        return false;
+    }
+    x86_cpu_set_core_regs(v->cpu, regs);
+    return true;
+}
+
 const AccelOps tcg_accel_ops = {
     .name = "tcg",
     .init = tcg_init,
@@ -191,6 +223,8 @@ const AccelOps tcg_accel_ops = {
     .vcpu_thread = tcg_vcpu_thread,
     .vcpu_kick = tcg_vcpu_kick,
     .vcpu_get_state = tcg_vcpu_get_state,
+    .debug_update = tcg_debug_update,
+    .vcpu_set_regs = tcg_vcpu_set_regs,
     /* no VM-wide state: the interrupt controllers are devices */
     .vcpu_state_save = tcg_vcpu_state_save,
     .vcpu_state_load = tcg_vcpu_state_load,

@@ -18,6 +18,8 @@
  * Needs the machine.
  */
 bool gdbserver_start(const char *device, GError **errp);
-void gdbserver_cleanup(void);
+/* The VM is gone with exit status: a connected gdb hears it (W), then
+ * the server stops. */
+void gdbserver_cleanup(int status);
 
 #endif

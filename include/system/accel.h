@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "system/cpu.h"
+#include "system/debug.h"
 #include "system/memory.h"
 #include "target/x86/inspect.h"
 
@@ -81,6 +82,16 @@ typedef struct AccelOps {
     bool (*vcpu_state_save)(CPUState *cpu, GByteArray *out, GError **errp);
     bool (*vcpu_state_load)(CPUState *cpu, const uint8_t *data, size_t len,
                             bool apply, GError **errp);
+    /*
+     * The gdb stub (system/debug.c), vCPUs parked, big lock held.
+     * debug_update makes dbg the machine's breakpoints, watchpoints and
+     * single step, or refuses it (errp) and keeps the old set; a vCPU that
+     * hits one calls vm_request_debug and stops. vcpu_set_regs writes the
+     * general registers, rip and rflags. NULL: not possible.
+     */
+    bool (*debug_update)(Machine *m, const GuestDebug *dbg, GError **errp);
+    bool (*vcpu_set_regs)(CPUState *cpu, const X86CoreRegs *regs,
+                          GError **errp);
     /* Listens to the system address space to map RAM. */
     void (*memory_listen)(Machine *m, AddressSpace *as);
     void (*destroy)(Machine *m);

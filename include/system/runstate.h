@@ -46,6 +46,7 @@ typedef enum RunState {
     RUN_STATE_POSTMIGRATE,      /* migrated away; cont runs it here again */
     RUN_STATE_SAVE_VM,          /* stopped while savevm writes a snapshot */
     RUN_STATE_RESTORE_VM,       /* loadvm, and after one that failed */
+    RUN_STATE_DEBUG,            /* a breakpoint, watchpoint or step of gdb's */
 } RunState;
 
 RunState runstate_get(void);

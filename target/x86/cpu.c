@@ -111,6 +111,7 @@ void x86_cpu_free(X86CPU *cpu)
         return;
     }
     x86_block_cache_free(cpu);
+    g_free(cpu->debug);
     g_free(x86_priv(cpu));
 }
 

@@ -313,15 +313,28 @@ static __attribute__((noinline)) X86ExitReason run(X86CPU *cpu)
             return X86_EXIT_REQUEST;
         }
         req = __atomic_load_n(&cpu->cs->interrupt_request, __ATOMIC_ACQUIRE);
-        /* an interrupt held by IF=0 leaves the CPU running as it is */
+        /* an interrupt held by IF=0 leaves the CPU running as it is; a
+         * gdb single step runs the next instruction, not a handler */
         if (unlikely(req) && ((req & ~CPU_INTERRUPT_HARD) ||
-                              (cpu->eflags & IF_MASK) || cpu->halted)) {
+                              (cpu->eflags & IF_MASK) || cpu->halted) &&
+            (!cpu->debug || !cpu->debug->step || cpu->halted)) {
             x86_handle_interrupts(cpu);
         }
         if (unlikely(cpu->halted || cpu->wait_for_sipi)) {
             return X86_EXIT_HALT;
         }
         lin = x86_seg_linear_inline(cpu, R_CS, cpu->rip);
+        if (unlikely(cpu->debug)) {
+            X86DebugAction a = x86_debug_before(cpu, lin);
+            if (a == X86_DEBUG_STOP) {
+                return X86_EXIT_DEBUG;
+            }
+            prev = NULL;    /* no links: each block start is checked */
+            if (a == X86_DEBUG_ONE) {
+                exec_step(cpu, lin);
+                continue;
+            }
+        }
         if (unlikely(cpu->interrupt_shadow || (cpu->eflags & TF_MASK))) {
             exec_step(cpu, lin);
             prev = NULL;

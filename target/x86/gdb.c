@@ -213,6 +213,21 @@ static void put_le(GString *out, uint64_t v, int bytes)
     gdb_put_hex(out, b, bytes);
 }
 
+/*
+ * In real mode (and virtual-8086 mode) gdb sees rip as the linear address
+ * CS.base + IP: that is what `x/i $pc` has to read and what breakpoints on
+ * a boot sector's addresses compare with.
+ */
+static bool real_mode(const X86CPUSnapshot *s)
+{
+    return !(s->cr0 & 1) || (s->rflags & (1u << 17));
+}
+
+static uint64_t gdb_rip(const X86CPUSnapshot *s)
+{
+    return real_mode(s) ? s->segs[1].base + (s->rip & 0xffff) : s->rip;
+}
+
 bool x86_gdb_read_register(const X86CPUSnapshot *s, int n, GString *out)
 {
     static const int cr_index[] = { [0] = 0, [2] = 1, [3] = 2, [4] = 3,
@@ -230,7 +245,7 @@ bool x86_gdb_read_register(const X86CPUSnapshot *s, int n, GString *out)
         put_le(out, s->regs[r->index], 8);
         break;
     case GR_RIP:
-        put_le(out, s->rip, 8);
+        put_le(out, gdb_rip(s), 8);
         break;
     case GR_EFLAGS:
         put_le(out, s->rflags, 4);
@@ -284,4 +299,54 @@ void x86_gdb_read_registers(const X86CPUSnapshot *s, GString *out)
     for (int n = 0; n < x86_gdb_register_count(); n++) {
         x86_gdb_read_register(s, n, out);
     }
+}
+
+void x86_gdb_core_regs(const X86CPUSnapshot *s, X86CoreRegs *r)
+{
+    memcpy(r->regs, s->regs, sizeof(r->regs));
+    r->rip = s->rip;
+    r->rflags = s->rflags;
+}
+
+bool x86_gdb_write_register(const X86CPUSnapshot *s, X86CoreRegs *r, int n,
+                            const char **p, const char *end)
+{
+    GString *cur = g_string_new(NULL);
+    uint8_t b[8] = { 0 };
+    uint64_t v = 0;
+    bool ok = false;
+
+    if (!x86_gdb_read_register(s, n, cur) ||
+        (size_t)(end - *p) < cur->len) {
+        goto out;
+    }
+    switch (regs[n].kind) {
+    case GR_GPR:
+    case GR_RIP:
+    case GR_EFLAGS:
+        if (!gdb_get_hex(*p, cur->len, b, cur->len / 2)) {
+            goto out;
+        }
+        for (size_t i = 0; i < cur->len / 2; i++) {
+            v |= (uint64_t)b[i] << (8 * i);
+        }
+        if (regs[n].kind == GR_GPR) {
+            r->regs[regs[n].index] = v;
+        } else if (regs[n].kind == GR_EFLAGS) {
+            r->rflags = v;
+        } else {
+            /* back from gdb's linear view in real mode */
+            r->rip = real_mode(s) ? (v - s->segs[1].base) & 0xffff : v;
+        }
+        ok = true;
+        break;
+    default:
+        /* not writable here: gdb's G sends it back unchanged */
+        ok = !g_ascii_strncasecmp(*p, cur->str, cur->len);
+        break;
+    }
+    *p += cur->len;
+out:
+    g_string_free(cur, TRUE);
+    return ok;
 }

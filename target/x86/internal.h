@@ -97,6 +97,23 @@ void x86_set_eflags(X86CPU *cpu, uint64_t val, uint64_t mask);
 bool x86_condition(X86CPU *cpu, int cc);
 
 /* ---------------------------------------------------------------------
+ * gdb's points and step (debug.c), while cpu->debug is set
+ * ------------------------------------------------------------------- */
+
+typedef enum X86DebugAction {
+    X86_DEBUG_RUN,      /* run blocks as usual */
+    X86_DEBUG_ONE,      /* run one instruction alone */
+    X86_DEBUG_STOP,     /* stop before this one: cpu->debug->hit */
+} X86DebugAction;
+
+/* Before the instruction at linear address lin. */
+X86DebugAction x86_debug_before(X86CPU *cpu, uint64_t lin);
+/* TLB_WATCH if a watchpoint covers part of the page for this access. */
+uint64_t x86_debug_tlb_flags(X86CPU *cpu, uint64_t page, bool write);
+/* A data access to a page marked TLB_WATCH. */
+void x86_debug_access(X86CPU *cpu, uint64_t lin, uint64_t len, bool write);
+
+/* ---------------------------------------------------------------------
  * Block cache, the run loop (exec.c)
  * ------------------------------------------------------------------- */
 

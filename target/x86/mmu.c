@@ -532,6 +532,10 @@ static X86TLBEntry *tlb_fill(X86CPU *cpu, uint64_t lin, int acc, int mmu_idx)
         e->tag_write = can_write ? page | TLB_MMIO : page | TLB_INVALID;
         e->tag_code = can_exec ? page | TLB_MMIO : page | TLB_INVALID;
     }
+    if (unlikely(cpu->debug)) {
+        e->tag_read |= x86_debug_tlb_flags(cpu, page, false);
+        e->tag_write |= x86_debug_tlb_flags(cpu, page, true);
+    }
     priv->tlb_shift[mmu_idx][slot] = w.shift;
     if (w.shift > 12) {
         priv->tlb_large++;
@@ -565,10 +569,23 @@ static X86TLBEntry *tlb_lookup(X86CPU *cpu, uint64_t lin, int acc,
     uint64_t tag = acc == ACC_READ ? e->tag_read
                  : acc == ACC_WRITE ? e->tag_write : e->tag_code;
 
-    if ((tag & ~TLB_MMIO) != page) {
+    if ((tag & ~(TLB_MMIO | TLB_WATCH)) != page) {
         e = tlb_fill(cpu, lin, acc, mmu_idx);
     }
     return e;
+}
+
+/* The entry's tag for the access, a watchpoint on it checked first. */
+static uint64_t tag_checked(X86CPU *cpu, const X86TLBEntry *e, uint64_t lin,
+                            uint64_t len, bool write)
+{
+    uint64_t tag = write ? e->tag_write : e->tag_read;
+
+    if (unlikely(tag & TLB_WATCH)) {
+        x86_debug_access(cpu, lin, len, write);
+        tag &= ~TLB_WATCH;
+    }
+    return tag;
 }
 
 static uint64_t host_ld(const void *p, int size)
@@ -623,7 +640,7 @@ uint64_t x86_ld_slow(X86CPU *cpu, uint64_t lin, int size, int mmu_idx)
         return val;
     }
     X86TLBEntry *e = tlb_lookup(cpu, lin, ACC_READ, mmu_idx);
-    if (e->tag_read == (lin & ~0xfffull)) {
+    if (tag_checked(cpu, e, lin, size, false) == (lin & ~0xfffull)) {
         return host_ld((const void *)(e->addend + lin), size);
     }
     return mmio_ld(cpu, e->paddr | (lin & 0xfff), size);
@@ -645,7 +662,7 @@ void x86_st_slow(X86CPU *cpu, uint64_t lin, int size, uint64_t val,
         return;
     }
     X86TLBEntry *e = tlb_lookup(cpu, lin, ACC_WRITE, mmu_idx);
-    if (e->tag_write == (lin & ~0xfffull)) {
+    if (tag_checked(cpu, e, lin, size, true) == (lin & ~0xfffull)) {
         host_st((void *)(e->addend + lin), size, val);
         code_written(cpu, e->page_word);
     } else {
@@ -719,7 +736,7 @@ void x86_read(X86CPU *cpu, uint64_t lin, void *buf, size_t len)
         lin = lin_check(cpu, lin);
         size_t n = MIN(len, 0x1000 - (lin & 0xfff));
         X86TLBEntry *e = tlb_lookup(cpu, lin, ACC_READ, mmu_idx);
-        if (e->tag_read == (lin & ~0xfffull)) {
+        if (tag_checked(cpu, e, lin, n, false) == (lin & ~0xfffull)) {
             memcpy(out, (const void *)(e->addend + lin), n);
         } else {
             for (size_t i = 0; i < n; i++) {
@@ -751,7 +768,7 @@ void x86_write(X86CPU *cpu, uint64_t lin, const void *buf, size_t len)
         lin = lin_check(cpu, lin);
         size_t n = MIN(len, 0x1000 - (lin & 0xfff));
         X86TLBEntry *e = tlb_lookup(cpu, lin, ACC_WRITE, mmu_idx);
-        if (e->tag_write == (lin & ~0xfffull)) {
+        if (tag_checked(cpu, e, lin, n, true) == (lin & ~0xfffull)) {
             memcpy((void *)(e->addend + lin), in, n);
             code_written(cpu, e->page_word);
         } else if (!e->page_word) {

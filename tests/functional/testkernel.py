@@ -43,7 +43,8 @@ def toolchain_missing():
 def build(outdir=None):
     """Build (or bring up to date) the three images; returns a dict with
     Paths: elf (multiboot ELF32), mb (multiboot a.out-kludge flat binary),
-    bzimage (Linux boot protocol). Concurrent callers (pytest-xdist
+    bzimage (Linux boot protocol), and symbols (the same kernel as ELF64
+    with gdbtest.c's debug information, for gdb). Concurrent callers (pytest-xdist
     workers) serialize on a lock file; make does nothing when up to date."""
     outdir = Path(outdir or CACHE_DIR / "testkernel")
     p = make_locked(SOURCE_DIR, outdir)
@@ -51,7 +52,8 @@ def build(outdir=None):
         raise BuildError(p.stdout + p.stderr)
     return {"elf": outdir / "testkernel.elf",
             "mb": outdir / "testkernel-mb.bin",
-            "bzimage": outdir / "testkernel.bzImage"}
+            "bzimage": outdir / "testkernel.bzImage",
+            "symbols": outdir / "kernel-elf.elf"}
 
 
 def module_spec(data):

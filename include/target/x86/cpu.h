@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "system/cpu.h"
+#include "system/debug.h"
 
 /* General registers, in encoding order. */
 enum {
@@ -195,6 +196,7 @@ typedef union FPReg {
  */
 #define TLB_INVALID     (1ull << 0)   /* not mapped for this access */
 #define TLB_MMIO        (1ull << 1)   /* not RAM: dispatch through memory API */
+#define TLB_WATCH       (1ull << 2)   /* a gdb watchpoint covers part of it */
 
 /*
  * Per guest RAM page, one word: whether decoded blocks were made from the
@@ -222,6 +224,21 @@ typedef struct X86TLBEntry {
 } X86TLBEntry;
 
 typedef struct X86BlockCache X86BlockCache;
+
+/*
+ * gdb's breakpoints, watchpoints and single step as this CPU checks them
+ * (target/x86/debug.c); replaced by the accelerator while it is parked.
+ */
+typedef struct X86Debug {
+    GuestDebugPoint points[DEBUG_POINTS_MAX];
+    int npoints;
+    bool step;              /* run one instruction, then stop */
+    bool stepped;           /* that instruction ran, or faulted */
+    bool watching;          /* some points are watchpoints */
+    bool watch_hit;         /* the running instruction touched one */
+    uint64_t resume_lin;    /* stopped at this breakpoint: run it first */
+    GuestDebugHit hit;      /* why x86_cpu_exec returned X86_EXIT_DEBUG */
+} X86Debug;
 
 typedef struct X86CPU {
     CPUState *cs;
@@ -321,6 +338,9 @@ typedef struct X86CPU {
 
     /* Statistics for the benchmark: instructions executed. */
     uint64_t icount;
+
+    /* gdb's points and step; NULL (the fast path) when there are none */
+    X86Debug *debug;
 } X86CPU;
 
 /* Why x86_cpu_exec returned. */
@@ -328,11 +348,17 @@ typedef enum X86ExitReason {
     X86_EXIT_REQUEST,       /* exit_request was set (kick, pause) */
     X86_EXIT_HALT,          /* hlt, or waiting for SIPI: nothing to run */
     X86_EXIT_TRIPLE_FAULT,  /* shutdown: the machine resets */
+    X86_EXIT_DEBUG,         /* gdb's: cpu->debug->hit says why */
 } X86ExitReason;
 
 /* target/x86/cpu.c */
 X86CPU *x86_cpu_new(CPUState *cs);
 void x86_cpu_free(X86CPU *cpu);
+typedef struct X86CoreRegs X86CoreRegs;     /* target/x86/inspect.h */
+/* target/x86/debug.c: this CPU takes the machine's debug set (parked). */
+void x86_cpu_set_debug(X86CPU *cpu, const GuestDebug *dbg);
+/* Writes the registers a debugger may change (parked). */
+void x86_cpu_set_core_regs(X86CPU *cpu, const X86CoreRegs *r);
 /*
  * Power-on/reset state (SDM 9.1.1); for the bootstrap processor of a
  * machine booted without firmware, the BootState entry state instead.

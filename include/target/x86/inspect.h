@@ -55,6 +55,13 @@ typedef struct X86CPUSnapshot {
     uint64_t xmm[16][2];            /* [i][0] is the low quadword */
 } X86CPUSnapshot;
 
+/* What a debugger writes: the general registers, rip and rflags. */
+typedef struct X86CoreRegs {
+    uint64_t regs[16];
+    uint64_t rip;
+    uint64_t rflags;
+} X86CoreRegs;
+
 /* Where the vCPU's state comes from: the accelerators' vcpu_get_state. */
 bool kvm_vcpu_get_state(CPUState *cpu, X86CPUSnapshot *out, GError **errp);
 bool tcg_vcpu_get_state(CPUState *cpu, X86CPUSnapshot *out, GError **errp);

@@ -9,9 +9,9 @@
  *   mem=SIZE         mem: usable RAM is SIZE (K/M/G suffix) minus at most 2 MiB
  *   cpus=N           cpus: MADT lists N enabled CPUs (all must start)
  *   modules=N, modI=SIZE:CRC32, modargI=WORD   modules/initrd contents
- *   action=exit|poweroff|reboot|echo|halt|triple|dirty   what to do
+ *   action=exit|poweroff|reboot|echo|halt|triple|dirty|gdb   what to do
  *                    afterwards (default exit: isa-debug-exit 0 on success,
- *                    1 on failure; dirty: see dirty.c)
+ *                    1 on failure; dirty: see dirty.c; gdb: gdbtest.c)
  *   reboot=kbd|cf9|acpi|triple   how action=reboot resets
  *   early=triple     triple-fault before any test
  *   reenter=linux64  (multiboot only) act as a 64-bit Linux boot loader for
@@ -138,6 +138,8 @@ void kernel_main(enum boot_kind kind, uint64_t info, uint32_t magic)
         action_dirty();         /* returns only when it cannot run */
         debug_exit(1);
     }
+    if (cmdline_value_is("action", "gdb"))
+        action_gdb();
     if (cmdline_value_is("action", "halt")) {
         printk("halting\n");
         halt_forever();

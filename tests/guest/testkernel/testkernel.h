@@ -235,6 +235,9 @@ void action_echo(void);
 /* dirty.c */
 void action_dirty(void);
 
+/* gdbtest.c */
+void action_gdb(void);
+
 /* power.c */
 void debug_exit(uint32_t code) __attribute__((noreturn));
 void power_off(void) __attribute__((noreturn));
