@@ -9,7 +9,11 @@ as the README's run command does. VIREO_DEBIAN_ACCEL=kvm or =tcg picks one.
 """
 
 import os
+import re
 import secrets
+import shutil
+import socket
+import subprocess
 
 import pytest
 
@@ -71,17 +75,43 @@ def test_guest_sees_cpus_memory_cmdline_initrd(vireo_binary, debian_guest,
     assert r.returncode == 0, r.describe()
 
 
-# One boot for both: the shell answers, then the guest's reboot ends the
-# VMM (exit status 0) because of -no-reboot.
+def gdb_interrupts(port):
+    """gdb attaches (the VM stops), reads where the kernel is and detaches
+    (it runs on): its output."""
+    r = subprocess.run(["gdb", "-nx", "-batch", "-ex",
+                        f"target remote 127.0.0.1:{port}", "-ex",
+                        "print/x $pc", "-ex", "info threads", "-ex",
+                        "x/1i $pc", "-ex", "detach"],
+                       capture_output=True, text=True, timeout=60)
+    return r.stdout + r.stderr
+
+
+# One boot for all: the shell answers, gdb interrupts the guest and lets
+# it go, the shell answers again, then the guest's reboot ends the VMM
+# (exit status 0) because of -no-reboot.
 @pytest.mark.parametrize("machine", MACHINES)
-def test_guest_shell_and_reboot_with_no_reboot_exits(vireo_binary,
-                                                     debian_guest, machine):
+def test_guest_shell_gdb_and_reboot_with_no_reboot_exits(vireo_binary,
+                                                         debian_guest,
+                                                         machine):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     args = guest_args(vireo_binary, debian_guest, machine, 1,
-                      "console=ttyS0 vireo.task=shell") + ["-no-reboot"]
+                      "console=ttyS0 vireo.task=shell") + \
+        ["-no-reboot", "-gdb", f"tcp:127.0.0.1:{port}"]
     with vmrun.VMProcess(args) as vm:
         assert vm.expect(r"vireo-guest:/# ", timeout=TIMEOUT), vm.output
         vm.send("echo answer=$((6*7))\n")
         assert vm.expect(r"answer=42", timeout=30), vm.output
+        if shutil.which("gdb"):
+            out = gdb_interrupts(port)
+            # where it was (the kernel's idle loop, most likely), readable
+            # through its page tables
+            assert re.search(r"\$1 = 0x[0-9a-f]+", out), out
+            assert "=> 0x" in out and "Cannot access" not in out, out
+            assert "Thread 1 (CPU#0" in out and "detached" in out, out
+            vm.send("echo again=$((6*8))\n")
+            assert vm.expect(r"again=48", timeout=60), vm.output
         vm.send("reboot -f\n")
         r = vm.wait(timeout=30)
     assert not r.timed_out, r.describe()

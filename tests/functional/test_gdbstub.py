@@ -292,3 +292,27 @@ def test_gdb_watchpoint(tmp_path):
     assert "gdb_touch (round=2) at gdbtest.c:30" in out, out
     assert "$1 = 6" in out, out
     assert "GDB DONE total=66 loaded=42" in serial, serial
+
+
+def test_gdb_breaks_in_a_boot_sector(tmp_path):
+    # SeaBIOS loads the sector to 0:7c00; it sets ax and leaves through
+    # isa-debug-exit
+    code = bytes([0xb8, 0x34, 0x12,         # mov ax, 0x1234
+                  0xb0, 0x00, 0xe6, 0xf4,   # mov al, 0; out 0xf4, al
+                  0xf4, 0xeb, 0xfd])        # hlt; jmp $-1
+    disk = tmp_path / "boot.img"
+    disk.write_bytes(code.ljust(510, b"\0") + b"\x55\xaa" +
+                     bytes(512 * 63))
+    v = VM(tmp_path, "-S", "-drive", f"file={disk},format=raw,if=ide",
+           *testkernel.DEBUG_EXIT)
+    try:
+        out = gdb(v.port, "break *0x7c00", "continue", "x/1xb $pc",
+                  "stepi", "info registers rip", "print/x $rax & 0xffff",
+                  "continue")
+    finally:
+        v.close()
+    assert "Breakpoint 1, 0x0000000000007c00 in ?? ()" in out, out
+    assert "0x7c00:\t0xb8" in out, out
+    assert "rip            0x7c03" in out, out
+    assert "$1 = 0x1234" in out, out
+    assert "exited with code 01" in out, out
