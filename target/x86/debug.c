@@ -54,6 +54,7 @@ static bool overlaps(const GuestDebugPoint *p, uint64_t addr, uint64_t len)
     return addr < p->addr + p->len && p->addr < addr + len;
 }
 
+/* A watchpoint of type t sees this access (breakpoints never do). */
 static bool watch_matches(GuestDebugType t, bool write)
 {
     return t == DEBUG_WP_ACCESS || t == (write ? DEBUG_WP_WRITE
@@ -66,7 +67,7 @@ uint64_t x86_debug_tlb_flags(X86CPU *cpu, uint64_t page, bool write)
 
     for (int i = 0; d && d->watching && i < d->npoints; i++) {
         const GuestDebugPoint *p = &d->points[i];
-        if (debug_is_watch(p->type) && watch_matches(p->type, write) &&
+        if (watch_matches(p->type, write) &&
             overlaps(p, page, 0x1000)) {
             return TLB_WATCH;
         }
@@ -80,7 +81,7 @@ void x86_debug_access(X86CPU *cpu, uint64_t lin, uint64_t len, bool write)
 
     for (int i = 0; d && !d->watch_hit && i < d->npoints; i++) {
         const GuestDebugPoint *p = &d->points[i];
-        if (debug_is_watch(p->type) && watch_matches(p->type, write) &&
+        if (watch_matches(p->type, write) &&
             overlaps(p, lin, len)) {
             d->watch_hit = true;
             d->hit = (GuestDebugHit) {
@@ -90,15 +91,16 @@ void x86_debug_access(X86CPU *cpu, uint64_t lin, uint64_t len, bool write)
     }
 }
 
-static bool stop(X86Debug *d, X86CPU *cpu, GuestDebugStop why,
-                 const GuestDebugPoint *p)
+/* Records why the CPU stops before this instruction. */
+static X86DebugAction stop(X86Debug *d, X86CPU *cpu, GuestDebugStop why,
+                           const GuestDebugPoint *p)
 {
     d->hit = (GuestDebugHit) { .cpu = cpu->cs->index, .why = why };
     if (p) {
         d->hit.point = *p;
     }
     d->stepped = false;
-    return true;
+    return X86_DEBUG_STOP;
 }
 
 X86DebugAction x86_debug_before(X86CPU *cpu, uint64_t lin)
@@ -112,8 +114,7 @@ X86DebugAction x86_debug_before(X86CPU *cpu, uint64_t lin)
         return X86_DEBUG_STOP;
     }
     if (d->step && d->stepped) {
-        stop(d, cpu, DEBUG_STOP_STEP, NULL);
-        return X86_DEBUG_STOP;
+        return stop(d, cpu, DEBUG_STOP_STEP, NULL);
     }
     for (int i = 0; i < d->npoints; i++) {
         const GuestDebugPoint *p = &d->points[i];
@@ -121,9 +122,8 @@ X86DebugAction x86_debug_before(X86CPU *cpu, uint64_t lin)
             continue;
         }
         if (p->addr == lin && lin != d->resume_lin) {
-            stop(d, cpu, DEBUG_STOP_BREAK, p);
             d->resume_lin = lin;
-            return X86_DEBUG_STOP;
+            return stop(d, cpu, DEBUG_STOP_BREAK, p);
         }
         /* blocks end at the page's end: one of this page's ahead */
         bp_ahead |= p->addr > lin && !((p->addr ^ lin) & ~0xfffull);
