@@ -134,6 +134,7 @@ uint32_t crc32(const void *buf, size_t len);
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t deadline_after_ms(uint64_t ms);
+uint64_t tsc_khz_from_pit(void);     /* tsc.c: TSC kHz measured by the PIT, 0 on failure */
 bool deadline_passed(uint64_t deadline);
 void delay_us(uint64_t us);
 
