@@ -16,6 +16,7 @@
 #include "block/block_int.h"
 #include "monitor/qmp.h"
 #include "system/runstate.h"
+#include "util/defer-call.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -1571,6 +1572,7 @@ static bool any_in_flight(void)
 void blk_drain(BlockBackend *blk)
 {
     while (blk ? blk->in_flight > 0 : any_in_flight()) {
+        defer_call_flush();
         g_main_context_iteration(NULL, TRUE);
     }
 }

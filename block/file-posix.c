@@ -24,6 +24,7 @@
 
 #include "block/block_int.h"
 #include "config.h"
+#include "util/defer-call.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -136,6 +137,7 @@ static gboolean on_done_efd(gint fd, GIOCondition cond, gpointer data)
     if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
         log_error("block: eventfd read: %s", g_strerror(errno));
     }
+    defer_call_begin();
     for (;;) {
         g_mutex_lock(&done_lock);
         BlockRequest *req = g_queue_pop_head(&done_queue);
@@ -148,6 +150,7 @@ static gboolean on_done_efd(gint fd, GIOCondition cond, gpointer data)
         }
         req->done(req);
     }
+    defer_call_end();
     return G_SOURCE_CONTINUE;
 }
 
@@ -480,6 +483,7 @@ static int file_run(FileState *s, BlockDriverState *bs, BlockRequest *req)
 
 #ifdef CONFIG_LIBAIO
 #define LAIO_MAX_EVENTS 1024
+#define LAIO_BATCH 64
 
 typedef struct LaioCb {
     struct iocb iocb;
@@ -519,29 +523,45 @@ static void laio_complete(LaioCb *cb, long res)
     req->done(req);
 }
 
+/* Submits what is pending, as many per io_submit as the kernel takes. */
 static void laio_submit_pending(void)
 {
     while (!g_queue_is_empty(&laio_pending) &&
            laio_inflight < LAIO_MAX_EVENTS) {
-        LaioCb *cb = g_queue_peek_head(&laio_pending);
-        struct iocb *p = &cb->iocb;
-        int r = io_submit(laio_ctx, 1, &p);
+        struct iocb *batch[LAIO_BATCH];
+        unsigned n = 0;
+        for (GList *l = laio_pending.head;
+             l && n < LAIO_BATCH && laio_inflight + n < LAIO_MAX_EVENTS;
+             l = l->next) {
+            batch[n++] = &((LaioCb *)l->data)->iocb;
+        }
+        int r = io_submit(laio_ctx, n, batch);
         if (r == -EAGAIN) {
             if (laio_inflight == 0) {
-                /* nothing will complete to retry: fail it */
-                g_queue_pop_head(&laio_pending);
-                laio_complete(cb, -EAGAIN);
+                /* nothing will complete to retry: fail one, try the rest */
+                laio_complete(g_queue_pop_head(&laio_pending), -EAGAIN);
                 continue;
             }
             return;
         }
-        g_queue_pop_head(&laio_pending);
         if (r < 0) {
-            laio_complete(cb, r);
-        } else {
-            laio_inflight++;
+            /* the first iocb is bad (io_submit(2)); the rest may be fine */
+            laio_complete(g_queue_pop_head(&laio_pending), r);
+            continue;
+        }
+        for (int i = 0; i < r; i++) {
+            g_queue_pop_head(&laio_pending);
+        }
+        laio_inflight += r;
+        if ((unsigned)r < n) {
+            return;     /* the kernel took part: the rest after completions */
         }
     }
+}
+
+static void laio_submit_deferred(void *opaque)
+{
+    laio_submit_pending();
 }
 
 static gboolean on_laio_efd(gint fd, GIOCondition cond, gpointer data)
@@ -554,6 +574,7 @@ static gboolean on_laio_efd(gint fd, GIOCondition cond, gpointer data)
     if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
         log_error("block: eventfd read: %s", g_strerror(errno));
     }
+    defer_call_begin();
     do {
         n = io_getevents(laio_ctx, 0, G_N_ELEMENTS(events), events, &zero);
         for (int i = 0; i < n; i++) {
@@ -561,7 +582,8 @@ static gboolean on_laio_efd(gint fd, GIOCondition cond, gpointer data)
             laio_complete(events[i].data, (long)events[i].res);
         }
     } while (n == (int)G_N_ELEMENTS(events));
-    laio_submit_pending();
+    defer_call(laio_submit_deferred, NULL);
+    defer_call_end();
     return G_SOURCE_CONTINUE;
 }
 
@@ -601,7 +623,7 @@ static void laio_submit(FileState *s, BlockRequest *req)
     io_set_eventfd(&cb->iocb, laio_efd);
     cb->iocb.data = cb;
     g_queue_push_tail(&laio_pending, cb);
-    laio_submit_pending();
+    defer_call(laio_submit_deferred, NULL);
 }
 #endif
 
@@ -687,6 +709,11 @@ static void uring_submit_pending(void)
     }
 }
 
+static void uring_submit_deferred(void *opaque)
+{
+    uring_submit_pending();
+}
+
 static gboolean on_uring_efd(gint fd, GIOCondition cond, gpointer data)
 {
     struct io_uring_cqe *cqe;
@@ -695,13 +722,15 @@ static gboolean on_uring_efd(gint fd, GIOCondition cond, gpointer data)
     if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
         log_error("block: eventfd read: %s", g_strerror(errno));
     }
+    defer_call_begin();
     while (io_uring_peek_cqe(&uring, &cqe) == 0) {
         UringCb *cb = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
         io_uring_cqe_seen(&uring, cqe);
         uring_complete(cb, res);
     }
-    uring_submit_pending();
+    defer_call(uring_submit_deferred, NULL);
+    defer_call_end();
     return G_SOURCE_CONTINUE;
 }
 
@@ -741,7 +770,7 @@ static void uring_submit(FileState *s, BlockRequest *req)
     cb->req = req;
     cb->s = s;
     g_queue_push_tail(&uring_pending, cb);
-    uring_submit_pending();
+    defer_call(uring_submit_deferred, NULL);
 }
 #endif
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "block/qcow2.h"
+#include "util/defer-call.h"
 #include "util/log.h"
 
 
@@ -844,6 +845,7 @@ static void fast_block_begin(BDRVQcow2State *s)
     if (g_thread_self() == g_atomic_pointer_get(&fast_thread)) {
         while (s->fast_inflight > 0) {
             g_mutex_unlock(&s->fast_lock);
+            defer_call_flush();
             g_main_context_iteration(NULL, TRUE);
             g_mutex_lock(&s->fast_lock);
         }

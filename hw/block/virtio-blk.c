@@ -17,6 +17,7 @@
 #include "hw/virtio/virtio-mmio.h"
 #include "hw/virtio/virtio-pci.h"
 #include "migration/vmstate.h"
+#include "util/defer-call.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -100,6 +101,12 @@ static int iov_slice(const struct iovec *sg, unsigned n, size_t offset,
     return cnt;
 }
 
+/* One interrupt for the requests that complete together (util/defer-call.h) */
+static void notify_queue(void *vq)
+{
+    virtq_notify(vq);
+}
+
 static void request_complete(BlkRequest *r, uint8_t status)
 {
     VirtIOBlock *s = r->s;
@@ -108,7 +115,7 @@ static void request_complete(BlkRequest *r, uint8_t status)
     if (r->gen == s->reset_gen) {
         *r->status = status;
         virtq_push(r->vq, r->elem, r->in_len);
-        virtq_notify(r->vq);
+        defer_call(notify_queue, r->vq);
     }
     g_free(r->iov);
     g_free(r->elem);
@@ -323,9 +330,12 @@ static void blk_handle_queue(VirtIODevice *vdev, VirtQueue *vq)
     VirtIOBlock *s = (VirtIOBlock *)vdev;
     VirtQueueElement *elem;
 
+    /* the requests of one kick go to the host kernel together */
+    defer_call_begin();
     while ((elem = virtq_pop(vq))) {
         handle_request(s, vq, elem);
     }
+    defer_call_end();
 }
 
 static void blk_get_config(VirtIODevice *vdev, uint8_t *config)
