@@ -453,6 +453,7 @@ static void kvm_destroy(Machine *m)
 
 const AccelOps kvm_accel_ops = {
     .name = "kvm",
+    .ioeventfds = true,
     .init = kvm_init,
     .max_cpus = kvm_max_cpus,
     .vcpu_create = kvm_vcpu_create,

@@ -44,13 +44,13 @@ static void mmio_notify(VirtIODevice *vdev, VirtQueue *vq)
 /*
  * DRIVER_OK: each ready queue's notification (4.2.2: without
  * VIRTIO_F_NOTIFICATION_DATA, its index written to QueueNotify) goes to
- * its eventfd.
+ * its eventfd, where the accelerator takes such writes in the kernel.
  */
 static void start_ioeventfd(VirtioMMIO *s)
 {
     VirtIODevice *vdev = s->vdev;
 
-    if (!s->ioeventfd) {
+    if (!s->ioeventfd || !s->parent.machine->accel->ioeventfds) {
         return;
     }
     memory_transaction_begin();

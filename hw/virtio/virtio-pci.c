@@ -88,13 +88,14 @@ static uint32_t queue_read(VirtIOPCIProxy *p, hwaddr addr)
 /*
  * DRIVER_OK: each ready queue's notification (its index written at its
  * queue_notify_off) goes to its eventfd, so under KVM a kick does not
- * leave the kernel.
+ * leave the kernel. Other accelerators take kicks in the notify region's
+ * callback.
  */
 static void start_ioeventfd(VirtIOPCIProxy *p)
 {
     VirtIODevice *vdev = p->vdev;
 
-    if (!p->ioeventfd) {
+    if (!p->ioeventfd || !p->pci.qdev.machine->accel->ioeventfds) {
         return;
     }
     memory_transaction_begin();

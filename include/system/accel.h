@@ -31,6 +31,14 @@ typedef struct AccelIrqfd {
 
 typedef struct AccelOps {
     const char *name;
+    /*
+     * Writes to an address registered with memory_region_add_eventfd end
+     * in the kernel, without leaving the guest (KVM_IOEVENTFD). Devices
+     * register their doorbells only then, as QEMU does: elsewhere the
+     * vCPU thread is in Vireo anyway, and handling the write there costs
+     * less than signalling an eventfd and waking the main loop.
+     */
+    bool ioeventfds;
     /* Checks the host, creates the VM and its interrupt controllers. */
     bool (*init)(Machine *m, GError **errp);
     /* Largest vCPU count this host allows (after init). */

@@ -45,6 +45,7 @@ static inline void fake_send_msi(Machine *m, uint64_t addr,
 
 static const AccelOps fake_accel = {
     .name = "fake",
+    .ioeventfds = true,         /* as KVM: doorbells may be eventfds */
     .send_msi = fake_send_msi,
 };
 

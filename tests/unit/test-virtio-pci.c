@@ -163,6 +163,26 @@ static void test_queue_with_msix(void)
     fixture_fini(&f);
 }
 
+/* The software CPU has no ioeventfds: the notify write runs the queue. */
+static void test_accel_without_ioeventfds(void)
+{
+    static const AccelOps plain = { .name = "plain",
+                                    .send_msi = fake_send_msi };
+    Fixture f;
+
+    plug(&f, "virtio-rng-pci");
+    f.m.accel = &plain;
+    enable_msix(&f, 2);
+    negotiate(&f);
+    mem_st(&f, COMMON + VIRTIO_PCI_COMMON_MSIX, 2, 0);
+    setup_queue0(&f, 1);
+    g_assert_cmpuint(view_eventfds_at(&f, NOTIFY), ==, 0);
+    post_buffer_and_notify(&f);
+    g_assert_cmpuint(mem_ld(&f, USED + 2, 2), ==, 1);
+    g_assert_cmpuint(f.msis->len, ==, 1);
+    fixture_fini(&f);
+}
+
 static int asserted_gsi(Fixture *f)
 {
     for (int gsi = 0; gsi < X86_NUM_GSI; gsi++) {
@@ -372,6 +392,8 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-pci/identity-and-capabilities",
                     test_identity_and_capabilities);
     g_test_add_func("/virtio-pci/queue-with-msix", test_queue_with_msix);
+    g_test_add_func("/virtio-pci/accel-without-ioeventfds",
+                    test_accel_without_ioeventfds);
     g_test_add_func("/virtio-pci/intx-and-isr", test_intx_and_isr);
     g_test_add_func("/virtio-pci/vector-out-of-range",
                     test_vector_out_of_range);

@@ -70,6 +70,10 @@ static void test_notify(VirtIODevice *vdev, VirtQueue *vq)
     }
 }
 
+/* As KVM: doorbells may be ioeventfds (AccelOps.ioeventfds) */
+static const AccelOps eventfd_accel = { .name = "eventfd", .ioeventfds = true };
+static const AccelOps plain_accel = { .name = "plain" };
+
 static void fixture_init(Fixture *f, gconstpointer data)
 {
     Machine *m = &f->m;
@@ -81,6 +85,7 @@ static void fixture_init(Fixture *f, gconstpointer data)
     memory_region_init_container(&f->io, "io", 0x10000);
     m->sysmem = &f->sysmem;
     m->io = &f->io;
+    m->accel = &eventfd_accel;
     g_assert_true(memory_region_init_ram(&m->ram, "ram", RAM_SIZE, &err));
     g_assert_no_error(err);
     memory_region_add_subregion(m->sysmem, 0, &m->ram);
@@ -709,6 +714,17 @@ static void test_mmio_ioeventfd_off(Fixture *f, gconstpointer data)
     g_assert_cmpint(f->handled, ==, 1);
 }
 
+/* An accelerator without ioeventfds (the software CPU): the same. */
+static void test_mmio_accel_without_ioeventfds(Fixture *f, gconstpointer data)
+{
+    f->m.accel = &plain_accel;
+    mmio_setup(f, true);
+    mmio_driver_init(f, 4);
+    g_assert_cmpuint(f->m.as_mem.view->nr_ioeventfds, ==, 0);
+    mmio_wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    g_assert_cmpint(f->handled, ==, 1);
+}
+
 /*
  * The core's helper as a transport with a 2-byte notify register (as
  * virtio-pci's) uses it: set up, moved, and off.
@@ -852,6 +868,7 @@ int main(int argc, char **argv)
     ADD("/virtio/mmio/ioeventfd/reset-and-unplug",
         test_mmio_ioeventfd_reset_and_unplug);
     ADD("/virtio/mmio/ioeventfd/off", test_mmio_ioeventfd_off);
+    ADD("/virtio/mmio/ioeventfd/accel-without", test_mmio_accel_without_ioeventfds);
     ADD("/virtio/host-notifier/helper", test_host_notifier_helper);
     ADD("/virtio/rng/fills-buffers", test_rng_fills_buffers);
     ADD("/virtio/rng/rate-limit", test_rng_rate_limit);
