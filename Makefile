@@ -20,6 +20,8 @@ bench: all
 	/usr/bin/python3 tests/bench/display -n 3 --write
 	/usr/bin/python3 tests/bench/ovmf -n 3 --write
 	/usr/bin/python3 tests/bench/migrate -n 3 --write
+	/usr/bin/python3 tests/bench/scale -n 3 --write
+	/usr/bin/python3 tests/bench/summary
 
 # libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60)
 fuzz:

@@ -22,9 +22,10 @@ PACKAGES=(
     clang
     gdb # the gdb stub tests drive the real gdb
 )
-# for tests/bench: the QEMU that Vireo is measured against
+# for tests/bench: the QEMU that Vireo is measured against, and gnuplot for
+# tests/bench/summary's chart
 if [ "${VIREO_WITH_QEMU:-0}" = 1 ]; then
-    PACKAGES+=(qemu-system-x86 qemu-utils)
+    PACKAGES+=(qemu-system-x86 qemu-utils gnuplot-nox)
 fi
 
 missing=()

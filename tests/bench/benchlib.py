@@ -11,9 +11,12 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TITLE = "# Benchmarks: Vireo vs. QEMU\n"
 # Where a section that RESULTS.md does not have yet goes, by its heading;
-# sections not named here keep their place, new ones go last.
-SECTION_ORDER = ["## -accel kvm", "## -accel tcg", "## virtio",
-                 "## vireo-img convert"]
+# sections not named here keep their place, new ones go last. The summary
+# (tests/bench/summary) is first, scale last: `make bench` runs it last.
+SECTION_ORDER = ["## summary", "## -accel kvm", "## -accel tcg", "## virtio",
+                 "## virtio-blk", "## exits",
+                 "## vireo-img convert", "## pc firmware boot", "## display",
+                 "## ovmf boot", "## migration", "## scale"]
 
 
 def summary(values, fmt):
