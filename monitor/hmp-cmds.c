@@ -18,6 +18,7 @@
 #include "system/vm.h"
 #include "target/x86/inspect.h"
 #include "ui/input.h"
+#include "util/opts.h"
 
 /* x/xp print at most this many bytes per command: output stays bounded. */
 #define HMP_DUMP_MAX    (1024 * 1024)
@@ -790,6 +791,34 @@ static GPtrArray *split_words(const char *rest)
     return words;
 }
 
+/* balloon N: N in MiB unless it has a size suffix, as QEMU's 'M' type. */
+static void hmp_balloon(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_autoptr(GPtrArray) w = split_words(a->rest);
+    uint64_t value;
+
+    if (w->len != 1 || !parse_size(w->pdata[0], 1 << 20, &value, NULL) ||
+        value > INT64_MAX) {
+        g_string_append(out, "invalid size\n");
+        return;
+    }
+    json_t *args = json_pack("{s:I}", "value", (json_int_t)value);
+    json_decref(call("balloon", args, out));
+    json_decref(args);
+}
+
+static void hmp_info_balloon(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    json_t *r = call("query-balloon", NULL, out);
+
+    if (r) {
+        g_string_append_printf(out, "balloon: actual=%" JSON_INTEGER_FORMAT
+                               "\n", json_integer_value(json_object_get(
+                                   r, "actual")) >> 20);
+    }
+    json_decref(r);
+}
+
 static bool parse_int_word(const char *word, long long *v)
 {
     char *end;
@@ -1422,6 +1451,8 @@ HMP_REST_WRAPPER(hmp_info_snapshots)
 
 /* Sorted by name, as QEMU's help lists them. */
 static const HmpCommand hmp_commands[] = {
+    { "balloon", "target", "request VM to change its memory allocation (in "
+      "MB)", ARGS_REST, hmp_balloon },
     { "change", "device filename [format [read-only-mode]]",
       "change a removable medium, optional format", ARGS_REST, hmp_change },
     { "cont|c", "", "resume emulation", ARGS_NONE, hmp_cont },
@@ -1482,6 +1513,8 @@ static const HmpCommand hmp_commands[] = {
 };
 
 static const HmpCommand hmp_info_commands[] = {
+    { "balloon", "", "show balloon information", ARGS_NONE,
+      hmp_info_balloon },
     { "block", "[-n] [-v] [device]", "show info of one block device or all "
       "block devices (-n: show named nodes; -v: show details)", ARGS_REST,
       hmp_info_block },

@@ -1142,6 +1142,60 @@ uint64_t memory_region_migration_sync(MemoryRegion *mr, uint64_t *bitmap)
     return count;
 }
 
+/* --- giving RAM back to the host (virtio-balloon) --- */
+
+bool ram_discard_range(AddressSpace *as, MemoryRegion *ram, hwaddr gpa,
+                       uint64_t len)
+{
+    const FlatRange *fr = address_space_lookup(as, gpa);
+
+    if (!len || ((gpa | len) & (DIRTY_PAGE_SIZE - 1)) || !fr ||
+        fr->mr != ram || ram->type != MR_RAM || fr->readonly ||
+        !access_fits(fr, gpa, len)) {
+        return false;
+    }
+    hwaddr off = fr->offset + (gpa - fr->start);
+    if (madvise(ram->ram + off, len, MADV_DONTNEED) < 0) {
+        return false;
+    }
+    /*
+     * The page changed to zeros without a write that KVM's log or the
+     * software CPU would see: a migration that sent it already must send
+     * it again (the zeros cost a zero run in the stream), or the
+     * destination would keep the old contents; and code decoded from it
+     * is stale.
+     */
+    if (ram->dirty_log) {
+        memory_region_set_dirty(ram, off, len);
+    }
+    if (memory_ram_write_notify) {
+        memory_ram_write_notify(gpa, len);
+    }
+    return true;
+}
+
+bool address_space_ram_gpa(AddressSpace *as, MemoryRegion *ram,
+                           const void *host, uint64_t len, hwaddr *gpa)
+{
+    const uint8_t *p = host;
+
+    if (ram->type != MR_RAM || p < ram->ram || len > ram->size ||
+        (uint64_t)(p - ram->ram) > ram->size - len) {
+        return false;
+    }
+    hwaddr off = p - ram->ram;
+    for (size_t i = 0; as->view && i < as->view->nr; i++) {
+        const FlatRange *fr = &as->view->ranges[i];
+        if (fr->mr == ram && off >= fr->offset &&
+            off - fr->offset <= fr->size && len <= fr->size -
+            (off - fr->offset)) {
+            *gpa = fr->start + (off - fr->offset);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* --- "info mtree" --- */
 
 /* QEMU's kind of a region: an alias is of the kind of what it shows. */

@@ -294,6 +294,25 @@ void *address_space_ram_ptr(AddressSpace *as, hwaddr addr, uint64_t len,
                             bool is_write);
 
 /*
+ * Gives the host back the memory behind [gpa, gpa+len) of guest RAM (the
+ * balloon's inflated pages, free pages the guest reported): MADV_DONTNEED,
+ * after which the guest reads zeros there and the host commits memory
+ * again only when the guest writes. The range must be 4 KiB aligned and
+ * lie wholly in one writable range of as that shows ram (the machine's
+ * RAM: not ROM, VRAM, MMIO or a hole); anything else is refused (false)
+ * and nothing is discarded, since the addresses come from the guest.
+ */
+bool ram_discard_range(AddressSpace *as, MemoryRegion *ram, hwaddr gpa,
+                       uint64_t len);
+/*
+ * The guest address where as shows the len bytes of ram at host pointer
+ * host (a buffer a device got from address_space_ram_ptr); false if as
+ * does not show them all in one range.
+ */
+bool address_space_ram_gpa(AddressSpace *as, MemoryRegion *ram,
+                           const void *host, uint64_t len, hwaddr *gpa);
+
+/*
  * QEMU 7.2's "info mtree": the region trees of the address spaces "memory"
  * and "I/O" (ranges, priority, ram/rom/i/o, names, aliases with their
  * targets), then each aliased region on its own.

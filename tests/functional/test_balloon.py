@@ -1,0 +1,126 @@
+"""virtio-balloon with the real guest (Debian's kernel loads virtio_balloon):
+memory the guest fills and frees goes back to the host by free page
+reporting, and QMP balloon makes the guest inflate (the host takes the
+pages back: the VMM's resident memory falls) and deflate again, with
+BALLOON_CHANGE and query-balloon following. One boot carries it all, as
+boots on the software CPU take a while."""
+
+import re
+import time
+
+import pytest
+
+from qmp import QMPClient
+from test_debian_guest import TIMEOUT, guest_args
+from vmrun import VMProcess
+
+PROMPT = r"vireo-guest:/# "
+MEM_MB = 256
+MiB = 1 << 20
+
+
+def rss_anon_mb(pid):
+    """The VMM's anonymous resident memory (guest RAM is anonymous)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no RssAnon in /proc/PID/status")
+
+
+def shell(vm, cmd, tag, timeout=120):
+    """Runs cmd on the guest's console and waits until it finished."""
+    vm.send(f"{cmd}; echo {tag}-done=$?\n")
+    m = vm.expect(rf"{tag}-done=(\d+)\r?\n", timeout=timeout)
+    assert m, vm.output
+    return int(m.group(1))
+
+
+def wait_rss_below(pid, limit_mb, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rss = rss_anon_mb(pid)
+        if rss < limit_mb:
+            return rss
+        time.sleep(0.5)
+    return rss_anon_mb(pid)
+
+
+def wait_actual(c, want, timeout):
+    """Waits until query-balloon says the guest is left with want bytes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        actual = c.cmd("query-balloon")["actual"]
+        if actual == want:
+            return actual
+        time.sleep(0.5)
+    return c.cmd("query-balloon")["actual"]
+
+
+@pytest.mark.slow
+def test_free_page_reporting_and_balloon_give_memory_back(vireo_binary,
+                                                          debian_guest,
+                                                          tmp_path):
+    sock = tmp_path / "qmp.sock"
+    args = guest_args(vireo_binary, debian_guest, "pc", 1,
+                      "console=ttyS0 vireo.task=shell", mem_mb=MEM_MB) + \
+        ["-device", "virtio-balloon-pci,free-page-reporting=on",
+         "-qmp", f"unix:{sock},server=on,wait=off"]
+    with VMProcess(args) as vm, QMPClient(sock) as c:
+        assert vm.expect(PROMPT, timeout=TIMEOUT), vm.output
+        pid = vm.proc.pid
+        # the driver is bound and found the reporting queue
+        assert shell(vm, "ls /sys/bus/virtio/drivers/virtio_balloon/ | "
+                     "grep -q virtio", "bound") == 0, vm.output
+        assert c.cmd("query-balloon") == {"actual": MEM_MB * MiB}
+        shell(vm, "mkdir -p /mnt/fill && mount -t tmpfs -o size=200m "
+              "tmpfs /mnt/fill", "mnt")
+
+        # fill 150 MiB and free it: reporting gives most of it back
+        base = rss_anon_mb(pid)
+        assert shell(vm, "dd if=/dev/zero of=/mnt/fill/f bs=1M count=150 "
+                     "2>/dev/null", "fill1") == 0, vm.output
+        full = rss_anon_mb(pid)
+        assert full > base + 120, (base, full)
+        shell(vm, "rm /mnt/fill/f", "rm1")
+        after = wait_rss_below(pid, full - 100, timeout=60)
+        print(f"free page reporting: RssAnon base {base:.0f} MiB, filled "
+              f"{full:.0f} MiB, after free {after:.0f} MiB")
+        assert after < full - 100, (base, full, after)
+
+        # without reporting (the guest's page_reporting_order past its
+        # largest order) freed memory stays with the VMM: the balloon
+        # takes it back
+        order = "/sys/module/page_reporting/parameters/page_reporting_order"
+        reporting_off = shell(vm, f"echo 11 > {order}", "order") == 0
+        shell(vm, "dd if=/dev/zero of=/mnt/fill/f bs=1M count=150 "
+              "2>/dev/null; rm /mnt/fill/f", "fill2")
+        full = rss_anon_mb(pid)
+        if reporting_off:
+            time.sleep(4)       # longer than the reporting delay (2 s)
+            assert rss_anon_mb(pid) > full - 30, (full, rss_anon_mb(pid))
+
+        c.cmd("balloon", {"value": 128 * MiB})
+        ev = c.wait_event("BALLOON_CHANGE", timeout=60)
+        assert 0 < ev["data"]["actual"] < MEM_MB * MiB, ev
+        actual = wait_actual(c, 128 * MiB, timeout=120)
+        assert actual == 128 * MiB, actual
+        assert c.hmp("info balloon") == "balloon: actual=128\r\n"
+        inflated = rss_anon_mb(pid)
+        print(f"balloon 128: RssAnon {full:.0f} MiB before, "
+              f"{inflated:.0f} MiB after")
+        if reporting_off:
+            assert inflated < full - 64, (full, inflated)
+        else:
+            assert inflated <= full + 8, (full, inflated)
+        # the guest sees less memory now
+        shell(vm, "grep MemFree /proc/meminfo", "meminfo")
+
+        # deflate: the guest gets its memory back
+        c.hmp("balloon 256")
+        actual = wait_actual(c, MEM_MB * MiB, timeout=120)
+        assert actual == MEM_MB * MiB, actual
+        assert re.search(r"actual=256", c.hmp("info balloon"))
+        assert shell(vm, "dd if=/dev/zero of=/mnt/fill/f bs=1M count=150 "
+                     "2>/dev/null && rm /mnt/fill/f", "fill3") == 0, \
+            vm.output
