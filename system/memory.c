@@ -703,13 +703,34 @@ static bool access_goes_whole(const FlatRange *fr, hwaddr addr, uint64_t len)
            off <= fr->mr->size - len;
 }
 
+/* Start of the first range above addr, or the top of the address space. */
+static hwaddr next_range_start(AddressSpace *as, hwaddr addr)
+{
+    FlatView *v = as->view;
+    size_t lo = 0, hi = v->nr;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v->ranges[mid].start <= addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < v->nr ? v->ranges[lo].start : G_MAXUINT64;
+}
+
 MemTxResult address_space_ld(AddressSpace *as, hwaddr addr, unsigned size,
                              uint64_t *val)
 {
     const FlatRange *fr = address_space_lookup(as, addr);
 
+    if (!fr && next_range_start(as, addr) - addr >= size) {
+        *val = ~0ULL >> (64 - size * 8);    /* unassigned: all ones */
+        return MEMTX_UNASSIGNED;
+    }
     if (!fr || !access_goes_whole(fr, addr, size)) {
-        /* unassigned, or straddling two ranges: go byte by byte */
+        /* straddling two ranges (or a hole): go byte by byte */
         uint8_t b[8];
         MemTxResult r = address_space_read(as, addr, b, size);
         *val = 0;
@@ -754,23 +775,6 @@ MemTxResult address_space_st(AddressSpace *as, hwaddr addr, unsigned size,
         io_write(fr->mr, off, size, val);
     }
     return MEMTX_OK;
-}
-
-/* Start of the first range above addr, or the top of the address space. */
-static hwaddr next_range_start(AddressSpace *as, hwaddr addr)
-{
-    FlatView *v = as->view;
-    size_t lo = 0, hi = v->nr;
-
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (v->ranges[mid].start <= addr) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo < v->nr ? v->ranges[lo].start : G_MAXUINT64;
 }
 
 static MemTxResult address_space_rw(AddressSpace *as, hwaddr addr, void *buf,

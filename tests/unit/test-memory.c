@@ -145,8 +145,17 @@ static void test_access_size_adaptation(void)
     g_assert_cmphex(val, ==, 0x1111);  /* two byte reads */
 
     /* unassigned ports read as all-ones */
-    address_space_ld(&as, 0x80, 1, &val);
+    g_assert_cmpint(address_space_ld(&as, 0x80, 1, &val), ==,
+                    MEMTX_UNASSIGNED);
     g_assert_cmphex(val, ==, 0xff);
+    address_space_ld(&as, 0x80, 8, &val);
+    g_assert_cmphex(val, ==, ~0ULL);
+    address_space_ld(&as, 0xfffe, 2, &val);     /* the top of the space */
+    g_assert_cmphex(val, ==, 0xffff);
+    /* a read from a hole into the device: all-ones, then its bytes */
+    g_assert_cmpint(address_space_ld(&as, 0x3f6, 4, &val), ==,
+                    MEMTX_UNASSIGNED);
+    g_assert_cmphex(val, ==, 0x1111ffff);
 
     address_space_destroy(&as);
     memory_region_destroy(&io);
