@@ -12,6 +12,8 @@
  *   action=exit|poweroff|reboot|echo|halt|triple|dirty|gdb   what to do
  *                    afterwards (default exit: isa-debug-exit 0 on success,
  *                    1 on failure; dirty: see dirty.c; gdb: gdbtest.c)
+ *   action=blk       virtio-blk benchmark over virtio-mmio (see blk.c)
+ *   action=exits     cost of port I/O, MMIO and ioeventfd exits (exits.c)
  *   reboot=kbd|cf9|acpi|triple   how action=reboot resets
  *   early=triple     triple-fault before any test
  *   reenter=linux64  (multiboot only) act as a 64-bit Linux boot loader for
@@ -140,6 +142,10 @@ void kernel_main(enum boot_kind kind, uint64_t info, uint32_t magic)
     }
     if (cmdline_value_is("action", "gdb"))
         action_gdb();
+    if (cmdline_value_is("action", "blk"))
+        action_blk();           /* reports, then leaves by debug-exit */
+    if (cmdline_value_is("action", "exits"))
+        action_exits();         /* reports, then leaves by debug-exit */
     if (cmdline_value_is("action", "halt")) {
         printk("halting\n");
         halt_forever();

@@ -134,7 +134,7 @@ uint32_t crc32(const void *buf, size_t len);
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t deadline_after_ms(uint64_t ms);
-uint64_t tsc_khz_from_pit(void);     /* tsc.c: TSC kHz measured by the PIT, 0 on failure */
+uint64_t tsc_khz_from_pit(void);     /* tsc.c: TSC kHz measured by PIT counter 2 or 0, 0 on failure */
 bool deadline_passed(uint64_t deadline);
 void delay_us(uint64_t us);
 
@@ -238,6 +238,78 @@ void action_dirty(void);
 
 /* gdbtest.c */
 void action_gdb(void);
+
+/* virtio.c: virtio 1.x over virtio-mmio v2 (virtio 1.2, 2.7 and 4.2) */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_F_VERSION_1 (1ull << 32)
+#define VIRTIO_RING_F_EVENT_IDX (1ull << 29)
+#define VIRTQ_MAX 256
+#define VIRTQ_DESC_F_NEXT 1
+#define VIRTQ_DESC_F_WRITE 2
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY 1
+
+struct virtio_dev {
+    uint64_t base;        /* register block, identity mapped */
+    uint32_t size, gsi;   /* from virtio_mmio.device=SIZE@ADDR:IRQ */
+    uint32_t version, device_id;
+    uint64_t features;    /* negotiated */
+};
+struct virtq_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags, next;
+};
+struct virtq_avail {
+    uint16_t flags, idx;
+    uint16_t ring[VIRTQ_MAX];
+};
+struct virtq_used_elem {
+    uint32_t id, len;
+};
+struct virtq_used {
+    uint16_t flags, idx;
+    struct virtq_used_elem ring[VIRTQ_MAX];
+};
+struct virtq {
+    struct virtio_dev *dev;
+    uint16_t index, size;
+    struct virtq_desc *desc;
+    struct virtq_avail *avail;
+    struct virtq_used *used;
+    uint16_t free_head, num_free, avail_idx, last_used;
+    uint16_t kicked_idx;  /* avail idx at the last notification check */
+    bool event_idx, interrupts;
+};
+struct virtq_buf {
+    void *addr;
+    uint32_t len;
+    bool device_writes;   /* device-writable (VIRTQ_DESC_F_WRITE) */
+};
+int virtio_mmio_find(struct virtio_dev *devs, int max);
+bool virtio_mmio_find_device(uint32_t device_id, int nth, struct virtio_dev *d);
+bool virtio_dev_init(struct virtio_dev *d, uint64_t wanted, const char **why);
+bool virtq_setup(struct virtio_dev *d, struct virtq *vq, uint16_t index,
+                 uint16_t size, bool interrupts, const char **why);
+void virtio_driver_ok(struct virtio_dev *d);
+void virtio_reset(struct virtio_dev *d);
+uint32_t virtio_status(const struct virtio_dev *d);
+uint32_t virtio_config_read32(const struct virtio_dev *d, uint32_t off);
+uint64_t virtio_config_read64(const struct virtio_dev *d, uint32_t off);
+uint32_t virtio_irq_ack(const struct virtio_dev *d);
+int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, int n);
+bool virtq_kick(struct virtq *vq);
+void virtq_notify(struct virtq *vq);
+bool virtq_has_used(const struct virtq *vq);
+int virtq_get_used(struct virtq *vq, uint32_t *len);
+
+/* blk.c */
+void action_blk(void);
+
+/* exits.c */
+void action_exits(void);
 
 /* power.c */
 void debug_exit(uint32_t code) __attribute__((noreturn));
