@@ -15,12 +15,17 @@ bench: all
 	/usr/bin/python3 tests/bench/boot --write
 	/usr/bin/python3 tests/bench/boot --accel tcg -n 3 --write
 	/usr/bin/python3 tests/bench/virtio -n 3 --machines pc,microvm --write
+	/usr/bin/python3 tests/bench/blk -n 3 --write
+	/usr/bin/python3 tests/bench/blk --accel tcg -n 3 --write
+	/usr/bin/python3 tests/bench/exits -n 5 --write
+	/usr/bin/python3 tests/bench/exits --accel tcg -n 3 --write
 	/usr/bin/python3 tests/bench/img -n 3 --write
 	/usr/bin/python3 tests/bench/pcboot -n 3 --write
 	/usr/bin/python3 tests/bench/display -n 3 --write
 	/usr/bin/python3 tests/bench/ovmf -n 3 --write
 	/usr/bin/python3 tests/bench/migrate -n 3 --write
 	/usr/bin/python3 tests/bench/scale -n 3 --write
+	/usr/bin/python3 tests/bench/scale --accel tcg -n 3 --write
 	/usr/bin/python3 tests/bench/summary
 
 # libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60)
