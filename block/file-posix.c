@@ -184,6 +184,25 @@ void block_run_in_pool(BlockDriverState *bs, BlockRequest *req)
     g_thread_pool_push(pool, req, NULL);
 }
 
+/*
+ * Watches an AIO engine's completion eventfd. GLib takes a source's fds
+ * out of the poll set while its callback runs and puts them back after,
+ * and each change writes the context's wakeup eventfd: two writes, a read
+ * and an extra poll for every batch of completions. A source that may
+ * recurse is left in place. The callbacks allow it: each reads its
+ * eventfd and drains a queue, so a nested main-loop iteration inside one
+ * (a drain) only finds less to do.
+ */
+static void watch_completions(int fd, GUnixFDSourceFunc fn)
+{
+    GSource *src = g_unix_fd_source_new(fd, G_IO_IN);
+
+    g_source_set_callback(src, G_SOURCE_FUNC(fn), NULL, NULL);
+    g_source_set_can_recurse(src, TRUE);
+    g_source_attach(src, NULL);
+    g_source_unref(src);
+}
+
 static bool aio_init_once(GError **errp)
 {
     if (pool) {
@@ -194,7 +213,7 @@ static bool aio_init_once(GError **errp)
         g_set_error(errp, VIREO_ERROR, 0, "eventfd: %s", g_strerror(errno));
         return false;
     }
-    g_unix_fd_add(done_efd, G_IO_IN, on_done_efd, NULL);
+    watch_completions(done_efd, on_done_efd);
     pool = g_thread_pool_new(pool_worker, NULL, POOL_MAX_THREADS, FALSE,
                              NULL);
     return true;
@@ -605,7 +624,7 @@ static bool laio_init_once(GError **errp)
         io_destroy(laio_ctx);
         return false;
     }
-    g_unix_fd_add(laio_efd, G_IO_IN, on_laio_efd, NULL);
+    watch_completions(laio_efd, on_laio_efd);
     return true;
 }
 
@@ -759,7 +778,7 @@ static bool uring_init_once(GError **errp)
         io_uring_queue_exit(&uring);
         return false;
     }
-    g_unix_fd_add(uring_efd, G_IO_IN, on_uring_efd, NULL);
+    watch_completions(uring_efd, on_uring_efd);
     return true;
 }
 
