@@ -26,6 +26,8 @@ typedef struct SlirpState {
     Slirp *slirp;
     GSource *source;
     GArray *pollfds;            /* GPollFD, added to the source */
+    GArray *fill;               /* GPollFD, what libslirp asks for now */
+    int64_t deadline;           /* libslirp's next timeout (its clock), or -1 */
     char **dnssearch;
 } SlirpState;
 
@@ -127,8 +129,8 @@ static int add_poll(int fd, int events, void *opaque)
                   (events & SLIRP_POLL_HUP ? G_IO_HUP : 0),
     };
 
-    g_array_append_val(s->pollfds, pfd);
-    return s->pollfds->len - 1;
+    g_array_append_val(s->fill, pfd);
+    return s->fill->len - 1;
 }
 
 static int get_revents(int idx, void *opaque)
@@ -143,24 +145,63 @@ static int get_revents(int idx, void *opaque)
            (r & G_IO_HUP ? SLIRP_POLL_HUP : 0);
 }
 
+/* Whether the sockets libslirp asks for now are the ones being polled. */
+static bool same_fds(GArray *a, GArray *b)
+{
+    if (a->len != b->len) {
+        return false;
+    }
+    for (guint i = 0; i < a->len; i++) {
+        if (g_array_index(a, GPollFD, i).fd != g_array_index(b, GPollFD, i).fd) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Polls what libslirp asks for. Adding or removing a source's poll wakes
+ * the main loop at once (GLib signals its wakeup fd), so doing it on every
+ * iteration kept the loop spinning as long as the guest had a connection:
+ * while the sockets stay the same, only their events change, in place.
+ */
 static gboolean source_prepare(GSource *source, gint *timeout)
 {
     SlirpState *s = ((SlirpSource *)source)->s;
     uint32_t ms = UINT32_MAX;
 
-    for (guint i = 0; i < s->pollfds->len; i++) {
-        g_source_remove_poll(source, &g_array_index(s->pollfds, GPollFD, i));
-    }
-    g_array_set_size(s->pollfds, 0);
+    g_array_set_size(s->fill, 0);
     slirp_pollfds_fill(s->slirp, &ms, add_poll, s);
-    /* the array is complete: now its elements stay where they are */
-    for (guint i = 0; i < s->pollfds->len; i++) {
-        g_source_add_poll(source, &g_array_index(s->pollfds, GPollFD, i));
+    if (same_fds(s->pollfds, s->fill)) {
+        for (guint i = 0; i < s->fill->len; i++) {
+            g_array_index(s->pollfds, GPollFD, i).events =
+                g_array_index(s->fill, GPollFD, i).events;
+        }
+    } else {
+        for (guint i = 0; i < s->pollfds->len; i++) {
+            g_source_remove_poll(source,
+                                 &g_array_index(s->pollfds, GPollFD, i));
+        }
+        GArray *t = s->pollfds;
+        s->pollfds = s->fill;
+        s->fill = t;
+        /* complete: its elements stay where they are until the next change */
+        for (guint i = 0; i < s->pollfds->len; i++) {
+            g_source_add_poll(source, &g_array_index(s->pollfds, GPollFD, i));
+        }
     }
     *timeout = ms == UINT32_MAX ? -1 : (gint)MIN(ms, G_MAXINT);
+    s->deadline = ms == UINT32_MAX ? -1 : slirp_clock_get_ns(s) +
+                                          (int64_t)ms * 1000000;
     return FALSE;
 }
 
+/*
+ * Ready when a socket is, or when the timeout libslirp asked for has
+ * passed: its timers (the TCP fast timer's delayed ACKs, every 2 ms, and
+ * the slow timer) run only in slirp_pollfds_poll. Without them a guest's
+ * TCP exchange waited for the next socket event for its ACKs.
+ */
 static gboolean source_check(GSource *source)
 {
     SlirpState *s = ((SlirpSource *)source)->s;
@@ -170,7 +211,7 @@ static gboolean source_check(GSource *source)
             return TRUE;
         }
     }
-    return FALSE;
+    return s->deadline >= 0 && slirp_clock_get_ns(s) >= s->deadline;
 }
 
 static gboolean source_dispatch(GSource *source, GSourceFunc cb,
@@ -210,6 +251,7 @@ static void slirp_client_cleanup(NetClient *nc)
         slirp_cleanup(s->slirp);
     }
     g_array_free(s->pollfds, TRUE);
+    g_array_free(s->fill, TRUE);
     g_strfreev(s->dnssearch);
     g_free(s);
 }
@@ -377,6 +419,8 @@ NetClient *net_slirp_new(const char *id, Opts *o, GError **errp)
 
     s = g_new0(SlirpState, 1);
     s->pollfds = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    s->fill = g_array_new(FALSE, TRUE, sizeof(GPollFD));
+    s->deadline = -1;
     if (search->len) {
         s->dnssearch = g_new0(char *, search->len + 1);
         for (guint i = 0; i < search->len; i++) {
