@@ -149,8 +149,8 @@ static void balloon_report(VirtIOBalloon *b, const VirtQueueElement *elem)
 /*
  * Statistics (5.5.6.3): the driver puts one buffer of tag/value pairs in
  * the queue and waits for it back before it sends fresher ones. We keep
- * the values and leave the buffer in the ring, not taken (the element is
- * "un-popped"), so that no request is in flight and the device migrates
+ * the values and leave the buffer in the ring, not taken (virtq_unpop),
+ * so that no request is in flight and the device migrates
  * as it is; with no polling interval (QEMU's default) it is never
  * returned, so the guest sends its statistics once.
  */
@@ -175,7 +175,7 @@ static void balloon_stats(VirtIOBalloon *b, VirtQueue *vq)
             b->stats_valid[tag] = true;
         }
     }
-    vq->last_avail_idx--;
+    virtq_unpop(vq);
     g_free(elem);
 }
 

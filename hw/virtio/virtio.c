@@ -658,6 +658,11 @@ VirtQueueElement *virtq_pop(VirtQueue *vq)
     return elem;
 }
 
+void virtq_unpop(VirtQueue *vq)
+{
+    vq->last_avail_idx--;
+}
+
 void virtq_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
 {
     Rings r;

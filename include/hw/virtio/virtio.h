@@ -187,6 +187,11 @@ void virtio_notify_config(VirtIODevice *vdev);
  * by the queue size (indirect tables by their own length).
  */
 VirtQueueElement *virtq_pop(VirtQueue *vq);
+/*
+ * Puts the request virtq_pop returned last back in the ring, untaken: the
+ * next pop returns it again (a device that keeps no request in flight).
+ */
+void virtq_unpop(VirtQueue *vq);
 /* Hands elem back to the driver with len bytes written into its in_sg. */
 void virtq_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len);
 /* Interrupts the driver for vq unless it suppressed that (flags/used_event). */
