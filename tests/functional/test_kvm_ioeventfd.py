@@ -15,8 +15,8 @@ far below KICKS, while the control kernel, which writes one more register
 (queue select, a plain register) per round, shows at least KICKS MMIO
 exits, so the count does see writes to that window; so does the kicking
 kernel when the transport's ioeventfd property is off. Under the software
-CPU the memory API signals the same eventfd, and the device still sees
-every kick.
+CPU no eventfd is registered (as in QEMU): the vCPU thread runs each kick
+in place, and the device still sees every kick.
 """
 
 import functools
