@@ -237,8 +237,8 @@ def debug_testkernel(tmp_path, accel, commands):
     serial output."""
     if testkernel.toolchain_missing():
         pytest.skip(testkernel.toolchain_missing())
-    if accel == "kvm" and not kvm_usable():
-        pytest.skip("KVM is not usable here")
+    if accel == "kvm" and not kvm_usable()[0]:
+        pytest.skip(kvm_usable()[1])
     tk = testkernel.build()
     port = free_port()
     serial = tmp_path / "serial.txt"
