@@ -15,6 +15,9 @@ if ! command -v clang >/dev/null; then
     echo "run-fuzz: clang is needed (apt-get install clang)" >&2
     exit 2
 fi
+# the test suite runs targets in parallel: one build at a time in $builddir
+exec 9>"$builddir.lock"
+flock 9
 if [ ! -f "$builddir/build.ninja" ]; then
     CC=clang meson setup "$builddir" -Dfuzzing=true -Dwerror=true \
         -Db_sanitize=address,undefined -Db_lundef=false \
@@ -27,6 +30,7 @@ if ! ninja -C "$builddir" "${targets[@]/#/tests/fuzz/}" >"$builddir/build.log"; 
     tail -n 40 "$builddir/build.log" >&2
     exit 1
 fi
+flock -u 9
 
 mkdir -p "$builddir/findings"
 for t in "${targets[@]}"; do
