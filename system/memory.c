@@ -84,6 +84,9 @@ bool memory_region_init_ram(MemoryRegion *mr, const char *name, uint64_t size,
     }
     region_init(mr, MR_RAM, name, size);
     mr->ram = p;
+#ifdef __SANITIZE_THREAD__
+    tsan_guest_ram(p, size);
+#endif
     if (!ram_regions) {
         ram_regions = g_ptr_array_new();
     }
