@@ -171,7 +171,7 @@ static int connect_cancellable(int fd, const struct sockaddr *sa,
             if (n < 0 && errno != EINTR) {
                 return -1;
             }
-            if (cancel && *cancel) {
+            if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
                 errno = ECANCELED;
                 return -1;
             }
@@ -442,7 +442,7 @@ void mig_channel_free(MigChannel *c)
 
 static bool cancelled(MigChannel *c, GError **errp)
 {
-    if (c->cancel && *c->cancel) {
+    if (c->cancel && __atomic_load_n(c->cancel, __ATOMIC_RELAXED)) {
         g_set_error(errp, VIREO_ERROR, 0, "cancelled");
         return true;
     }
@@ -465,7 +465,8 @@ static void throttle(MigChannel *c, size_t n)
     gint64 due = c->window_start +
                  (gint64)(c->window_bytes * (double)G_USEC_PER_SEC /
                           c->max_bandwidth);
-    while (due > now && !(c->cancel && *c->cancel)) {
+    while (due > now &&
+           !(c->cancel && __atomic_load_n(c->cancel, __ATOMIC_RELAXED))) {
         g_usleep(MIN(due - now, 50000));
         now = g_get_monotonic_time();
     }
@@ -525,7 +526,8 @@ bool mig_put(MigChannel *c, const void *data, size_t len, GError **errp)
 {
     const uint8_t *p = data;
 
-    c->bytes += len;
+    /* query-migrate reads it from the main thread */
+    __atomic_store_n(&c->bytes, c->bytes + len, __ATOMIC_RELAXED);
     while (len) {
         size_t n = MIN(len, MIG_BUF_SIZE - c->len);
         memcpy(c->buf + c->len, p, n);

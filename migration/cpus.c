@@ -48,7 +48,7 @@ static bool vcpus_parked(Machine *m, GError **errp)
     }
     for (int i = 0; i < m->ncpus; i++) {
         CPUState *cpu = m->cpus[i];
-        if (cpu->created && !(cpu->stop && cpu->stopped)) {
+        if (cpu->created && !(__atomic_load_n(&cpu->stop, __ATOMIC_SEQ_CST) && cpu->stopped)) {
             g_set_error(errp, VIREO_ERROR, 0, "vCPU %d is running: the VM "
                         "must be stopped to save or load vCPU state", i);
             return false;

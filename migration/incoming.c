@@ -249,7 +249,7 @@ bool migration_incoming_setup(const char *uri, bool autostart,
 
 void mig_incoming_shutdown(void)
 {
-    inc.cancel = true;
+    __atomic_store_n(&inc.cancel, true, __ATOMIC_RELAXED);
     g_mutex_lock(&inc.lock);
     if (inc.listener) {
         mig_listener_abort(inc.listener);

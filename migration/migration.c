@@ -294,7 +294,7 @@ static void finish_main(void *data)
         s = MIG_STATUS_COMPLETED;
         mig.downtime_ms = (now - mig.stop_us) / 1000;
         mig.remaining = 0;
-    } else if (mig.cancel) {
+    } else if (__atomic_load_n(&mig.cancel, __ATOMIC_RELAXED)) {
         s = MIG_STATUS_CANCELLED;
     } else {
         s = MIG_STATUS_FAILED;
@@ -302,7 +302,7 @@ static void finish_main(void *data)
         mig.error = g_strdup(err->message);
     }
     g_mutex_unlock(&mig.lock);
-    if (err && !mig.cancel) {
+    if (err && !__atomic_load_n(&mig.cancel, __ATOMIC_RELAXED)) {
         log_error("migration failed: %s", err->message);
     }
     if (!err) {
@@ -453,7 +453,7 @@ static bool migrate_run(GError **errp)
     g_mutex_lock(&mig.lock);
     mig.chan = c;
     g_mutex_unlock(&mig.lock);
-    if (mig.cancel) {
+    if (__atomic_load_n(&mig.cancel, __ATOMIC_RELAXED)) {
         mig_channel_abort(c);
     }
     return mig_header_write(c, m, &mig.ram,
@@ -474,7 +474,7 @@ static gpointer migration_thread(gpointer data)
     if (!ok && !err) {
         g_set_error(&err, VIREO_ERROR, 0, "shutting down");
     }
-    if (mig.cancel && err) {
+    if (__atomic_load_n(&mig.cancel, __ATOMIC_RELAXED) && err) {
         g_clear_error(&err);
         g_set_error(&err, VIREO_ERROR, 0, "cancelled");
     }
@@ -557,7 +557,7 @@ static json_t *qmp_migrate_cancel(json_t *args, GError **errp)
     bool active = mig.status == MIG_STATUS_SETUP ||
                   mig.status == MIG_STATUS_ACTIVE;
     if (active) {
-        mig.cancel = true;
+        __atomic_store_n(&mig.cancel, true, __ATOMIC_RELAXED);
         if (mig.chan) {
             mig_channel_abort(mig.chan);
         }
@@ -572,7 +572,9 @@ QMP_COMMAND("migrate_cancel", qmp_migrate_cancel)
 
 static json_t *ram_info(void)
 {
-    uint64_t transferred = mig.chan ? mig.chan->bytes : mig.transferred;
+    uint64_t transferred = mig.chan ? __atomic_load_n(&mig.chan->bytes,
+                                                     __ATOMIC_RELAXED)
+                                   : mig.transferred;
     gint64 span = (mig.end_us ? mig.end_us : g_get_monotonic_time()) -
                   mig.start_us;
     json_t *o = json_object();
@@ -681,7 +683,7 @@ void migration_shutdown(void)
 {
     mig_main_shutdown();
     g_mutex_lock(&mig.lock);
-    mig.cancel = true;
+    __atomic_store_n(&mig.cancel, true, __ATOMIC_RELAXED);
     if (mig.chan) {
         mig_channel_abort(mig.chan);
     }

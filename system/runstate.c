@@ -50,16 +50,23 @@ static void kick_current_cpu(void)
     }
 }
 
-/* Requests are plain flags polled by the main loop after a wakeup. */
-static volatile ShutdownCause shutdown_request;
-static volatile int shutdown_status;
-static volatile ShutdownCause reset_request;
+/*
+ * Requests are flags polled by the main loop after a wakeup. Any thread
+ * may raise one (a vCPU running isa-debug-exit, the monitor), so they are
+ * atomic; the first shutdown's cause and status win.
+ */
+static ShutdownCause shutdown_request;
+static int shutdown_status;
+static ShutdownCause reset_request;
 
 void vm_request_shutdown(ShutdownCause cause, int exit_status)
 {
-    if (!shutdown_request) {
-        shutdown_status = exit_status;
-        shutdown_request = cause;
+    ShutdownCause none = SHUTDOWN_NONE;
+
+    if (__atomic_load_n(&shutdown_request, __ATOMIC_ACQUIRE) == SHUTDOWN_NONE) {
+        __atomic_store_n(&shutdown_status, exit_status, __ATOMIC_RELAXED);
+        __atomic_compare_exchange_n(&shutdown_request, &none, cause, false,
+                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
     }
     kick_current_cpu();
     g_main_context_wakeup(NULL);
@@ -72,29 +79,29 @@ void vm_request_reset(ShutdownCause cause)
         vm_request_shutdown(cause, 0);
         return;
     }
-    reset_request = cause;
+    __atomic_store_n(&reset_request, cause, __ATOMIC_RELEASE);
     kick_current_cpu();
     g_main_context_wakeup(NULL);
 }
 
 bool vm_request_pending(void)
 {
-    return shutdown_request != SHUTDOWN_NONE || reset_request != SHUTDOWN_NONE;
+    return __atomic_load_n(&shutdown_request, __ATOMIC_ACQUIRE) != SHUTDOWN_NONE ||
+           __atomic_load_n(&reset_request, __ATOMIC_ACQUIRE) != SHUTDOWN_NONE;
 }
 
 ShutdownCause vm_take_shutdown_request(int *status)
 {
-    ShutdownCause c = shutdown_request;
-    *status = shutdown_status;
-    shutdown_request = SHUTDOWN_NONE;
+    ShutdownCause c = __atomic_exchange_n(&shutdown_request, SHUTDOWN_NONE,
+                                          __ATOMIC_ACQUIRE);
+
+    *status = __atomic_load_n(&shutdown_status, __ATOMIC_RELAXED);
     return c;
 }
 
 ShutdownCause vm_take_reset_request(void)
 {
-    ShutdownCause c = reset_request;
-    reset_request = SHUTDOWN_NONE;
-    return c;
+    return __atomic_exchange_n(&reset_request, SHUTDOWN_NONE, __ATOMIC_ACQUIRE);
 }
 
 /* ---- run state (QMP query-status) ---- */

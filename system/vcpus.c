@@ -18,7 +18,7 @@ void vcpu_wait_while_paused(CPUState *cpu)
     bql_lock();
     cpu->stopped = true;
     pthread_cond_broadcast(&parked_cond);
-    while (cpu->stop && !cpu->exit) {
+    while (__atomic_load_n(&cpu->stop, __ATOMIC_SEQ_CST) && !cpu->exit) {
         bql_cond_wait(&resume_cond);
     }
     cpu->stopped = false;
@@ -49,7 +49,7 @@ bool vcpus_start(Machine *m, bool paused, GError **errp)
 {
     for (int i = 0; i < m->ncpus; i++) {
         CPUState *cpu = m->cpus[i];
-        cpu->stop = paused;
+        __atomic_store_n(&cpu->stop, paused, __ATOMIC_SEQ_CST);
         int err = pthread_create(&cpu->thread, NULL, vcpu_thread_start, cpu);
         if (err) {
             g_set_error(errp, VIREO_ERROR, 0,
@@ -74,7 +74,7 @@ void vcpus_pause(Machine *m)
 {
     clock_virtual_stop();
     for (int i = 0; i < m->ncpus; i++) {
-        m->cpus[i]->stop = true;
+        __atomic_store_n(&m->cpus[i]->stop, true, __ATOMIC_SEQ_CST);
         if (m->cpus[i]->created) {
             m->accel->vcpu_kick(m->cpus[i]);
         }
@@ -89,7 +89,7 @@ void vcpus_pause(Machine *m)
 void vcpus_resume(Machine *m)
 {
     for (int i = 0; i < m->ncpus; i++) {
-        m->cpus[i]->stop = false;
+        __atomic_store_n(&m->cpus[i]->stop, false, __ATOMIC_SEQ_CST);
     }
     clock_virtual_start();
     pthread_cond_broadcast(&resume_cond);
@@ -98,7 +98,7 @@ void vcpus_resume(Machine *m)
 void vcpus_stop(Machine *m)
 {
     for (int i = 0; i < m->ncpus; i++) {
-        m->cpus[i]->exit = true;
+        __atomic_store_n(&m->cpus[i]->exit, true, __ATOMIC_SEQ_CST);
         if (m->cpus[i]->created) {
             m->accel->vcpu_kick(m->cpus[i]);
         }

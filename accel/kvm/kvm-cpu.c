@@ -595,7 +595,7 @@ static void kvm_vcpu_complete_exit(CPUState *cpu)
             kvm_irqchip_post_run(cpu);
         }
         if (!handle_exit(cpu, run)) {
-            cpu->stop = true;
+            __atomic_store_n(&cpu->stop, true, __ATOMIC_SEQ_CST);
         }
         if (cpu->apic) {
             kvm_irqchip_end_exit(cpu);
@@ -615,7 +615,7 @@ void *kvm_vcpu_thread(void *opaque)
     if (m->userspace_irqchip) {
         current_cpu = cpu;  /* the LAPIC window answers with this vCPU's */
     }
-    while (!cpu->exit) {
+    while (!__atomic_load_n(&cpu->exit, __ATOMIC_SEQ_CST)) {
         if (__atomic_load_n(&cpu->stop, __ATOMIC_SEQ_CST)) {
             kvm_vcpu_complete_exit(cpu);
             vcpu_wait_while_paused(cpu);
@@ -632,7 +632,7 @@ void *kvm_vcpu_thread(void *opaque)
             log_error("KVM: KVM_RUN on vCPU %d failed: %s", cpu->index,
                       g_strerror(errno));
             vm_request_shutdown(SHUTDOWN_HOST_ERROR, 1);
-            cpu->stop = true;
+            __atomic_store_n(&cpu->stop, true, __ATOMIC_SEQ_CST);
             continue;
         }
         if (r < 0 && !cpu->apic) {
@@ -648,7 +648,7 @@ void *kvm_vcpu_thread(void *opaque)
          */
         if ((r == 0 && !handle_exit(cpu, run)) || vm_request_pending()) {
             /* stay out of the guest until the main loop resets or stops */
-            cpu->stop = true;
+            __atomic_store_n(&cpu->stop, true, __ATOMIC_SEQ_CST);
         }
         if (cpu->apic) {
             kvm_irqchip_end_exit(cpu);

@@ -103,7 +103,7 @@ static void vcpu_fatal(CPUState *cpu, const char *what)
     log_error("KVM: vCPU %d: %s failed: %s", cpu->index, what,
               g_strerror(errno));
     vm_request_shutdown(SHUTDOWN_HOST_ERROR, 1);
-    cpu->stop = true;
+    __atomic_store_n(&cpu->stop, true, __ATOMIC_SEQ_CST);
 }
 
 /* The INIT state: reset values but for x87/SSE and MSRs (SDM table 9-1). */
@@ -191,7 +191,7 @@ static bool vcpu_has_work(CPUState *cpu, KVMVCPU *v)
 static void vcpu_sleep(CPUState *cpu, KVMVCPU *v)
 {
     pthread_mutex_lock(&v->lock);
-    while (!vcpu_has_work(cpu, v) && !cpu->exit &&
+    while (!vcpu_has_work(cpu, v) && !__atomic_load_n(&cpu->exit, __ATOMIC_SEQ_CST) &&
            !__atomic_load_n(&cpu->stop, __ATOMIC_SEQ_CST)) {
         pthread_cond_wait(&v->wake, &v->lock);
     }

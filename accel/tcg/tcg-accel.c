@@ -74,7 +74,7 @@ static void tcg_vcpu_kick(CPUState *cs)
 static void tcg_vcpu_halt(CPUState *cs, TCGVCPU *v)
 {
     pthread_mutex_lock(&v->lock);
-    while (!x86_cpu_has_work(v->cpu) && !cs->exit &&
+    while (!x86_cpu_has_work(v->cpu) && !__atomic_load_n(&cs->exit, __ATOMIC_SEQ_CST) &&
            !__atomic_load_n(&cs->stop, __ATOMIC_SEQ_CST) &&
            !__atomic_load_n(&v->cpu->exit_request, __ATOMIC_SEQ_CST)) {
         pthread_cond_wait(&v->wake, &v->lock);
@@ -89,7 +89,7 @@ static void *tcg_vcpu_thread(void *opaque)
     int64_t start = clock_get_ns(CLK_REALTIME);
 
     current_cpu = cs;
-    while (!cs->exit) {
+    while (!__atomic_load_n(&cs->exit, __ATOMIC_SEQ_CST)) {
         if (__atomic_load_n(&cs->stop, __ATOMIC_SEQ_CST)) {
             vcpu_wait_while_paused(cs);
             continue;
@@ -107,17 +107,17 @@ static void *tcg_vcpu_thread(void *opaque)
                       runstate_no_reboot ? "exiting (-no-reboot)"
                                          : "resetting");
             vm_request_reset(SHUTDOWN_GUEST_TRIPLE_FAULT);
-            cs->stop = true;
+            __atomic_store_n(&cs->stop, true, __ATOMIC_SEQ_CST);
             break;
         case X86_EXIT_DEBUG:
             /* the others stop when the main loop stops the VM */
-            cs->stop = true;
+            __atomic_store_n(&cs->stop, true, __ATOMIC_SEQ_CST);
             vm_request_debug(&v->cpu->debug->hit);
             break;
         }
         /* after a guest-requested shutdown or reset, run no further */
         if (vm_request_pending()) {
-            cs->stop = true;
+            __atomic_store_n(&cs->stop, true, __ATOMIC_SEQ_CST);
         }
     }
     double secs = (clock_get_ns(CLK_REALTIME) - start) / 1e9;

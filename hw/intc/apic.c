@@ -580,7 +580,7 @@ static bool apic_deliver_one(APICState *s, const APICMessage *msg)
         cpu_interrupt(cpu, CPU_INTERRUPT_INIT);
         return true;
     case APIC_DM_STARTUP:
-        cpu->sipi_vector = msg->vector;
+        __atomic_store_n(&cpu->sipi_vector, msg->vector, __ATOMIC_RELAXED);
         cpu_interrupt(cpu, CPU_INTERRUPT_SIPI);
         return true;
     case APIC_DM_EXTINT:

@@ -389,7 +389,7 @@ void x86_handle_interrupts(X86CPU *cpu)
     if (req & CPU_INTERRUPT_SIPI) {
         cpu_reset_interrupt(cs, CPU_INTERRUPT_SIPI);
         if (cpu->wait_for_sipi) {
-            cpu_sipi(cpu, cs->sipi_vector);
+            cpu_sipi(cpu, __atomic_load_n(&cs->sipi_vector, __ATOMIC_RELAXED));
         }
         return;
     }

@@ -308,8 +308,8 @@ static __attribute__((noinline)) X86ExitReason run(X86CPU *cpu)
         X86Block *b;
         int req;
 
-        if (unlikely(cpu->exit_request)) {
-            cpu->exit_request = 0;
+        if (unlikely(__atomic_load_n(&cpu->exit_request, __ATOMIC_RELAXED))) {
+            __atomic_store_n(&cpu->exit_request, 0, __ATOMIC_RELAXED);
             return X86_EXIT_REQUEST;
         }
         req = __atomic_load_n(&cpu->cs->interrupt_request, __ATOMIC_ACQUIRE);
