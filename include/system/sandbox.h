@@ -1,0 +1,56 @@
+/*
+ * -sandbox: a seccomp filter that refuses the system calls a VMM has no
+ * business making, in QEMU's groups (obsolete, elevateprivileges, spawn,
+ * resourcecontrol); --secure denies them all.
+ */
+#ifndef SYSTEM_SANDBOX_H
+#define SYSTEM_SANDBOX_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+/* The groups of system calls the filter can refuse (QEMU's sets). */
+enum {
+    SANDBOX_DEFAULT = 1 << 0,       /* host administration: always denied */
+    SANDBOX_OBSOLETE = 1 << 1,      /* obsolete=deny (the default) */
+    SANDBOX_ELEVATE = 1 << 2,       /* elevateprivileges=deny|children */
+    SANDBOX_SPAWN = 1 << 3,         /* spawn=deny */
+    SANDBOX_RESOURCECTL = 1 << 4,   /* resourcecontrol=deny */
+};
+
+typedef struct SandboxConfig {
+    bool enabled;
+    unsigned deny;          /* SANDBOX_* groups refused when enabled */
+    bool no_new_privs;      /* elevateprivileges=children */
+    const char *origin;     /* the option that turned it on, for messages */
+} SandboxConfig;
+
+/* Off, with QEMU's defaults for when it is turned on (obsolete=deny). */
+void sandbox_config_init(SandboxConfig *sc);
+
+/*
+ * -sandbox on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|
+ * children][,spawn=allow|deny][,resourcecontrol=allow|deny]. Keys left out
+ * keep their current value, so a later -sandbox adjusts an earlier one or
+ * --secure.
+ */
+bool sandbox_parse(SandboxConfig *sc, const char *arg, GError **errp);
+
+/* --secure: on, with every group denied. */
+void sandbox_set_secure(SandboxConfig *sc);
+
+/* Whether this Vireo was built with libseccomp. */
+bool sandbox_supported(void);
+
+/*
+ * The filter goes in in two steps. sandbox_start, before any image,
+ * socket or device is set up, refuses every denied group except the two
+ * that start-up itself may need (elevateprivileges: -runas; spawn:
+ * -daemonize, tap scripts, exec: migration). sandbox_finish, after the
+ * privileges are dropped and before the guest and the monitors run, adds
+ * those two. Both apply to every thread, and to threads made later.
+ */
+bool sandbox_start(const SandboxConfig *sc, GError **errp);
+bool sandbox_finish(const SandboxConfig *sc, GError **errp);
+
+#endif

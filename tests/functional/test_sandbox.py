@@ -1,0 +1,382 @@
+"""-sandbox, --secure and -run-with (docs/sandbox.md).
+
+- The filter is in the kernel on every thread (vCPU threads too) and
+  refuses what it should after start-up: with spawn=deny (here --secure)
+  an exec: migration, which has to start a program, fails with "Operation
+  not permitted" while the VM and its monitor run on; with plain -sandbox
+  on the same migration works.
+- The Debian guest with virtio-blk, virtio-net over slirp, the serial
+  console and QMP does its work under --secure; so does the test kernel.
+- -run-with user=nobody,chroot=DIR: the process runs as nobody in DIR,
+  the guest still boots and its disk still works; with -daemonize and
+  -pidfile too. Bad input (unknown user, missing folder, not root, bad
+  -sandbox values) is a clear error.
+"""
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import testkernel as tk
+from qmp import QMPClient
+from test_debian_guest import TIMEOUT, guest_args
+from test_testkernel import (assert_all_passed, command, images,  # noqa: F401
+                             modules, vmm)
+from test_virtio_blk import make_disk
+from test_virtio_net import free_port, http_server  # noqa: F401
+from vmrun import VMProcess, run_vm
+
+NOBODY = 65534
+
+
+def thread_status(pid):
+    """{thread name: {field: value}} from /proc/PID/task/*/status."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue    # the thread ended meanwhile
+        fields = dict(line.split(":\t", 1) for line in text.splitlines()
+                      if ":\t" in line)
+        threads[f"{fields['Name'].strip()} ({task.name})"] = \
+            {k: v.strip() for k, v in fields.items()}
+    return threads
+
+
+def assert_filtered(pid, filters):
+    """Every thread, vCPUs included, is in seccomp filter mode (2) with
+    `filters` filters (the sandbox's two steps)."""
+    threads = thread_status(pid)
+    assert any(name.startswith("CPU ") for name in threads), threads.keys()
+    for name, st in threads.items():
+        assert st["Seccomp"] == "2", f"{name}: {st['Seccomp']}"
+        assert st["Seccomp_filters"] == str(filters), \
+            f"{name}: {st['Seccomp_filters']}"
+        assert st["NoNewPrivs"] == "1", name
+
+
+def migrate_exec(c):
+    """An exec: migration (Vireo has to start sh); its final state."""
+    c.cmd("migrate", {"uri": "exec:cat > /dev/null"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = c.cmd("query-migrate")
+        if info.get("status") in ("completed", "failed"):
+            return info
+        time.sleep(0.1)
+    raise TimeoutError(f"migration still {info}")
+
+
+def small_vm(vireo, *opts, qmp=None):
+    """A paused pc on the software CPU: enough for the process-level checks,
+    no guest needed."""
+    args = [vireo, "-M", "pc", "-accel", "tcg", "-m", "64", "-smp", "2",
+            "-display", "none", "-nodefaults", "-S", *opts]
+    if qmp:
+        args += ["-qmp", f"unix:{qmp},server=on,wait=off"]
+    return args
+
+
+# --- the filter after start-up ----------------------------------------------
+
+def test_secure_refuses_spawning_and_the_vm_runs_on(vireo_binary, tmp_path):
+    sock = tmp_path / "qmp.sock"
+    with VMProcess(small_vm(vireo_binary, "--secure", qmp=sock)) as vm, \
+            QMPClient(sock) as c:
+        c.cmd("cont")
+        assert_filtered(vm.proc.pid, 2)
+        info = migrate_exec(c)
+        assert info["status"] == "failed", info
+        assert "Operation not permitted" in info["error-desc"], info
+        # the monitor answers and the guest's CPUs run on
+        assert c.cmd("query-status")["status"] == "running"
+        out = c.hmp("migrate exec:true")
+        assert vm.proc.poll() is None, vm.output
+        assert c.cmd("query-status")["status"] == "running", out
+        c.cmd("quit")
+        r = vm.wait(timeout=30)
+    assert r.returncode == 0, r.describe()
+    assert "Operation not permitted" in r.output, r.describe()
+
+
+def test_sandbox_on_alone_lets_helpers_run(vireo_binary, tmp_path):
+    """Without spawn=deny the same migration works: it is the spawn group
+    that refuses it, not a side effect of the filter."""
+    sock = tmp_path / "qmp.sock"
+    with VMProcess(small_vm(vireo_binary, "-sandbox", "on", qmp=sock)) as vm, \
+            QMPClient(sock) as c:
+        assert_filtered(vm.proc.pid, 1)     # no late groups: one filter
+        info = migrate_exec(c)
+        assert info["status"] == "completed", info
+        c.cmd("quit")
+        assert vm.wait(timeout=30).returncode == 0
+
+
+def test_later_sandbox_adjusts_secure(vireo_binary, tmp_path):
+    """--secure, then -sandbox on,spawn=allow: spawning works again and
+    the other groups stay denied (two filters: elevateprivileges)."""
+    sock = tmp_path / "qmp.sock"
+    args = small_vm(vireo_binary, "--secure", "-sandbox", "on,spawn=allow",
+                    qmp=sock)
+    with VMProcess(args) as vm, QMPClient(sock) as c:
+        assert_filtered(vm.proc.pid, 2)
+        assert migrate_exec(c)["status"] == "completed"
+        c.cmd("quit")
+        assert vm.wait(timeout=30).returncode == 0
+
+
+# --- real guests under --secure ----------------------------------------------
+
+GUEST_SCRIPT = r"""
+disk() { for d in /sys/block/vd*; do
+    [ "$(cat $d/serial)" = "$1" ] && echo /dev/${d##*/}; done; }
+echo "PATTERN $(sha256sum $(disk pattern) | cut -d' ' -f1)"
+printf 'written-under-the-sandbox' | dd of=$(disk scratch) bs=512 seek=5 \
+    conv=fsync 2>/dev/null && echo "WROTE"
+ip link set eth0 up; udhcpc -i eth0 -n -q -s /bin/true
+ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2
+echo "GOT $(wget -q -O - http://10.0.2.2:HTTP_PORT/blob | sha256sum)"
+echo "NC-READY-$((6*7))"
+echo hello-from-the-sandboxed-guest | nc -l -p 7777
+echo "GUEST-DONE-$((6*7))"
+"""
+
+# reads the script from its disk (serial "script") and runs it
+SCRIPT_LOADER = ("for d in /sys/block/vd*; do [ $(cat $d/serial) = script ] "
+                 "&& tr -d \\\\000 < /dev/${d##*/} > /s.sh; done; sh /s.sh")
+
+
+def disk_args(tmp_path, names):
+    args = []
+    for name in names:
+        args += ["-drive", f"file={tmp_path / name}.img,format=raw,"
+                 f"if=none,id={name}", "-device",
+                 f"virtio-blk-pci,drive={name},serial={name}"]
+    return args
+
+
+def read_hostfwd(port):
+    got = b""
+    deadline = time.monotonic() + 60
+    while b"hello-from" not in got and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port),
+                                          timeout=10) as s:
+                while chunk := s.recv(100):
+                    got += chunk
+        except OSError:
+            time.sleep(0.5)
+    return got
+
+
+@pytest.mark.slow
+def test_debian_guest_under_secure(vireo_binary, debian_guest, http_server,
+                                   tmp_path):
+    http_port, blob_sha = http_server
+    pattern = os.urandom(1 << 20)
+    make_disk(tmp_path / "pattern.img", pattern)
+    make_disk(tmp_path / "scratch.img", b"", 1 << 20)
+    make_disk(tmp_path / "script.img",
+              GUEST_SCRIPT.replace("HTTP_PORT", str(http_port)).encode(),
+              4096)
+    fwd = free_port()
+    sock = tmp_path / "qmp.sock"
+    args = guest_args(vireo_binary, debian_guest, "pc", 1,
+                      f'console=ttyS0 vireo.task=cmd '
+                      f'vireo.cmd="{SCRIPT_LOADER}"') + \
+        ["--secure", *disk_args(tmp_path, ["script", "pattern", "scratch"]),
+         "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{fwd}-:7777",
+         "-device", "virtio-net-pci,netdev=n0",
+         "-qmp", f"unix:{sock},server=on,wait=off"]
+    with VMProcess(args) as vm, QMPClient(sock) as c:
+        assert vm.expect("NC-READY-42", timeout=TIMEOUT), vm.output
+        assert_filtered(vm.proc.pid, 2)
+        info = migrate_exec(c)
+        assert info["status"] == "failed" and \
+            "Operation not permitted" in info["error-desc"], info
+        assert c.cmd("query-status")["status"] == "running"
+        assert b"hello-from-the-sandboxed-guest" in read_hostfwd(fwd), \
+            vm.output
+        assert vm.expect("GUEST-DONE-42", timeout=60), vm.output
+        r = vm.wait(timeout=60)
+    assert r.returncode == 0, r.describe()
+    assert "VIREO-CMD-EXIT status=0" in r.output, r.describe()
+    assert f"PATTERN {hashlib.sha256(pattern).hexdigest()}" in r.output, \
+        r.describe()
+    assert "lease of 10.0.2.15 obtained" in r.output, r.describe()
+    assert f"GOT {blob_sha}" in r.output, r.describe()
+    assert "WROTE" in r.output, r.describe()
+    data = (tmp_path / "scratch.img").read_bytes()
+    assert data[5 * 512:5 * 512 + 25] == b"written-under-the-sandbox"
+
+
+def test_testkernel_under_secure(vmm, images, modules):  # noqa: F811
+    """Every test kernel check (SMP start-up, timers, interrupts, ACPI)
+    with the sandbox's every group denied."""
+    if vmm == "qemu":
+        pytest.skip("the point is Vireo's sandbox")
+    append = (f"test=all cpus=2 mem=512M expect=hello-world hello-world "
+              f"modules=1 mod0={tk.module_spec(modules['initrd_data'])}")
+    args = command(vmm, "pc", images["bzimage"], smp=2,
+                   initrd=modules["initrd"], append=append)
+    r = run_vm([args[0], "--secure", *args[1:]], timeout=120)
+    assert_all_passed(r, tk.ALL_TESTS)
+
+
+# --- -run-with ---------------------------------------------------------------
+
+def root_only(reason="the suite runs as root to test dropping it"):
+    if os.geteuid() != 0:
+        pytest.skip(reason)
+
+
+def proc_ids(pid):
+    st = thread_status(pid)
+    uids = {s["Uid"] for s in st.values()}
+    gids = {s["Gid"] for s in st.values()}
+    return uids, gids, os.readlink(f"/proc/{pid}/root")
+
+
+@pytest.mark.slow
+def test_run_with_user_and_chroot_debian_guest(vireo_binary, debian_guest,
+                                               tmp_path):
+    """As nobody in an empty folder, with elevateprivileges=deny (which
+    must not stop Vireo's own drop): the guest boots and writes its disk."""
+    root_only()
+    newroot = tmp_path / "empty-root"
+    newroot.mkdir()
+    script = (r"""
+disk() { for d in /sys/block/vd*; do
+    [ "$(cat $d/serial)" = "$1" ] && echo /dev/${d##*/}; done; }
+echo "READY-$((6*7))"
+read -r line
+printf 'written-as-nobody' | dd of=$(disk scratch) bs=512 seek=7 \
+    conv=fsync 2>/dev/null && echo "WROTE-$((6*7))"
+""")
+    make_disk(tmp_path / "script.img", script.encode(), 4096)
+    make_disk(tmp_path / "scratch.img", b"", 1 << 20)
+    args = guest_args(vireo_binary, debian_guest, "pc", 1,
+                      f'console=ttyS0 vireo.task=cmd '
+                      f'vireo.cmd="{SCRIPT_LOADER}"') + \
+        ["-run-with", f"user=nobody,chroot={newroot}",
+         "-sandbox", "on,elevateprivileges=deny",
+         *disk_args(tmp_path, ["script", "scratch"])]
+    with VMProcess(args) as vm:
+        assert vm.expect("READY-42", timeout=TIMEOUT), vm.output
+        uids, gids, root = proc_ids(vm.proc.pid)
+        assert uids == {f"{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}"}, uids
+        assert gids == {f"{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}"}, gids
+        assert root == str(newroot)
+        vm.send("go\n")    # the guest waits on its console for the checks
+        assert vm.expect("WROTE-42", timeout=60), vm.output
+        r = vm.wait(timeout=60)
+    assert r.returncode == 0, r.describe()
+    assert "VIREO-CMD-EXIT status=0" in r.output, r.describe()
+    data = (tmp_path / "scratch.img").read_bytes()
+    assert data[7 * 512:7 * 512 + 17] == b"written-as-nobody"
+
+
+def test_runas_chroot_daemonize_pidfile(vireo_binary, tmp_path):
+    """QEMU's older spellings, in the background, with --secure: the
+    daemon answers QMP as nobody inside the folder, its pidfile names it."""
+    root_only()
+    newroot = tmp_path / "root"
+    newroot.mkdir()
+    sock, pidfile = tmp_path / "qmp.sock", tmp_path / "vm.pid"
+    args = small_vm(vireo_binary, "--secure", "-runas", "nobody",
+                    "-chroot", str(newroot), "-daemonize", "-pidfile",
+                    str(pidfile), qmp=sock)
+    r = subprocess.run([str(a) for a in args], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = int(pidfile.read_text())
+    try:
+        with QMPClient(sock) as c:
+            uids, gids, root = proc_ids(pid)
+            assert uids == {f"{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}"}
+            assert root == str(newroot)
+            assert_filtered(pid, 2)
+            assert c.cmd("query-status")["status"] == "prelaunch"
+            c.cmd("quit")
+        deadline = time.monotonic() + 30
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{pid}")
+    finally:
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, 9)
+
+
+# --- bad input ---------------------------------------------------------------
+
+BAD_INPUT = [
+    (["-sandbox", "maybe"],
+     "-sandbox maybe: Parameter 'enable' expects 'on' or 'off'"),
+    (["-sandbox", "on,spawn=maybe"],
+     "-sandbox on,spawn=maybe: invalid argument for spawn"),
+    (["-sandbox", "on,elevateprivileges=sometimes"],
+     "invalid argument for elevateprivileges (expected allow, children or "
+     "deny)"),
+    (["-sandbox", "on,obsolete=children"],
+     "invalid argument for obsolete (expected allow or deny)"),
+    (["-sandbox", "on,resourcecontrol="],
+     "invalid argument for resourcecontrol"),
+    (["-sandbox", "on,bogus=deny"],
+     "-sandbox on,bogus=deny: invalid parameter 'bogus'"),
+    (["-runas", "no-such-user-here"],
+     "-runas no-such-user-here: User \"no-such-user-here\" doesn't exist "
+     "(and is not <uid>:<gid>)"),
+    (["-run-with", "user=12:x"],
+     "User \"12:x\" doesn't exist (and is not <uid>:<gid>)"),
+    (["-run-with", "user=4294967295:0"], "doesn't exist"),
+    (["-chroot", "/no/such/folder"],
+     "-chroot /no/such/folder: No such file or directory"),
+    (["-run-with", "chroot=/etc/passwd"],
+     "-run-with chroot=/etc/passwd: not a directory"),
+    (["-run-with", "async-teardown=on"],
+     "-run-with async-teardown=on: invalid parameter 'async-teardown'"),
+    (["-sandbox"], "-sandbox: requires an argument"),
+]
+
+
+@pytest.mark.parametrize("opts,message", BAD_INPUT,
+                         ids=[" ".join(o) for o, _ in BAD_INPUT])
+def test_bad_input_is_a_clear_error(vireo_binary, opts, message):
+    r = subprocess.run([str(vireo_binary), "-M", "pc", "-accel", "tcg",
+                        "-display", "none", "-S", *opts],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert message in r.stderr, r.stderr
+
+
+def test_dropping_privileges_needs_root(vireo_binary):
+    """Run as nobody, -chroot and -runas root fail when they are applied,
+    after start-up, with the reason; nothing crashes."""
+    root_only("needs root to start Vireo as another user")
+    if not all(os.access(p, os.X_OK) for p in
+               [*Path(vireo_binary).resolve().parents][:-1]):
+        pytest.skip("the build folder is not reachable by nobody")
+
+    def as_nobody():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+    for opts, message in [
+            (["-chroot", "/tmp"],
+             "-chroot /tmp: Operation not permitted (this needs root)"),
+            (["-runas", "0:0"], "-runas 0:0: setgroups: Operation not "
+             "permitted (this needs root)")]:
+        r = subprocess.run([str(vireo_binary), *opts, "-M", "pc", "-accel",
+                            "tcg", "-m", "64", "-display", "none",
+                            "-nodefaults", "-S"], capture_output=True,
+                           text=True, timeout=60, preexec_fn=as_nobody)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert message in r.stderr, r.stderr
