@@ -16,6 +16,8 @@
 import hashlib
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -130,6 +132,99 @@ def test_later_sandbox_adjusts_secure(vireo_binary, tmp_path):
         assert migrate_exec(c)["status"] == "completed"
         c.cmd("quit")
         assert vm.wait(timeout=30).returncode == 0
+
+
+# --- as an attacker who runs code inside Vireo would find it -----------------
+
+# x86-64 system call numbers
+SYS = {"fork": 57, "execve": 59, "setuid": 105, "setpriority": 141,
+       "_sysctl": 156, "mount": 165, "sched_setaffinity": 203,
+       "unshare": 272, "clone3": 435}
+EPERM, ENOSYS = 1, 38
+
+
+def gdb_syscalls(pid, calls, cwd):
+    """Attaches gdb to pid and makes each call (name, argument text) from
+    the main thread: [(return value, errno)], and gdb's whole output."""
+    # gdb 13 trips on its own assertion when the process dies in a call;
+    # it must neither ask nor leave a core file behind
+    ex = ["-iex", "maint set internal-error quit yes",
+          "-iex", "maint set internal-error corefile no"]
+    for name, args in calls:
+        ex += ["-ex", f"call (long)syscall({SYS[name]}L{args})",
+               "-ex", "call (int)*(int *)__errno_location()"]
+    r = subprocess.run(["gdb", "-nx", "-batch", "-p", str(pid), *ex],
+                       capture_output=True, text=True, timeout=120, cwd=cwd)
+    out = r.stdout + r.stderr
+    values = [int(v) for v in re.findall(r"^\$\d+ = (-?\d+)$", out, re.M)]
+    return list(zip(values[::2], values[1::2])), out
+
+
+@pytest.fixture
+def gdb():
+    if not shutil.which("gdb"):
+        pytest.skip("gdb is not installed")
+
+
+def vm_past_start_up(vm):
+    """Waits until both of the sandbox's steps are in (or none will be)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and vm.proc.poll() is None:
+        if any(name.startswith("CPU ") for name in thread_status(vm.proc.pid)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no vCPU thread: {vm.output}")
+
+
+def test_refused_calls_fail_or_kill_as_their_group_says(vireo_binary, gdb,
+                                                        tmp_path):
+    """Under --secure: resource control and spawning fail with EPERM (the
+    process goes on), clone3 looks absent (ENOSYS, so libc uses clone,
+    whose flags the filter can check); mount ends the process (SIGSYS)."""
+    with VMProcess(small_vm(vireo_binary, "--secure"), cwd=tmp_path) as vm:
+        vm_past_start_up(vm)
+        got, out = gdb_syscalls(vm.proc.pid, [
+            ("setpriority", ", 0L, 0L, 5L"),
+            ("sched_setaffinity", ", 0L, 8L, 0L"),
+            ("fork", ""),
+            ("execve", ", 0L, 0L, 0L"),
+            ("unshare", ", 0x40000000L"),    # CLONE_NEWNET
+            ("clone3", ", 0L, 0L"),
+            ("mount", ", 0L, 0L, 0L, 0L, 0L")], tmp_path)
+        assert got[:6] == [(-1, EPERM)] * 5 + [(-1, ENOSYS)], out
+        r = vm.wait(timeout=30)
+    assert r.returncode == -signal.SIGSYS, r.describe()
+
+
+@pytest.mark.parametrize("sandbox,name,args", [
+    ("on", "_sysctl", ", 0L"),                 # obsolete, denied by default
+    ("on,elevateprivileges=deny", "setuid", ", 0L"),
+])
+def test_denied_groups_kill(vireo_binary, gdb, tmp_path, sandbox, name,
+                           args):
+    with VMProcess(small_vm(vireo_binary, "-sandbox", sandbox),
+                   cwd=tmp_path) as vm:
+        vm_past_start_up(vm)
+        got, out = gdb_syscalls(vm.proc.pid, [(name, args)], tmp_path)
+        assert got == [], out
+        r = vm.wait(timeout=30)
+    assert r.returncode == -signal.SIGSYS, r.describe()
+
+
+def test_allowed_groups_are_not_filtered(vireo_binary, gdb, tmp_path):
+    """-sandbox on,obsolete=allow: _sysctl reaches the kernel (which no
+    longer has it: ENOSYS) and setpriority works; nothing is killed."""
+    with VMProcess(small_vm(vireo_binary, "-sandbox", "on,obsolete=allow"),
+                   cwd=tmp_path) as vm:
+        vm_past_start_up(vm)
+        got, out = gdb_syscalls(vm.proc.pid, [("_sysctl", ", 0L"),
+                                              ("setpriority",
+                                               ", 0L, 0L, 1L")], tmp_path)
+        assert got[0] == (-1, ENOSYS) and got[1][0] == 0, out
+        assert vm.proc.poll() is None, vm.output
+        vm.kill(signal.SIGTERM)
+        r = vm.wait(timeout=30)
+    assert r.returncode == 0, r.describe()
 
 
 # --- real guests under --secure ----------------------------------------------
