@@ -105,7 +105,11 @@ static void daemonize_start(void)
     int fds[2];
 
     daemon_null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (daemon_null_fd < 0 || pipe(fds) < 0) {
+    if (daemon_null_fd < 0) {
+        log_error("-daemonize: /dev/null: %s", g_strerror(errno));
+        exit(1);
+    }
+    if (pipe(fds) < 0) {
         log_error("-daemonize: pipe: %s", g_strerror(errno));
         exit(1);
     }
