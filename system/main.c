@@ -701,6 +701,37 @@ static int run_main_loop(Machine *m)
     }
 }
 
+static bool any_contains(GPtrArray *strings, const char *needle)
+{
+    for (guint i = 0; i < strings->len; i++) {
+        if (strstr(g_ptr_array_index(strings, i), needle)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The sandbox groups start-up itself uses, refused only once it is done:
+ * changing user for -run-with user=, and starting programs for tap scripts
+ * and -incoming exec: (-daemonize forks before any filter). The test errs
+ * on the side of "needed": that only delays a group by the start-up.
+ */
+static unsigned sandbox_late_groups(const VMOptions *o)
+{
+    unsigned late = 0;
+
+    if (o->runas.change_user) {
+        late |= SANDBOX_ELEVATE;
+    }
+    if (any_contains(o->netdevs, "script=") ||
+        any_contains(o->nics, "script=") || any_contains(o->nets, "script=") ||
+        (o->incoming && g_str_has_prefix(o->incoming, "exec:"))) {
+        late |= SANDBOX_SPAWN;
+    }
+    return late;
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
@@ -743,7 +774,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     /* before any image, socket or device is touched (see sandbox.h) */
-    if (!sandbox_start(&o.sandbox, &err)) {
+    if (!sandbox_start(&o.sandbox, sandbox_late_groups(&o), &err)) {
         goto fail;
     }
 
@@ -785,7 +816,8 @@ int main(int argc, char **argv)
         goto fail;
     }
     /* all is open: give up root, then refuse the calls that needed it */
-    if (!runas_apply(&o.runas, &err) || !sandbox_finish(&o.sandbox, &err)) {
+    if (!runas_apply(&o.runas, &err) ||
+        !sandbox_finish(&o.sandbox, sandbox_late_groups(&o), &err)) {
         goto fail;
     }
     if (!vcpus_start(m, o.start_paused || o.incoming || o.loadvm, &err) ||

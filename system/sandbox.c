@@ -305,10 +305,7 @@ static bool load_filter(const SandboxConfig *sc, unsigned groups,
     return true;
 }
 
-/* The groups start-up may still need: -runas, -daemonize, helpers. */
-#define SANDBOX_LATE_GROUPS (SANDBOX_ELEVATE | SANDBOX_SPAWN)
-
-bool sandbox_start(const SandboxConfig *sc, GError **errp)
+bool sandbox_start(const SandboxConfig *sc, unsigned late, GError **errp)
 {
     if (!sc->enabled) {
         return true;
@@ -320,15 +317,15 @@ bool sandbox_start(const SandboxConfig *sc, GError **errp)
                     sc->origin, g_strerror(errno));
         return false;
     }
-    return load_filter(sc, sc->deny & ~SANDBOX_LATE_GROUPS, errp);
+    return load_filter(sc, sc->deny & ~late, errp);
 }
 
-bool sandbox_finish(const SandboxConfig *sc, GError **errp)
+bool sandbox_finish(const SandboxConfig *sc, unsigned late, GError **errp)
 {
-    if (!sc->enabled || !(sc->deny & SANDBOX_LATE_GROUPS)) {
+    if (!sc->enabled || !(sc->deny & late)) {
         return true;
     }
-    return load_filter(sc, sc->deny & SANDBOX_LATE_GROUPS, errp);
+    return load_filter(sc, sc->deny & late, errp);
 }
 
 #else /* !CONFIG_SECCOMP */
@@ -338,7 +335,7 @@ bool sandbox_supported(void)
     return false;
 }
 
-bool sandbox_start(const SandboxConfig *sc, GError **errp)
+bool sandbox_start(const SandboxConfig *sc, unsigned late, GError **errp)
 {
     if (sc->enabled) {
         g_set_error(errp, VIREO_ERROR, 0, "%s: this Vireo was built without "
@@ -348,7 +345,7 @@ bool sandbox_start(const SandboxConfig *sc, GError **errp)
     return true;
 }
 
-bool sandbox_finish(const SandboxConfig *sc, GError **errp)
+bool sandbox_finish(const SandboxConfig *sc, unsigned late, GError **errp)
 {
     return true;
 }

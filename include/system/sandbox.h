@@ -44,13 +44,14 @@ bool sandbox_supported(void);
 
 /*
  * The filter goes in in two steps. sandbox_start, before any image,
- * socket or device is set up, refuses every denied group except the two
- * that start-up itself may need (elevateprivileges: -runas; spawn:
- * -daemonize, tap scripts, exec: migration). sandbox_finish, after the
- * privileges are dropped and before the guest and the monitors run, adds
- * those two. Both apply to every thread, and to threads made later.
+ * socket or device is set up, refuses every denied group but those in
+ * late: the groups start-up itself still needs (SANDBOX_ELEVATE for
+ * -run-with user=, SANDBOX_SPAWN for tap scripts and -incoming exec:).
+ * sandbox_finish, once privileges are dropped and before the guest and the
+ * monitors run, refuses those too. Both apply to every thread, and to
+ * threads made later.
  */
-bool sandbox_start(const SandboxConfig *sc, GError **errp);
-bool sandbox_finish(const SandboxConfig *sc, GError **errp);
+bool sandbox_start(const SandboxConfig *sc, unsigned late, GError **errp);
+bool sandbox_finish(const SandboxConfig *sc, unsigned late, GError **errp);
 
 #endif
