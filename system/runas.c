@@ -49,7 +49,7 @@ static void lookup_groups(RunAsConfig *r, const char *name)
         }
         g_free(groups);
         if (got <= n) {
-            break;      /* an error other than "too small" */
+            break; /* an error other than "too small" */
         }
         n = got;
     }
@@ -76,8 +76,10 @@ bool runas_set_user(RunAsConfig *r, const char *user, const char *what,
         r->ngroups = 1;
     } else {
         /* QEMU's wording */
-        g_set_error(errp, VIREO_ERROR, 0, "%s: User \"%s\" doesn't exist "
-                    "(and is not <uid>:<gid>)", what, user);
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "%s: User \"%s\" doesn't exist "
+                    "(and is not <uid>:<gid>)",
+                    what, user);
         return false;
     }
     g_free(r->user_what);
@@ -167,18 +169,18 @@ bool runas_apply(const RunAsConfig *r, GError **errp)
     }
     /* the groups first: once the user is not root, they cannot change */
     if (setgroups(r->ngroups, r->groups) < 0) {
-        g_set_error(errp, VIREO_ERROR, 0, "%s: setgroups: %s",
-                    r->user_what, why(errno));
+        g_set_error(errp, VIREO_ERROR, 0, "%s: setgroups: %s", r->user_what,
+                    why(errno));
         return false;
     }
     if (setgid(r->gid) < 0) {
-        g_set_error(errp, VIREO_ERROR, 0, "%s: setgid(%u): %s",
-                    r->user_what, (unsigned)r->gid, why(errno));
+        g_set_error(errp, VIREO_ERROR, 0, "%s: setgid(%u): %s", r->user_what,
+                    (unsigned)r->gid, why(errno));
         return false;
     }
     if (setuid(r->uid) < 0) {
-        g_set_error(errp, VIREO_ERROR, 0, "%s: setuid(%u): %s",
-                    r->user_what, (unsigned)r->uid, why(errno));
+        g_set_error(errp, VIREO_ERROR, 0, "%s: setuid(%u): %s", r->user_what,
+                    (unsigned)r->uid, why(errno));
         return false;
     }
     /* QEMU's check: a user other than root must not get root back */

@@ -11,10 +11,10 @@
 
 typedef struct RunAsConfig {
     bool change_user;
-    char *user_what;        /* the option that set it, for messages */
+    char *user_what; /* the option that set it, for messages */
     uid_t uid;
     gid_t gid;
-    gid_t *groups;          /* supplementary groups, looked up at parse time */
+    gid_t *groups; /* supplementary groups, looked up at parse time */
     int ngroups;
     char *chroot_dir;
     char *chroot_what;

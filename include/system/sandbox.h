@@ -11,18 +11,18 @@
 
 /* The groups of system calls the filter can refuse (QEMU's sets). */
 enum {
-    SANDBOX_DEFAULT = 1 << 0,       /* host administration: always denied */
-    SANDBOX_OBSOLETE = 1 << 1,      /* obsolete=deny (the default) */
-    SANDBOX_ELEVATE = 1 << 2,       /* elevateprivileges=deny|children */
-    SANDBOX_SPAWN = 1 << 3,         /* spawn=deny */
-    SANDBOX_RESOURCECTL = 1 << 4,   /* resourcecontrol=deny */
+    SANDBOX_DEFAULT = 1 << 0,     /* host administration: always denied */
+    SANDBOX_OBSOLETE = 1 << 1,    /* obsolete=deny (the default) */
+    SANDBOX_ELEVATE = 1 << 2,     /* elevateprivileges=deny|children */
+    SANDBOX_SPAWN = 1 << 3,       /* spawn=deny */
+    SANDBOX_RESOURCECTL = 1 << 4, /* resourcecontrol=deny */
 };
 
 typedef struct SandboxConfig {
     bool enabled;
-    unsigned deny;          /* SANDBOX_* groups refused when enabled */
-    bool no_new_privs;      /* elevateprivileges=children */
-    const char *origin;     /* the option that turned it on, for messages */
+    unsigned deny;      /* SANDBOX_* groups refused when enabled */
+    bool no_new_privs;  /* elevateprivileges=children */
+    const char *origin; /* the option that turned it on, for messages */
 } SandboxConfig;
 
 /* Off, with QEMU's defaults for when it is turned on (obsolete=deny). */
