@@ -108,11 +108,6 @@ out:
 
 #ifdef CONFIG_SECCOMP
 
-bool sandbox_supported(void)
-{
-    return true;
-}
-
 /* What a rule does to a call it matches. */
 typedef enum RuleAction {
     KILL,       /* end the process, as QEMU does: nothing legitimate asks */
@@ -329,11 +324,6 @@ bool sandbox_finish(const SandboxConfig *sc, unsigned late, GError **errp)
 }
 
 #else /* !CONFIG_SECCOMP */
-
-bool sandbox_supported(void)
-{
-    return false;
-}
 
 bool sandbox_start(const SandboxConfig *sc, unsigned late, GError **errp)
 {

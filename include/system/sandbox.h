@@ -39,17 +39,15 @@ bool sandbox_parse(SandboxConfig *sc, const char *arg, GError **errp);
 /* --secure: on, with every group denied. */
 void sandbox_set_secure(SandboxConfig *sc);
 
-/* Whether this Vireo was built with libseccomp. */
-bool sandbox_supported(void);
-
 /*
- * The filter goes in in two steps. sandbox_start, before any image,
+ * The filter goes in in one or two steps. sandbox_start, before any image,
  * socket or device is set up, refuses every denied group but those in
  * late: the groups start-up itself still needs (SANDBOX_ELEVATE for
  * -run-with user=, SANDBOX_SPAWN for tap scripts and -incoming exec:).
  * sandbox_finish, once privileges are dropped and before the guest and the
  * monitors run, refuses those too. Both apply to every thread, and to
- * threads made later.
+ * threads made later. A Vireo built without libseccomp fails
+ * sandbox_start when the sandbox is on.
  */
 bool sandbox_start(const SandboxConfig *sc, unsigned late, GError **errp);
 bool sandbox_finish(const SandboxConfig *sc, unsigned late, GError **errp);
