@@ -8,6 +8,7 @@ PACKAGES=(
     libc6-dev # glibc's static libraries: tests/bench/virtio's guest programs
     libslirp-dev
     libaio-dev
+    libseccomp-dev # -sandbox, --secure
     zlib1g-dev libzstd-dev liburing-dev
     qemu-utils # qemu-img: the qcow2 interoperability tests
     libpixman-1-dev libpng-dev # display surfaces, screendump

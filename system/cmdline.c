@@ -896,6 +896,42 @@ static bool set_loadvm(VMOptions *o, const char *arg, CmdlineAction *action,
     return true;
 }
 
+/* -sandbox on|off[,GROUP=allow|deny...] (system/sandbox.c) */
+static bool set_sandbox(VMOptions *o, const char *arg, CmdlineAction *action,
+                        GError **errp)
+{
+    return sandbox_parse(&o->sandbox, arg, errp);
+}
+
+/* --secure: the sandbox with every group denied; later options adjust it */
+static bool set_secure(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    sandbox_set_secure(&o->sandbox);
+    return true;
+}
+
+/* -run-with user=USER,chroot=DIR and QEMU's older -runas, -chroot */
+static bool set_run_with(VMOptions *o, const char *arg,
+                         CmdlineAction *action, GError **errp)
+{
+    return runas_parse_run_with(&o->runas, arg, errp);
+}
+
+static bool set_runas(VMOptions *o, const char *arg, CmdlineAction *action,
+                      GError **errp)
+{
+    g_autofree char *what = g_strdup_printf("-runas %s", arg);
+    return runas_set_user(&o->runas, arg, what, errp);
+}
+
+static bool set_chroot(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    g_autofree char *what = g_strdup_printf("-chroot %s", arg);
+    return runas_set_chroot(&o->runas, arg, what, errp);
+}
+
 static bool print_help(VMOptions *o, const char *arg, CmdlineAction *action,
                        GError **errp)
 {
@@ -1017,6 +1053,17 @@ static const OptionDef options[] = {
     { "name", true, set_name, "NAME[,process=P][,debug-threads=on|off]" },
     { "pidfile", true, set_pidfile, "FILE  write the process ID to FILE" },
     { "daemonize", false, set_daemonize, "run in the background" },
+    { "sandbox", true, set_sandbox,
+      "on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]"
+      "\n                [,spawn=allow|deny][,resourcecontrol=allow|deny]  a "
+      "seccomp filter\n                refusing system calls a VMM never "
+      "needs (docs/sandbox.md)" },
+    { "secure", false, set_secure,
+      "the sandbox on with every group denied (also --secure)" },
+    { "run-with", true, set_run_with,
+      "[user=USER|UID:GID][,chroot=DIR]  drop root once start-up is done" },
+    { "runas", true, set_runas, "USER  same as -run-with user=USER" },
+    { "chroot", true, set_chroot, "DIR  same as -run-with chroot=DIR" },
     { "d", true, set_log_items, "ITEM,...  debug log items (-d help)" },
     { "D", true, set_log_file, "FILE  debug log file" },
     { "qtest", true, set_qtest,
@@ -1072,6 +1119,7 @@ static void vm_options_init(VMOptions *o)
     o->nets = g_ptr_array_new();
     o->monitors = g_array_new(FALSE, TRUE, sizeof(MonitorConfig));
     o->default_monitor = true;
+    sandbox_config_init(&o->sandbox);
 }
 
 void vm_options_free(VMOptions *o)
@@ -1090,6 +1138,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->nets, TRUE);
     g_array_free(o->monitors, TRUE);
     display_options_free(&o->display);
+    runas_config_free(&o->runas);
 }
 
 bool cmdline_parse(int argc, char **argv, VMOptions *o,

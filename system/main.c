@@ -22,6 +22,8 @@
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 #include "system/qtest.h"
+#include "system/runas.h"
+#include "system/sandbox.h"
 #include "net/net.h"
 #include "system/cmdline.h"
 #include "system/debug.h"
@@ -32,7 +34,9 @@
 #include "util/opts.h"
 
 static int terminate_signal;
-static const char *pidfile_path;
+/* the pidfile's folder and name: removed at exit even after -chroot */
+static int pidfile_dir_fd = -1;
+static char *pidfile_name;
 
 static gboolean on_terminate_signal(gpointer data)
 {
@@ -72,8 +76,21 @@ static bool write_pidfile(const char *path, GError **errp)
         close(fd);
         return false;
     }
-    pidfile_path = path;    /* fd stays open: the lock lasts our lifetime */
+    /* fd stays open: the lock lasts our lifetime */
+    g_autofree char *dir = g_path_get_dirname(path);
+    pidfile_dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    pidfile_name = g_path_get_basename(path);
     return true;
+}
+
+/* Best effort: after -runas the folder may no longer be ours to write. */
+static void remove_pidfile(void)
+{
+    if (pidfile_dir_fd >= 0) {
+        unlinkat(pidfile_dir_fd, pidfile_name, 0);
+        close(pidfile_dir_fd);
+    }
+    g_free(pidfile_name);
 }
 
 /*
@@ -81,10 +98,17 @@ static bool write_pidfile(const char *path, GError **errp)
  * start-up finished (status 0) or failed (status 1).
  */
 static int daemon_ready_fd = -1;
+static int daemon_null_fd = -1;     /* opened early: -chroot may hide it */
 
 static void daemonize_start(void)
 {
     int fds[2];
+
+    daemon_null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (daemon_null_fd < 0) {
+        log_error("-daemonize: /dev/null: %s", g_strerror(errno));
+        exit(1);
+    }
     if (pipe(fds) < 0) {
         log_error("-daemonize: pipe: %s", g_strerror(errno));
         exit(1);
@@ -112,15 +136,14 @@ static void daemonize_start(void)
 static void daemonize_finish(void)
 {
     char ok = 0;
-    int null = open("/dev/null", O_RDWR);
 
     if (daemon_ready_fd < 0) {
         return;
     }
-    dup2(null, STDIN_FILENO);
-    dup2(null, STDOUT_FILENO);
-    dup2(null, STDERR_FILENO);
-    close(null);
+    dup2(daemon_null_fd, STDIN_FILENO);
+    dup2(daemon_null_fd, STDOUT_FILENO);
+    dup2(daemon_null_fd, STDERR_FILENO);
+    close(daemon_null_fd);
     if (write(daemon_ready_fd, &ok, 1) < 0) {
         /* the parent is gone; nothing to tell */
     }
@@ -678,6 +701,37 @@ static int run_main_loop(Machine *m)
     }
 }
 
+static bool any_contains(GPtrArray *strings, const char *needle)
+{
+    for (guint i = 0; i < strings->len; i++) {
+        if (strstr(g_ptr_array_index(strings, i), needle)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The sandbox groups start-up itself uses, refused only once it is done:
+ * changing user for -run-with user=, and starting programs for tap scripts
+ * and -incoming exec: (-daemonize forks before any filter). The test errs
+ * on the side of "needed": that only delays a group by the start-up.
+ */
+static unsigned sandbox_late_groups(const VMOptions *o)
+{
+    unsigned late = 0;
+
+    if (o->runas.change_user) {
+        late |= SANDBOX_ELEVATE;
+    }
+    if (any_contains(o->netdevs, "script=") ||
+        any_contains(o->nics, "script=") || any_contains(o->nets, "script=") ||
+        (o->incoming && g_str_has_prefix(o->incoming, "exec:"))) {
+        late |= SANDBOX_SPAWN;
+    }
+    return late;
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
@@ -719,6 +773,10 @@ int main(int argc, char **argv)
     if (o.pidfile && !write_pidfile(o.pidfile, &err)) {
         goto fail;
     }
+    /* before any image, socket or device is touched (see sandbox.h) */
+    if (!sandbox_start(&o.sandbox, sandbox_late_groups(&o), &err)) {
+        goto fail;
+    }
 
     bql_lock();
     g_main_context_set_poll_func(NULL, poll_unlocked);
@@ -757,6 +815,11 @@ int main(int argc, char **argv)
         !migration_incoming_setup(o.incoming, !o.start_paused, &err)) {
         goto fail;
     }
+    /* all is open: give up root, then refuse the calls that needed it */
+    if (!runas_apply(&o.runas, &err) ||
+        !sandbox_finish(&o.sandbox, sandbox_late_groups(&o), &err)) {
+        goto fail;
+    }
     if (!vcpus_start(m, o.start_paused || o.incoming || o.loadvm, &err) ||
         (o.loadvm && !start_from_snapshot(m, &o, &err))) {
         goto fail;
@@ -785,9 +848,7 @@ out:
     net_cleanup_all();
     drives_close_all();
     chardev_cleanup_all();
-    if (pidfile_path) {
-        unlink(pidfile_path);
-    }
+    remove_pidfile();
     vm_options_free(&o);
     return status;
 }

@@ -40,7 +40,13 @@ void vcpu_park_until_exit(CPUState *cpu)
 static void *vcpu_thread_start(void *opaque)
 {
     CPUState *cpu = opaque;
+    char name[16];  /* the kernel limit on thread names */
 
+    /* named by itself (prctl): naming another thread needs /proc, which
+     * -chroot may have taken away */
+    snprintf(name, sizeof(name), "CPU %d/%s", cpu->index & 0xffff,
+             cpu->machine->accel->name);
+    pthread_setname_np(pthread_self(), name);
     __atomic_store_n(&cpu->thread_id, gettid(), __ATOMIC_SEQ_CST);
     return cpu->machine->accel->vcpu_thread(cpu);
 }
@@ -62,10 +68,6 @@ bool vcpus_start(Machine *m, bool paused, GError **errp)
         while (!__atomic_load_n(&cpu->thread_id, __ATOMIC_SEQ_CST)) {
             g_usleep(10);
         }
-        char name[16];  /* the kernel limit on thread names */
-        snprintf(name, sizeof(name), "CPU %d/%s", i & 0xffff,
-                 m->accel->name);
-        pthread_setname_np(cpu->thread, name);
     }
     return true;
 }

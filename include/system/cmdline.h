@@ -6,6 +6,8 @@
 #include <stdbool.h>
 
 #include "hw/i386/x86.h"
+#include "system/runas.h"
+#include "system/sandbox.h"
 #include "ui/display.h"
 
 typedef enum CmdlineAction {
@@ -61,6 +63,8 @@ typedef struct VMOptions {
     const char *incoming;       /* -incoming URI|defer */
     const char *loadvm;         /* -loadvm TAG */
     const char *gdb;            /* -gdb DEV, -s: the gdb stub's chardev */
+    SandboxConfig sandbox;      /* -sandbox, --secure */
+    RunAsConfig runas;          /* -run-with, -runas, -chroot */
 } VMOptions;
 
 /*

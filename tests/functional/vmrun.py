@@ -85,6 +85,22 @@ def kvm_runs_stock_linux():
 
 # --- running a VM ----------------------------------------------------------
 
+def sandbox_args(args):
+    """args with `-sandbox on` after the program when VIREO_TEST_SANDBOX is
+    set and the program is Vireo, so the whole suite can run sandboxed.
+    VIREO_TEST_SANDBOX=1 means `on`; any other value (`on,spawn=deny`) is
+    the option's argument. A test's own -sandbox comes later and adjusts
+    it (see docs/sandbox.md)."""
+    value = os.environ.get("VIREO_TEST_SANDBOX", "")
+    if value in ("", "0") or not args:
+        return args
+    prog = Path(args[0])
+    if prog.name not in ("vireo", "vireo-system-x86_64") and \
+            prog != vireo_binary():
+        return args
+    return [args[0], "-sandbox", "on" if value == "1" else value, *args[1:]]
+
+
 @dataclass
 class VMResult:
     """What a finished (or killed) VM left behind."""
@@ -120,7 +136,7 @@ class VMProcess:
     """
 
     def __init__(self, args, env=None, cwd=None, stdin=True):
-        self.args = [str(a) for a in args]
+        self.args = sandbox_args([str(a) for a in args])
         self.start_time = time.monotonic()
         self.first_output = None
         self._buf = bytearray()
