@@ -304,9 +304,11 @@ def test_enospc_pauses_and_cont_after_room_loses_nothing(guest):
     q = g.files["nospc"]
     r = subprocess.run([img, "check", "-U", str(q)], capture_output=True,
                        text=True)
-    assert r.returncode in (0, 3), r.stdout + r.stderr     # leaks at most
-    assert "corrupt" not in r.stdout.lower() or \
-        "no errors" in r.stdout.lower(), r.stdout
+    # clean, or clusters leaked by the failed allocation (harmless)
+    assert r.returncode == 0 or (r.returncode == 3 and
+                                 "leaked clusters" in r.stdout), \
+        r.stdout + r.stderr
+    assert "ERROR" not in r.stdout, r.stdout
     raw = g.files["dir"] / "nospc.raw"
     subprocess.run([img, "convert", "-U", "-O", "raw", str(q), str(raw)],
                    check=True)
@@ -325,8 +327,8 @@ def test_backing_file_deleted_while_running_still_serves(guest):
     assert g.run("dd if=/dev/zero of=$(disk gone) bs=4k seek=300 count=1 "
                  "oflag=direct") == 0
     out = g.out("dd if=$(disk gone) bs=4k skip=300 count=1 iflag=direct "
-                "2>/dev/null | od -An -tx1 | sort -u")
-    assert out.split() == ["00"] * 16 or set(out.split()) == {"00"}, out
+                "2>/dev/null | tr -d '\\000' | wc -c")
+    assert out.split() == ["0"], out      # the overlay's zeros now
     assert g.qmp.cmd("query-status")["status"] == "running"
 
 

@@ -146,6 +146,14 @@ static void test_state_machine(void)
                     ==, -EIO);
     g_assert_cmpint(blkdebug_rules_state(r), ==, 3);
     blkdebug_rules_free(r);
+
+    /* two set-state rules for one event and state: the older one wins,
+     * as qemu-io shows with QEMU's driver */
+    r = parse_ok("[set-state]\nevent = \"write_aio\"\nnew_state = \"2\"\n"
+                 "[set-state]\nevent = \"write_aio\"\nnew_state = \"3\"\n");
+    blkdebug_rules_event(r, BLKDBG_WRITE_AIO);
+    g_assert_cmpint(blkdebug_rules_state(r), ==, 2);
+    blkdebug_rules_free(r);
 }
 
 static void test_iotype(void)
