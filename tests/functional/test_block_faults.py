@@ -145,6 +145,17 @@ def guest(vireo_binary, debian_guest, tmp_path_factory, tmpfs_dir):
              "-device", "virtio-blk-pci,drive=rep,serial=rep"]
     files["rep"] = rep
 
+    # qcow2 over blkdebug: writing its first new L2 table fails once
+    meta = d / "meta.qcow2"
+    subprocess.run([img, "create", "-q", "-f", "qcow2", str(meta), "64M"],
+                   check=True)
+    mconf = write_conf(d / "meta.conf", {"event": "l2_alloc_write",
+                                         "errno": 5, "once": "on"})
+    args += ["-drive", f"file=blkdebug:{mconf}:{meta},format=qcow2,"
+             "if=none,id=meta,werror=stop",
+             "-device", "virtio-blk-pci,drive=meta,serial=meta"]
+    files["meta"] = meta
+
     # IDE, rerror/werror=report, every read at 1 MiB fails with EIO
     ide = d / "ide.img"
     ide.write_bytes(b"")
@@ -236,6 +247,48 @@ def test_werror_stop_pauses_and_cont_completes_the_write(guest):
     assert g.take_io_errors("stop") == []       # no second failure
 
 
+def check_qcow2(q, workdir, offset, length, want):
+    """q is consistent (leaks at most) and holds data hashing to want at
+    offset, as another reader sees it (-U: the VM still has it open; the
+    guest's fsync wrote the metadata back)."""
+    img = qemu_img()
+    r = subprocess.run([img, "check", "-U", str(q)], capture_output=True,
+                       text=True)
+    # clean, or clusters leaked by the failed allocation (harmless)
+    assert r.returncode == 0 or (r.returncode == 3 and
+                                 "leaked clusters" in r.stdout), \
+        r.stdout + r.stderr
+    assert "ERROR" not in r.stdout, r.stdout
+    raw = workdir / (q.name + ".raw")
+    subprocess.run([img, "convert", "-U", "-O", "raw", str(q), str(raw)],
+                   check=True)
+    with open(raw, "rb") as f:
+        f.seek(offset)
+        data = f.read(length)
+    raw.unlink()
+    assert hashlib.sha256(data).hexdigest() == want
+
+
+def test_qcow2_metadata_error_stops_and_cont_retries(guest):
+    g = guest
+    assert g.run("dd if=/dev/urandom of=/m bs=64k count=2 2>/dev/null") == 0
+    want = re.search(r"[0-9a-f]{64}", g.out("sha256sum /m")).group(0)
+    marker = g.start("dd if=/m of=$(disk meta) bs=64k seek=64 "
+                     "oflag=direct conv=fsync 2>/dev/null")
+    ev = g.qmp.wait_event("BLOCK_IO_ERROR", timeout=CMD_TIMEOUT)
+    assert ev["data"]["device"] == "meta", ev
+    assert ev["data"]["operation"] == "write", ev
+    assert ev["data"]["action"] == "stop", ev
+    assert ev["data"]["reason"] == "Input/output error", ev
+    g.qmp.wait_event("STOP", timeout=30)
+    assert g.qmp.cmd("query-status")["status"] == "io-error"
+    g.qmp.cmd("cont")
+    g.qmp.wait_event("RESUME", timeout=10)
+    assert g.status(marker) == 0
+    assert g.take_io_errors("meta") == []
+    check_qcow2(g.files["meta"], g.files["dir"], 4 * MIB, 128 << 10, want)
+
+
 def test_report_the_guest_sees_the_error_and_goes_on(guest):
     g = guest
     g.run("dmesg -c >/dev/null")
@@ -278,7 +331,6 @@ def test_enospc_pauses_and_cont_after_room_loses_nothing(guest):
     g = guest
     if "nospc" not in g.files:
         pytest.skip("cannot mount a tmpfs here")
-    img = qemu_img()
     # 2 MiB into a 1 MiB file system
     assert g.run("dd if=/dev/urandom of=/q bs=64k count=32 2>/dev/null") == 0
     want = re.search(r"[0-9a-f]{64}", g.out("sha256sum /q")).group(0)
@@ -299,21 +351,8 @@ def test_enospc_pauses_and_cont_after_room_loses_nothing(guest):
     assert g.status(marker) == 0
     g.take_io_errors("nospc")
 
-    # the image as another reader sees it (the guest's fsync wrote the
-    # metadata): consistent, and the data at 1 MiB is what the guest wrote
-    q = g.files["nospc"]
-    r = subprocess.run([img, "check", "-U", str(q)], capture_output=True,
-                       text=True)
-    # clean, or clusters leaked by the failed allocation (harmless)
-    assert r.returncode == 0 or (r.returncode == 3 and
-                                 "leaked clusters" in r.stdout), \
-        r.stdout + r.stderr
-    assert "ERROR" not in r.stdout, r.stdout
-    raw = g.files["dir"] / "nospc.raw"
-    subprocess.run([img, "convert", "-U", "-O", "raw", str(q), str(raw)],
-                   check=True)
-    data = raw.read_bytes()[MIB:3 * MIB]
-    assert hashlib.sha256(data).hexdigest() == want
+    # the image is consistent and the data at 1 MiB is what the guest wrote
+    check_qcow2(g.files["nospc"], g.files["dir"], MIB, 2 * MIB, want)
 
 
 def test_backing_file_deleted_while_running_still_serves(guest):
