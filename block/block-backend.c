@@ -412,6 +412,15 @@ static bool drive_check_keys(Opts *opts, DriveConf *c, GError **errp)
 {
     for (unsigned i = 0; i < G_N_ELEMENTS(unsupported_keys); i++) {
         const char *v = opts_get(opts, unsupported_keys[i]);
+        if (v && !strcmp(unsupported_keys[i], "driver") &&
+            !strcmp(v, "blkdebug")) {
+            /* on top, with no format above, it would see no events */
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "driver=blkdebug is not supported on -drive; use "
+                        "file=blkdebug:CONFIG:IMAGE,format=raw or -blockdev "
+                        "driver=raw,file.driver=blkdebug,...");
+            return false;
+        }
         if (v && strcmp(v, "off")) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "parameter '%s' is not supported yet",

@@ -428,6 +428,16 @@ def test_bad_blkdebug_configs_are_clear_errors(vireo_binary, tmp_path, spec,
     assert want.format(**fill) in r.stderr, r.stderr
 
 
+def test_drive_driver_blkdebug_points_to_the_forms_that_work(vireo_binary,
+                                                             tmp_path):
+    r = subprocess.run([str(vireo_binary), "-M", "none", "-drive",
+                        "driver=blkdebug,config=x.conf,image.filename=d.img"],
+                       capture_output=True, text=True, timeout=30,
+                       cwd=tmp_path)
+    assert r.returncode == 1, r
+    assert "use file=blkdebug:CONFIG:IMAGE,format=raw" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("opts, want", [
     ("file.inject-error.0.errno=5", "Parameter 'inject-error.0.event' is "
      "missing"),
