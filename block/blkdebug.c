@@ -18,21 +18,54 @@
 #define MAX_ERRNO 4095
 
 static const char *const event_names[BLKDBG__MAX] = {
-    "l1_update", "l1_grow_alloc_table", "l1_grow_write_table",
-    "l1_grow_activate_table", "l2_load", "l2_update",
-    "l2_update_compressed", "l2_alloc_cow_read", "l2_alloc_write",
-    "read_aio", "read_backing_aio", "read_compressed", "write_aio",
-    "write_compressed", "vmstate_load", "vmstate_save", "cow_read",
-    "cow_write", "reftable_load", "reftable_grow", "reftable_update",
-    "refblock_load", "refblock_update", "refblock_update_part",
-    "refblock_alloc", "refblock_alloc_hookup", "refblock_alloc_write",
-    "refblock_alloc_write_blocks", "refblock_alloc_write_table",
-    "refblock_alloc_switch_table", "cluster_alloc", "cluster_alloc_bytes",
-    "cluster_free", "flush_to_os", "flush_to_disk", "pwritev_rmw_head",
-    "pwritev_rmw_after_head", "pwritev_rmw_tail", "pwritev_rmw_after_tail",
-    "pwritev", "pwritev_zero", "pwritev_done", "empty_image_prepare",
-    "l1_shrink_write_table", "l1_shrink_free_l2_clusters", "cor_write",
-    "cluster_alloc_space", "none",
+    "l1_update",
+    "l1_grow_alloc_table",
+    "l1_grow_write_table",
+    "l1_grow_activate_table",
+    "l2_load",
+    "l2_update",
+    "l2_update_compressed",
+    "l2_alloc_cow_read",
+    "l2_alloc_write",
+    "read_aio",
+    "read_backing_aio",
+    "read_compressed",
+    "write_aio",
+    "write_compressed",
+    "vmstate_load",
+    "vmstate_save",
+    "cow_read",
+    "cow_write",
+    "reftable_load",
+    "reftable_grow",
+    "reftable_update",
+    "refblock_load",
+    "refblock_update",
+    "refblock_update_part",
+    "refblock_alloc",
+    "refblock_alloc_hookup",
+    "refblock_alloc_write",
+    "refblock_alloc_write_blocks",
+    "refblock_alloc_write_table",
+    "refblock_alloc_switch_table",
+    "cluster_alloc",
+    "cluster_alloc_bytes",
+    "cluster_free",
+    "flush_to_os",
+    "flush_to_disk",
+    "pwritev_rmw_head",
+    "pwritev_rmw_after_head",
+    "pwritev_rmw_tail",
+    "pwritev_rmw_after_tail",
+    "pwritev",
+    "pwritev_zero",
+    "pwritev_done",
+    "empty_image_prepare",
+    "l1_shrink_write_table",
+    "l1_shrink_free_l2_clusters",
+    "cor_write",
+    "cluster_alloc_space",
+    "none",
 };
 
 static const char *const iotype_names[BLKDEBUG_IO_TYPE__MAX] = {
@@ -46,22 +79,22 @@ typedef enum RuleAction {
 
 typedef struct BlkdebugRule {
     RuleAction action;
-    int event;              /* -1 until event= is given */
-    int64_t state;          /* 0: in any state */
+    int event;     /* -1 until event= is given */
+    int64_t state; /* 0: in any state */
     /* inject-error */
-    int error;              /* errno; 0 injects nothing (as in QEMU) */
-    int64_t offset;         /* -1: any request; else it must cover it */
+    int error;      /* errno; 0 injects nothing (as in QEMU) */
+    int64_t offset; /* -1: any request; else it must cover it */
     uint64_t iotype_mask;
-    bool once;              /* the rule goes away once it has failed one */
+    bool once; /* the rule goes away once it has failed one */
     bool immediately;
-    bool active;            /* armed by its event */
+    bool active; /* armed by its event */
     /* set-state */
     int64_t new_state;
 } BlkdebugRule;
 
 struct BlkdebugRules {
-    GMutex lock;            /* events and checks come from pool threads */
-    GPtrArray *rules;       /* in the order they were defined */
+    GMutex lock;      /* events and checks come from pool threads */
+    GPtrArray *rules; /* in the order they were defined */
     int64_t state;
 };
 
@@ -86,7 +119,7 @@ BlkdebugRules *blkdebug_rules_new(void)
 
     g_mutex_init(&r->lock);
     r->rules = g_ptr_array_new_with_free_func(g_free);
-    r->state = 1;           /* QEMU's initial state */
+    r->state = 1; /* QEMU's initial state */
     return r;
 }
 
@@ -213,7 +246,7 @@ static bool rule_set(BlkdebugRule *rule, const char *key, const char *value,
         return true;
     }
     if (inject && !strcmp(key, "sector")) {
-        if (!strcmp(value, "-1")) {     /* QEMU's "any sector" */
+        if (!strcmp(value, "-1")) { /* QEMU's "any sector" */
             rule->offset = -1;
             return true;
         }
@@ -238,8 +271,9 @@ static bool rule_set(BlkdebugRule *rule, const char *key, const char *value,
     if (inject && !strcmp(key, "immediately")) {
         return get_bool(name, value, &rule->immediately, errp);
     }
-    g_set_error(errp, VIREO_ERROR, 0, inline_opt
-                ? "Parameter '%s' is unexpected" : "Invalid parameter '%s'",
+    g_set_error(errp, VIREO_ERROR, 0,
+                inline_opt ? "Parameter '%s' is unexpected"
+                           : "Invalid parameter '%s'",
                 name);
     return false;
 }
@@ -349,8 +383,8 @@ bool blkdebug_rules_parse_config(BlkdebugRules *r, const char *text,
                 ok = false;
             } else if (!section_action(sec, &action)) {
                 g_set_error(errp, VIREO_ERROR, 0,
-                            "%s:%d: There is no option group '%s'", name,
-                            i + 1, sec);
+                            "%s:%d: There is no option group '%s'", name, i + 1,
+                            sec);
                 ok = false;
             } else {
                 rule = rule_new(action);
@@ -358,8 +392,10 @@ bool blkdebug_rules_parse_config(BlkdebugRules *r, const char *text,
                 in_section = true;
             }
         } else if (!parse_key_value(line, &key, &value)) {
-            g_set_error(errp, VIREO_ERROR, 0, "%s:%d: parse error (expected "
-                        "a [section] or key = \"value\")", name, i + 1);
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "%s:%d: parse error (expected "
+                        "a [section] or key = \"value\")",
+                        name, i + 1);
             ok = false;
         } else if (!in_section) {
             g_set_error(errp, VIREO_ERROR, 0, "%s:%d: no group defined", name,
@@ -454,9 +490,8 @@ static bool rule_done_inline(GPtrArray *out, BlkdebugRule *rule,
 }
 
 /* -blockdev '{..., "inject-error": [{"event": ...}, ...]}' */
-static bool parse_json_list(GPtrArray *out, const char *list,
-                            RuleAction action, const char *text,
-                            GError **errp)
+static bool parse_json_list(GPtrArray *out, const char *list, RuleAction action,
+                            const char *text, GError **errp)
 {
     json_t *arr = json_loads(text, JSON_DECODE_ANY, NULL);
     size_t i;
@@ -467,7 +502,8 @@ static bool parse_json_list(GPtrArray *out, const char *list,
         g_set_error(errp, VIREO_ERROR, 0,
                     "Parameter '%s' expects a list of rules", list);
     }
-    json_array_foreach(ok ? arr : NULL, i, elem) {
+    json_array_foreach(ok ? arr : NULL, i, elem)
+    {
         if (!json_is_object(elem)) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "Parameter '%s.%zu' expects an object", list, i);
@@ -477,9 +513,9 @@ static bool parse_json_list(GPtrArray *out, const char *list,
         BlkdebugRule *rule = rule_new(action);
         const char *key;
         json_t *v;
-        json_object_foreach(elem, key, v) {
-            g_autofree char *name = g_strdup_printf("%s.%zu.%s", list, i,
-                                                    key);
+        json_object_foreach(elem, key, v)
+        {
+            g_autofree char *name = g_strdup_printf("%s.%zu.%s", list, i, key);
             g_autofree char *value = json_scalar_string(v);
             if (!value) {
                 ok = bad_value(name, "(not a scalar)", errp);
@@ -531,8 +567,8 @@ static bool parse_list(GPtrArray *out, Opts *opts, const char *prefix,
         guint64 n = g_ascii_strtoull(rest, &end, 10);
         if (end == rest || *end != '.' || !g_ascii_isdigit(rest[0]) ||
             n > 1000000) {
-            g_set_error(errp, VIREO_ERROR, 0,
-                        "Parameter '%s' is unexpected", p->key);
+            g_set_error(errp, VIREO_ERROR, 0, "Parameter '%s' is unexpected",
+                        p->key);
             return false;
         }
         guint u = n;
@@ -568,14 +604,14 @@ static bool parse_list(GPtrArray *out, Opts *opts, const char *prefix,
     return true;
 }
 
-bool blkdebug_rules_parse_opts(BlkdebugRules *r, Opts *opts,
-                               const char *prefix, GError **errp)
+bool blkdebug_rules_parse_opts(BlkdebugRules *r, Opts *opts, const char *prefix,
+                               GError **errp)
 {
     g_autoptr(GPtrArray) parsed = g_ptr_array_new_with_free_func(g_free);
 
     /* QEMU adds the config file's rules, then inject-error, set-state */
-    if (!parse_list(parsed, opts, prefix, "inject-error",
-                    ACTION_INJECT_ERROR, errp) ||
+    if (!parse_list(parsed, opts, prefix, "inject-error", ACTION_INJECT_ERROR,
+                    errp) ||
         !parse_list(parsed, opts, prefix, "set-state", ACTION_SET_STATE,
                     errp)) {
         return false;
@@ -595,8 +631,13 @@ BlkdebugRules *blkdebug_rules_from_opts(Opts *opts, const char *prefix,
     g_autofree char *key = g_strconcat(prefix, "config", NULL);
     const char *config = opts_get(opts, key);
     static const char *const unsupported[] = {
-        "align", "max-transfer", "opt-write-zero", "max-write-zero",
-        "opt-discard", "max-discard", "take-child-perms",
+        "align",
+        "max-transfer",
+        "opt-write-zero",
+        "max-write-zero",
+        "opt-discard",
+        "max-discard",
+        "take-child-perms",
         "unshare-child-perms",
     };
 
@@ -656,8 +697,8 @@ void blkdebug_rules_event(BlkdebugRules *r, BlkdebugEvent event)
     g_mutex_unlock(&r->lock);
 }
 
-int blkdebug_rules_check(BlkdebugRules *r, BlkdebugIOType type,
-                         int64_t offset, int64_t bytes)
+int blkdebug_rules_check(BlkdebugRules *r, BlkdebugIOType type, int64_t offset,
+                         int64_t bytes)
 {
     BlkdebugRule *hit = NULL;
     guint i;
@@ -669,9 +710,8 @@ int blkdebug_rules_check(BlkdebugRules *r, BlkdebugIOType type,
         if (!rule->active || !(rule->iotype_mask & (1ull << type))) {
             continue;
         }
-        if (rule->offset == -1 ||
-            (bytes > 0 && rule->offset >= offset &&
-             rule->offset - offset < bytes)) {
+        if (rule->offset == -1 || (bytes > 0 && rule->offset >= offset &&
+                                   rule->offset - offset < bytes)) {
             hit = rule;
             break;
         }
@@ -779,9 +819,8 @@ static int blkdebug_block_status(BlockDriverState *bs, int64_t offset,
     return bdrv_block_status(bs->file, offset, bytes, pnum, map, file);
 }
 
-static bool blkdebug_truncate(BlockDriverState *bs, int64_t offset,
-                              bool shrink, PreallocMode prealloc,
-                              GError **errp)
+static bool blkdebug_truncate(BlockDriverState *bs, int64_t offset, bool shrink,
+                              PreallocMode prealloc, GError **errp)
 {
     return bdrv_truncate(bs->file, offset, shrink, prealloc, errp);
 }
@@ -805,13 +844,11 @@ const BlockDriver bdrv_blkdebug = {
 };
 
 BlockDriverState *blkdebug_open_node(BlockDriverState *image,
-                                     BlkdebugRules *rules,
-                                     const char *filename,
-                                     const BlockOpenOptions *o,
-                                     GError **errp)
+                                     BlkdebugRules *rules, const char *filename,
+                                     const BlockOpenOptions *o, GError **errp)
 {
-    BlockDriverState *bs = bdrv_open_format(&bdrv_blkdebug, image, filename,
-                                            o, errp);
+    BlockDriverState *bs =
+        bdrv_open_format(&bdrv_blkdebug, image, filename, o, errp);
     if (!bs) {
         blkdebug_rules_free(rules);
         return NULL;
@@ -843,8 +880,8 @@ BlockDriverState *blkdebug_open_filename(const char *filename,
         blkdebug_rules_free(rules);
         return NULL;
     }
-    BlockDriverState *image = bdrv_open_format(&bdrv_file, NULL, colon + 1,
-                                               o, errp);
+    BlockDriverState *image =
+        bdrv_open_format(&bdrv_file, NULL, colon + 1, o, errp);
     if (!image) {
         blkdebug_rules_free(rules);
         return NULL;

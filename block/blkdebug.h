@@ -46,16 +46,16 @@ bool blkdebug_rules_load_config(BlkdebugRules *r, const char *path,
  * "set-state.N.KEY" (or JSON lists under "inject-error"/"set-state"),
  * in N's order, after any already in r. Marks the keys used.
  */
-bool blkdebug_rules_parse_opts(BlkdebugRules *r, Opts *opts,
-                               const char *prefix, GError **errp);
+bool blkdebug_rules_parse_opts(BlkdebugRules *r, Opts *opts, const char *prefix,
+                               GError **errp);
 /* Moves every rule of src to the end of dst; frees src. */
 void blkdebug_rules_append(BlkdebugRules *dst, BlkdebugRules *src);
 
 /* An event: activates its rules and moves the state machine. */
 void blkdebug_rules_event(BlkdebugRules *r, BlkdebugEvent event);
 /* 0, or -errno to fail a request of type on [offset, offset + bytes). */
-int blkdebug_rules_check(BlkdebugRules *r, BlkdebugIOType type,
-                         int64_t offset, int64_t bytes);
+int blkdebug_rules_check(BlkdebugRules *r, BlkdebugIOType type, int64_t offset,
+                         int64_t bytes);
 /* The state machine's state (1 at start) and the number of rules left. */
 int blkdebug_rules_state(BlkdebugRules *r);
 int blkdebug_rules_count(BlkdebugRules *r);
@@ -79,9 +79,7 @@ BlkdebugRules *blkdebug_rules_from_opts(Opts *opts, const char *prefix,
 /* A blkdebug node over image applying rules; takes both (also on
  * failure). filename names the node. */
 BlockDriverState *blkdebug_open_node(BlockDriverState *image,
-                                     BlkdebugRules *rules,
-                                     const char *filename,
-                                     const BlockOpenOptions *o,
-                                     GError **errp);
+                                     BlkdebugRules *rules, const char *filename,
+                                     const BlockOpenOptions *o, GError **errp);
 
 #endif

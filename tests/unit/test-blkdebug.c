@@ -42,17 +42,16 @@ static void parse_fails(const char *text, const char *want)
 
 static void test_config_parse_and_match(void)
 {
-    BlkdebugRules *r = parse_ok(
-        "# a comment\n"
-        "\n"
-        "[inject-error]\n"
-        "event = \"write_aio\"\n"
-        "errno = \"28\"\n"
-        "sector = \"8\"\n"
-        "\n"
-        "  [inject-error \"second\"]  \n"
-        "   event = \"read_aio\"   \n"
-        "iotype = \"read\"\n");
+    BlkdebugRules *r = parse_ok("# a comment\n"
+                                "\n"
+                                "[inject-error]\n"
+                                "event = \"write_aio\"\n"
+                                "errno = \"28\"\n"
+                                "sector = \"8\"\n"
+                                "\n"
+                                "  [inject-error \"second\"]  \n"
+                                "   event = \"read_aio\"   \n"
+                                "iotype = \"read\"\n");
 
     g_assert_cmpint(blkdebug_rules_count(r), ==, 2);
     g_assert_cmpint(blkdebug_rules_state(r), ==, 1);
@@ -63,15 +62,15 @@ static void test_config_parse_and_match(void)
     /* the request must cover sector 8 (bytes 4096..4607) */
     g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 4096),
                     ==, 0);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 4097,
-                                         512), ==, 0);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 4097, 512),
+                    ==, 0);
     g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 4096, 1),
                     ==, -ENOSPC);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 8192),
-                    ==, -ENOSPC);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 8192), ==,
+                    -ENOSPC);
     /* a flush covers no sector */
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_FLUSH, 0, 0),
-                    ==, 0);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_FLUSH, 0, 0), ==,
+                    0);
     /* without once, it stays */
     g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 8192),
                     ==, -ENOSPC);
@@ -79,12 +78,12 @@ static void test_config_parse_and_match(void)
     blkdebug_rules_event(r, BLKDBG_READ_AIO);
     g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 8192),
                     ==, 0);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 1 << 20,
-                                         512), ==, -EIO);
+    g_assert_cmpint(
+        blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 1 << 20, 512), ==, -EIO);
     /* an event without rules leaves the armed set alone */
     blkdebug_rules_event(r, BLKDBG_L1_UPDATE);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 512),
-                    ==, -EIO);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 512), ==,
+                    -EIO);
     blkdebug_rules_free(r);
 }
 
@@ -110,8 +109,8 @@ static void test_once_and_errno_zero(void)
                     0);
     /* errno 0 matches and injects nothing, as in QEMU */
     blkdebug_rules_event(r, BLKDBG_WRITE_AIO);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512),
-                    ==, 0);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512), ==,
+                    0);
     g_assert_cmpint(blkdebug_rules_count(r), ==, 1);
     blkdebug_rules_free(r);
 }
@@ -132,18 +131,18 @@ static void test_state_machine(void)
                                 "state = \"2\"\n"
                                 "errno = \"5\"\n");
 
-    blkdebug_rules_event(r, BLKDBG_WRITE_AIO);  /* in state 1: to 2 */
+    blkdebug_rules_event(r, BLKDBG_WRITE_AIO); /* in state 1: to 2 */
     g_assert_cmpint(blkdebug_rules_state(r), ==, 2);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512),
-                    ==, 0);
-    blkdebug_rules_event(r, BLKDBG_WRITE_AIO);  /* in state 2: armed, to 3 */
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512), ==,
+                    0);
+    blkdebug_rules_event(r, BLKDBG_WRITE_AIO); /* in state 2: armed, to 3 */
     g_assert_cmpint(blkdebug_rules_state(r), ==, 3);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512),
-                    ==, -EIO);
-    blkdebug_rules_event(r, BLKDBG_WRITE_AIO);  /* in state 3: disarmed? */
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512), ==,
+                    -EIO);
+    blkdebug_rules_event(r, BLKDBG_WRITE_AIO); /* in state 3: disarmed? */
     /* QEMU keeps the armed set until an event arms another */
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512),
-                    ==, -EIO);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512), ==,
+                    -EIO);
     g_assert_cmpint(blkdebug_rules_state(r), ==, 3);
     blkdebug_rules_free(r);
 
@@ -165,14 +164,15 @@ static void test_iotype(void)
                                 "event = \"read_aio\"\n");
 
     blkdebug_rules_event(r, BLKDBG_WRITE_AIO);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512),
-                    ==, 0);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_BLOCK_STATUS, 0,
-                                         512), ==, -EIO);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512), ==,
+                    0);
+    g_assert_cmpint(
+        blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_BLOCK_STATUS, 0, 512), ==,
+        -EIO);
     /* the default is every type but block-status */
     blkdebug_rules_event(r, BLKDBG_READ_AIO);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_BLOCK_STATUS, 0,
-                                         512), ==, 0);
+    g_assert_cmpint(
+        blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_BLOCK_STATUS, 0, 512), ==, 0);
     for (int t = 0; t < BLKDEBUG_IO_TYPE_BLOCK_STATUS; t++) {
         g_assert_cmpint(blkdebug_rules_check(r, t, 0, 512), ==, -EIO);
     }
@@ -242,8 +242,8 @@ static void test_hostile_configs(void)
     r = parse_ok("[inject-error]\nevent = \"read_aio\"\nevent = "
                  "\"write_aio\"\nsector = \"3\"\nsector = \"-1\"\n");
     blkdebug_rules_event(r, BLKDBG_WRITE_AIO);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 1 << 30,
-                                         1), ==, -EIO);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 1 << 30, 1),
+                    ==, -EIO);
     blkdebug_rules_free(r);
 }
 
@@ -256,7 +256,7 @@ static void test_config_files(void)
 
     g_assert_false(blkdebug_rules_load_config(r, path, &err));
     g_assert_nonnull(strstr(err->message, "Could not read blkdebug config "
-                            "file"));
+                                          "file"));
     g_assert_nonnull(strstr(err->message, "No such file or directory"));
     g_clear_error(&err);
 
@@ -266,9 +266,11 @@ static void test_config_files(void)
     g_assert_nonnull(strstr(err->message, "NUL byte"));
     g_clear_error(&err);
 
-    g_assert_true(g_file_set_contents(path, "[inject-error]\n"
+    g_assert_true(g_file_set_contents(path,
+                                      "[inject-error]\n"
                                       "event = \"read_aio\"\n"
-                                      "errno = \"x\"\n", -1, NULL));
+                                      "errno = \"x\"\n",
+                                      -1, NULL));
     g_assert_false(blkdebug_rules_load_config(r, path, &err));
     g_autofree char *want = g_strdup_printf("%s:3: Parameter 'errno'", path);
     g_assert_nonnull(strstr(err->message, want));
@@ -325,19 +327,20 @@ static void test_inline_options(void)
     g_assert_cmpint(blkdebug_rules_count(r), ==, 3);
     blkdebug_rules_event(r, BLKDBG_READ_AIO);
     g_assert_cmpint(blkdebug_rules_state(r), ==, 4);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 512),
-                    ==, -EIO);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 512),
-                    ==, -E2BIG);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 512), ==,
+                    -EIO);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_READ, 0, 512), ==,
+                    -E2BIG);
     blkdebug_rules_free(r);
 
     /* QEMU's JSON form, as -blockdev '{...}' flattens it */
     g_assert_true(opts_rules("file.inject-error=[{\"event\": \"write_aio\",, "
-                             "\"errno\": 28,, \"once\": true}]", &r, &err));
+                             "\"errno\": 28,, \"once\": true}]",
+                             &r, &err));
     g_assert_no_error(err);
     blkdebug_rules_event(r, BLKDBG_WRITE_AIO);
-    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512),
-                    ==, -ENOSPC);
+    g_assert_cmpint(blkdebug_rules_check(r, BLKDEBUG_IO_TYPE_WRITE, 0, 512), ==,
+                    -ENOSPC);
     g_assert_cmpint(blkdebug_rules_count(r), ==, 0);
     blkdebug_rules_free(r);
 
@@ -391,7 +394,7 @@ static void test_node_over_raw(void)
                                             "sector = \"16\"\n"
                                             "once = \"on\"\n");
     g_autofree char *name = g_strdup_printf("blkdebug:%s:%s", conf, img);
-    BlockOpenOptions o = { .format = "raw" };
+    BlockOpenOptions o = {.format = "raw"};
     GError *err = NULL;
     uint8_t buf[4096], back[4096];
 
@@ -414,10 +417,10 @@ static void test_node_over_raw(void)
     bs = bdrv_open("blkdebug:onlyone", &o, &err);
     g_assert_null(bs);
     g_assert_nonnull(strstr(err->message, "requires both config file and "
-                            "image path"));
+                                          "image path"));
     g_clear_error(&err);
-    g_autofree char *missing = g_strdup_printf("blkdebug:%s:%s/none", conf,
-                                               dir);
+    g_autofree char *missing =
+        g_strdup_printf("blkdebug:%s:%s/none", conf, dir);
     g_assert_null(bdrv_open(missing, &o, &err));
     g_assert_nonnull(err);
     g_clear_error(&err);
@@ -437,18 +440,19 @@ static void test_node_over_raw(void)
  * the image stays consistent; the retry succeeds. */
 static void test_node_under_qcow2(void)
 {
-    static const char *const events[] = { "l2_alloc_write", "l1_update",
-                                          "cluster_alloc", "write_aio" };
+    static const char *const events[] = {"l2_alloc_write", "l1_update",
+                                         "cluster_alloc", "write_aio"};
     for (unsigned e = 0; e < G_N_ELEMENTS(events); e++) {
         g_autofree char *dir = g_dir_make_tmp("blkdebug-XXXXXX", NULL);
         g_autofree char *img = tmp_image(dir, "qcow2", 4 << 20);
         g_autofree char *text = g_strdup_printf("[inject-error]\n"
                                                 "event = \"%s\"\n"
                                                 "errno = \"5\"\n"
-                                                "once = \"on\"\n", events[e]);
+                                                "once = \"on\"\n",
+                                                events[e]);
         g_autofree char *conf = write_conf(dir, text);
         g_autofree char *name = g_strdup_printf("blkdebug:%s:%s", conf, img);
-        BlockOpenOptions o = { 0 };    /* probed: qcow2 over blkdebug */
+        BlockOpenOptions o = {0}; /* probed: qcow2 over blkdebug */
         GError *err = NULL;
         uint8_t buf[4096], back[4096];
 
@@ -462,7 +466,7 @@ static void test_node_under_qcow2(void)
         g_assert_cmpint(bdrv_flush(bs), ==, 0);
         g_assert_cmpint(bdrv_pread(bs, 65536, back, 4096), ==, 0);
         g_assert_cmpmem(buf, 4096, back, 4096);
-        BdrvCheckResult res = { 0 };
+        BdrvCheckResult res = {0};
         g_assert_cmpint(bs->drv->check(bs, &res, 0), ==, 0);
         g_assert_cmpint(res.corruptions, ==, 0);
         g_assert_cmpint(res.check_errors, ==, 0);
