@@ -16,6 +16,7 @@
 
 #define SECTOR_SIZE 512
 #define MAX_ERRNO 4095
+#define MAX_CONFIG_SIZE (1 << 20)
 
 static const char *const event_names[BLKDBG__MAX] = {
     "l1_update",
@@ -439,15 +440,24 @@ bool blkdebug_rules_load_config(BlkdebugRules *r, const char *path,
         g_string_free(text, true);
         return false;
     }
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+    /* bounded: CONFIG may name a device such as /dev/zero */
+    errno = 0;
+    while (text->len <= MAX_CONFIG_SIZE &&
+           (n = fread(buf, 1, sizeof(buf), f)) > 0) {
         g_string_append_len(text, buf, n);
     }
     ok = !ferror(f);
+    int read_errno = errno ? errno : EIO;
     fclose(f);
-    if (!ok) {
+    if (ok && text->len > MAX_CONFIG_SIZE) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "%s: the blkdebug config file is larger than %d bytes",
+                    path, MAX_CONFIG_SIZE);
+        ok = false;
+    } else if (!ok) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "Could not read blkdebug config file '%s': %s", path,
-                    g_strerror(EIO));
+                    g_strerror(read_errno));
     } else if (strlen(text->str) != text->len) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "%s: the blkdebug config file holds a NUL byte", path);

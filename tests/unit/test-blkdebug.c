@@ -276,8 +276,14 @@ static void test_config_files(void)
     g_assert_nonnull(strstr(err->message, want));
     g_clear_error(&err);
 
+    /* an endless file is cut short */
+    g_assert_false(blkdebug_rules_load_config(r, "/dev/zero", &err));
+    g_assert_nonnull(strstr(err->message, "larger than"));
+    g_clear_error(&err);
+
     /* a directory is no config file */
     g_assert_false(blkdebug_rules_load_config(r, dir, &err));
+    g_assert_nonnull(strstr(err->message, "Is a directory"));
     g_clear_error(&err);
     g_assert_cmpint(blkdebug_rules_count(r), ==, 0);
     blkdebug_rules_free(r);
