@@ -90,7 +90,8 @@ class Guest:
         return m.group(1).decode(errors="replace")
 
     def take_io_errors(self, device=None, node=None):
-        """Drains the pending events; the BLOCK_IO_ERRORs of one drive."""
+        """The BLOCK_IO_ERRORs of one drive received so far, taken off the
+        list of pending events."""
         self.qmp.cmd("query-status")    # collects the events sent so far
         evs = [e for e in self.qmp.events if e["event"] == "BLOCK_IO_ERROR"
                and (device is None or e["data"]["device"] == device)
