@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "block/blkdebug.h"
 #include "block/block_int.h"
 #include "monitor/qmp.h"
 #include "system/runstate.h"
@@ -411,6 +412,15 @@ static bool drive_check_keys(Opts *opts, DriveConf *c, GError **errp)
 {
     for (unsigned i = 0; i < G_N_ELEMENTS(unsupported_keys); i++) {
         const char *v = opts_get(opts, unsupported_keys[i]);
+        if (v && !strcmp(unsupported_keys[i], "driver") &&
+            !strcmp(v, "blkdebug")) {
+            /* on top, with no format above, it would see no events */
+            g_set_error(errp, VIREO_ERROR, 0,
+                        "driver=blkdebug is not supported on -drive; use "
+                        "file=blkdebug:CONFIG:IMAGE,format=raw or -blockdev "
+                        "driver=raw,file.driver=blkdebug,...");
+            return false;
+        }
         if (v && strcmp(v, "off")) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "parameter '%s' is not supported yet",
@@ -698,13 +708,15 @@ static bool bd_check_unused(Opts *opts, const char *prefix, GError **errp)
 {
     char *file = g_strconcat(prefix, "file.", NULL);
     char *backing = g_strconcat(prefix, "backing.", NULL);
+    char *image = g_strconcat(prefix, "image.", NULL);   /* blkdebug's */
     bool ok = true;
 
     for (guint i = 0; ok && i < opts->pairs->len; i++) {
         OptPair *p = &g_array_index(opts->pairs, OptPair, i);
         if (!p->used && g_str_has_prefix(p->key, prefix) &&
             !g_str_has_prefix(p->key, file) &&
-            !g_str_has_prefix(p->key, backing)) {
+            !g_str_has_prefix(p->key, backing) &&
+            !g_str_has_prefix(p->key, image)) {
             g_set_error(errp, VIREO_ERROR, 0,
                         "Parameter '%s' is unexpected", p->key);
             ok = false;
@@ -712,6 +724,7 @@ static bool bd_check_unused(Opts *opts, const char *prefix, GError **errp)
     }
     g_free(file);
     g_free(backing);
+    g_free(image);
     return ok;
 }
 
@@ -756,7 +769,33 @@ static BlockDriverState *bd_child(Opts *opts, const char *prefix,
     return bs;
 }
 
-static const char *const bd_drivers[] = { "file", "raw", "qcow2" };
+static const char *const bd_drivers[] = { "file", "raw", "qcow2",
+                                         "blkdebug" };
+
+/* driver=blkdebug: its rules, then its image child (a node name or
+ * image.*), as QEMU reads them */
+static BlockDriverState *bd_open_blkdebug(Opts *opts, const char *prefix,
+                                          BlockOpenOptions *o, NodeConf *nc,
+                                          GError **errp)
+{
+    BlkdebugRules *rules = blkdebug_rules_from_opts(opts, prefix, errp);
+
+    if (!rules) {
+        return NULL;
+    }
+    bd_get(opts, prefix, "image");  /* read again by bd_child */
+    if (!bd_check_unused(opts, prefix, errp)) {
+        blkdebug_rules_free(rules);
+        return NULL;
+    }
+    BlockDriverState *image = bd_child(opts, prefix, "image", false, o, nc,
+                                       errp);
+    if (!image) {
+        blkdebug_rules_free(rules);
+        return NULL;
+    }
+    return blkdebug_open_node(image, rules, image->filename, o, errp);
+}
 
 /* One node under prefix ("" or "file." ...), with its children. */
 static BlockDriverState *bd_open(Opts *opts, const char *prefix, bool root,
@@ -826,7 +865,12 @@ static BlockDriverState *bd_open(Opts *opts, const char *prefix, bool root,
 
     BlockDriverState *bs = NULL;
     const BlockDriver *drv = bdrv_find_format(bd_drivers[drv_i]);
-    if (drv == &bdrv_file) {
+    if (!strcmp(bd_drivers[drv_i], "blkdebug")) {
+        bs = bd_open_blkdebug(opts, prefix, &o, &nc, errp);
+        if (!bs) {
+            return NULL;
+        }
+    } else if (drv == &bdrv_file) {
         const char *filename = bd_get(opts, prefix, "filename");
         if (!bd_enum(opts, prefix, "aio", aio_names, G_N_ELEMENTS(aio_names),
                      &aio, errp) ||

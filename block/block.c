@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "block/blkdebug.h"
 #include "block/block_int.h"
 #include "util/log.h"
 
@@ -285,8 +286,11 @@ static BlockDriverState *bdrv_open_image(const char *filename,
             return bdrv_open_format(drv, NULL, filename, o, errp);
         }
     }
-    BlockDriverState *file = bdrv_open_format(&bdrv_file, NULL, filename, o,
-                                              errp);
+    /* QEMU's blkdebug:CONFIG:IMAGE protocol: the format sits on the
+     * blkdebug node, which sits on IMAGE's file node */
+    BlockDriverState *file = blkdebug_is_filename(filename)
+        ? blkdebug_open_filename(filename, o, errp)
+        : bdrv_open_format(&bdrv_file, NULL, filename, o, errp);
     if (!file) {
         return NULL;
     }
@@ -322,13 +326,19 @@ char *bdrv_backing_path(BlockDriverState *bs)
     if (g_path_is_absolute(bs->backing_file)) {
         return g_strdup(bs->backing_file);
     }
-    /* QEMU's path_combine: relative to the directory of the image */
-    const char *slash = bs->filename ? strrchr(bs->filename, '/') : NULL;
+    /* QEMU's path_combine: relative to the directory of the image (of
+     * IMAGE in blkdebug:CONFIG:IMAGE, whose rules stay with the top) */
+    const char *name = bs->filename;
+    if (blkdebug_is_filename(name) &&
+        strchr(name + strlen("blkdebug:"), ':')) {
+        name = strchr(name + strlen("blkdebug:"), ':') + 1;
+    }
+    const char *slash = name ? strrchr(name, '/') : NULL;
     if (!slash) {
         return g_strdup(bs->backing_file);
     }
-    return g_strdup_printf("%.*s%s", (int)(slash - bs->filename + 1),
-                           bs->filename, bs->backing_file);
+    return g_strdup_printf("%.*s%s", (int)(slash - name + 1), name,
+                           bs->backing_file);
 }
 
 /* The file that a node's data lives in, for loop detection */
@@ -441,6 +451,13 @@ int bdrv_backing_depth(BlockDriverState *bs)
 }
 
 /* ---- requests ---- */
+
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event)
+{
+    if (bs && bs->drv && bs->drv->debug_event) {
+        bs->drv->debug_event(bs, event);
+    }
+}
 
 void bdrv_submit(BlockDriverState *bs, BlockRequest *req)
 {

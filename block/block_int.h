@@ -31,6 +31,65 @@ typedef enum BlockOp {
 
 typedef struct BlockRequest BlockRequest;
 
+/*
+ * Points in a format driver's work that a blkdebug node below it can turn
+ * into I/O errors (QEMU's BlkdebugEvent, same names and order; blkdebug.c
+ * has the names). A driver raises one on its file child just before the
+ * I/O the event names; most are never raised by Vireo's drivers (see
+ * docs/blkdebug.md).
+ */
+typedef enum BlkdebugEvent {
+    BLKDBG_L1_UPDATE,
+    BLKDBG_L1_GROW_ALLOC_TABLE,
+    BLKDBG_L1_GROW_WRITE_TABLE,
+    BLKDBG_L1_GROW_ACTIVATE_TABLE,
+    BLKDBG_L2_LOAD,
+    BLKDBG_L2_UPDATE,
+    BLKDBG_L2_UPDATE_COMPRESSED,
+    BLKDBG_L2_ALLOC_COW_READ,
+    BLKDBG_L2_ALLOC_WRITE,
+    BLKDBG_READ_AIO,
+    BLKDBG_READ_BACKING_AIO,
+    BLKDBG_READ_COMPRESSED,
+    BLKDBG_WRITE_AIO,
+    BLKDBG_WRITE_COMPRESSED,
+    BLKDBG_VMSTATE_LOAD,
+    BLKDBG_VMSTATE_SAVE,
+    BLKDBG_COW_READ,
+    BLKDBG_COW_WRITE,
+    BLKDBG_REFTABLE_LOAD,
+    BLKDBG_REFTABLE_GROW,
+    BLKDBG_REFTABLE_UPDATE,
+    BLKDBG_REFBLOCK_LOAD,
+    BLKDBG_REFBLOCK_UPDATE,
+    BLKDBG_REFBLOCK_UPDATE_PART,
+    BLKDBG_REFBLOCK_ALLOC,
+    BLKDBG_REFBLOCK_ALLOC_HOOKUP,
+    BLKDBG_REFBLOCK_ALLOC_WRITE,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE,
+    BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE,
+    BLKDBG_CLUSTER_ALLOC,
+    BLKDBG_CLUSTER_ALLOC_BYTES,
+    BLKDBG_CLUSTER_FREE,
+    BLKDBG_FLUSH_TO_OS,
+    BLKDBG_FLUSH_TO_DISK,
+    BLKDBG_PWRITEV_RMW_HEAD,
+    BLKDBG_PWRITEV_RMW_AFTER_HEAD,
+    BLKDBG_PWRITEV_RMW_TAIL,
+    BLKDBG_PWRITEV_RMW_AFTER_TAIL,
+    BLKDBG_PWRITEV,
+    BLKDBG_PWRITEV_ZERO,
+    BLKDBG_PWRITEV_DONE,
+    BLKDBG_EMPTY_IMAGE_PREPARE,
+    BLKDBG_L1_SHRINK_WRITE_TABLE,
+    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,
+    BLKDBG_COR_WRITE,
+    BLKDBG_CLUSTER_ALLOC_SPACE,
+    BLKDBG_NONE,
+    BLKDBG__MAX,
+} BlkdebugEvent;
+
 struct BlockRequest {
     BlockOp op;
     int flags;
@@ -162,6 +221,8 @@ typedef struct BlockDriver {
      */
     bool (*inactivate)(BlockDriverState *bs, GError **errp);
     bool (*activate)(BlockDriverState *bs, GError **errp);
+    /* A parent raised event on this node (blkdebug); any thread. */
+    void (*debug_event)(BlockDriverState *bs, BlkdebugEvent event);
 } BlockDriver;
 
 struct BlockDriverState {
@@ -182,6 +243,7 @@ struct BlockDriverState {
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_qcow2;
+extern const BlockDriver bdrv_blkdebug;
 
 /*
  * The generic layer (block/block.c).
@@ -198,6 +260,9 @@ const BlockDriver *bdrv_find_format(const char *name);
  */
 BlockDriverState *bdrv_open(const char *filename, const BlockOpenOptions *o,
                             GError **errp);
+/* Tells bs (a parent's file child) that event is about to happen, for a
+ * blkdebug node's rules; nothing for other drivers or a NULL bs. */
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event);
 /* Closes bs, its file child and its backing chain. */
 void bdrv_unref(BlockDriverState *bs);
 /* Where bs's backing file is, for opening: NULL without one. g_free. */

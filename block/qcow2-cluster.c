@@ -437,6 +437,7 @@ int qcow2_write_l1_entry(BlockDriverState *bs, uint64_t l1_index)
     if (ret < 0) {
         return ret;
     }
+    bdrv_debug_event(bs->file, BLKDBG_L1_UPDATE);
     return bdrv_pwrite(bs->file, s->l1_table_offset + start * 8, buf, n * 8);
 }
 
@@ -591,6 +592,7 @@ int qcow2_l2_get_for_write(BlockDriverState *bs, uint64_t offset,
     /* refcount, then the table, then the L1 entry that points at it */
     ret = qcow2_cache_flush(bs, s->refcount_block_cache);
     if (ret == 0) {
+        bdrv_debug_event(bs->file, BLKDBG_L2_ALLOC_WRITE);
         ret = qcow2_cache_flush(bs, s->l2_cache);
     }
     if (ret == 0) {

@@ -81,6 +81,7 @@ static int read_backing(BlockDriverState *bs, int64_t offset, int64_t bytes,
     /* a backing file shorter than the overlay reads as zeros past its end */
     if (offset < len) {
         avail = MIN(bytes, len - offset);
+        bdrv_debug_event(bs->file, BLKDBG_READ_BACKING_AIO);
         ret = node_rw(bs->backing, BLK_OP_READ, offset, avail, iov, iovcnt,
                       iov_off);
         if (ret < 0) {
@@ -127,6 +128,7 @@ static int do_read(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                 ret = -EIO;
                 break;
             }
+            bdrv_debug_event(bs->file, BLKDBG_READ_AIO);
             ret = node_rw(bs->file, BLK_OP_READ, host, n, iov, iovcnt,
                           iov_off);
             break;
@@ -235,6 +237,7 @@ static int64_t write_in_place(BlockDriverState *bs, void *l2, int idx,
     if (cow_start == in_cluster && cow_end == in_cluster + n) {
         ret = qcow2_pre_write_overlap_check(bs, 0, host + in_cluster, n);
         if (ret == 0) {
+            bdrv_debug_event(bs->file, BLKDBG_WRITE_AIO);
             ret = node_rw(bs->file, BLK_OP_WRITE, host + in_cluster, n, iov,
                           iovcnt, iov_off);
         }
@@ -254,6 +257,7 @@ static int64_t write_in_place(BlockDriverState *bs, void *l2, int idx,
                                                 cow_end - cow_start);
         }
         if (ret == 0) {
+            bdrv_debug_event(bs->file, BLKDBG_WRITE_AIO);
             ret = bdrv_pwrite(bs->file, host + cow_start, buf,
                               cow_end - cow_start);
         }
@@ -370,6 +374,7 @@ static int64_t write_allocate(BlockDriverState *bs, void *l2, int idx,
                                             cow_end - cow_start);
     }
     if (ret == 0) {
+        bdrv_debug_event(bs->file, BLKDBG_WRITE_AIO);
         ret = node_rw_cow(bs->file, BLK_OP_WRITE, host + cow_start, head,
                           head_len, n, iov, iovcnt, iov_off, tail, tail_len);
     }
@@ -1080,6 +1085,8 @@ static bool fast_rw(BlockDriverState *bs, BlockRequest *req)
     g_mutex_unlock(&s->lock);
     /* a piece may complete (fail) right inside bdrv_submit */
     for (guint i = 0; i < runs->len; i++) {
+        bdrv_debug_event(bs->file, req->op == BLK_OP_READ ? BLKDBG_READ_AIO
+                                                          : BLKDBG_WRITE_AIO);
         bdrv_submit(bs->file, &pieces[i]->req);
     }
     g_free(pieces);

@@ -432,6 +432,7 @@ static int refblock_ensure(BlockDriverState *bs, uint64_t ti)
         return ret < 0 ? ret : 1;
     }
 
+    bdrv_debug_event(bs->file, BLKDBG_REFBLOCK_ALLOC);
     new_index = find_free_clusters(bs, 1);
     if (new_index < 0) {
         return new_index;
@@ -646,6 +647,7 @@ int64_t qcow2_alloc_clusters(BlockDriverState *bs, int64_t size)
     if (size <= 0 || (uint64_t)size > QCOW2_MAX_HOST_OFFSET) {
         return -EINVAL;
     }
+    bdrv_debug_event(bs->file, BLKDBG_CLUSTER_ALLOC);
     nb = qcow2_size_to_clusters(s, size);
     for (int tries = 0;; tries++) {
         if (tries > MAX_STRUCTURE_RETRIES) {

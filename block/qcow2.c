@@ -268,6 +268,7 @@ int qcow2_flush_caches(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     int ret = qcow2_cache_write(bs, s->l2_cache);
     int ret2 = qcow2_cache_write(bs, s->refcount_block_cache);
+    bdrv_debug_event(bs->file, BLKDBG_FLUSH_TO_DISK);
     int ret3 = bdrv_flush(bs->file);
 
     return ret < 0 ? ret : ret2 < 0 ? ret2 : ret3;

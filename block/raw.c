@@ -38,6 +38,18 @@ static int raw_check_write(BlockDriverState *bs, BlockRequest *req)
     return memcmp(head, qcow2_magic, 4) ? 0 : -EPERM;
 }
 
+/* What QEMU's raw driver tells a blkdebug node below it */
+static void raw_debug_event(BlockDriverState *bs, BlockRequest *req)
+{
+    if (req->op == BLK_OP_READ) {
+        bdrv_debug_event(bs->file, BLKDBG_READ_AIO);
+    } else if (req->op == BLK_OP_WRITE) {
+        bdrv_debug_event(bs->file, BLKDBG_WRITE_AIO);
+    } else if (req->op == BLK_OP_FLUSH) {
+        bdrv_debug_event(bs->file, BLKDBG_FLUSH_TO_DISK);
+    }
+}
+
 static void raw_submit(BlockDriverState *bs, BlockRequest *req)
 {
     int ret = raw_check_write(bs, req);
@@ -46,13 +58,18 @@ static void raw_submit(BlockDriverState *bs, BlockRequest *req)
         block_complete_later(req);
         return;
     }
+    raw_debug_event(bs, req);
     bdrv_submit(bs->file, req);
 }
 
 static int raw_run_sync(BlockDriverState *bs, BlockRequest *req)
 {
     int ret = raw_check_write(bs, req);
-    return ret < 0 ? ret : bdrv_run_sync(bs->file, req);
+    if (ret < 0) {
+        return ret;
+    }
+    raw_debug_event(bs, req);
+    return bdrv_run_sync(bs->file, req);
 }
 
 /* The file's holes show through: raw allocates everything itself. */
