@@ -39,10 +39,11 @@ static const char *const devices[] = {
     "virtio-blk-pci,drive=fz-vdisk", "virtio-net-pci,netdev=fz-net",
     "e1000,netdev=fz-net2", "virtio-rng-pci", "virtio-balloon-pci",
     "virtio-serial-pci", "virtconsole,chardev=fz-port", "pci-testdev",
+    "VGA,vgamem_mb=1",     /* its VRAM is in every stream */
     NULL,
 };
 static const FuzzProfile migration_machine = {
-    .target = "fuzz-migration", .machine = "pc", .vga = "std",
+    .target = "fuzz-migration", .machine = "pc",
     .serial = true, .drives = drives, .devices = devices,
     .ram_mib = 8,   /* every input loads all of RAM */
 };
