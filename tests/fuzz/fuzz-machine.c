@@ -1,7 +1,8 @@
 /*
  * The machine the fuzz targets share: built once from a profile
- * (fuzz-qtest.h) under the qtest accelerator, with null chardevs, a
- * two restricted user-mode networks (fz-net, fz-net2) and scratch images for its drives.
+ * (fuzz-qtest.h) under the qtest accelerator, with null chardevs,
+ * two restricted user-mode networks (fz-net, fz-net2) and scratch images
+ * for its drives.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,9 +53,9 @@ Machine *fuzz_machine_create(const FuzzProfile *p)
     };
     MachineConfig cfg = {
         .machine_type = p->machine, .cpu_model = "host", .accel = "qtest",
-        .ram_size = (uint64_t)(p->ram_mib ? p->ram_mib : 64) << 20, .smp_cpus = 1, .smp_max_cpus = 1,
-        .sockets = 1, .cores = 1, .threads = 1, .acpi = true,
-        .nodefaults = true, .vga = p->vga,
+        .ram_size = (uint64_t)(p->ram_mib ? p->ram_mib : 64) << 20,
+        .smp_cpus = 1, .smp_max_cpus = 1, .sockets = 1, .cores = 1,
+        .threads = 1, .acpi = true, .nodefaults = true, .vga = p->vga,
     };
     g_autoptr(GError) err = NULL;
     g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
