@@ -28,9 +28,10 @@ bench: all
 	/usr/bin/python3 tests/bench/scale --accel tcg -n 3 --write
 	/usr/bin/python3 tests/bench/summary
 
-# libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60)
+# libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60):
+# every one (tests/fuzz/run-fuzz.sh --list), or those in FUZZ_TARGETS
 fuzz:
-	bash tests/fuzz/run-fuzz.sh
+	bash tests/fuzz/run-fuzz.sh $(FUZZ_TARGETS)
 
 install: all
 	meson install -C $(BUILD)

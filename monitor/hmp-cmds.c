@@ -376,10 +376,11 @@ static void hmp_set_link(HmpContext *ctx, const HmpArgs *a, GString *out)
     if (!state || (strcmp(state, "on") && strcmp(state, "off"))) {
         g_string_append(out, "usage: set_link name on|off\n");
     } else {
-        json_decref(call("set_link",
-                         json_pack("{s:s, s:b}", "name", words->pdata[0],
-                                   "up", !strcmp(state, "on")),
-                         out));
+        /* call borrows the arguments */
+        json_t *args = json_pack("{s:s, s:b}", "name", words->pdata[0],
+                                 "up", !strcmp(state, "on"));
+        json_decref(call("set_link", args, out));
+        json_decref(args);
     }
     g_ptr_array_free(words, TRUE);
 }
