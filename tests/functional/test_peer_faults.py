@@ -583,3 +583,90 @@ def test_vnc_client_vanishes_mid_message(kernels, tmp_path):
         assert vm.client_ports() == [str(good.sock.getsockname()[1])]
     finally:
         vm.close()
+
+
+# ---- tap ----------------------------------------------------------------
+
+TAP = "vtap0"
+TAP_HOST, TAP_GUEST = "192.168.77.1", "192.168.77.2"
+# pings the host side every 0.2 s for ever (no double quotes: vireo.cmd)
+TAP_GUEST_CMD = (
+    f"ip link set eth0 up; ip addr add {TAP_GUEST}/24 dev eth0; i=0; "
+    "while :; do i=$((i+1)); "
+    f"if ping -c 1 -W 1 {TAP_HOST} >/dev/null 2>&1; "
+    "then echo TAPTICK $i ok; else echo TAPTICK $i fail; fi; "
+    "usleep 200000; done")
+TAPTICK = re.compile(r"TAPTICK (\d+) (ok|fail)")
+
+
+def in_netns(pid, *cmd):
+    return subprocess.run(["nsenter", "-t", str(pid), "-n", *cmd],
+                          capture_output=True, text=True, timeout=30)
+
+
+def tap_ticks(output):
+    return [(int(n), st) for n, st in TAPTICK.findall(output)]
+
+
+def wait_ticks(vm, pred, what, timeout):
+    deadline = time.monotonic() + timeout
+    while not pred(tap_ticks(vm.output)):
+        assert vm.proc.poll() is None, vm.output[-3000:]
+        assert time.monotonic() < deadline, \
+            f"{what}: {vm.output[-3000:]}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_tap_device_deleted_under_the_guest(vireo_binary, debian_guest,
+                                            tmp_path):
+    """`ip link del` of the tap while the guest pings through it: one
+    clear error in the log, no busy loop on the dead descriptor, and the
+    guest (which keeps sending) and the monitor run on."""
+    from test_debian_guest import TIMEOUT, guest_args
+    from test_virtio_net_tap import tap_netns_unavailable
+    why = tap_netns_unavailable() or \
+        (None if shutil.which("nsenter") else "`nsenter` is not installed")
+    if why:
+        pytest.skip(f"needs a tap device in a network namespace: {why}")
+    qmp_path = tmp_path / "qmp.sock"
+    args = ["unshare", "--net"] + guest_args(
+        vireo_binary, debian_guest, "pc", 1,
+        f'console=ttyS0 vireo.task=cmd vireo.cmd="{TAP_GUEST_CMD}"') + [
+        "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no",
+        "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:77",
+        "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+    with VMProcess(args) as vm, QMPClient(qmp_path) as qmp:
+        pid = vm.proc.pid       # unshare execs vireo: the same process
+        deadline = time.monotonic() + 30
+        while in_netns(pid, "ip", "link", "show", TAP).returncode:
+            assert time.monotonic() < deadline, vm.output
+            time.sleep(0.2)
+        for cmd in (["ip", "addr", "add", f"{TAP_HOST}/24", "dev", TAP],
+                    ["ip", "link", "set", TAP, "up"]):
+            r = in_netns(pid, *cmd)
+            assert r.returncode == 0, r.stderr
+        wait_ticks(vm, lambda t: sum(st == "ok" for _, st in t) >= 3,
+                   "the guest never reached the host over the tap", TIMEOUT)
+        # (a ping's reply is a frame from the host into the guest)
+
+        last = tap_ticks(vm.output)[-1][0]
+        r = in_netns(pid, "ip", "link", "del", TAP)
+        assert r.returncode == 0, r.stderr
+        # the guest keeps sending into the dead tap, and keeps running
+        wait_ticks(vm, lambda t: sum(n > last and st == "fail"
+                                     for n, st in t) >= 5,
+                   "the guest stopped after the tap went away", 120)
+        busy = main_thread_cpu_share(pid, 2.0)
+        assert busy < 0.3, f"main loop {busy:.0%} busy after the tap went"
+        assert qmp.cmd("query-status")["status"] == "running"
+        assert "running" in qmp.hmp("info status")
+        errors = [line for line in vm.output.splitlines()
+                  if line.startswith("vireo:") and TAP in line]
+        assert len(errors) == 1, errors
+        assert re.search(r"File descriptor in bad state", errors[0]), errors
+        n = len(tap_ticks(vm.output))
+        wait_ticks(vm, lambda t: len(t) >= n + 3, "the guest stopped", 60)
+        errors2 = [line for line in vm.output.splitlines()
+                   if line.startswith("vireo:") and TAP in line]
+        assert errors2 == errors, "the error was logged more than once"
