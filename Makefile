@@ -28,6 +28,12 @@ bench: all
 	/usr/bin/python3 tests/bench/scale --accel tcg -n 3 --write
 	/usr/bin/python3 tests/bench/summary
 
+# the Debian guest under disk, network, console and timer load with the
+# monitor queried in a loop, for SOAK_MINUTES (default 10): no leak, no error
+SOAK_MINUTES ?= 10
+soak: all
+	/usr/bin/python3 tests/soak/soak.py --minutes $(SOAK_MINUTES)
+
 # libFuzzer targets with ASan/UBSan for FUZZ_TIME seconds each (default 60):
 # every one (tests/fuzz/run-fuzz.sh --list), or those in FUZZ_TARGETS
 fuzz:
@@ -42,4 +48,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all check bench fuzz install format clean
+.PHONY: all check bench soak fuzz install format clean

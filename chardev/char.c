@@ -238,6 +238,13 @@ static void in_watch_start(Chardev *chr)
     }
 }
 
+void chardev_drop_peer(Chardev *chr)
+{
+    if (chr && chr->out_fd >= 0) {
+        peer_gone(chr, CHR_SIDE_OUTPUT);
+    }
+}
+
 void chardev_accept_input(Chardev *chr)
 {
     if (chr && chr->mux) {

@@ -6,9 +6,21 @@
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 #include "hmp-priv.h"
+#include "util/log.h"
 
-/* Replies as large as the schema must reach a slow client whole. */
+/*
+ * Replies as large as the schema must reach a slow client whole; past
+ * this much unread output the client is dropped, never sent a stream cut
+ * in the middle of a message.
+ */
 #define QMP_OUTPUT_LIMIT (16 * 1024 * 1024)
+/*
+ * A client's requests wait while this much of its output is unread, so
+ * one that sends commands without reading the replies is slowed down, as
+ * by TCP, instead of filling the buffer; events still pile up to the
+ * limit above.
+ */
+#define QMP_INPUT_PAUSE (1024 * 1024)
 
 typedef struct QmpMonitor {
     Chardev *chr;
@@ -17,15 +29,41 @@ typedef struct QmpMonitor {
 
 static GPtrArray *qmp_monitors;
 
+/* Output written but not yet taken by the client. */
+static size_t unread_output(QmpMonitor *mon)
+{
+    size_t room = chardev_write_room(mon->chr);
+
+    return room >= QMP_OUTPUT_LIMIT ? 0 : QMP_OUTPUT_LIMIT - room;
+}
+
 static void qmp_monitor_output(void *opaque, const char *text, size_t len)
 {
     QmpMonitor *mon = opaque;
+
+    if (len > chardev_write_room(mon->chr)) {
+        log_warn("QMP client on chardev '%s' is not reading: disconnected "
+                 "with %zu bytes of replies and events unread",
+                 chardev_id(mon->chr), unread_output(mon));
+        chardev_drop_peer(mon->chr);
+        return;
+    }
     chardev_write(mon->chr, (const uint8_t *)text, len);
 }
 
 static int qmp_monitor_can_receive(void *opaque)
 {
-    return 4096;
+    QmpMonitor *mon = opaque;
+
+    return unread_output(mon) > QMP_INPUT_PAUSE ? 0 : 4096;
+}
+
+/* The client read everything: take its requests again. */
+static void qmp_monitor_writable(void *opaque)
+{
+    QmpMonitor *mon = opaque;
+
+    chardev_accept_input(mon->chr);
 }
 
 static void qmp_monitor_receive(void *opaque, const uint8_t *buf, int len)
@@ -49,6 +87,7 @@ static const ChardevHandlers qmp_monitor_handlers = {
     .can_receive = qmp_monitor_can_receive,
     .receive = qmp_monitor_receive,
     .event = qmp_monitor_event,
+    .writable = qmp_monitor_writable,
 };
 
 bool monitor_new_qmp(Chardev *chr, bool pretty, GError **errp)

@@ -32,12 +32,28 @@ typedef struct TapState {
     bool vnet_hdr;              /* the fd carries headers */
     int hdr_len;                /* their length: 10, or 12 as the NIC sets */
     bool using_vnet_hdr;        /* the NIC sends and takes them too */
+    bool gone;                  /* the interface was deleted under us */
     guint read_watch;
     guint write_watch;
     uint8_t buf[NET_FRAME_MAX + 12];
 } TapState;
 
 static void read_watch_start(TapState *s);
+
+/*
+ * The interface was deleted (`ip link del`): the descriptor now fails
+ * every read and write with EBADFD and polls as an error for ever, so it
+ * is no longer watched (that would spin the main loop) and frames to it
+ * are dropped, as on a pulled cable. Said once.
+ */
+static void tap_gone(TapState *s, int err)
+{
+    if (!s->gone) {
+        s->gone = true;
+        log_error("tap %s: %s: the device is gone; its frames are dropped",
+                  s->ifname, g_strerror(err));
+    }
+}
 
 static gboolean tap_readable(gint fd, GIOCondition cond, gpointer opaque)
 {
@@ -47,6 +63,11 @@ static gboolean tap_readable(gint fd, GIOCondition cond, gpointer opaque)
         ssize_t n = read(s->fd, s->buf, sizeof(s->buf));
         if (n < 0 && (errno == EINTR)) {
             continue;
+        }
+        if (n < 0 && errno == EBADFD) {
+            tap_gone(s, errno);
+            s->read_watch = 0;
+            return G_SOURCE_REMOVE;
         }
         if (n <= 0) {
             break;      /* EAGAIN; a tap has no EOF while we hold it */
@@ -67,7 +88,7 @@ static gboolean tap_readable(gint fd, GIOCondition cond, gpointer opaque)
 
 static void read_watch_start(TapState *s)
 {
-    if (!s->read_watch) {
+    if (!s->read_watch && !s->gone) {
         s->read_watch = g_unix_fd_add(s->fd, G_IO_IN, tap_readable, s);
     }
 }
@@ -97,6 +118,9 @@ static bool tap_receive(NetClient *nc, const uint8_t *buf, size_t len)
     };
     ssize_t n;
 
+    if (s->gone) {
+        return true;
+    }
     /* a NIC without the header: an empty one (no offloads) in front */
     do {
         n = writev(s->fd, iov, 2);
@@ -107,6 +131,9 @@ static bool tap_receive(NetClient *nc, const uint8_t *buf, size_t len)
             s->write_watch = g_unix_fd_add(s->fd, G_IO_OUT, tap_writable, s);
         }
         return false;
+    }
+    if (n < 0 && errno == EBADFD) {
+        tap_gone(s, errno);
     }
     /* other errors (interface down): the frame is lost, as on a wire */
     return true;

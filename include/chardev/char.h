@@ -113,6 +113,12 @@ size_t chardev_write_room(Chardev *chr);
 bool chardev_is_connected(Chardev *chr);
 /* The frontend can take more input again: backend resumes reading. */
 void chardev_accept_input(Chardev *chr);
+/*
+ * Lets go of a peer that stopped reading, as if it had left: a socket's
+ * client is disconnected (a server listens again), other backends stop
+ * writing to it. For a frontend whose output must not be cut short.
+ */
+void chardev_drop_peer(Chardev *chr);
 
 /*
  * Restores terminals (stdio raw mode), gives pending output up to 1 s in
