@@ -10,6 +10,13 @@ $(BUILD)/build.ninja:
 check: all
 	/usr/bin/python3 tests/run.py
 
+# every functional module again under ASan, LSan and UBSan (build-san):
+# about twice the suite's time, so CI runs only a part of it
+check-san:
+	[ -f build-san/build.ninja ] || ./configure --enable-asan --enable-ubsan --enable-werror --builddir=build-san
+	ninja -C build-san
+	VIREO_SAN_ALL=1 VIREO_SAN_BUILD_DIR=$(CURDIR)/build-san /usr/bin/python3 tests/run.py tests/functional/test_sanitizers.py -k asan
+
 bench: all
 	VIREO_WITH_QEMU=1 bash scripts/install-deps.sh
 	/usr/bin/python3 tests/bench/boot --write
@@ -48,4 +55,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all check bench soak fuzz install format clean
+.PHONY: all check check-san bench soak fuzz install format clean
