@@ -133,13 +133,19 @@ void blkdebug_rules_free(BlkdebugRules *r)
     }
 }
 
+/* Parsed rules join the node's in their order, all or none. */
+static void add_parsed_rules(BlkdebugRules *r, GPtrArray *parsed)
+{
+    g_mutex_lock(&r->lock);
+    while (parsed->len) {
+        g_ptr_array_add(r->rules, g_ptr_array_steal_index(parsed, 0));
+    }
+    g_mutex_unlock(&r->lock);
+}
+
 void blkdebug_rules_append(BlkdebugRules *dst, BlkdebugRules *src)
 {
-    g_mutex_lock(&dst->lock);
-    while (src->rules->len) {
-        g_ptr_array_add(dst->rules, g_ptr_array_steal_index(src->rules, 0));
-    }
-    g_mutex_unlock(&dst->lock);
+    add_parsed_rules(dst, src->rules);
     blkdebug_rules_free(src);
 }
 
@@ -416,11 +422,7 @@ bool blkdebug_rules_parse_config(BlkdebugRules *r, const char *text,
     if (!ok) {
         return false;
     }
-    g_mutex_lock(&r->lock);
-    while (parsed->len) {
-        g_ptr_array_add(r->rules, g_ptr_array_steal_index(parsed, 0));
-    }
-    g_mutex_unlock(&r->lock);
+    add_parsed_rules(r, parsed);
     return true;
 }
 
@@ -626,11 +628,7 @@ bool blkdebug_rules_parse_opts(BlkdebugRules *r, Opts *opts, const char *prefix,
                     errp)) {
         return false;
     }
-    g_mutex_lock(&r->lock);
-    while (parsed->len) {
-        g_ptr_array_add(r->rules, g_ptr_array_steal_index(parsed, 0));
-    }
-    g_mutex_unlock(&r->lock);
+    add_parsed_rules(r, parsed);
     return true;
 }
 
