@@ -69,6 +69,15 @@ bool vcpus_start(Machine *m, bool paused, GError **errp)
             g_usleep(10);
         }
     }
+    /*
+     * Paused (-S, -incoming): parked before any monitor command runs, so
+     * a savevm or migration right away finds vCPU state it may read
+     */
+    for (int i = 0; paused && i < m->ncpus; i++) {
+        while (!m->cpus[i]->stopped) {
+            bql_cond_wait(&parked_cond);
+        }
+    }
     return true;
 }
 

@@ -36,7 +36,8 @@ bool vcpus_inspect_begin(Machine *m);
 void vcpus_inspect_end(Machine *m, bool was_running);
 
 /* vCPU threads (system/vcpus.c). */
-/* Starts the vCPU threads, parked at once when paused (-S). */
+/* Starts the vCPU threads; paused (-S), returns once they are parked.
+ * Big lock held. */
 bool vcpus_start(Machine *m, bool paused, GError **errp);
 /* Parks every vCPU outside the guest; call with the big lock held. */
 void vcpus_pause(Machine *m);

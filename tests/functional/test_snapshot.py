@@ -206,7 +206,8 @@ def test_snapshot_jobs(tmp_path, vm_on):
         ev = v.qmp.wait_event("JOB_STATUS_CHANGE", timeout=60)
         assert ev["data"]["id"] == "j1"
         seen.append(ev["data"]["status"])
-    assert seen == ["created", "running", "waiting", "pending", "concluded"]
+    assert seen == ["created", "running", "waiting", "pending", "concluded"], \
+        v.qmp.cmd("query-jobs")
     assert v.qmp.cmd("query-jobs") == [{
         "id": "j1", "type": "snapshot-save", "status": "concluded",
         "current-progress": 1, "total-progress": 1}]
