@@ -1,5 +1,7 @@
 /* Device types, typed properties from strings, creation and realize. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hw/device.h"
@@ -54,6 +56,11 @@ void device_class_print_help(const char *name)
         for (const Property *p = c->props; p && p->name; p++) {
             printf("  %s=<%s>%s%s\n", p->name, property_type_name(p->type),
                    p->desc ? " - " : "", p->desc ? p->desc : "");
+        }
+        for (const DynProperty *d = c->dyn_props; d && d->name; d++) {
+            if (d->set) {
+                printf("  %s=<%s> - %s\n", d->name, d->type, d->desc);
+            }
         }
         return;
     }
@@ -178,6 +185,17 @@ Device *device_new(const char *type, GError **errp)
     return dev;
 }
 
+const DynProperty *device_find_dyn_prop(const DeviceClass *c,
+                                        const char *name)
+{
+    for (const DynProperty *d = c->dyn_props; d && d->name; d++) {
+        if (!strcmp(d->name, name)) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
 bool device_set_prop(Device *dev, const char *name, const char *value,
                      GError **errp)
 {
@@ -196,6 +214,21 @@ bool device_set_prop(Device *dev, const char *name, const char *value,
         }
     }
     if (!p || !p->name) {
+        const DynProperty *d = device_find_dyn_prop(dev->cls, name);
+        if (d && d->set) {
+            json_int_t i;
+            char *end;
+            errno = 0;
+            i = strtoll(value, &end, 0);
+            json_t *v = *value && !*end && !errno ? json_integer(i)
+                                                   : json_string(value);
+            bool ok = v && d->set(dev, v, errp);
+            json_decref(v);
+            if (!ok) {
+                g_prefix_error(errp, "%s.%s: ", dev->cls->name, name);
+            }
+            return ok;
+        }
         g_set_error(errp, VIREO_ERROR, 0,
                     "device '%s' has no property '%s'", dev->cls->name, name);
         return false;

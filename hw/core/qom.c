@@ -470,6 +470,11 @@ static GArray *node_props(Machine *m, const QomNode *n, const char *path)
                      g_strdup(property_type_name(p->type)),
                      prop_value((const char *)n->dev + p->offset, p->type));
         }
+        for (const DynProperty *d = n->dev->cls->dyn_props; d && d->name;
+             d++) {
+            add_prop(props, g_strdup(d->name), g_strdup(d->type),
+                     d->get(n->dev));
+        }
     }
     for (guint i = 0; i < kids->len; i++) {
         QomChild *c = &g_array_index(kids, QomChild, i);
@@ -560,3 +565,56 @@ static json_t *qmp_qom_get(json_t *args, GError **errp)
     return ret;
 }
 QMP_COMMAND("qom-get", qmp_qom_get)
+
+/*
+ * qom-set: a device's run-time properties. The others are fixed once the
+ * device is realized, or read-only; QEMU 7.2's messages.
+ */
+static json_t *qmp_qom_set(json_t *args, GError **errp)
+{
+    const char *path = json_string_value(json_object_get(args, "path"));
+    const char *name = json_string_value(json_object_get(args, "property"));
+    json_t *value = json_object_get(args, "value");
+    Machine *m = qom_machine(errp);
+    QomNode n;
+
+    if (!m || !node_resolve(m, path, &n, errp)) {
+        return NULL;
+    }
+    if (n.kind == QOM_DEVICE) {
+        const DynProperty *d = device_find_dyn_prop(n.dev->cls, name);
+        if (d && d->set) {
+            return d->set(n.dev, value, errp) ? json_object() : NULL;
+        }
+        for (const Property *p = n.dev->cls->props; p && p->name; p++) {
+            if (!strcmp(p->name, name)) {
+                g_set_error(errp, VIREO_ERROR, 0, "Attempt to set property "
+                            "'%s' on device '%s' (type '%s') after it was "
+                            "realized", name, n.dev->id ? n.dev->id : "",
+                            n.dev->cls->name);
+                return NULL;
+            }
+        }
+    }
+    /* a property qom-get knows is read-only here */
+    QomNode root = { QOM_ROOT };
+    char *canon = node_path(m, &n, &root, "");
+    GArray *props = node_props(m, &n, canon);
+    bool exists = false;
+    for (guint i = 0; i < props->len && !exists; i++) {
+        exists = !strcmp(g_array_index(props, QomProp, i).name, name);
+    }
+    g_array_free(props, TRUE);
+    g_free(canon);
+    if (exists) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Insufficient permission to perform this operation");
+    } else {
+        char *type = node_type_name(m, &n);
+        g_set_error(errp, VIREO_ERROR, 0, "Property '%s.%s' not found", type,
+                    name);
+        g_free(type);
+    }
+    return NULL;
+}
+QMP_COMMAND("qom-set", qmp_qom_set)

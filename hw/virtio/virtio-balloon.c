@@ -4,8 +4,10 @@
  * frames, which we hand back to the host, and says how many it holds
  * (actual); free page reporting (5.5.6.5) gives back the blocks the guest
  * has free. The QMP/HMP commands balloon, query-balloon and info balloon,
- * and the BALLOON_CHANGE event live here too. virtio-balloon-device puts
- * it on a virtio-mmio transport, virtio-balloon-pci on PCI.
+ * and the BALLOON_CHANGE event live here too, and QEMU's guest-stats and
+ * guest-stats-polling-interval properties (docs/interop/
+ * virtio-balloon-stats.rst). virtio-balloon-device puts it on a
+ * virtio-mmio transport, virtio-balloon-pci on PCI.
  */
 #include <stdint.h>
 #include <string.h>
@@ -70,6 +72,9 @@ typedef struct VirtIOBalloon {
     /* The last statistics the guest sent, by tag (5.5.6.3). */
     uint64_t stats[BALLOON_STAT_NR];
     bool stats_valid[BALLOON_STAT_NR];
+    int64_t stats_last_update;      /* host wall clock, s; 0: never */
+    uint32_t stats_interval;        /* s between polls; 0: no polling */
+    Timer *stats_timer;
     /* BALLOON_CHANGE's rate limit */
     Timer *event_timer;
     int64_t event_last_ns;      /* when the last one went out */
@@ -175,8 +180,46 @@ static void balloon_stats(VirtIOBalloon *b, VirtQueue *vq)
             b->stats_valid[tag] = true;
         }
     }
+    b->stats_last_update = g_get_real_time() / G_USEC_PER_SEC;
     virtq_unpop(vq);
     g_free(elem);
+}
+
+/*
+ * Polling: hand the buffer back (empty), the guest fills it with fresh
+ * statistics and queues it again. Guest time: no polls while paused.
+ */
+static void balloon_stats_poll(void *opaque)
+{
+    VirtIOBalloon *b = opaque;
+    VirtQueue *vq = &b->vdev.vq[BALLOON_Q_STATS];
+    VirtQueueElement *elem = virtq_pop(vq);
+
+    if (elem) {
+        virtq_push(vq, elem, 0);
+        virtq_notify(vq);
+        g_free(elem);
+    }
+    timer_mod(b->stats_timer, clock_get_ns(CLK_VIRTUAL) +
+              b->stats_interval * 1000000000LL);
+}
+
+static void balloon_stats_arm(VirtIOBalloon *b)
+{
+    if (!b->machine) {
+        return;     /* -device's value: armed at realize */
+    }
+    if (!b->stats_interval) {
+        if (b->stats_timer) {
+            timer_del(b->stats_timer);
+        }
+        return;
+    }
+    if (!b->stats_timer) {
+        b->stats_timer = timer_new(CLK_VIRTUAL, balloon_stats_poll, b);
+    }
+    timer_mod(b->stats_timer, clock_get_ns(CLK_VIRTUAL) +
+              b->stats_interval * 1000000000LL);
 }
 
 static void balloon_handle_queue(VirtIODevice *vdev, VirtQueue *vq)
@@ -288,6 +331,18 @@ static void balloon_reset(VirtIODevice *vdev)
     memset(b->stats_valid, 0, sizeof(b->stats_valid));
 }
 
+/*
+ * Linux queues its first statistics while it sets the device up, before
+ * DRIVER_OK, when kicks are not delivered: read them once the driver is
+ * ready.
+ */
+static void balloon_set_status(VirtIODevice *vdev, uint8_t status)
+{
+    if (status & VIRTIO_CONFIG_S_DRIVER_OK) {
+        balloon_stats((VirtIOBalloon *)vdev, &vdev->vq[BALLOON_Q_STATS]);
+    }
+}
+
 static const VirtioDeviceOps virtio_balloon_ops = {
     .device_id = VIRTIO_ID_BALLOON,
     .features = 1ULL << VIRTIO_BALLOON_F_STATS_VQ,
@@ -297,6 +352,7 @@ static const VirtioDeviceOps virtio_balloon_ops = {
     .get_config = balloon_get_config,
     .set_config = balloon_set_config,
     .handle_queue = balloon_handle_queue,
+    .set_status = balloon_set_status,
     .reset = balloon_reset,
 };
 
@@ -311,6 +367,7 @@ static const VirtioDeviceOps virtio_balloon_reporting_ops = {
     .get_config = balloon_get_config,
     .set_config = balloon_set_config,
     .handle_queue = balloon_handle_queue,
+    .set_status = balloon_set_status,
     .reset = balloon_reset,
 };
 
@@ -329,6 +386,7 @@ static bool balloon_init(VirtIOBalloon *b, Machine *m, GError **errp)
         b->vdev.host_features |= 1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM;
     }
     the_balloon = b;
+    balloon_stats_arm(b);
     return true;
 }
 
@@ -337,10 +395,8 @@ static void balloon_fini(VirtIOBalloon *b)
     if (the_balloon == b) {
         the_balloon = NULL;
     }
-    if (b->event_timer) {
-        timer_free(b->event_timer);
-        b->event_timer = NULL;
-    }
+    g_clear_pointer(&b->event_timer, timer_free);
+    g_clear_pointer(&b->stats_timer, timer_free);
     virtio_cleanup(&b->vdev);
 }
 
@@ -352,6 +408,68 @@ static void balloon_fini(VirtIOBalloon *b)
               "on/off: the guest may deflate when it runs out of memory")
 
 /* --- the monitor --- */
+
+/* By tag (5.5.6.3), QEMU's names. */
+static const char *const balloon_stat_names[] = {
+    "stat-swap-in", "stat-swap-out", "stat-major-faults",
+    "stat-minor-faults", "stat-free-memory", "stat-total-memory",
+    "stat-available-memory", "stat-disk-caches", "stat-htlb-pgalloc",
+    "stat-htlb-pgfail",
+};
+
+static VirtIOBalloon *balloon_of(Device *dev);
+
+/* qom-get guest-stats: what the guest sent last, -1 for what it did not. */
+static json_t *balloon_get_stats(Device *dev)
+{
+    VirtIOBalloon *b = balloon_of(dev);
+    json_t *stats = json_object();
+
+    for (size_t i = 0; i < G_N_ELEMENTS(balloon_stat_names); i++) {
+        json_object_set_new(stats, balloon_stat_names[i],
+                            json_integer(b->stats_valid[i]
+                                         ? (json_int_t)b->stats[i] : -1));
+    }
+    return json_pack("{s:o, s:I}", "stats", stats, "last-update",
+                     (json_int_t)b->stats_last_update);
+}
+
+static json_t *balloon_get_interval(Device *dev)
+{
+    return json_integer(balloon_of(dev)->stats_interval);
+}
+
+/* qom-set guest-stats-polling-interval: seconds, 0 stops polling. */
+static bool balloon_set_interval(Device *dev, json_t *value, GError **errp)
+{
+    VirtIOBalloon *b = balloon_of(dev);
+
+    if (!json_is_integer(value)) {
+        g_set_error(errp, VIREO_ERROR, 0, "Parameter 'value' expects int64");
+        return false;
+    }
+    json_int_t v = json_integer_value(value);
+    if (v < 0) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "timer value must be greater than zero");
+        return false;
+    }
+    if (v > UINT32_MAX) {
+        g_set_error(errp, VIREO_ERROR, 0, "timer value is too big");
+        return false;
+    }
+    b->stats_interval = v;
+    balloon_stats_arm(b);
+    return true;
+}
+
+static const DynProperty virtio_balloon_dyn_props[] = {
+    { "guest-stats", "any", balloon_get_stats, NULL, NULL },
+    { "guest-stats-polling-interval", "int", balloon_get_interval,
+      balloon_set_interval, "seconds between statistics requests to the "
+      "guest, 0 for none" },
+    { NULL },
+};
 
 /* QEMU's error when there is no balloon (of class KVMMissingCap). */
 static VirtIOBalloon *balloon_find(GError **errp)
@@ -482,6 +600,7 @@ static DeviceClass virtio_balloon_device_class = {
     .bus = VIRTIO_MMIO_BUS,
     .instance_size = sizeof(VirtIOBalloonDevice),
     .props = virtio_balloon_device_props,
+    .dyn_props = virtio_balloon_dyn_props,
     .user_creatable = true,
     .realize = virtio_balloon_device_realize,
     .unrealize = virtio_balloon_device_unrealize,
@@ -554,6 +673,7 @@ static DeviceClass virtio_balloon_pci_class = {
     .parent = "pci-device",
     .instance_size = sizeof(VirtIOBalloonPCI),
     .props = virtio_balloon_pci_props,
+    .dyn_props = virtio_balloon_dyn_props,
     .user_creatable = true,
     .realize = virtio_balloon_pci_realize,
     .reset = virtio_balloon_pci_reset,
@@ -561,3 +681,11 @@ static DeviceClass virtio_balloon_pci_class = {
     .vmsd = &vmstate_virtio_balloon_pci,
 };
 DEVICE_REGISTER(virtio_balloon_pci_class)
+
+static VirtIOBalloon *balloon_of(Device *dev)
+{
+    if (dev->cls == &virtio_balloon_pci_class) {
+        return &((VirtIOBalloonPCI *)dev)->balloon;
+    }
+    return &((VirtIOBalloonDevice *)dev)->balloon;
+}

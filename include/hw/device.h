@@ -8,6 +8,7 @@
 #define HW_DEVICE_H
 
 #include <glib.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,20 @@ typedef struct Property {
 /* QMP's name for a property's type: "uint32", "bool", "str", ... */
 const char *property_type_name(PropType t);
 
+/*
+ * A property the device computes or changes while it runs (QEMU's
+ * object_property_add): qom-list lists it, qom-get reads it, qom-set and
+ * -device/-global write it when it has a setter. -device's string value
+ * reaches set as a JSON integer when it is one, as a string otherwise.
+ */
+typedef struct DynProperty {
+    const char *name;
+    const char *type;           /* as qom-list shows it: "int", "any" */
+    json_t *(*get)(Device *dev);
+    bool (*set)(Device *dev, json_t *value, GError **errp); /* NULL: read-only */
+    const char *desc;           /* for -device NAME,help (settable ones) */
+} DynProperty;
+
 struct DeviceClass {
     const char *name;
     const char *alias;          /* another name -device accepts, or NULL */
@@ -54,6 +69,7 @@ struct DeviceClass {
     const char *child_bus_type;
     size_t instance_size;       /* begins with a Device */
     const Property *props;      /* ends with PROP_END */
+    const DynProperty *dyn_props;   /* ends with a NULL name, or NULL */
     bool user_creatable;        /* may be given to -device */
     bool (*realize)(Device *dev, Machine *m, GError **errp);
     void (*reset)(Device *dev);
@@ -97,6 +113,9 @@ void device_clear_globals(void);
 Device *device_new(const char *type, GError **errp);
 bool device_set_prop(Device *dev, const char *name, const char *value,
                      GError **errp);
+/* The class's run-time property called name, or NULL. */
+const DynProperty *device_find_dyn_prop(const DeviceClass *c,
+                                        const char *name);
 /* Realizes the device and adds it to the machine (which then owns it). */
 bool device_realize(Device *dev, Machine *m, GError **errp);
 /* -device TYPE,key=value,...; "help" forms print and return false with no error. */

@@ -2,17 +2,19 @@
 memory the guest fills and frees goes back to the host by free page
 reporting, and QMP balloon makes the guest inflate (the host takes the
 pages back: the VMM's resident memory falls) and deflate again, with
-BALLOON_CHANGE and query-balloon following. One boot carries it all, as
-boots on the software CPU take a while."""
+BALLOON_CHANGE and query-balloon following; the guest's memory statistics
+reach qom-get guest-stats, fresh ones with guest-stats-polling-interval.
+One boot carries it all, as boots on the software CPU take a while."""
 
 import re
+import subprocess
 import time
 
 import pytest
 
-from qmp import QMPClient
+from qmp import QMPClient, QMPError
 from test_debian_guest import TIMEOUT, guest_args
-from vmrun import VMProcess
+from vmrun import VMProcess, vireo_binary
 
 PROMPT = r"vireo-guest:/# "
 MEM_MB = 256
@@ -57,6 +59,73 @@ def wait_actual(c, want, timeout):
     return c.cmd("query-balloon")["actual"]
 
 
+STAT_NAMES = ["stat-swap-in", "stat-swap-out", "stat-major-faults",
+              "stat-minor-faults", "stat-free-memory", "stat-total-memory",
+              "stat-available-memory", "stat-disk-caches",
+              "stat-htlb-pgalloc", "stat-htlb-pgfail"]
+
+
+def guest_stats(c, path="/machine/peripheral/bal"):
+    return c.cmd("qom-get", {"path": path, "property": "guest-stats"})
+
+
+def wait_stats_update(c, after, timeout):
+    """Waits for statistics newer than after (host seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = guest_stats(c)
+        if st["last-update"] > after:
+            return st
+        time.sleep(0.5)
+    return guest_stats(c)
+
+
+def test_stats_properties_without_a_guest(tmp_path):
+    """QEMU's polling property: -device sets it, qom-set changes it, bad
+    values get QEMU's errors; no statistics yet reads as -1 everywhere."""
+    sock = tmp_path / "q.sock"
+    base = [vireo_binary(), "-M", "pc", "-accel", "tcg", "-display", "none",
+            "-nodefaults", "-S"]
+    vm = VMProcess(base + ["-device", "virtio-balloon-pci,id=bal,"
+                           "guest-stats-polling-interval=3",
+                           "-qmp", f"unix:{sock},server=on,wait=off"],
+                   stdin=False)
+    with vm, QMPClient(sock) as c:
+        path = "/machine/peripheral/bal"
+        props = {p["name"]: p["type"]
+                 for p in c.cmd("qom-list", {"path": path})}
+        assert props["guest-stats"] == "any"
+        assert props["guest-stats-polling-interval"] == "int"
+        get = {"path": path, "property": "guest-stats-polling-interval"}
+        assert c.cmd("qom-get", get) == 3
+        assert guest_stats(c) == {"stats": {n: -1 for n in STAT_NAMES},
+                                  "last-update": 0}
+        c.cmd("qom-set", {**get, "value": 0})
+        assert c.cmd("qom-get", get) == 0
+        for value, msg in [(-1, "timer value must be greater than zero"),
+                           (1 << 32, "timer value is too big"),
+                           ("x", "expects int")]:
+            with pytest.raises(QMPError, match=msg):
+                c.cmd("qom-set", {**get, "value": value})
+        assert c.cmd("qom-get", get) == 0
+        with pytest.raises(QMPError, match="Insufficient permission"):
+            c.cmd("qom-set", {"path": path, "property": "guest-stats",
+                              "value": {}})
+        with pytest.raises(QMPError, match="after it was realized"):
+            c.cmd("qom-set", {"path": path, "property": "deflate-on-oom",
+                              "value": True})
+        with pytest.raises(QMPError, match="Property 'virtio-balloon-pci."
+                           "nope' not found"):
+            c.cmd("qom-set", {"path": path, "property": "nope", "value": 1})
+        c.cmd("quit")
+    r = subprocess.run(base + ["-device", "virtio-balloon-pci,"
+                               "guest-stats-polling-interval=-5"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1, r
+    assert "guest-stats-polling-interval: timer value must be greater " \
+        "than zero" in r.stderr, r.stderr
+
+
 @pytest.mark.slow
 def test_free_page_reporting_and_balloon_give_memory_back(vireo_binary,
                                                           debian_guest,
@@ -64,7 +133,7 @@ def test_free_page_reporting_and_balloon_give_memory_back(vireo_binary,
     sock = tmp_path / "qmp.sock"
     args = guest_args(vireo_binary, debian_guest, "pc", 1,
                       "console=ttyS0 vireo.task=shell", mem_mb=MEM_MB) + \
-        ["-device", "virtio-balloon-pci,free-page-reporting=on",
+        ["-device", "virtio-balloon-pci,id=bal,free-page-reporting=on",
          "-qmp", f"unix:{sock},server=on,wait=off"]
     with VMProcess(args) as vm, QMPClient(sock) as c:
         assert vm.expect(PROMPT, timeout=TIMEOUT), vm.output
@@ -73,6 +142,20 @@ def test_free_page_reporting_and_balloon_give_memory_back(vireo_binary,
         assert shell(vm, "ls /sys/bus/virtio/drivers/virtio_balloon/ | "
                      "grep -q virtio", "bound") == 0, vm.output
         assert c.cmd("query-balloon") == {"actual": MEM_MB * MiB}
+
+        # the statistics the driver sent when it started, then fresh ones
+        # every second once polling is on
+        st = guest_stats(c)
+        total = st["stats"]["stat-total-memory"]
+        assert 200 * MiB < total <= MEM_MB * MiB, st
+        assert 0 < st["stats"]["stat-free-memory"] < total, st
+        assert st["last-update"] > 0, st
+        c.cmd("qom-set", {"path": "/machine/peripheral/bal",
+                          "property": "guest-stats-polling-interval",
+                          "value": 1})
+        fresh = wait_stats_update(c, st["last-update"], timeout=30)
+        assert fresh["last-update"] > st["last-update"], (st, fresh)
+        assert fresh["stats"]["stat-total-memory"] == total, fresh
         shell(vm, "mkdir -p /mnt/fill && mount -t tmpfs -o size=200m "
               "tmpfs /mnt/fill", "mnt")
 
@@ -82,6 +165,10 @@ def test_free_page_reporting_and_balloon_give_memory_back(vireo_binary,
                      "2>/dev/null", "fill1") == 0, vm.output
         full = rss_anon_mb(pid)
         assert full > base + 120, (base, full)
+        # the guest's statistics see its 150 MiB go
+        filled = wait_stats_update(c, int(time.time()), timeout=30)
+        assert filled["stats"]["stat-free-memory"] < \
+            fresh["stats"]["stat-free-memory"] - 100 * MiB, (fresh, filled)
         shell(vm, "rm /mnt/fill/f", "rm1")
         after = wait_rss_below(pid, full - 100, timeout=60)
         print(f"free page reporting: RssAnon base {base:.0f} MiB, filled "

@@ -246,6 +246,26 @@ static void test_qom_errors(Fixture *f, gconstpointer d)
     machine_set_current(&f->m);
 }
 
+/* qom-set: only run-time properties; QEMU 7.2's wording for the rest. */
+static void test_qom_set_errors(Fixture *f, gconstpointer d)
+{
+    call_fails("qom-set", "{\"path\": \"/machine/peripheral/dbg\", "
+                          "\"property\": \"iobase\", \"value\": 1}",
+               VIREO_ERROR, 0, "Attempt to set property 'iobase' on device "
+               "'dbg' (type 'isa-debug-exit') after it was realized");
+    call_fails("qom-set", "{\"path\": \"/machine/peripheral/dbg\", "
+                          "\"property\": \"type\", \"value\": \"x\"}",
+               VIREO_ERROR, 0,
+               "Insufficient permission to perform this operation");
+    call_fails("qom-set", "{\"path\": \"/machine\", "
+                          "\"property\": \"nope\", \"value\": 1}",
+               VIREO_ERROR, 0, "Property 'pc-machine.nope' not found");
+    call_fails("qom-set", "{\"path\": \"/machine/peripheral/nodev\", "
+                          "\"property\": \"x\", \"value\": 1}",
+               QMP_ERROR, QMP_ERROR_DEVICE_NOT_FOUND,
+               "Device '/machine/peripheral/nodev' not found");
+}
+
 static json_t *find_prop(json_t *list, const char *name)
 {
     size_t i;
@@ -443,6 +463,7 @@ int main(int argc, char **argv)
     QOM_TEST("peripherals-and-props", test_qom_peripherals_and_props);
     QOM_TEST("partial-paths", test_qom_partial_paths);
     QOM_TEST("errors", test_qom_errors);
+    QOM_TEST("set-errors", test_qom_set_errors);
     QOM_TEST("device-list-properties", test_device_list_properties);
     QOM_TEST("list-types", test_qom_list_types);
     QOM_TEST("info-qtree", test_qtree);

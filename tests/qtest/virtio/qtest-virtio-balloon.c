@@ -457,13 +457,14 @@ static void test_mmio_report(void)
  * Statistics: the buffer the driver offers is read and kept in the ring,
  * not handed back (no polling interval), and no request stays in flight,
  * so the device still migrates: savevm would refuse a request in flight.
+ * With guest-stats-polling-interval it is handed back each interval.
  */
 static void test_pci_stats(void)
 {
     Balloon b = { 0 };
     uint64_t buf;
 
-    balloon_start(&b, true, "");
+    balloon_start(&b, true, ",id=bal");
     buf = guest_alloc(b.alloc, 4096);
     /* tag 4 (free memory) = 100 MiB, tag 5 (total) = 256 MiB */
     uint8_t stats[20] = { 4, 0 };
@@ -479,6 +480,40 @@ static void test_pci_stats(void)
     qvirtio_assert_no_used(b.qts, b.vq[Q_STATS], 100 * 1000);
     /* a kick without a new buffer reads the same one again, harmlessly */
     qvirtio_notify(b.dev, Q_STATS);
+    qvirtio_assert_no_used(b.qts, b.vq[Q_STATS], 100 * 1000);
+    g_assert_false(qvirtio_needs_reset(b.dev));
+
+    /* qom-get guest-stats: the two values, -1 for the others */
+    json_t *r = qtest_qmp(b.qts, "{'execute': 'qom-get', 'arguments': "
+                          "{'path': '/machine/peripheral/bal', "
+                          "'property': 'guest-stats'}}");
+    json_t *st = json_object_get(json_object_get(r, "return"), "stats");
+    g_assert_cmpint(json_integer_value(json_object_get(
+                        st, "stat-free-memory")), ==, 100 * MiB);
+    g_assert_cmpint(json_integer_value(json_object_get(
+                        st, "stat-total-memory")), ==, RAM_MB * MiB);
+    g_assert_cmpint(json_integer_value(json_object_get(
+                        st, "stat-swap-in")), ==, -1);
+    g_assert_cmpint(json_object_size(st), ==, 10);
+    g_assert_cmpint(json_integer_value(json_object_get(
+                        json_object_get(r, "return"), "last-update")), >, 0);
+    json_decref(r);
+
+    /* polling: after 2 s of guest time the buffer comes back, empty */
+    r = qtest_qmp(b.qts, "{'execute': 'qom-set', 'arguments': "
+                  "{'path': '/machine/peripheral/bal', 'property': "
+                  "'guest-stats-polling-interval', 'value': 2}}");
+    g_assert_nonnull(json_object_get(r, "return"));
+    json_decref(r);
+    qtest_clock_step(b.qts, 1000 * 1000 * 1000LL);
+    qvirtio_assert_no_used(b.qts, b.vq[Q_STATS], 100 * 1000);
+    qtest_clock_step(b.qts, 1000 * 1000 * 1000LL);
+    uint32_t len = 1;
+    qvirtio_wait_used_elem(b.qts, b.dev, b.vq[Q_STATS], head, &len,
+                           1000 * 1000);
+    g_assert_cmpuint(len, ==, 0);
+    /* no buffer queued again: the next poll finds nothing, harmlessly */
+    qtest_clock_step(b.qts, 2500 * 1000 * 1000LL);
     qvirtio_assert_no_used(b.qts, b.vq[Q_STATS], 100 * 1000);
     g_assert_false(qvirtio_needs_reset(b.dev));
     balloon_stop(&b);
