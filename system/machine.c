@@ -6,6 +6,7 @@
 #include "hw/i386/x86.h"
 #include "hw/ide/ide.h"
 #include "hw/pci/pci.h"
+#include "hw/rtc/mc146818rtc.h"
 #include "system/vm.h"
 #include "util/opts.h"
 
@@ -241,6 +242,32 @@ bool machine_reset(Machine *m, GError **errp)
         }
     }
     return true;
+}
+
+/*
+ * The BIOS convention (IBM AT): CMOS register 0x0F, the shutdown status,
+ * is 0 for a normal power-on start; other codes (5, 9, 0xA, 0xB: a 286
+ * leaving protected mode by reset) make the BIOS skip POST and jump
+ * back into memory the reset must not lose.
+ */
+#define CMOS_SHUTDOWN_STATUS    0x0f
+
+void machine_discard_ram_for_reset(Machine *m)
+{
+    Device *rtc = mc146818_rtc_find(m);
+
+    if (rtc && mc146818_rtc_get_cmos_data(rtc, CMOS_SHUTDOWN_STATUS)) {
+        return;
+    }
+    /* where the guest sees its RAM: ROM-shadowed ranges are not the
+     * guest's to lose (and ram_discard_range refuses them) */
+    FlatView *v = m->as_mem.view;
+    for (size_t i = 0; v && i < v->nr; i++) {
+        const FlatRange *fr = &v->ranges[i];
+        if (fr->mr == &m->ram && !fr->readonly) {
+            ram_discard_range(&m->as_mem, &m->ram, fr->start, fr->size);
+        }
+    }
 }
 
 void machine_destroy(Machine *m)

@@ -646,6 +646,7 @@ static bool system_reset(Machine *m, ShutdownCause cause)
 
     vcpus_pause(m);
     log_mask_printf(LOG_CPU_RESET, "system reset");
+    machine_discard_ram_for_reset(m);
     if (!machine_reset(m, &err)) {
         log_error("reset failed: %s", err->message);
         return false;

@@ -15,6 +15,12 @@ ShutdownCause vm_take_reset_request(void);
 Machine *machine_create(const MachineConfig *cfg, GError **errp);
 /* Resets devices, reloads boot blobs and resets every vCPU (vCPUs paused). */
 bool machine_reset(Machine *m, GError **errp);
+/*
+ * Before a reset the guest or the monitor asked for (vCPUs paused): gives
+ * guest RAM back to the host, as the cold start after it reads zeros,
+ * unless the CMOS shutdown code asks the BIOS to resume with memory kept.
+ */
+void machine_discard_ram_for_reset(Machine *m);
 void machine_destroy(Machine *m);
 
 /* The machine being run, for the monitor's commands (NULL before). */

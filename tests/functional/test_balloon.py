@@ -126,6 +126,34 @@ def test_stats_properties_without_a_guest(tmp_path):
         "than zero" in r.stderr, r.stderr
 
 
+def test_reset_gives_guest_ram_back(tmp_path):
+    """A reset gives guest RAM back to the host: the test kernel writes
+    every free page of its 256 MiB, and after system_reset the VMM holds
+    little again. The direct-boot kernel is loaded again and runs."""
+    import testkernel
+    kernel = testkernel.build()["elf"]
+    sock = tmp_path / "q.sock"
+    args = [vireo_binary(), "-M", "pc", "-accel", "tcg", "-m", "256",
+            "-display", "none", "-nodefaults", "-serial", "stdio",
+            "-kernel", str(kernel), "-append",
+            "test=none action=dirty dirty_ws=1M",
+            "-qmp", f"unix:{sock},server=on,wait=off"]
+    with VMProcess(args) as vm, QMPClient(sock) as c:
+        assert vm.expect(r"DIRTY t=", timeout=60), vm.output
+        full = rss_anon_mb(vm.proc.pid)
+        assert full > 200, full
+        c.cmd("stop")
+        c.cmd("system_reset")
+        c.wait_event("RESET", timeout=30)
+        after = rss_anon_mb(vm.proc.pid)
+        print(f"reset: RssAnon {full:.0f} MiB before, {after:.0f} MiB after")
+        assert after < 48, (full, after)
+        mark = len(vm.output)
+        c.cmd("cont")
+        assert vm.expect(r"DIRTY t=", timeout=60), vm.output[mark:]
+        c.cmd("quit")
+
+
 @pytest.mark.slow
 def test_free_page_reporting_and_balloon_give_memory_back(vireo_binary,
                                                           debian_guest,
