@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from test_testkernel import (assert_all_passed, command, images,  # noqa: F401
 from test_virtio_blk import make_disk
 from test_virtio_net import free_port, http_server  # noqa: F401
 from test_virtio_net_tap import tap_netns_unavailable
-from vmrun import VMProcess, run_vm
+from vmrun import VMProcess, read_tcp_until, run_vm
 
 NOBODY = 65534
 
@@ -307,20 +306,6 @@ def disk_args(tmp_path, names):
     return args
 
 
-def read_hostfwd(port):
-    got = b""
-    deadline = time.monotonic() + 60
-    while b"hello-from" not in got and time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port),
-                                          timeout=10) as s:
-                while chunk := s.recv(100):
-                    got += chunk
-        except OSError:
-            time.sleep(0.5)
-    return got
-
-
 @pytest.mark.slow
 def test_debian_guest_under_secure_as_nobody(vireo_binary, debian_guest,
                                              http_server, tmp_path):
@@ -361,8 +346,8 @@ def test_debian_guest_under_secure_as_nobody(vireo_binary, debian_guest,
         assert info["status"] == "failed" and \
             "Operation not permitted" in info["error-desc"], info
         assert c.cmd("query-status")["status"] == "running"
-        assert b"hello-from-the-sandboxed-guest" in read_hostfwd(fwd), \
-            vm.output
+        marker = b"hello-from-the-sandboxed-guest"
+        assert marker in read_tcp_until(fwd, marker), vm.output
         assert vm.expect("GUEST-DONE-42", timeout=60), vm.output
         r = vm.wait(timeout=60)
     assert r.returncode == 0, r.describe()

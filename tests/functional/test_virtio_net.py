@@ -18,7 +18,7 @@ import pytest
 
 from qmp import QMPClient
 from test_debian_guest import TIMEOUT, guest_args
-from vmrun import VMProcess
+from vmrun import VMProcess, read_tcp_until
 
 
 def free_port():
@@ -86,17 +86,7 @@ def test_virtio_net_user_dhcp_download_hostfwd_and_link(vireo_binary,
         # not wake the main loop again at once (it once spun at 100%)
         busy = main_thread_cpu_share(vm.proc.pid, 2.0)
         assert busy < 0.3, f"main loop {busy:.0%} busy while the guest idles"
-        got = b""
-        deadline = time.monotonic() + 30
-        while b"hello-from-the-guest" not in got and \
-                time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", fwd),
-                                              timeout=10) as s:
-                    while chunk := s.recv(100):
-                        got += chunk
-            except OSError:
-                time.sleep(0.5)
+        got = read_tcp_until(fwd, b"hello-from-the-guest", timeout=30)
         assert b"hello-from-the-guest" in got, vm.output
 
         # set_link: the guest's carrier follows the netdev's link

@@ -11,6 +11,7 @@ import re
 import selectors
 import shlex
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -232,6 +233,24 @@ class VMProcess:
             self.kill(signal.SIGKILL)
         self.wait(timeout=10)
         return False
+
+
+def read_tcp_until(port, marker, timeout=60):
+    """Connects to 127.0.0.1:port (a guest's service behind hostfwd) until
+    what one connection sends, read to its end, contains marker, or
+    timeout seconds passed; returns the last connection's bytes."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while marker not in got and time.monotonic() < deadline:
+        got = b""
+        try:
+            with socket.create_connection(("127.0.0.1", port),
+                                          timeout=10) as s:
+                while chunk := s.recv(100):
+                    got += chunk
+        except OSError:
+            time.sleep(0.5)
+    return got
 
 
 def run_vm(args, timeout=60, env=None, cwd=None, input=None):
