@@ -776,8 +776,6 @@ static void hmp_info_chardev(HmpContext *ctx, const HmpArgs *a, GString *out)
     json_decref(r);
 }
 
-/* ---- input (QEMU's sendkey, mouse_move, mouse_button) ---- */
-
 /* The blank-separated words of an ARGS_REST line (caller frees). */
 static GPtrArray *split_words(const char *rest)
 {
@@ -791,6 +789,89 @@ static GPtrArray *split_words(const char *rest)
     }
     return words;
 }
+
+/* ---- the object tree (QEMU's qom-list, qom-get, qom-set) ---- */
+
+/* qom-list [path]: "name (type)" lines; no path shows the root's name. */
+static void hmp_qom_list(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_autoptr(GPtrArray) w = split_words(a->rest);
+
+    if (!w->len) {
+        g_string_append(out, "/\n");
+        return;
+    }
+    json_t *args = json_pack("{s:s}", "path", (char *)w->pdata[0]);
+    json_t *r = call("qom-list", args, out);
+    size_t i;
+    json_t *p;
+    json_array_foreach(r, i, p) {
+        g_string_append_printf(out, "%s (%s)\n",
+                               json_string_value(json_object_get(p, "name")),
+                               json_string_value(json_object_get(p, "type")));
+    }
+    json_decref(r);
+    json_decref(args);
+}
+
+/* qom-get path property: the value as JSON, objects indented. */
+static void hmp_qom_get(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_autoptr(GPtrArray) w = split_words(a->rest);
+
+    if (w->len != 2) {
+        g_string_append(out, "usage: qom-get path property\n");
+        return;
+    }
+    json_t *args = json_pack("{s:s, s:s}", "path", (char *)w->pdata[0],
+                             "property", (char *)w->pdata[1]);
+    json_t *r = call("qom-get", args, out);
+    if (r) {
+        char *text = json_dumps(r, JSON_INDENT(4) | JSON_ENCODE_ANY);
+        g_string_append_printf(out, "%s\n", text);
+        free(text);
+    }
+    json_decref(r);
+    json_decref(args);
+}
+
+/* qom-set [-j] path property value: value typed as text, or JSON with -j. */
+static void hmp_qom_set(HmpContext *ctx, const HmpArgs *a, GString *out)
+{
+    g_autoptr(GPtrArray) w = split_words(a->rest);
+    bool is_json = w->len && !strcmp(w->pdata[0], "-j");
+    guint first = is_json ? 1 : 0;
+
+    if (w->len < first + 3) {
+        g_string_append(out, "usage: qom-set [-j] path property value\n");
+        return;
+    }
+    /* the value is the rest of the line: JSON may hold blanks */
+    const char *rest = a->rest;
+    for (guint i = 0; i < first + 2; i++) {
+        rest = strstr(rest, w->pdata[i]) + strlen(w->pdata[i]);
+    }
+    g_autofree char *text = g_strstrip(g_strdup(rest));
+    json_t *value;
+    if (is_json) {
+        json_error_t jerr;
+        value = json_loads(text, JSON_DECODE_ANY, &jerr);
+        if (!value) {
+            g_string_append_printf(out, "Error: JSON parse error, %s\n",
+                                   jerr.text);
+            return;
+        }
+    } else {
+        value = device_prop_value_parse(text);
+    }
+    json_t *args = json_pack("{s:s, s:s, s:o}", "path",
+                             (char *)w->pdata[first], "property",
+                             (char *)w->pdata[first + 1], "value", value);
+    json_decref(call("qom-set", args, out));
+    json_decref(args);
+}
+
+/* ---- input (QEMU's sendkey, mouse_move, mouse_button) ---- */
 
 /* balloon N: N in MiB unless it has a size suffix, as QEMU's 'M' type. */
 static void hmp_balloon(HmpContext *ctx, const HmpArgs *a, GString *out)
@@ -1488,6 +1569,11 @@ static const HmpCommand hmp_commands[] = {
       ARGS_REST, hmp_mouse_button },
     { "mouse_move", "dx dy [dz]", "send mouse move events", ARGS_REST,
       hmp_mouse_move },
+    { "qom-get", "path property", "print QOM property", ARGS_REST,
+      hmp_qom_get },
+    { "qom-list", "path", "list QOM properties", ARGS_REST, hmp_qom_list },
+    { "qom-set", "[-j] path property value", "set QOM property. -j: the "
+      "value is specified in json format.", ARGS_REST, hmp_qom_set },
     { "quit|q", "", "quit the emulator", ARGS_NONE, hmp_quit },
     { "savevm", "[tag]", "save a VM snapshot. If no tag is provided, a new "
       "snapshot is created", ARGS_REST, hmp_savevm_cmd },

@@ -185,6 +185,15 @@ Device *device_new(const char *type, GError **errp)
     return dev;
 }
 
+json_t *device_prop_value_parse(const char *value)
+{
+    char *end;
+
+    errno = 0;
+    json_int_t i = strtoll(value, &end, 0);
+    return *value && !*end && !errno ? json_integer(i) : json_string(value);
+}
+
 const DynProperty *device_find_dyn_prop(const DeviceClass *c,
                                         const char *name)
 {
@@ -216,12 +225,7 @@ bool device_set_prop(Device *dev, const char *name, const char *value,
     if (!p || !p->name) {
         const DynProperty *d = device_find_dyn_prop(dev->cls, name);
         if (d && d->set) {
-            json_int_t i;
-            char *end;
-            errno = 0;
-            i = strtoll(value, &end, 0);
-            json_t *v = *value && !*end && !errno ? json_integer(i)
-                                                   : json_string(value);
+            json_t *v = device_prop_value_parse(value);
             bool ok = v && d->set(dev, v, errp);
             json_decref(v);
             if (!ok) {

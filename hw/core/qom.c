@@ -588,10 +588,12 @@ static json_t *qmp_qom_set(json_t *args, GError **errp)
         }
         for (const Property *p = n.dev->cls->props; p && p->name; p++) {
             if (!strcmp(p->name, name)) {
+                g_autofree char *who = n.dev->id
+                    ? g_strdup_printf("device '%s'", n.dev->id)
+                    : g_strdup("anonymous device");
                 g_set_error(errp, VIREO_ERROR, 0, "Attempt to set property "
-                            "'%s' on device '%s' (type '%s') after it was "
-                            "realized", name, n.dev->id ? n.dev->id : "",
-                            n.dev->cls->name);
+                            "'%s' on %s (type '%s') after it was realized",
+                            name, who, n.dev->cls->name);
                 return NULL;
             }
         }
@@ -606,15 +608,10 @@ static json_t *qmp_qom_set(json_t *args, GError **errp)
     }
     g_array_free(props, TRUE);
     g_free(canon);
-    if (exists) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "Insufficient permission to perform this operation");
-    } else {
-        char *type = node_type_name(m, &n);
-        g_set_error(errp, VIREO_ERROR, 0, "Property '%s.%s' not found", type,
-                    name);
-        g_free(type);
-    }
+    char *type = node_type_name(m, &n);
+    g_set_error(errp, VIREO_ERROR, 0, exists ? "Property '%s.%s' is not "
+                "writable" : "Property '%s.%s' not found", type, name);
+    g_free(type);
     return NULL;
 }
 QMP_COMMAND("qom-set", qmp_qom_set)

@@ -445,7 +445,8 @@ static bool balloon_set_interval(Device *dev, json_t *value, GError **errp)
     VirtIOBalloon *b = balloon_of(dev);
 
     if (!json_is_integer(value)) {
-        g_set_error(errp, VIREO_ERROR, 0, "Parameter 'value' expects int64");
+        g_set_error(errp, VIREO_ERROR, 0, "Invalid parameter type for "
+                    "'guest-stats-polling-interval', expected: integer");
         return false;
     }
     json_int_t v = json_integer_value(value);

@@ -113,6 +113,11 @@ void device_clear_globals(void);
 Device *device_new(const char *type, GError **errp);
 bool device_set_prop(Device *dev, const char *name, const char *value,
                      GError **errp);
+/*
+ * A property value typed as text (-device, HMP qom-set): a JSON integer
+ * if it is one, else a JSON string.
+ */
+json_t *device_prop_value_parse(const char *value);
 /* The class's run-time property called name, or NULL. */
 const DynProperty *device_find_dyn_prop(const DeviceClass *c,
                                         const char *name);

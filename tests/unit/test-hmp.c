@@ -309,6 +309,18 @@ static void test_set_link(void)
     check("set_link nosuch sideways", "usage: set_link name on|off\n");
 }
 
+static void test_qom(void)
+{
+    check("qom-list", "/\n");
+    check("qom-get /machine", "usage: qom-get path property\n");
+    check("qom-set /machine x", "usage: qom-set [-j] path property value\n");
+    check("qom-set -j /machine x", "usage: qom-set [-j] path property "
+          "value\n");
+    check("qom-get /nosuch x", "Error: Device '/nosuch' not found\n");
+    check("qom-set -j /machine x {\"a\": ", "Error: JSON parse error, "
+          "unexpected token near end of file\n");
+}
+
 /* ---- the line editor ---- */
 
 typedef struct Typed {
@@ -467,6 +479,7 @@ int main(int argc, char **argv)
                     test_unknown_and_help);
     g_test_add_func("/hmp/commands/info", test_info);
     g_test_add_func("/hmp/commands/set-link", test_set_link);
+    g_test_add_func("/hmp/commands/qom", test_qom);
     g_test_add_func("/hmp/readline/editing", test_readline_editing);
     g_test_add_func("/hmp/readline/history", test_readline_history);
     g_test_add_func("/hmp/readline/overlong", test_readline_overlong);

@@ -256,7 +256,13 @@ static void test_qom_set_errors(Fixture *f, gconstpointer d)
     call_fails("qom-set", "{\"path\": \"/machine/peripheral/dbg\", "
                           "\"property\": \"type\", \"value\": \"x\"}",
                VIREO_ERROR, 0,
-               "Insufficient permission to perform this operation");
+               "Property 'isa-debug-exit.type' is not writable");
+    call_fails("qom-set", "{\"path\": \"/machine/peripheral-anon/"
+                          "device[0]\", \"property\": \"iobase\", "
+                          "\"value\": 1}",
+               VIREO_ERROR, 0, "Attempt to set property 'iobase' on "
+               "anonymous device (type 'isa-debug-exit') after it was "
+               "realized");
     call_fails("qom-set", "{\"path\": \"/machine\", "
                           "\"property\": \"nope\", \"value\": 1}",
                VIREO_ERROR, 0, "Property 'pc-machine.nope' not found");
