@@ -1,0 +1,300 @@
+/*
+ * I/O threads, QEMU's -object iothread: each one a thread named "IO ID"
+ * running its own GMainContext until Vireo exits. QMP query-iothreads and
+ * HMP info iothreads show them with their options.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "monitor/qmp.h"
+#include "system/iothread.h"
+#include "system/runstate.h"
+#include "util/opts.h"
+
+/* QEMU's default: poll for up to 32 us before sleeping. */
+#define IOTHREAD_POLL_MAX_NS_DEFAULT 32768
+
+struct IOThread {
+    char *id;
+    int64_t poll_max_ns;
+    int64_t poll_grow;          /* 0: QEMU's default factor (2) */
+    int64_t poll_shrink;        /* 0: drop to no polling at once */
+    int64_t aio_max_batch;      /* kept for query-iothreads */
+    GMainContext *ctx;
+    pthread_t thread;
+    int thread_id;              /* gettid of the thread, once it runs */
+    bool stopping;
+    IOThread *next;
+};
+
+/* Newest first: query-iothreads lists them in QEMU's order. */
+static IOThread *iothreads;
+
+static const char *const iothread_options[] = {
+    "aio-max-batch", "poll-grow", "poll-max-ns", "poll-shrink",
+};
+
+bool user_object_print_help(const char *arg)
+{
+    Opts *opts = opts_parse(arg, "qom-type", NULL);
+    const char *type = opts ? opts_get(opts, "qom-type") : NULL;
+    bool list = type && (!strcmp(type, "help") || !strcmp(type, "?"));
+    bool options = type && !strcmp(type, "iothread") &&
+                   opts_get(opts, "help");
+
+    if (list) {
+        printf("List of user creatable objects:\n  iothread\n");
+    } else if (options) {
+        printf("iothread options:\n");
+        for (size_t i = 0; i < G_N_ELEMENTS(iothread_options); i++) {
+            printf("  %s=<int>\n", iothread_options[i]);
+        }
+    }
+    opts_free(opts);
+    return list || options;
+}
+
+/* QEMU's identifiers: letters, digits, '-', '.', '_', from a letter. */
+static bool id_wellformed(const char *id)
+{
+    if (!g_ascii_isalpha(id[0])) {
+        return false;
+    }
+    for (const char *c = id; *c; c++) {
+        if (!g_ascii_isalnum(*c) && !strchr("-._", *c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An int64 option as QEMU reads it (0x hex too), at least 0. */
+static bool get_count(Opts *opts, const char *key, int64_t def, int64_t *out,
+                      GError **errp)
+{
+    const char *v = opts_get(opts, key);
+    char *end;
+
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    errno = 0;
+    gint64 n = g_ascii_strtoll(v, &end, 0);
+    if (!*v || *end || errno) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Parameter '%s' expects an int64 value", key);
+        return false;
+    }
+    if (n < 0) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "%s value must be in range [0, %" G_GINT64_FORMAT "]",
+                    key, G_MAXINT64);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* QEMU's words for an option the object does not have. */
+static bool check_unused(Opts *opts, GError **errp)
+{
+    for (guint i = 0; i < opts->pairs->len; i++) {
+        OptPair *p = &g_array_index(opts->pairs, OptPair, i);
+        if (!p->used) {
+            g_set_error(errp, VIREO_ERROR, 0, "Invalid parameter '%s'",
+                        p->key);
+            return false;
+        }
+    }
+    return true;
+}
+
+IOThread *iothread_find(const char *id)
+{
+    for (IOThread *t = iothreads; t; t = t->next) {
+        if (!strcmp(t->id, id)) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+GMainContext *iothread_get_context(IOThread *t)
+{
+    return t->ctx;
+}
+
+static void *iothread_run(void *opaque)
+{
+    IOThread *t = opaque;
+    char name[16];      /* the kernel's limit on thread names */
+
+    /* QEMU's name with -name debug-threads=on; set by the thread itself */
+    snprintf(name, sizeof(name), "IO %s", t->id);
+    pthread_setname_np(pthread_self(), name);
+    __atomic_store_n(&t->thread_id, gettid(), __ATOMIC_SEQ_CST);
+    g_main_context_push_thread_default(t->ctx);
+    while (!__atomic_load_n(&t->stopping, __ATOMIC_SEQ_CST)) {
+        g_main_context_iteration(t->ctx, TRUE);
+    }
+    g_main_context_pop_thread_default(t->ctx);
+    return NULL;
+}
+
+static bool iothread_start(IOThread *t, GError **errp)
+{
+    int err;
+
+    t->ctx = g_main_context_new();
+    err = pthread_create(&t->thread, NULL, iothread_run, t);
+    if (err) {
+        g_set_error(errp, VIREO_ERROR, 0, "cannot start the thread: %s",
+                    g_strerror(err));
+        g_main_context_unref(t->ctx);
+        return false;
+    }
+    /* its id is known before any monitor can ask for it */
+    while (!__atomic_load_n(&t->thread_id, __ATOMIC_SEQ_CST)) {
+        g_usleep(10);
+    }
+    return true;
+}
+
+static void iothread_free(IOThread *t)
+{
+    if (t->ctx) {
+        g_main_context_unref(t->ctx);
+    }
+    g_free(t->id);
+    g_free(t);
+}
+
+static bool iothread_add(Opts *opts, GError **errp)
+{
+    const char *id = opts_get(opts, "id");
+    IOThread *t;
+
+    if (!id) {
+        g_set_error(errp, VIREO_ERROR, 0, "Parameter 'id' is missing");
+        return false;
+    }
+    if (!id_wellformed(id)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "Parameter 'id' expects an identifier\nIdentifiers "
+                    "consist of letters, digits, '-', '.', '_', starting "
+                    "with a letter.");
+        return false;
+    }
+    t = g_new0(IOThread, 1);
+    t->id = g_strdup(id);
+    /* QEMU's thread pool sizes mean nothing here: the block layer's pool
+     * is shared; accepted so that QEMU command lines work */
+    opts_get(opts, "thread-pool-min");
+    opts_get(opts, "thread-pool-max");
+    if (!get_count(opts, "poll-max-ns", IOTHREAD_POLL_MAX_NS_DEFAULT,
+                   &t->poll_max_ns, errp) ||
+        !get_count(opts, "poll-grow", 0, &t->poll_grow, errp) ||
+        !get_count(opts, "poll-shrink", 0, &t->poll_shrink, errp) ||
+        !get_count(opts, "aio-max-batch", 0, &t->aio_max_batch, errp) ||
+        !check_unused(opts, errp)) {
+        iothread_free(t);
+        return false;
+    }
+    if (iothread_find(id)) {
+        g_set_error(errp, VIREO_ERROR, 0, "Duplicate ID '%s' for object",
+                    id);
+        iothread_free(t);
+        return false;
+    }
+    if (!iothread_start(t, errp)) {
+        iothread_free(t);
+        return false;
+    }
+    t->next = iothreads;
+    iothreads = t;
+    return true;
+}
+
+bool user_object_add(const char *arg, GError **errp)
+{
+    Opts *opts = opts_parse(arg, "qom-type", errp);
+    const char *type;
+    bool ok = false;
+
+    if (!opts) {
+        g_prefix_error(errp, "-object %s: ", arg);
+        return false;
+    }
+    type = opts_get(opts, "qom-type");
+    if (!type) {
+        g_set_error(errp, VIREO_ERROR, 0, "Parameter 'qom-type' is missing");
+    } else if (strcmp(type, "iothread")) {
+        /* QEMU's words; the list says what Vireo has */
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "invalid object type: %s (Vireo supports: iothread)",
+                    type);
+    } else {
+        ok = iothread_add(opts, errp);
+    }
+    if (!ok) {
+        g_prefix_error(errp, "-object %s: ", arg);
+    }
+    opts_free(opts);
+    return ok;
+}
+
+void iothreads_stop_all(void)
+{
+    bool locked = bql_locked();
+
+    for (IOThread *t = iothreads; t; t = t->next) {
+        __atomic_store_n(&t->stopping, true, __ATOMIC_SEQ_CST);
+        g_main_context_wakeup(t->ctx);
+    }
+    /* a handler may be waiting for the big lock */
+    if (locked) {
+        bql_unlock();
+    }
+    for (IOThread *t = iothreads; t; t = t->next) {
+        if (t->thread_id) {
+            pthread_join(t->thread, NULL);
+            t->thread_id = 0;
+        }
+    }
+    if (locked) {
+        bql_lock();
+    }
+}
+
+void iothreads_free_all(void)
+{
+    iothreads_stop_all();
+    while (iothreads) {
+        IOThread *t = iothreads;
+        iothreads = t->next;
+        iothread_free(t);
+    }
+}
+
+/* --- QMP --- */
+
+static json_t *qmp_query_iothreads(json_t *args, GError **errp)
+{
+    json_t *list = json_array();
+
+    for (IOThread *t = iothreads; t; t = t->next) {
+        json_array_append_new(list, json_pack(
+            "{s:s,s:i,s:I,s:I,s:I,s:I}", "id", t->id,
+            "thread-id", t->thread_id, "poll-max-ns",
+            (json_int_t)t->poll_max_ns, "poll-grow",
+            (json_int_t)t->poll_grow, "poll-shrink",
+            (json_int_t)t->poll_shrink, "aio-max-batch",
+            (json_int_t)t->aio_max_batch));
+    }
+    return list;
+}
+QMP_COMMAND("query-iothreads", qmp_query_iothreads)
