@@ -14,6 +14,7 @@
 
 #include "hw/virtio/virtio.h"
 #include "migration/vmstate.h"
+#include "system/runstate.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -68,7 +69,9 @@ void virtio_cleanup(VirtIODevice *vdev)
                                            false, NULL);
         }
         if (hn->fd >= 0) {
-            g_source_remove(hn->watch);
+            /* an I/O thread's handler waiting for the lock sees it gone */
+            g_source_destroy(hn->watch);
+            g_source_unref(hn->watch);
             close(hn->fd);
             hn->fd = -1;
         }
@@ -306,15 +309,28 @@ void virtio_isr_ack(VirtIODevice *vdev, uint8_t bits)
 
 /* --- host notifiers: notifications by eventfd --- */
 
-/* Main loop, big lock held: the driver kicked the queue (once or more). */
+/*
+ * The driver kicked the queue (once or more). On the main loop the big lock
+ * is held already; an I/O thread takes it, and finds the watch destroyed
+ * if the device went away (virtio_cleanup) while it waited: then vq and fd
+ * are no longer to be touched.
+ */
 static gboolean host_notifier_readable(gint fd, GIOCondition cond,
                                        gpointer opaque)
 {
+    bool locked = bql_locked();
     VirtQueue *vq = opaque;
     eventfd_t count;
 
-    if (eventfd_read(fd, &count) == 0) {
+    if (!locked) {
+        bql_lock();
+    }
+    if (!g_source_is_destroyed(g_main_current_source()) &&
+        eventfd_read(fd, &count) == 0) {
         virtio_queue_notify(vq->vdev, vq->index);
+    }
+    if (!locked) {
+        bql_unlock();
     }
     return G_SOURCE_CONTINUE;
 }
@@ -337,7 +353,10 @@ static bool host_notifier_open(VirtQueue *vq, GError **errp)
                     vq->vdev->name, vq->index, g_strerror(errno));
         return false;
     }
-    hn->watch = g_unix_fd_add(hn->fd, G_IO_IN, host_notifier_readable, vq);
+    hn->watch = g_unix_fd_source_new(hn->fd, G_IO_IN);
+    g_source_set_callback(hn->watch, (GSourceFunc)(void (*)(void))
+                          host_notifier_readable, vq, NULL);
+    g_source_attach(hn->watch, vq->vdev->ctx);
     return true;
 }
 
