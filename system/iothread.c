@@ -1,12 +1,15 @@
 /*
  * I/O threads, QEMU's -object iothread: each one a thread named "IO ID"
- * running its own GMainContext until Vireo exits. QMP query-iothreads and
- * HMP info iothreads show them with their options.
+ * running its own GMainContext until Vireo exits, polling its devices'
+ * queues for a while before it sleeps (poll-max-ns, adapted with
+ * poll-grow and poll-shrink as QEMU's AioContext does). QMP
+ * query-iothreads and HMP info iothreads show them with their options.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "monitor/qmp.h"
@@ -27,6 +30,11 @@ struct IOThread {
     pthread_t thread;
     int thread_id;              /* gettid of the thread, once it runs */
     bool stopping;
+    GMutex lock;                /* pollers, against the polling thread */
+    GArray *pollers;            /* of IOThreadPoller */
+    unsigned npollers;          /* its length, read without the lock */
+    int64_t poll_ns;            /* the current poll time (thread's own) */
+    struct VMStateChangeEntry *state_entry;
     IOThread *next;
 };
 
@@ -128,6 +136,139 @@ GMainContext *iothread_get_context(IOThread *t)
     return t->ctx;
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void iothread_add_poller(IOThread *t, const IOThreadPoller *p)
+{
+    g_mutex_lock(&t->lock);
+    g_array_append_val(t->pollers, *p);
+    __atomic_store_n(&t->npollers, t->pollers->len, __ATOMIC_RELAXED);
+    g_mutex_unlock(&t->lock);
+}
+
+void iothread_del_poller(IOThread *t, void *opaque)
+{
+    g_mutex_lock(&t->lock);
+    for (guint i = 0; i < t->pollers->len; i++) {
+        if (g_array_index(t->pollers, IOThreadPoller, i).opaque == opaque) {
+            g_array_remove_index(t->pollers, i);
+            __atomic_store_n(&t->npollers, t->pollers->len,
+                             __ATOMIC_RELAXED);
+            break;
+        }
+    }
+    g_mutex_unlock(&t->lock);
+}
+
+/* Big lock held: every poller's set_notify(enable). */
+static void pollers_set_notify(IOThread *t, bool enable)
+{
+    g_mutex_lock(&t->lock);
+    for (guint i = 0; i < t->pollers->len; i++) {
+        IOThreadPoller *p = &g_array_index(t->pollers, IOThreadPoller, i);
+        p->set_notify(p->opaque, enable);
+    }
+    g_mutex_unlock(&t->lock);
+}
+
+/*
+ * One look at every poller, without the big lock; one that is ready is
+ * handled under it, if it was not removed meanwhile. Returns whether a
+ * handler made progress.
+ */
+static bool pollers_run_once(IOThread *t, bool locked)
+{
+    bool progress = false;
+
+    g_mutex_lock(&t->lock);
+    for (guint i = 0; i < t->pollers->len; i++) {
+        IOThreadPoller p = g_array_index(t->pollers, IOThreadPoller, i);
+        if (!p.ready(p.opaque)) {
+            continue;
+        }
+        /* the big lock first: removal holds it, then ours */
+        g_mutex_unlock(&t->lock);
+        if (!locked) {
+            bql_lock();
+        }
+        g_mutex_lock(&t->lock);
+        bool present = i < t->pollers->len &&
+            g_array_index(t->pollers, IOThreadPoller, i).opaque == p.opaque;
+        g_mutex_unlock(&t->lock);
+        if (present) {
+            progress |= p.handle(p.opaque);
+        }
+        if (!locked) {
+            bql_unlock();
+        }
+        g_mutex_lock(&t->lock);
+    }
+    g_mutex_unlock(&t->lock);
+    return progress;
+}
+
+/*
+ * Spins for up to poll_ns on the pollers with the guest's kicks off, as
+ * QEMU's run_poll_handlers; stops at the first progress or when anything
+ * else is due on the context. Returns whether a handler made progress.
+ */
+static bool iothread_poll(IOThread *t)
+{
+    bool progress = false;
+    bool polling;
+
+    bql_lock();
+    /* a stopped VM adds nothing, and its state must show kicks on */
+    polling = runstate_is_running() && t->pollers->len;
+    if (polling) {
+        pollers_set_notify(t, false);
+    }
+    bql_unlock();
+    if (!polling) {
+        return false;
+    }
+    int64_t deadline = now_ns() + t->poll_ns;
+    do {
+        progress = pollers_run_once(t, false);
+    } while (!progress && now_ns() < deadline &&
+             !g_main_context_pending(t->ctx) &&
+             !__atomic_load_n(&t->stopping, __ATOMIC_RELAXED));
+    bql_lock();
+    pollers_set_notify(t, true);
+    /* what the guest added before it saw kicks on again */
+    pollers_run_once(t, true);
+    bql_unlock();
+    return progress;
+}
+
+/*
+ * QEMU's adjust_polling_time: block_ns is how long the thread waited for
+ * work (polling and sleeping). Within the poll time: fine as it is; past
+ * poll-max-ns: poll less (divided by poll-shrink, or not at all); else
+ * poll longer (from 4 us, times poll-grow or 2, up to poll-max-ns).
+ */
+static void adjust_poll_ns(IOThread *t, int64_t block_ns)
+{
+    if (block_ns <= t->poll_ns) {
+        return;
+    }
+    if (block_ns > t->poll_max_ns) {
+        t->poll_ns = t->poll_shrink ? t->poll_ns / t->poll_shrink : 0;
+    } else if (t->poll_ns < t->poll_max_ns) {
+        int64_t grow = t->poll_grow ? t->poll_grow : 2;
+        t->poll_ns = t->poll_ns ? t->poll_ns * grow : 4000;
+        if (t->poll_ns > t->poll_max_ns || t->poll_ns < 0) {
+            t->poll_ns = t->poll_max_ns;
+        }
+    }
+}
+
 static void *iothread_run(void *opaque)
 {
     IOThread *t = opaque;
@@ -139,10 +280,26 @@ static void *iothread_run(void *opaque)
     __atomic_store_n(&t->thread_id, gettid(), __ATOMIC_SEQ_CST);
     g_main_context_push_thread_default(t->ctx);
     while (!__atomic_load_n(&t->stopping, __ATOMIC_SEQ_CST)) {
-        g_main_context_iteration(t->ctx, TRUE);
+        bool adapt = t->poll_max_ns &&
+                     __atomic_load_n(&t->npollers, __ATOMIC_RELAXED);
+        int64_t start = now_ns();
+        bool progress = adapt && t->poll_ns && iothread_poll(t);
+        /* after progress, only what is due: then poll again */
+        g_main_context_iteration(t->ctx, !progress);
+        if (adapt) {
+            adjust_poll_ns(t, now_ns() - start);
+        }
     }
     g_main_context_pop_thread_default(t->ctx);
     return NULL;
+}
+
+/* A VM that stops must not keep the guest's kicks off in its state. */
+static void iothread_vm_state_changed(void *opaque, bool running)
+{
+    if (!running) {
+        pollers_set_notify(opaque, true);
+    }
 }
 
 static bool iothread_start(IOThread *t, GError **errp)
@@ -150,11 +307,12 @@ static bool iothread_start(IOThread *t, GError **errp)
     int err;
 
     t->ctx = g_main_context_new();
+    t->state_entry = vm_add_state_change_handler(iothread_vm_state_changed,
+                                                 t);
     err = pthread_create(&t->thread, NULL, iothread_run, t);
     if (err) {
         g_set_error(errp, VIREO_ERROR, 0, "cannot start the thread: %s",
                     g_strerror(err));
-        g_main_context_unref(t->ctx);
         return false;
     }
     /* its id is known before any monitor can ask for it */
@@ -166,6 +324,11 @@ static bool iothread_start(IOThread *t, GError **errp)
 
 static void iothread_free(IOThread *t)
 {
+    if (t->state_entry) {
+        vm_del_state_change_handler(t->state_entry);
+    }
+    g_array_free(t->pollers, TRUE);
+    g_mutex_clear(&t->lock);
     if (t->ctx) {
         g_main_context_unref(t->ctx);
     }
@@ -191,6 +354,8 @@ static bool iothread_add(Opts *opts, GError **errp)
     }
     t = g_new0(IOThread, 1);
     t->id = g_strdup(id);
+    g_mutex_init(&t->lock);
+    t->pollers = g_array_new(FALSE, FALSE, sizeof(IOThreadPoller));
     /* QEMU's thread pool sizes mean nothing here: the block layer's pool
      * is shared; accepted so that QEMU command lines work */
     opts_get(opts, "thread-pool-min");

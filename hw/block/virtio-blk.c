@@ -457,7 +457,9 @@ bool virtio_blk_init(VirtIOBlock *s, Machine *m, const char *dev_name,
     }
     virtio_init(&s->vdev, ops, "virtio-blk", &m->as_mem);
     /* kicks are handled there; completions still come on the main loop */
-    s->vdev.ctx = iothread ? iothread_get_context(iothread) : NULL;
+    if (iothread) {
+        virtio_device_set_iothread(&s->vdev, iothread);
+    }
     s->state_entry = vm_add_state_change_handler(vm_state_changed, s);
     return true;
 }

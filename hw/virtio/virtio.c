@@ -14,6 +14,7 @@
 
 #include "hw/virtio/virtio.h"
 #include "migration/vmstate.h"
+#include "system/iothread.h"
 #include "system/runstate.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -39,6 +40,7 @@ static void queue_reset(VirtQueue *vq)
     vq->signalled_used = 0;
     vq->signalled_used_valid = false;
     vq->notification = true;
+    vq->poll_avail_idx = NULL;
 }
 
 void virtio_init(VirtIODevice *vdev, const VirtioDeviceOps *ops,
@@ -62,6 +64,10 @@ void virtio_init(VirtIODevice *vdev, const VirtioDeviceOps *ops,
 
 void virtio_cleanup(VirtIODevice *vdev)
 {
+    if (vdev->iothread) {
+        iothread_del_poller(vdev->iothread, vdev);
+        vdev->iothread = NULL;
+    }
     for (int i = 0; vdev->vq && i < vdev->ops->num_queues; i++) {
         VirtQueueHostNotifier *hn = &vdev->vq[i].host_notifier;
         if (hn->mr) {
@@ -480,6 +486,95 @@ void virtq_set_notification(VirtQueue *vq, bool enable)
     }
     /* the driver must see this before we look at the ring again */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* --- polling by an I/O thread --- */
+
+static bool queue_live(VirtQueue *vq)
+{
+    const uint8_t live = VIRTIO_CONFIG_S_DRIVER_OK |
+                         VIRTIO_CONFIG_S_FEATURES_OK;
+
+    return vq->ready && !vq->vdev->broken &&
+           (vq->vdev->status & live) == live;
+}
+
+/*
+ * Without the big lock: whether a polled queue has new buffers. The device
+ * fields may change meanwhile (a reset, from a vCPU): a wrong answer only
+ * costs a handle that finds nothing, or the wait for the next kick.
+ */
+static bool device_poll_ready(void *opaque)
+{
+    VirtIODevice *vdev = opaque;
+
+    if (__atomic_load_n(&vdev->broken, __ATOMIC_RELAXED)) {
+        return false;
+    }
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        const uint8_t *idx = __atomic_load_n(&vq->poll_avail_idx,
+                                             __ATOMIC_ACQUIRE);
+        if (idx && ring_ld16(idx) !=
+                   __atomic_load_n(&vq->last_avail_idx, __ATOMIC_RELAXED)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Big lock held: handles the queues with new buffers; false if none moved. */
+static bool device_poll_handle(void *opaque)
+{
+    VirtIODevice *vdev = opaque;
+    bool progress = false;
+
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        uint16_t before = vq->last_avail_idx;
+        if (queue_live(vq) && !virtq_empty(vq)) {
+            virtio_queue_notify(vdev, i);
+            progress |= vq->last_avail_idx != before;
+        }
+    }
+    return progress;
+}
+
+/* Big lock held: kicks off while polling, on again after. */
+static void device_poll_set_notify(void *opaque, bool enable)
+{
+    VirtIODevice *vdev = opaque;
+
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        Rings r;
+        if (enable) {
+            if (vq->poll_avail_idx) {
+                __atomic_store_n(&vq->poll_avail_idx, NULL,
+                                 __ATOMIC_RELEASE);
+                virtq_set_notification(vq, true);
+            }
+        } else if (!vq->poll_avail_idx && queue_live(vq) &&
+                   rings_lookup(vq, &r, true)) {
+            virtq_set_notification(vq, false);
+            __atomic_store_n(&vq->poll_avail_idx, r.avail + 2,
+                             __ATOMIC_RELEASE);
+        }
+    }
+}
+
+void virtio_device_set_iothread(VirtIODevice *vdev, IOThread *t)
+{
+    IOThreadPoller p = {
+        .ready = device_poll_ready,
+        .handle = device_poll_handle,
+        .set_notify = device_poll_set_notify,
+        .opaque = vdev,
+    };
+
+    vdev->ctx = iothread_get_context(t);
+    vdev->iothread = t;
+    iothread_add_poller(t, &p);
 }
 
 /* A chain being collected into iovecs. */

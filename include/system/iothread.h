@@ -36,4 +36,24 @@ void iothreads_free_all(void);
 IOThread *iothread_find(const char *id);
 GMainContext *iothread_get_context(IOThread *t);
 
+/*
+ * Polling (QEMU's poll-max-ns): before the thread sleeps, it calls
+ * ready(opaque) without the big lock, for up to its current poll time
+ * (which adapts between 0 and poll-max-ns as QEMU's does); ready must only
+ * read guest RAM or atomics. When ready says so, handle(opaque) runs under
+ * the big lock and returns whether it made progress. set_notify(opaque,
+ * false) before polling asks the guest not to kick, set_notify(opaque,
+ * true) after it and whenever the VM stops (both under the big lock).
+ * Pollers are added and removed under the big lock.
+ */
+typedef struct IOThreadPoller {
+    bool (*ready)(void *opaque);
+    bool (*handle)(void *opaque);
+    void (*set_notify)(void *opaque, bool enable);
+    void *opaque;
+} IOThreadPoller;
+
+void iothread_add_poller(IOThread *t, const IOThreadPoller *p);
+void iothread_del_poller(IOThread *t, void *opaque);
+
 #endif

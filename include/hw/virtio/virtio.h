@@ -134,6 +134,8 @@ struct VirtQueue {
     bool signalled_used_valid;
     bool notification;      /* whether the driver should kick us */
     VirtQueueHostNotifier host_notifier;
+    /* while an I/O thread polls the queue: its avail idx in guest RAM */
+    const uint8_t *poll_avail_idx;
 };
 
 struct VirtIODevice {
@@ -164,6 +166,7 @@ struct VirtIODevice {
      * under every accelerator (the software CPU's dispatch signals them).
      */
     GMainContext *ctx;
+    struct IOThread *iothread;      /* whose context ctx is, polling us */
     /*
      * Migration: what a stream carries for the device's own values, which
      * vmstate_virtio_device's post_load checks before using them.
@@ -214,6 +217,14 @@ size_t virtq_elem_fill(const VirtQueueElement *elem, size_t offset,
 /* Copies up to len bytes out of the readable buffers; returns bytes copied. */
 size_t virtq_elem_read(const VirtQueueElement *elem, size_t offset, void *buf,
                        size_t len);
+
+/*
+ * Puts the queues' host notifiers on I/O thread t (before the transport is
+ * plugged) and lets t poll them before it sleeps (its poll-max-ns): while
+ * it polls, the driver is asked not to kick (VIRTQ_USED_F_NO_NOTIFY, or
+ * avail_event left behind with EVENT_IDX). virtio_cleanup undoes it.
+ */
+void virtio_device_set_iothread(VirtIODevice *vdev, struct IOThread *t);
 
 /* Called by transports */
 
