@@ -182,7 +182,7 @@ static void pollers_set_notify(IOThread *t, bool enable)
  * handled under it, if it was not removed meanwhile. Returns whether a
  * handler made progress.
  */
-static bool pollers_run_once(IOThread *t, bool locked)
+static bool pollers_run_once(IOThread *t)
 {
     bool progress = false;
 
@@ -194,9 +194,7 @@ static bool pollers_run_once(IOThread *t, bool locked)
         }
         /* the big lock first: removal holds it, then ours */
         g_mutex_unlock(&t->lock);
-        if (!locked) {
-            bql_lock();
-        }
+        bql_lock();
         g_mutex_lock(&t->lock);
         bool present = i < t->pollers->len &&
             g_array_index(t->pollers, IOThreadPoller, i).opaque == p.opaque;
@@ -204,9 +202,7 @@ static bool pollers_run_once(IOThread *t, bool locked)
         if (present) {
             progress |= p.handle(p.opaque);
         }
-        if (!locked) {
-            bql_unlock();
-        }
+        bql_unlock();
         g_mutex_lock(&t->lock);
     }
     g_mutex_unlock(&t->lock);
@@ -235,14 +231,12 @@ static bool iothread_poll(IOThread *t)
     }
     int64_t deadline = now_ns() + t->poll_ns;
     do {
-        progress = pollers_run_once(t, false);
+        progress = pollers_run_once(t);
     } while (!progress && now_ns() < deadline &&
              !g_main_context_pending(t->ctx) &&
              !__atomic_load_n(&t->stopping, __ATOMIC_RELAXED));
     bql_lock();
     pollers_set_notify(t, true);
-    /* what the guest added before it saw kicks on again */
-    pollers_run_once(t, true);
     bql_unlock();
     return progress;
 }

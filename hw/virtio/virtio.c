@@ -540,7 +540,12 @@ static bool device_poll_handle(void *opaque)
     return progress;
 }
 
-/* Big lock held: kicks off while polling, on again after. */
+/*
+ * Big lock held: kicks off while polling, on again after. Buffers the
+ * driver added while it saw kicks off come with no kick: once they are on
+ * again (and the driver sees it, the fence in virtq_set_notification), the
+ * queue is handled if any is there.
+ */
 static void device_poll_set_notify(void *opaque, bool enable)
 {
     VirtIODevice *vdev = opaque;
@@ -553,6 +558,9 @@ static void device_poll_set_notify(void *opaque, bool enable)
                 __atomic_store_n(&vq->poll_avail_idx, NULL,
                                  __ATOMIC_RELEASE);
                 virtq_set_notification(vq, true);
+                if (queue_live(vq) && !virtq_empty(vq)) {
+                    virtio_queue_notify(vdev, i);
+                }
             }
         } else if (!vq->poll_avail_idx && queue_live(vq) &&
                    rings_lookup(vq, &r, true)) {

@@ -43,7 +43,8 @@ GMainContext *iothread_get_context(IOThread *t);
  * read guest RAM or atomics. When ready says so, handle(opaque) runs under
  * the big lock and returns whether it made progress. set_notify(opaque,
  * false) before polling asks the guest not to kick, set_notify(opaque,
- * true) after it and whenever the VM stops (both under the big lock).
+ * true) after it and whenever the VM stops (both under the big lock); it
+ * then handles what the guest added meanwhile, which came with no kick.
  * Pollers are added and removed under the big lock.
  */
 typedef struct IOThreadPoller {

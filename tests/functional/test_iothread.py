@@ -198,3 +198,38 @@ def test_object_help_lists_iothread(vireo_binary):
     assert r.returncode == 0, r
     for opt in ["poll-max-ns", "poll-grow", "poll-shrink", "aio-max-batch"]:
         assert f"  {opt}=<int>" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("opts", ["", ",poll-max-ns=0",
+                                  ",poll-max-ns=1000000,poll-grow=4,"
+                                  "poll-shrink=2"])
+def test_testkernel_blk_on_an_iothread(vireo_binary, tmp_path, opts):
+    """The test kernel's driver (no EVENT_IDX: it reads
+    VIRTQ_USED_F_NO_NOTIFY before each kick) on a disk on an I/O thread,
+    software CPU: every workload, polled and halting until the interrupt,
+    with polling (buffers added while kicks were off must still be
+    handled, or the guest halts for ever), without, and with a poll time
+    long enough to catch the guest's next requests."""
+    import testkernel as tk
+    from test_testkernel_blk import make_pattern_disk
+    missing = tk.toolchain_missing()
+    if missing:
+        pytest.skip(f"cannot build the test kernel: {missing}")
+    kernel = tk.build()["bzimage"]
+    disk = tmp_path / "disk.img"
+    make_pattern_disk(disk, 32)
+    r = run_vm([vireo_binary, "-M", "microvm,acpi=off", "-m", "256",
+                "-kernel", kernel, "-append",
+                "test=none action=blk blk_seconds=1 blk_mode=poll,irq "
+                "blk_work=randread,seqread,randwrite,beyond",
+                "-nographic", "-no-reboot", *tk.DEBUG_EXIT, "-accel", "tcg",
+                "-object", f"iothread,id=io0{opts}",
+                "-drive", f"file={disk},format=raw,if=none,id=d0,cache=none",
+                "-device", "virtio-blk-device,drive=d0,iothread=io0"],
+               timeout=120)
+    verdict = tk.parse(r.output)
+    assert not r.timed_out and r.returncode == tk.EXIT_PASS, r.describe()
+    assert {"blk", "blk-beyond-end"} <= verdict["passed"], r.describe()
+    seen = set(re.findall(r"BLK (\w+) mode=(\w+) ", r.output))
+    assert seen == {(w, m) for w in ("randread", "seqread", "randwrite")
+                    for m in ("poll", "irq")}, r.describe()
