@@ -15,6 +15,7 @@
 #include "monitor/qmp.h"
 #include "system/iothread.h"
 #include "system/runstate.h"
+#include "util/defer-call.h"
 #include "util/opts.h"
 
 /* QEMU's default: poll for up to 32 us before sleeping. */
@@ -285,6 +286,7 @@ static void *iothread_run(void *opaque)
         }
     }
     g_main_context_pop_thread_default(t->ctx);
+    defer_call_thread_exit();   /* its devices batched requests here */
     return NULL;
 }
 

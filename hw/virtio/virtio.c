@@ -34,13 +34,14 @@ static void queue_reset(VirtQueue *vq)
 {
     vq->num = vq->num_max;
     vq->ready = false;
+    /* an I/O thread polling the queue reads these two without the lock */
+    __atomic_store_n(&vq->poll_avail_idx, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&vq->last_avail_idx, 0, __ATOMIC_RELAXED);
     vq->desc = vq->avail = vq->used = 0;
-    vq->last_avail_idx = 0;
     vq->used_idx = 0;
     vq->signalled_used = 0;
     vq->signalled_used_valid = false;
     vq->notification = true;
-    vq->poll_avail_idx = NULL;
 }
 
 void virtio_init(VirtIODevice *vdev, const VirtioDeviceOps *ops,
@@ -129,6 +130,10 @@ void virtio_error(VirtIODevice *vdev, const char *fmt, ...)
     log_guest_error("%s: %s; device needs reset\n", vdev->name, msg);
     vdev->broken = true;
     vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        /* an I/O thread stops polling its rings */
+        __atomic_store_n(&vdev->vq[i].poll_avail_idx, NULL, __ATOMIC_RELEASE);
+    }
     /* 2.1.2: a DRIVER_OK device signals NEEDS_RESET by a config change */
     virtio_notify_config(vdev);
 }
@@ -287,7 +292,7 @@ void virtio_queue_set_ready(VirtIODevice *vdev, unsigned index, bool ready)
         vq->ready = false;
         return;
     }
-    vq->last_avail_idx = 0;
+    __atomic_store_n(&vq->last_avail_idx, 0, __ATOMIC_RELAXED);
     vq->used_idx = 0;
     vq->signalled_used_valid = false;
 }
@@ -500,17 +505,14 @@ static bool queue_live(VirtQueue *vq)
 }
 
 /*
- * Without the big lock: whether a polled queue has new buffers. The device
- * fields may change meanwhile (a reset, from a vCPU): a wrong answer only
- * costs a handle that finds nothing, or the wait for the next kick.
+ * Without the big lock: whether a polled queue has new buffers. A queue is
+ * polled only while live: a reset or virtio_error clears its avail
+ * pointer. A stale answer only costs a handle that finds nothing.
  */
 static bool device_poll_ready(void *opaque)
 {
     VirtIODevice *vdev = opaque;
 
-    if (__atomic_load_n(&vdev->broken, __ATOMIC_RELAXED)) {
-        return false;
-    }
     for (int i = 0; i < vdev->ops->num_queues; i++) {
         VirtQueue *vq = &vdev->vq[i];
         const uint8_t *idx = __atomic_load_n(&vq->poll_avail_idx,
@@ -768,7 +770,8 @@ VirtQueueElement *virtq_pop(VirtQueue *vq)
         if (c.in->len) {
             memcpy(elem->in_sg, c.in->data, c.in->len * sizeof(struct iovec));
         }
-        vq->last_avail_idx++;
+        __atomic_store_n(&vq->last_avail_idx, vq->last_avail_idx + 1,
+                         __ATOMIC_RELAXED);     /* read by polling */
         if (vq->notification &&
             virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX)) {
             /* 2.7.10: kick us again once the driver passes this index */
@@ -782,7 +785,8 @@ VirtQueueElement *virtq_pop(VirtQueue *vq)
 
 void virtq_unpop(VirtQueue *vq)
 {
-    vq->last_avail_idx--;
+    __atomic_store_n(&vq->last_avail_idx, vq->last_avail_idx - 1,
+                     __ATOMIC_RELAXED);
 }
 
 void virtq_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)
