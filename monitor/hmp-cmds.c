@@ -761,6 +761,29 @@ static void hmp_info_cpus(HmpContext *ctx, const HmpArgs *a, GString *out)
     json_decref(r);
 }
 
+static void hmp_info_iothreads(HmpContext *ctx, const HmpArgs *a,
+                               GString *out)
+{
+    static const char *const keys[] = { "poll-max-ns", "poll-grow",
+                                        "poll-shrink", "aio-max-batch" };
+    json_t *r = call("query-iothreads", NULL, out);
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(r, i, t) {
+        g_string_append_printf(
+            out, "%s:\n  thread_id=%" JSON_INTEGER_FORMAT "\n",
+            json_string_value(json_object_get(t, "id")),
+            json_integer_value(json_object_get(t, "thread-id")));
+        for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+            g_string_append_printf(
+                out, "  %s=%" JSON_INTEGER_FORMAT "\n", keys[k],
+                json_integer_value(json_object_get(t, keys[k])));
+        }
+    }
+    json_decref(r);
+}
+
 static void hmp_info_chardev(HmpContext *ctx, const HmpArgs *a, GString *out)
 {
     json_t *r = call("query-chardev", NULL, out);
@@ -1610,6 +1633,7 @@ static const HmpCommand hmp_info_commands[] = {
     { "chardev", "", "show the character devices", ARGS_NONE,
       hmp_info_chardev },
     { "cpus", "", "show infos for each CPU", ARGS_NONE, hmp_info_cpus },
+    { "iothreads", "", "show iothreads", ARGS_NONE, hmp_info_iothreads },
     { "kvm", "", "show KVM information", ARGS_NONE, hmp_info_kvm },
     { "migrate", "", "show migration status", ARGS_NONE,
       hmp_info_migrate_cmd },

@@ -13,6 +13,7 @@
 #include "hw/i386/smbios.h"
 #include "hw/nvram/fw_cfg.h"
 #include "system/cmdline.h"
+#include "system/iothread.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -412,6 +413,17 @@ static bool add_blockdev(VMOptions *o, const char *arg,
                          CmdlineAction *action, GError **errp)
 {
     g_ptr_array_add(o->blockdevs, (gpointer)arg);
+    return true;
+}
+
+static bool add_object(VMOptions *o, const char *arg, CmdlineAction *action,
+                       GError **errp)
+{
+    if (user_object_print_help(arg)) {
+        *action = CMDLINE_EXIT_OK;
+    } else {
+        g_ptr_array_add(o->objects, (gpointer)arg);
+    }
     return true;
 }
 
@@ -981,6 +993,10 @@ static const OptionDef options[] = {
     { "blockdev", true, add_blockdev,
       "driver=file|raw|qcow2,node-name=N[,file=NODE|file.driver=..."
       "][,backing=null|NODE]..." },
+    { "object", true, add_object,
+      "iothread,id=ID[,poll-max-ns=N][,poll-grow=N][,poll-shrink=N]"
+      "[,aio-max-batch=N]\n"
+      "                an I/O thread for devices' iothread= (-object help)" },
     { "snapshot", false, set_snapshot,
       "write to temporary overlays, never to the -drive images" },
     { "hda", true, add_hda, "FILE  the first IDE disk (also: a bare FILE)" },
@@ -1114,6 +1130,7 @@ static void vm_options_init(VMOptions *o)
     o->netdevs = g_ptr_array_new();
     o->drives = g_ptr_array_new();
     o->blockdevs = g_ptr_array_new();
+    o->objects = g_ptr_array_new();
     o->owned = g_ptr_array_new_with_free_func(g_free);
     o->nics = g_ptr_array_new();
     o->nets = g_ptr_array_new();
@@ -1133,6 +1150,7 @@ void vm_options_free(VMOptions *o)
     g_ptr_array_free(o->netdevs, TRUE);
     g_ptr_array_free(o->drives, TRUE);
     g_ptr_array_free(o->blockdevs, TRUE);
+    g_ptr_array_free(o->objects, TRUE);
     g_ptr_array_free(o->owned, TRUE);
     g_ptr_array_free(o->nics, TRUE);
     g_ptr_array_free(o->nets, TRUE);

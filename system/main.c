@@ -27,6 +27,7 @@
 #include "net/net.h"
 #include "system/cmdline.h"
 #include "system/debug.h"
+#include "system/iothread.h"
 #include "ui/display.h"
 #include "system/timer.h"
 #include "system/vm.h"
@@ -285,6 +286,17 @@ static bool start_from_snapshot(Machine *m, VMOptions *o, GError **errp)
         return false;
     }
     return o->start_paused || vm_start(m, errp);
+}
+
+/* -object: the I/O threads, before the devices that name them. */
+static bool setup_objects(VMOptions *o, GError **errp)
+{
+    for (guint i = 0; i < o->objects->len; i++) {
+        if (!user_object_add(g_ptr_array_index(o->objects, i), errp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool setup_drives(VMOptions *o, GError **errp)
@@ -786,7 +798,8 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGHUP, on_terminate_signal, GINT_TO_POINTER(SIGHUP));
 
     timers_init();
-    if (!check_accels(&o, &err) || !setup_chardevs(&o, &err) ||
+    if (!check_accels(&o, &err) || !setup_objects(&o, &err) ||
+        !setup_chardevs(&o, &err) ||
         !setup_netdevs(&o, &err) || !setup_nics(&o, &err) ||
         !setup_nets(&o, &err) || !setup_default_nic(&o, &err) ||
         !setup_drives(&o, &err)) {
@@ -842,9 +855,13 @@ out:
     display_cleanup();
     if (m) {
         vcpus_stop(m);
+    }
+    iothreads_stop_all();   /* their handlers use the devices */
+    if (m) {
         machine_set_current(NULL);
         machine_destroy(m);
     }
+    iothreads_free_all();
     monitor_cleanup_all();
     net_cleanup_all();
     drives_close_all();

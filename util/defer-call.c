@@ -69,3 +69,12 @@ void defer_call(void (*fn)(void *), void *opaque)
     DeferredCall c = { fn, opaque };
     g_array_append_val(calls, c);
 }
+
+void defer_call_thread_exit(void)
+{
+    g_assert(!depth);
+    if (calls) {
+        g_array_free(calls, TRUE);
+        calls = NULL;
+    }
+}

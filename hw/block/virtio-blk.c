@@ -1,10 +1,11 @@
 /*
  * virtio block device (virtio 1.2 section 5.2): read, write, flush,
  * discard, write-zeroes and get-id requests handed to the block layer
- * asynchronously; completions come back on the main loop. A request the
- * guest malformed gets an error status, or NEEDS_RESET when its shape is
- * impossible (no status byte, no header). A request the host fails
- * follows the drive's werror/rerror: reported to the guest, ignored, or
+ * asynchronously; completions come back on the main loop. With iothread=,
+ * the queues' kicks are handled on that I/O thread (under the big lock).
+ * A request the guest malformed gets an error status, or NEEDS_RESET when
+ * its shape is impossible (no status byte, no header). A request the host
+ * fails follows the drive's werror/rerror: reported to the guest, ignored, or
  * held while the VM stops in io-error and resubmitted when it runs again.
  * virtio-blk-device puts it on a virtio-mmio transport, virtio-blk-pci on
  * PCI.
@@ -21,6 +22,7 @@
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "system/iothread.h"
 #include "system/runstate.h"
 
 /* Feature bits (5.2.3) */
@@ -415,6 +417,7 @@ bool virtio_blk_init(VirtIOBlock *s, Machine *m, const char *dev_name,
                      GError **errp)
 {
     VirtioDeviceOps *ops;
+    IOThread *iothread = NULL;
 
     if (!s->drive) {
         g_set_error(errp, VIREO_ERROR, 0, "drive property not set");
@@ -437,6 +440,11 @@ bool virtio_blk_init(VirtIOBlock *s, Machine *m, const char *dev_name,
                     "of 2 from 4 to 1024", s->queue_size);
         return false;
     }
+    if (s->iothread && !(iothread = iothread_find(s->iothread))) {
+        g_set_error(errp, VIREO_ERROR, 0, "iothread '%s' not found",
+                    s->iothread);
+        return false;
+    }
     if (!blk_attach_dev(s->blk, dev_name, errp)) {
         return false;
     }
@@ -448,6 +456,10 @@ bool virtio_blk_init(VirtIOBlock *s, Machine *m, const char *dev_name,
         ops->features |= 1ULL << VIRTIO_BLK_F_RO;
     }
     virtio_init(&s->vdev, ops, "virtio-blk", &m->as_mem);
+    /* kicks are handled there; completions still come on the main loop */
+    if (iothread) {
+        virtio_device_set_iothread(&s->vdev, iothread);
+    }
     s->state_entry = vm_add_state_change_handler(vm_state_changed, s);
     return true;
 }

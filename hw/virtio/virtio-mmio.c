@@ -45,12 +45,16 @@ static void mmio_notify(VirtIODevice *vdev, VirtQueue *vq)
  * DRIVER_OK: each ready queue's notification (4.2.2: without
  * VIRTIO_F_NOTIFICATION_DATA, its index written to QueueNotify) goes to
  * its eventfd, where the accelerator takes such writes in the kernel.
+ * A device on an I/O thread (vdev->ctx) uses them under any accelerator:
+ * the software CPU's dispatch signals the eventfd, and the vCPU goes on
+ * while the I/O thread handles the queue.
  */
 static void start_ioeventfd(VirtioMMIO *s)
 {
     VirtIODevice *vdev = s->vdev;
 
-    if (!s->ioeventfd || !s->parent.machine->accel->ioeventfds) {
+    if (!s->ioeventfd ||
+        !(s->parent.machine->accel->ioeventfds || vdev->ctx)) {
         return;
     }
     memory_transaction_begin();

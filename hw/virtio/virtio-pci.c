@@ -89,13 +89,16 @@ static uint32_t queue_read(VirtIOPCIProxy *p, hwaddr addr)
  * DRIVER_OK: each ready queue's notification (its index written at its
  * queue_notify_off) goes to its eventfd, so under KVM a kick does not
  * leave the kernel. Other accelerators take kicks in the notify region's
- * callback.
+ * callback, unless the device runs its queues on an I/O thread
+ * (vdev->ctx): then the software CPU's dispatch signals the eventfd and
+ * the vCPU goes on while the I/O thread handles the queue.
  */
 static void start_ioeventfd(VirtIOPCIProxy *p)
 {
     VirtIODevice *vdev = p->vdev;
 
-    if (!p->ioeventfd || !p->pci.qdev.machine->accel->ioeventfds) {
+    if (!p->ioeventfd ||
+        !(p->pci.qdev.machine->accel->ioeventfds || vdev->ctx)) {
         return;
     }
     memory_transaction_begin();

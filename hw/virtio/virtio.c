@@ -14,6 +14,8 @@
 
 #include "hw/virtio/virtio.h"
 #include "migration/vmstate.h"
+#include "system/iothread.h"
+#include "system/runstate.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/opts.h"
@@ -32,8 +34,10 @@ static void queue_reset(VirtQueue *vq)
 {
     vq->num = vq->num_max;
     vq->ready = false;
+    /* an I/O thread polling the queue reads these two without the lock */
+    __atomic_store_n(&vq->poll_avail_idx, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&vq->last_avail_idx, 0, __ATOMIC_RELAXED);
     vq->desc = vq->avail = vq->used = 0;
-    vq->last_avail_idx = 0;
     vq->used_idx = 0;
     vq->signalled_used = 0;
     vq->signalled_used_valid = false;
@@ -61,6 +65,10 @@ void virtio_init(VirtIODevice *vdev, const VirtioDeviceOps *ops,
 
 void virtio_cleanup(VirtIODevice *vdev)
 {
+    if (vdev->iothread) {
+        iothread_del_poller(vdev->iothread, vdev);
+        vdev->iothread = NULL;
+    }
     for (int i = 0; vdev->vq && i < vdev->ops->num_queues; i++) {
         VirtQueueHostNotifier *hn = &vdev->vq[i].host_notifier;
         if (hn->mr) {
@@ -68,7 +76,9 @@ void virtio_cleanup(VirtIODevice *vdev)
                                            false, NULL);
         }
         if (hn->fd >= 0) {
-            g_source_remove(hn->watch);
+            /* an I/O thread's handler waiting for the lock sees it gone */
+            g_source_destroy(hn->watch);
+            g_source_unref(hn->watch);
             close(hn->fd);
             hn->fd = -1;
         }
@@ -120,6 +130,10 @@ void virtio_error(VirtIODevice *vdev, const char *fmt, ...)
     log_guest_error("%s: %s; device needs reset\n", vdev->name, msg);
     vdev->broken = true;
     vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        /* an I/O thread stops polling its rings */
+        __atomic_store_n(&vdev->vq[i].poll_avail_idx, NULL, __ATOMIC_RELEASE);
+    }
     /* 2.1.2: a DRIVER_OK device signals NEEDS_RESET by a config change */
     virtio_notify_config(vdev);
 }
@@ -278,7 +292,7 @@ void virtio_queue_set_ready(VirtIODevice *vdev, unsigned index, bool ready)
         vq->ready = false;
         return;
     }
-    vq->last_avail_idx = 0;
+    __atomic_store_n(&vq->last_avail_idx, 0, __ATOMIC_RELAXED);
     vq->used_idx = 0;
     vq->signalled_used_valid = false;
 }
@@ -306,15 +320,28 @@ void virtio_isr_ack(VirtIODevice *vdev, uint8_t bits)
 
 /* --- host notifiers: notifications by eventfd --- */
 
-/* Main loop, big lock held: the driver kicked the queue (once or more). */
+/*
+ * The driver kicked the queue (once or more). On the main loop the big lock
+ * is held already; an I/O thread takes it, and finds the watch destroyed
+ * if the device went away (virtio_cleanup) while it waited: then vq and fd
+ * are no longer to be touched.
+ */
 static gboolean host_notifier_readable(gint fd, GIOCondition cond,
                                        gpointer opaque)
 {
+    bool locked = bql_locked();
     VirtQueue *vq = opaque;
     eventfd_t count;
 
-    if (eventfd_read(fd, &count) == 0) {
+    if (!locked) {
+        bql_lock();
+    }
+    if (!g_source_is_destroyed(g_main_current_source()) &&
+        eventfd_read(fd, &count) == 0) {
         virtio_queue_notify(vq->vdev, vq->index);
+    }
+    if (!locked) {
+        bql_unlock();
     }
     return G_SOURCE_CONTINUE;
 }
@@ -337,7 +364,10 @@ static bool host_notifier_open(VirtQueue *vq, GError **errp)
                     vq->vdev->name, vq->index, g_strerror(errno));
         return false;
     }
-    hn->watch = g_unix_fd_add(hn->fd, G_IO_IN, host_notifier_readable, vq);
+    hn->watch = g_unix_fd_source_new(hn->fd, G_IO_IN);
+    g_source_set_callback(hn->watch, (GSourceFunc)(void (*)(void))
+                          host_notifier_readable, vq, NULL);
+    g_source_attach(hn->watch, vq->vdev->ctx);
     return true;
 }
 
@@ -461,6 +491,100 @@ void virtq_set_notification(VirtQueue *vq, bool enable)
     }
     /* the driver must see this before we look at the ring again */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* --- polling by an I/O thread --- */
+
+static bool queue_live(VirtQueue *vq)
+{
+    const uint8_t live = VIRTIO_CONFIG_S_DRIVER_OK |
+                         VIRTIO_CONFIG_S_FEATURES_OK;
+
+    return vq->ready && !vq->vdev->broken &&
+           (vq->vdev->status & live) == live;
+}
+
+/*
+ * Without the big lock: whether a polled queue has new buffers. A queue is
+ * polled only while live: a reset or virtio_error clears its avail
+ * pointer. A stale answer only costs a handle that finds nothing.
+ */
+static bool device_poll_ready(void *opaque)
+{
+    VirtIODevice *vdev = opaque;
+
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        const uint8_t *idx = __atomic_load_n(&vq->poll_avail_idx,
+                                             __ATOMIC_ACQUIRE);
+        if (idx && ring_ld16(idx) !=
+                   __atomic_load_n(&vq->last_avail_idx, __ATOMIC_RELAXED)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Big lock held: handles the queues with new buffers; false if none moved. */
+static bool device_poll_handle(void *opaque)
+{
+    VirtIODevice *vdev = opaque;
+    bool progress = false;
+
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        uint16_t before = vq->last_avail_idx;
+        if (queue_live(vq) && !virtq_empty(vq)) {
+            virtio_queue_notify(vdev, i);
+            progress |= vq->last_avail_idx != before;
+        }
+    }
+    return progress;
+}
+
+/*
+ * Big lock held: kicks off while polling, on again after. Buffers the
+ * driver added while it saw kicks off come with no kick: once they are on
+ * again (and the driver sees it, the fence in virtq_set_notification), the
+ * queue is handled if any is there.
+ */
+static void device_poll_set_notify(void *opaque, bool enable)
+{
+    VirtIODevice *vdev = opaque;
+
+    for (int i = 0; i < vdev->ops->num_queues; i++) {
+        VirtQueue *vq = &vdev->vq[i];
+        Rings r;
+        if (enable) {
+            if (vq->poll_avail_idx) {
+                __atomic_store_n(&vq->poll_avail_idx, NULL,
+                                 __ATOMIC_RELEASE);
+                virtq_set_notification(vq, true);
+                if (queue_live(vq) && !virtq_empty(vq)) {
+                    virtio_queue_notify(vdev, i);
+                }
+            }
+        } else if (!vq->poll_avail_idx && queue_live(vq) &&
+                   rings_lookup(vq, &r, true)) {
+            virtq_set_notification(vq, false);
+            __atomic_store_n(&vq->poll_avail_idx, r.avail + 2,
+                             __ATOMIC_RELEASE);
+        }
+    }
+}
+
+void virtio_device_set_iothread(VirtIODevice *vdev, IOThread *t)
+{
+    IOThreadPoller p = {
+        .ready = device_poll_ready,
+        .handle = device_poll_handle,
+        .set_notify = device_poll_set_notify,
+        .opaque = vdev,
+    };
+
+    vdev->ctx = iothread_get_context(t);
+    vdev->iothread = t;
+    iothread_add_poller(t, &p);
 }
 
 /* A chain being collected into iovecs. */
@@ -646,7 +770,8 @@ VirtQueueElement *virtq_pop(VirtQueue *vq)
         if (c.in->len) {
             memcpy(elem->in_sg, c.in->data, c.in->len * sizeof(struct iovec));
         }
-        vq->last_avail_idx++;
+        __atomic_store_n(&vq->last_avail_idx, vq->last_avail_idx + 1,
+                         __ATOMIC_RELAXED);     /* read by polling */
         if (vq->notification &&
             virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX)) {
             /* 2.7.10: kick us again once the driver passes this index */
@@ -660,7 +785,8 @@ VirtQueueElement *virtq_pop(VirtQueue *vq)
 
 void virtq_unpop(VirtQueue *vq)
 {
-    vq->last_avail_idx--;
+    __atomic_store_n(&vq->last_avail_idx, vq->last_avail_idx - 1,
+                     __ATOMIC_RELAXED);
 }
 
 void virtq_push(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len)

@@ -38,6 +38,7 @@ typedef struct VMOptions {
     GPtrArray *netdevs;         /* -netdev option strings */
     GPtrArray *drives;          /* -drive option strings */
     GPtrArray *blockdevs;       /* -blockdev option strings */
+    GPtrArray *objects;         /* -object option strings (iothreads) */
     GPtrArray *owned;           /* strings made here (-hda...), g_free'd */
     bool snapshot;              /* -snapshot */
     GPtrArray *nics;            /* -nic option strings */

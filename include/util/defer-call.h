@@ -21,5 +21,7 @@ void defer_call_begin(void);
 void defer_call_end(void);
 void defer_call(void (*fn)(void *), void *opaque);
 void defer_call_flush(void);
+/* A thread that used deferred calls ends (an I/O thread): frees its list. */
+void defer_call_thread_exit(void);
 
 #endif

@@ -18,6 +18,7 @@ typedef struct VirtIOBlock {
     uint32_t num_queues;    /* property */
     uint32_t queue_size;    /* property */
     char *serial;           /* property, else the drive's serial= */
+    char *iothread;         /* property: the -object iothread id, or NULL */
     uint64_t reset_gen;     /* requests from before a reset are dropped */
     unsigned in_flight;
     GSList *retry;          /* failed requests held by werror=stop */
@@ -31,7 +32,9 @@ typedef struct VirtIOBlock {
     PROP_U32("num-queues", st, f.num_queues, 1, "request queues (1-16)"),   \
     PROP_U32("queue-size", st, f.queue_size, 256,                           \
              "size of each queue (a power of 2, 4-1024)"),                  \
-    PROP_STR("serial", st, f.serial, NULL, "disk serial (GET_ID)")
+    PROP_STR("serial", st, f.serial, NULL, "disk serial (GET_ID)"),       \
+    PROP_STR("iothread", st, f.iothread, NULL,                              \
+             "the -object iothread that handles the queues' requests")
 
 /*
  * Migration: the state of a VirtIOBlock besides its virtio device (which

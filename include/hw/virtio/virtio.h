@@ -109,7 +109,7 @@ typedef struct VirtioDeviceOps {
  */
 typedef struct VirtQueueHostNotifier {
     int fd;                 /* -1 until first used, then until cleanup */
-    guint watch;
+    GSource *watch;         /* on vdev->ctx */
     MemoryRegion *mr;
     hwaddr addr;
     unsigned size;
@@ -134,6 +134,8 @@ struct VirtQueue {
     bool signalled_used_valid;
     bool notification;      /* whether the driver should kick us */
     VirtQueueHostNotifier host_notifier;
+    /* while an I/O thread polls the queue: its avail idx in guest RAM */
+    const uint8_t *poll_avail_idx;
 };
 
 struct VirtIODevice {
@@ -156,6 +158,15 @@ struct VirtIODevice {
     /* Lower the interrupt state after a reset (optional). */
     void (*notify_reset)(VirtIODevice *vdev);
     void *transport;
+    /*
+     * Where the host notifiers' handlers run: NULL for the main loop, or
+     * an I/O thread's context (set by the device before the transport
+     * first turns a notifier on). There the handler takes the big lock
+     * around the device's handle_queue; the transport then uses eventfds
+     * under every accelerator (the software CPU's dispatch signals them).
+     */
+    GMainContext *ctx;
+    struct IOThread *iothread;      /* whose context ctx is, polling us */
     /*
      * Migration: what a stream carries for the device's own values, which
      * vmstate_virtio_device's post_load checks before using them.
@@ -207,6 +218,14 @@ size_t virtq_elem_fill(const VirtQueueElement *elem, size_t offset,
 size_t virtq_elem_read(const VirtQueueElement *elem, size_t offset, void *buf,
                        size_t len);
 
+/*
+ * Puts the queues' host notifiers on I/O thread t (before the transport is
+ * plugged) and lets t poll them before it sleeps (its poll-max-ns): while
+ * it polls, the driver is asked not to kick (VIRTQ_USED_F_NO_NOTIFY, or
+ * avail_event left behind with EVENT_IDX). virtio_cleanup undoes it.
+ */
+void virtio_device_set_iothread(VirtIODevice *vdev, struct IOThread *t);
+
 /* Called by transports */
 
 void virtio_reset(VirtIODevice *vdev);
@@ -235,10 +254,10 @@ void virtio_isr_ack(VirtIODevice *vdev, uint8_t bits);
  * match_data, only of the value data: the queue index for virtio-mmio's
  * QueueNotify) signals an eventfd of queue index instead of reaching mr's
  * write callback; under KVM the kernel signals it without an exit. The
- * eventfd's main-loop handler then calls virtio_queue_notify, under the
- * big lock. Size 0 takes writes of any size (without match_data).
+ * eventfd's handler (on the main loop, or on vdev->ctx) then calls
+ * virtio_queue_notify, under the big lock. Size 0 takes writes of any size (without match_data).
  * Turning it on again moves it. With off, writes reach mr's callback
- * again; a kick already signalled is still handled on the main loop
+ * again; a kick already signalled is still handled by the eventfd's handler
  * (virtio_queue_notify ignores it if the queue stopped meanwhile).
  * Returns false with errp if no eventfd could be made; the transport then
  * keeps handling the write in its callback.
