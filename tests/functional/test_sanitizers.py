@@ -38,11 +38,13 @@ BOTH = ["test_testkernel.py", "test_testkernel_blk.py", "test_cpu_modes.py",
         "test_snapshot.py", "test_gdbstub.py", "test_tcg_hostile.py",
         "test_vmstate.py", "test_exits.py", "test_kvm_irqchip.py",
         "test_kvm_ioeventfd.py"]
+# (a module, or one test of it: the I/O thread's test-kernel runs)
+IOTHREAD_TK = "test_iothread.py::test_testkernel_blk_on_an_iothread"
 MODULES = {
     "asan": BOTH + ["test_cmdline.py", "test_blockdev.py", "test_vireo_img.py",
                     "test_qtest_cli.py", "test_fw_cfg_cli.py",
-                    "test_virtio_blk.py"],
-    "tsan": BOTH,
+                    "test_virtio_blk.py", IOTHREAD_TK],
+    "tsan": BOTH + [IOTHREAD_TK],
 }
 if os.environ.get("VIREO_SAN_ALL"):
     # the benchmark scripts' own tests run no Vireo; test_peer_faults
@@ -79,14 +81,19 @@ def sanitizer_env(san, module, build, logs):
         # keep running after a report, so one run shows them all; the
         # exit status stays the program's own
         env["TSAN_OPTIONS"] = (f"log_path={logs}/tsan:halt_on_error=0:"
-                               "exitcode=0:second_deadlock_stack=1")
+                               "exitcode=0:second_deadlock_stack=1:"
+                               f"suppressions={REPO}/tests/"
+                               "tsan-suppressions.txt")
+        # GLib's slice allocator recycles memory between threads through
+        # magazines TSan cannot see into
+        env["G_SLICE"] = "always-malloc"
     return env
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("san,module",
                          [(s, m) for s in MODULES for m in MODULES[s]],
-                         ids=lambda v: v.removesuffix(".py"))
+                         ids=lambda v: v.split("::")[0].removesuffix(".py"))
 def test_module_under_sanitizer(san, module, tmp_path):
     var = BUILD_ENV[san]
     if not os.environ.get(var):
