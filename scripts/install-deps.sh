@@ -22,6 +22,7 @@ PACKAGES=(
     cpio gzip xz-utils zstd busybox-static kmod e2fsprogs
     clang
     gdb # the gdb stub tests drive the real gdb
+    acpica-tools # iasl: test-fw-tables decompiles the ACPI tables
 )
 # for tests/bench: the QEMU that Vireo is measured against, and gnuplot for
 # tests/bench/summary's chart
