@@ -9,7 +9,7 @@ PACKAGES=(
     libslirp-dev
     libaio-dev
     libseccomp-dev # -sandbox, --secure
-    zlib1g-dev libzstd-dev liburing-dev
+    zlib1g-dev libzstd-dev liblzma-dev liburing-dev
     qemu-utils # qemu-img: the qcow2 interoperability tests
     libpixman-1-dev libpng-dev # display surfaces, screendump
     libsdl2-dev nettle-dev libxkbcommon-dev xkb-data # SDL2 window, VNC

@@ -64,6 +64,29 @@ static void add_accels(VMOptions *o, const char *list)
     }
 }
 
+/* kernel-decompress=on|off|auto */
+static bool parse_kernel_decompress(Opts *opts, KernelDecompress *out,
+                                    GError **errp)
+{
+    const char *v = opts_get(opts, "kernel-decompress");
+    bool on;
+
+    if (!v) {
+        return true;
+    }
+    if (!strcmp(v, "auto")) {
+        *out = KERNEL_DECOMPRESS_AUTO;
+        return true;
+    }
+    if (!opts_get_bool(opts, "kernel-decompress", true, &on, NULL)) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "kernel-decompress=%s: expected on, off or auto", v);
+        return false;
+    }
+    *out = on ? KERNEL_DECOMPRESS_ON : KERNEL_DECOMPRESS_OFF;
+    return true;
+}
+
 static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
                         GError **errp)
 {
@@ -92,6 +115,7 @@ static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
     if (!opts_get_bool(opts, "acpi", true, &o->machine.acpi, errp) ||
         !opts_get_bool(opts, "hpet", hpet, &hpet, errp) ||
         !parse_kernel_irqchip(opts, &o->machine.kernel_irqchip, errp) ||
+        !parse_kernel_decompress(opts, &o->machine.kernel_decompress, errp) ||
         !opts_check_unused(opts, "-machine", errp)) {
         goto out;
     }
@@ -960,11 +984,15 @@ static const OptionDef options[] = {
     { "machine", true, set_machine,
       "TYPE[,accel=kvm:tcg][,acpi=on|off][,hpet=on|off]"
       "[,kernel-irqchip=on|off|split]\n"
+      "                [,kernel-decompress=on|off|auto]\n"
       "                machine type (-machine help); kernel-irqchip: KVM's "
       "in-kernel\n"
       "                LAPIC/IOAPIC/PIC/PIT (on, default), none (off), or "
       "only the LAPICs\n"
-      "                (split); ignored with -accel tcg" },
+      "                (split); ignored with -accel tcg. kernel-decompress: "
+      "Vireo\n"
+      "                decompresses a -kernel bzImage itself (on; auto: "
+      "under tcg)" },
     { "accel", true, set_accel,
       "kvm|tcg|qtest  accelerator (repeat to fall back: -accel kvm "
       "-accel tcg);\n"

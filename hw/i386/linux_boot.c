@@ -40,6 +40,7 @@
 #define BP_SIZE 0x1000
 
 #define HDRS_MAGIC 0x53726448 /* "HdrS" */
+#define LOADFLAGS_KASLR 0x02 /* "kernel internal": set by its decompressor */
 #define LOADFLAGS_CAN_USE_HEAP 0x80
 #define XLF_KERNEL_64 0x01
 #define LOADER_TYPE_UNDEFINED 0xff
@@ -98,6 +99,33 @@ static uint64_t kernel_footprint_end(const uint8_t *hdr, uint64_t pm_size)
         return UINT64_MAX; /* a bogus pref_address: never fits */
     }
     return MAX(LINUX_KERNEL_ADDR + pm_size, start + init_size);
+}
+
+/* Whether word is an option of the kernel command line (before "--"). */
+static bool cmdline_has(const char *cmdline, const char *word)
+{
+    g_auto(GStrv) opts = g_strsplit_set(cmdline, " \t\n", -1);
+
+    for (char **o = opts; *o && strcmp(*o, "--"); o++) {
+        if (!strcmp(*o, word)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* RomBlobRemake of the decompressed kernel: arg is the end of RAM below
+ * 4 GiB, with bit 0 set for a random virtual offset. */
+static uint8_t *unpack_again(const uint8_t *src, size_t len, uint64_t arg,
+                             size_t *out_len, GError **errp)
+{
+    LinuxUnpacked u;
+
+    if (!linux_unpack(src, len, arg & 1, arg & ~1ULL, &u, errp)) {
+        return NULL;
+    }
+    *out_len = u.len;
+    return u.image;
 }
 
 static bool place_initrd(const LinuxBootInput *in, const uint8_t *hdr,
@@ -206,8 +234,19 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
         return false;
     }
 
+    /* the kernel proper, decompressed here rather than by its own code */
+    LinuxUnpacked u = { 0 };
+    bool kaslr = !cmdline_has(cmdline, "nokaslr");
+    uint64_t ram_end = in->mem.below_4g_mem_size;
+    if (in->unpack && !linux_unpack(k, in->kernel_len, kaslr, ram_end, &u,
+                                    errp)) {
+        return false;
+    }
+    kernel_end = MAX(kernel_end, u.paddr + u.len);
+
     uint64_t initrd_addr = 0;
     if (in->initrd && !place_initrd(in, k, kernel_end, &initrd_addr, errp)) {
+        g_free(u.image);
         return false;
     }
 
@@ -217,6 +256,7 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
            hdr_end - HDR_SETUP_SECTS);
     if (!build_e820(&in->mem, bp, errp)) {
         g_free(bp);
+        g_free(u.image);
         return false;
     }
     bp[HDR_TYPE_OF_LOADER] = LOADER_TYPE_UNDEFINED;
@@ -239,8 +279,18 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
                    BP_SIZE);
     boot_image_add(img, "linux cmdline", LINUX_CMDLINE_ADDR,
                    (uint8_t *)g_strdup(cmdline), cmdline_len + 1);
-    boot_image_add(img, "linux kernel", LINUX_KERNEL_ADDR,
-                   g_memdup2(k + pm_offset, pm_size), pm_size);
+    if (in->unpack) {
+        bp[HDR_LOADFLAGS] &= ~LOADFLAGS_KASLR;
+        if (kaslr && u.relocatable) {
+            bp[HDR_LOADFLAGS] |= LOADFLAGS_KASLR;
+        }
+        boot_image_add_remade(img, "linux kernel (decompressed)", u.paddr,
+                              u.image, u.len, g_memdup2(k, in->kernel_len),
+                              in->kernel_len, unpack_again, ram_end | kaslr);
+    } else {
+        boot_image_add(img, "linux kernel", LINUX_KERNEL_ADDR,
+                       g_memdup2(k + pm_offset, pm_size), pm_size);
+    }
     if (in->initrd) {
         boot_image_add(img, "linux initrd", initrd_addr,
                        g_memdup2(in->initrd, in->initrd_len), in->initrd_len);
@@ -249,7 +299,8 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
     boot_add_gdt(img, true);
 
     img->boot.mode = BOOT_MODE_LONG64;
-    img->boot.rip = LINUX_KERNEL_ADDR + LINUX_ENTRY64_OFFSET;
+    img->boot.rip = in->unpack ? u.entry
+                               : LINUX_KERNEL_ADDR + LINUX_ENTRY64_OFFSET;
     img->boot.rsi = LINUX_BOOT_PARAMS_ADDR;
     img->boot.rsp = BOOT_STACK_TOP;
     img->boot.cr3 = BOOT_PML4_ADDR;

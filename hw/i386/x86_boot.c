@@ -17,6 +17,7 @@ static void boot_blob_free(gpointer p)
 
     g_free(b->name);
     g_free(b->data);
+    g_free(b->src);
     g_free(b);
 }
 
@@ -44,6 +45,18 @@ void boot_image_add(BootImage *img, const char *name, hwaddr addr,
     b->data = data;
     b->len = len;
     g_ptr_array_add(img->blobs, b);
+}
+
+void boot_image_add_remade(BootImage *img, const char *name, hwaddr addr,
+                           uint8_t *data, size_t len, uint8_t *src,
+                           size_t src_len, RomBlobRemake remake, uint64_t arg)
+{
+    boot_image_add(img, name, addr, data, len);
+    BootBlob *b = g_ptr_array_index(img->blobs, img->blobs->len - 1);
+    b->src = src;
+    b->src_len = src_len;
+    b->remake = remake;
+    b->arg = arg;
 }
 
 const BootBlob *boot_image_find(const BootImage *img, hwaddr addr)
@@ -135,6 +148,11 @@ static bool load_linux(Machine *m, const uint8_t *kernel, size_t len,
         .initrd_len = initrd_len,
         .cmdline = m->cfg.append,
         .mem = machine_boot_memory(m),
+        /* under KVM the guest's decompressor runs as fast as Vireo's */
+        .unpack = m->cfg.kernel_decompress == KERNEL_DECOMPRESS_ON ||
+                  (m->cfg.kernel_decompress == KERNEL_DECOMPRESS_AUTO &&
+                   !strcmp(m->accel->name, "tcg") &&
+                   linux_unpack_supported(kernel, len)),
     };
     return linux_boot_build(&in, img, errp);
 }
@@ -201,7 +219,13 @@ bool x86_load_kernel(Machine *m, GError **errp)
     if (ok) {
         for (guint i = 0; i < img.blobs->len; i++) {
             const BootBlob *b = g_ptr_array_index(img.blobs, i);
-            machine_add_rom_blob(m, b->name, b->addr, b->data, b->len);
+            if (b->remake) {
+                machine_add_rom_blob_remade(m, b->name, b->addr, b->data,
+                                            b->len, b->src, b->src_len,
+                                            b->remake, b->arg);
+            } else {
+                machine_add_rom_blob(m, b->name, b->addr, b->data, b->len);
+            }
         }
         m->boot = img.boot;
     }

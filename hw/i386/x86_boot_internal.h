@@ -47,6 +47,12 @@ typedef struct BootBlob {
     hwaddr addr;
     uint8_t *data;
     size_t len;
+    /* When set, later resets write remake(src, src_len, arg) instead of
+     * keeping data (machine_add_rom_blob_remade). */
+    RomBlobRemake remake;
+    uint8_t *src;
+    size_t src_len;
+    uint64_t arg;
 } BootBlob;
 
 /* What a loader produces: blobs to write and the boot CPU's entry state. */
@@ -60,6 +66,10 @@ void boot_image_destroy(BootImage *img);
 /* Takes ownership of data (g_malloc'd). */
 void boot_image_add(BootImage *img, const char *name, hwaddr addr,
                     uint8_t *data, size_t len);
+/* Takes ownership of data and src (g_malloc'd). */
+void boot_image_add_remade(BootImage *img, const char *name, hwaddr addr,
+                           uint8_t *data, size_t len, uint8_t *src,
+                           size_t src_len, RomBlobRemake remake, uint64_t arg);
 /* The blob that covers addr, or NULL (tests use it to read back). */
 const BootBlob *boot_image_find(const BootImage *img, hwaddr addr);
 
@@ -97,11 +107,34 @@ typedef struct LinuxBootInput {
     size_t initrd_len;
     const char *cmdline; /* NULL: empty */
     BootMemory mem;
+    /* Decompress on the host and enter the kernel proper (linux_unpack). */
+    bool unpack;
 } LinuxBootInput;
 
 /* Whether the image carries a Linux setup header ("HdrS" at 0x202). */
 bool linux_boot_probe(const uint8_t *kernel, size_t len);
 bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp);
+
+/* --- linux_unpack.c: the bzImage decompressor's work, on the host --- */
+
+typedef struct LinuxUnpacked {
+    uint8_t *image;         /* g_malloc'd, len bytes to write at paddr */
+    size_t len;
+    uint64_t paddr;
+    uint64_t entry;         /* physical address of the kernel's startup_64 */
+    bool relocatable;       /* carries a relocation table (KASLR) */
+    uint64_t delta;         /* virtual offset applied */
+} LinuxUnpacked;
+
+/* Whether the bzImage's payload is in a format linux_unpack reads. */
+bool linux_unpack_supported(const uint8_t *kernel, size_t len);
+/*
+ * Decompresses the bzImage's payload and lays the vmlinux out at its
+ * physical addresses (which must lie between 1 MiB and ram_end); with
+ * randomize and a relocation table, relocated to a random virtual offset.
+ */
+bool linux_unpack(const uint8_t *kernel, size_t len, bool randomize,
+                  uint64_t ram_end, LinuxUnpacked *out, GError **errp);
 
 /* --- multiboot.c: Multiboot Specification 0.6.96 --- */
 

@@ -43,6 +43,13 @@ typedef enum KernelIrqchip {
     KERNEL_IRQCHIP_OFF,     /* all of them Vireo's (hw/intc, hw/timer) */
 } KernelIrqchip;
 
+/* -machine kernel-decompress=: who decompresses a Linux bzImage. */
+typedef enum KernelDecompress {
+    KERNEL_DECOMPRESS_AUTO,     /* Vireo under the software CPU, if it can */
+    KERNEL_DECOMPRESS_ON,       /* Vireo, on the host (hw/i386/linux_unpack.c) */
+    KERNEL_DECOMPRESS_OFF,      /* the kernel's own decompressor, in the guest */
+} KernelDecompress;
+
 /* Everything the command line said about the machine to build. */
 typedef struct MachineConfig {
     const char *machine_type;   /* "pc", "microvm" */
@@ -58,6 +65,7 @@ typedef struct MachineConfig {
     const char *append;
     bool acpi;                  /* -machine acpi=on|off */
     KernelIrqchip kernel_irqchip; /* KVM only; the software CPU ignores it */
+    KernelDecompress kernel_decompress;
     const char *serial[4];      /* chardev ids of COM1-4, NULL: absent */
     const char *debugcon;       /* chardev id for port 0xe9, or NULL */
     GPtrArray *devices;         /* -device option strings */
@@ -179,6 +187,19 @@ void machine_class_print_help(void);
 /* Queues a blob to be copied to guest address addr now and at every reset. */
 void machine_add_rom_blob(Machine *m, const char *name, hwaddr addr,
                           const void *data, size_t len);
+/*
+ * Makes a blob's bytes anew from a smaller source it keeps, for an image
+ * too big to keep twice (the kernel Vireo decompresses): g_malloc'd bytes,
+ * *len of them, or NULL with errp set.
+ */
+typedef uint8_t *(*RomBlobRemake)(const uint8_t *src, size_t src_len,
+                                  uint64_t arg, size_t *len, GError **errp);
+/* Like machine_add_rom_blob, but keeps only src: each reset writes what
+ * remake(src, src_len, arg) makes instead of data. */
+void machine_add_rom_blob_remade(Machine *m, const char *name, hwaddr addr,
+                                 const void *data, size_t len,
+                                 const void *src, size_t src_len,
+                                 RomBlobRemake remake, uint64_t arg);
 void machine_load_rom_blobs(Machine *m);
 void machine_e820_add(Machine *m, uint64_t addr, uint64_t size, uint32_t type);
 /*
