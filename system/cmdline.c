@@ -64,26 +64,26 @@ static void add_accels(VMOptions *o, const char *list)
     }
 }
 
-/* kernel-decompress=on|off|auto */
-static bool parse_kernel_decompress(Opts *opts, KernelDecompress *out,
-                                    GError **errp)
+/* NAME=on|off|auto, QEMU's OnOffAuto */
+static bool parse_on_off_auto(Opts *opts, const char *name, OnOffAuto *out,
+                              GError **errp)
 {
-    const char *v = opts_get(opts, "kernel-decompress");
+    const char *v = opts_get(opts, name);
     bool on;
 
     if (!v) {
         return true;
     }
     if (!strcmp(v, "auto")) {
-        *out = KERNEL_DECOMPRESS_AUTO;
+        *out = ON_OFF_AUTO_AUTO;
         return true;
     }
-    if (!opts_get_bool(opts, "kernel-decompress", true, &on, NULL)) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "kernel-decompress=%s: expected on, off or auto", v);
+    if (!opts_get_bool(opts, name, true, &on, NULL)) {
+        g_set_error(errp, VIREO_ERROR, 0, "%s=%s: expected on, off or auto",
+                    name, v);
         return false;
     }
-    *out = on ? KERNEL_DECOMPRESS_ON : KERNEL_DECOMPRESS_OFF;
+    *out = on ? ON_OFF_AUTO_ON : ON_OFF_AUTO_OFF;
     return true;
 }
 
@@ -115,7 +115,9 @@ static bool set_machine(VMOptions *o, const char *arg, CmdlineAction *action,
     if (!opts_get_bool(opts, "acpi", true, &o->machine.acpi, errp) ||
         !opts_get_bool(opts, "hpet", hpet, &hpet, errp) ||
         !parse_kernel_irqchip(opts, &o->machine.kernel_irqchip, errp) ||
-        !parse_kernel_decompress(opts, &o->machine.kernel_decompress, errp) ||
+        !parse_on_off_auto(opts, "kernel-decompress",
+                           &o->machine.kernel_decompress, errp) ||
+        !parse_on_off_auto(opts, "rtc", &o->machine.microvm_rtc, errp) ||
         !opts_check_unused(opts, "-machine", errp)) {
         goto out;
     }
@@ -984,7 +986,7 @@ static const OptionDef options[] = {
     { "machine", true, set_machine,
       "TYPE[,accel=kvm:tcg][,acpi=on|off][,hpet=on|off]"
       "[,kernel-irqchip=on|off|split]\n"
-      "                [,kernel-decompress=on|off|auto]\n"
+      "                [,kernel-decompress=on|off|auto][,rtc=on|off|auto]\n"
       "                machine type (-machine help); kernel-irqchip: KVM's "
       "in-kernel\n"
       "                LAPIC/IOAPIC/PIC/PIT (on, default), none (off), or "
@@ -992,7 +994,8 @@ static const OptionDef options[] = {
       "                (split); ignored with -accel tcg. kernel-decompress: "
       "Vireo\n"
       "                decompresses a -kernel bzImage itself (on; auto: "
-      "under tcg)" },
+      "under tcg);\n"
+      "                rtc (microvm): an MC146818 RTC (auto: unless KVM)" },
     { "accel", true, set_accel,
       "kvm|tcg|qtest  accelerator (repeat to fall back: -accel kvm "
       "-accel tcg);\n"

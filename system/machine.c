@@ -194,6 +194,12 @@ Machine *machine_create(const MachineConfig *cfg, GError **errp)
                     "list them)", cfg->machine_type);
         goto fail;
     }
+    if (cfg->microvm_rtc != ON_OFF_AUTO_AUTO && strcmp(m->cls->name, "microvm")) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "-machine rtc: only the microvm machine has this option "
+                    "(%s always has its RTC)", m->cls->name);
+        goto fail;
+    }
     m->accel = accel_find(cfg->accel);
     if (!m->accel) {
         g_set_error(errp, VIREO_ERROR, 0, "-accel %s: no such accelerator",

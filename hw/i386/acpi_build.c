@@ -643,7 +643,11 @@ static GByteArray *build_dsdt(const AcpiBuildConfig *cfg)
     if (cfg->pc_legacy) {
         dsdt_isa_device(sb, "KBD", "PNP0303", -1, kbd, len1x2, 2, 1);
         dsdt_isa_device(sb, "MOU", "PNP0F13", -1, NULL, NULL, 0, 12);
+    }
+    if (cfg->rtc) {
         dsdt_isa_device(sb, "RTC", "PNP0B00", -1, rtc, len2, 1, 8);
+    }
+    if (cfg->pc_legacy) {
         if (cfg->q35) {
             for (unsigned i = 0; i < 8; i++) {
                 dsdt_q35_gsi_link(sb, i);
@@ -722,7 +726,7 @@ static GByteArray *build_fadt(const AcpiBuildConfig *cfg, uint32_t facs,
     st16(f + FADT_P_LVL2_LAT, 101);
     st16(f + FADT_P_LVL3_LAT, 1001);
     /* the CMOS byte holding the century, as QEMU's mc146818rtc */
-    f[FADT_CENTURY] = cfg->pc_legacy ? RTC_CENTURY_CMOS : 0;
+    f[FADT_CENTURY] = cfg->rtc ? RTC_CENTURY_CMOS : 0;
     st16(f + FADT_IAPC_BOOT_ARCH,
           cfg->pc_legacy ? IAPC_LEGACY_DEVICES | IAPC_8042 : 0);
     /* TMR_VAL_EXT stays clear: the PM timer is 24 bits wide. */
@@ -1168,6 +1172,8 @@ void acpi_build_add_machine_devices(Machine *m, AcpiBuildConfig *cfg)
             cfg->hpet = true;
         } else if (!strcmp(d->cls->name, "pvpanic")) {
             cfg->pvpanic = true;
+        } else if (!strcmp(d->cls->name, "mc146818rtc")) {
+            cfg->rtc = true;
         } else if (!strcmp(d->cls->name, "mch")) {
             /* firmware and direct boot both put ECAM at QEMU's base */
             cfg->q35 = true;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hw/i386/x86.h"
+#include "hw/rtc/mc146818rtc.h"
 #include "hw/virtio/virtio-mmio.h"
 #include "util/opts.h"
 
@@ -81,8 +82,13 @@ static bool microvm_init(Machine *m, GError **errp)
                     "the microvm machine needs a kernel: use -kernel");
         return false;
     }
+    /* as QEMU's microvm: under KVM the guest keeps time with kvmclock */
+    bool rtc = m->cfg.microvm_rtc == ON_OFF_AUTO_ON ||
+               (m->cfg.microvm_rtc == ON_OFF_AUTO_AUTO && strcmp(m->accel->name, "kvm"));
     if (!x86_init_ram(m, X86_MICROVM_BELOW_4G_MAX, errp) ||
         !x86_create_isa_devices(m, X86_ISA_ACPI_PM, errp) ||
+        (rtc && (!x86_create_device(m, "mc146818rtc", errp, NULL) ||
+                 !pc_cmos_init(m, errp))) ||
         !create_virtio_slots(m, errp)) {
         return false;
     }

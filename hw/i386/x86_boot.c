@@ -149,8 +149,8 @@ static bool load_linux(Machine *m, const uint8_t *kernel, size_t len,
         .cmdline = m->cfg.append,
         .mem = machine_boot_memory(m),
         /* under KVM the guest's decompressor runs as fast as Vireo's */
-        .unpack = m->cfg.kernel_decompress == KERNEL_DECOMPRESS_ON ||
-                  (m->cfg.kernel_decompress == KERNEL_DECOMPRESS_AUTO &&
+        .unpack = m->cfg.kernel_decompress == ON_OFF_AUTO_ON ||
+                  (m->cfg.kernel_decompress == ON_OFF_AUTO_AUTO &&
                    !strcmp(m->accel->name, "tcg") &&
                    linux_unpack_supported(kernel, len)),
     };

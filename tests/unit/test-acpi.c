@@ -32,6 +32,7 @@ static void build(Tables *t, int ncpus, bool pc)
         .ncpus = ncpus,
         .apic_ids = ids,
         .pc_legacy = pc,
+        .rtc = pc,
         .pm_base = X86_ACPI_PM_BASE,
     };
     t->blob = acpi_build_tables(&cfg, BASE, &t->rsdp, &err);

@@ -221,6 +221,7 @@ static void build_blobs(AcpiBuildBlobs *b, bool devices)
         .ncpus = 2,
         .apic_ids = ids,
         .pc_legacy = true,
+        .rtc = true,
         .pm_base = X86_ACPI_PM_BASE,
         .hpet = devices,
         .pvpanic = devices,

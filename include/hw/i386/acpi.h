@@ -59,6 +59,7 @@ typedef struct AcpiBuildConfig {
     unsigned nr_mmio_devs;
     bool hpet;                /* HPET table and DSDT device at 0xfed00000 */
     bool pvpanic;             /* DSDT QEMU0001 at ACPI_PVPANIC_PORT */
+    bool rtc;                 /* DSDT PNP0B00 at 0x70, FADT century */
     /*
      * q35: PCI0 is a PCI Express root (PNP0A08, _CBA) with the ICH9's
      * interrupt routing, an MCFG table names the ECAM window at
@@ -69,8 +70,8 @@ typedef struct AcpiBuildConfig {
 } AcpiBuildConfig;
 
 /*
- * Sets hpet, pvpanic and q35 from the devices m has ("hpet", "pvpanic",
- * the q35 "mch").
+ * Sets hpet, pvpanic, rtc and q35 from the devices m has ("hpet",
+ * "pvpanic", "mc146818rtc", the q35 "mch").
  */
 void acpi_build_add_machine_devices(Machine *m, AcpiBuildConfig *cfg);
 

@@ -43,12 +43,12 @@ typedef enum KernelIrqchip {
     KERNEL_IRQCHIP_OFF,     /* all of them Vireo's (hw/intc, hw/timer) */
 } KernelIrqchip;
 
-/* -machine kernel-decompress=: who decompresses a Linux bzImage. */
-typedef enum KernelDecompress {
-    KERNEL_DECOMPRESS_AUTO,     /* Vireo under the software CPU, if it can */
-    KERNEL_DECOMPRESS_ON,       /* Vireo, on the host (hw/i386/linux_unpack.c) */
-    KERNEL_DECOMPRESS_OFF,      /* the kernel's own decompressor, in the guest */
-} KernelDecompress;
+/* A -machine option that is on, off, or up to the machine (QEMU's). */
+typedef enum OnOffAuto {
+    ON_OFF_AUTO_AUTO,
+    ON_OFF_AUTO_ON,
+    ON_OFF_AUTO_OFF,
+} OnOffAuto;
 
 /* Everything the command line said about the machine to build. */
 typedef struct MachineConfig {
@@ -65,7 +65,11 @@ typedef struct MachineConfig {
     const char *append;
     bool acpi;                  /* -machine acpi=on|off */
     KernelIrqchip kernel_irqchip; /* KVM only; the software CPU ignores it */
-    KernelDecompress kernel_decompress;
+    /* Vireo decompresses a bzImage on the host (auto: under the software
+     * CPU, if it reads the payload's format; hw/i386/linux_unpack.c) */
+    OnOffAuto kernel_decompress;
+    /* microvm's MC146818 RTC (auto: unless KVM, as QEMU's microvm) */
+    OnOffAuto microvm_rtc;
     const char *serial[4];      /* chardev ids of COM1-4, NULL: absent */
     const char *debugcon;       /* chardev id for port 0xe9, or NULL */
     GPtrArray *devices;         /* -device option strings */
