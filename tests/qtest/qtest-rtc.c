@@ -541,6 +541,24 @@ static void test_cmos_small_and_boot_order(void)
     qtest_quit(s);
 }
 
+/* microvm has QEMU's rtc= option: the RTC unless KVM (qtest is not), with
+ * the same CMOS memory bytes; without it the ports read as unassigned. */
+static void test_microvm(void)
+{
+    static const char *const with[] = { "-M microvm -m 256",
+                                         "-M microvm,rtc=on -m 256" };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(with); i++) {
+        QTestState *s = qtest_init(with[i]);
+        g_assert_cmphex(cmos_read(s, RTC_REG_D), ==, 0x80);
+        g_assert_cmpuint(cmos_read16(s, 0x34), ==, (256 - 16) * 16);
+        qtest_quit(s);
+    }
+    QTestState *s = qtest_init("-M microvm,rtc=off");
+    g_assert_cmphex(cmos_read(s, RTC_REG_D), ==, 0xff);
+    qtest_quit(s);
+}
+
 /* vireo with args exits non-zero with a message containing want. */
 static void assert_start_fails(const char *args, const char *want)
 {
@@ -572,6 +590,12 @@ static void test_bad_options(void)
     assert_start_fails("-rtc speed=2", "speed");
     assert_start_fails("-boot order=cdan", "too many boot devices");
     assert_start_fails("-boot order=e", "invalid boot device");
+    assert_start_fails("-M pc,rtc=on", "-machine rtc: only the microvm "
+                       "machine has this option");
+    assert_start_fails("-M microvm,rtc=maybe", "rtc=maybe: expected on, off "
+                       "or auto");
+    assert_start_fails("-M microvm,kernel-decompress=1x",
+                       "kernel-decompress=1x: expected on, off or auto");
 }
 
 static void test_good_options(void)
@@ -611,6 +635,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qtest/rtc/cmos-4g", test_cmos_4g);
     g_test_add_func("/qtest/rtc/cmos-small-boot-order",
                     test_cmos_small_and_boot_order);
+    g_test_add_func("/qtest/rtc/microvm", test_microvm);
     g_test_add_func("/qtest/rtc/bad-options", test_bad_options);
     g_test_add_func("/qtest/rtc/good-options", test_good_options);
     return g_test_run();
