@@ -1,5 +1,6 @@
 """The PC's clocks with a real guest: Debian's kernel (rtc_cmos built in)
-boots with -kernel on pc, sets its system time from the MC146818 RTC, and
+boots with -kernel on pc (and microvm), sets its system time from the
+MC146818 RTC, and
 its clock must match the host's within a second; with -rtc base=DATE it
 reads that date, and `hwclock -w` sets the RTC (QMP RTC_CHANGE). An RTC
 alarm interrupt reaches the guest on IRQ 8 (through the HPET's legacy
@@ -13,6 +14,8 @@ on Vireo's software CPU (-accel tcg), as tests/functional/test_debian_guest.py.
 import os
 import re
 import time
+
+import pytest
 
 import vmrun
 from qmp import QMPClient
@@ -29,8 +32,8 @@ def _accel_args():
 ACCEL_ARGS, TIMEOUT = _accel_args()
 
 
-def guest_args(vireo, guest, append, *extra):
-    return [vireo, "-M", "pc", *ACCEL_ARGS, "-m", "256", "-kernel",
+def guest_args(vireo, guest, append, *extra, machine="pc"):
+    return [vireo, "-M", machine, *ACCEL_ARGS, "-m", "256", "-kernel",
             guest["vmlinuz"], "-initrd", guest["initrd"], "-append",
             "console=ttyS0 " + append, "-nographic", *extra]
 
@@ -41,8 +44,11 @@ def cmd_append(cmd):
     return f'vireo.task=cmd vireo.cmd="{cmd}"'
 
 
+# microvm has the RTC too, as QEMU's does unless under KVM (rtc=on here)
+@pytest.mark.parametrize("machine", ["pc", "microvm,rtc=on"])
 def test_guest_clock_matches_host_and_rtc_alarm_interrupts(vireo_binary,
-                                                            debian_guest):
+                                                            debian_guest,
+                                                            machine):
     cmd = ("echo VIREO-RTC rtc=$(cat /sys/class/rtc/rtc0/since_epoch) "
            "sys=$(date +%s); "
            "echo VIREO-RTC-IRQ0 $(grep -E ' rtc0$' /proc/interrupts); "
@@ -50,7 +56,7 @@ def test_guest_clock_matches_host_and_rtc_alarm_interrupts(vireo_binary,
            "echo VIREO-RTC-IRQ1 $(grep -E ' rtc0$' /proc/interrupts); "
            "echo VIREO-RTC-ALARM $(cat /sys/class/rtc/rtc0/wakealarm)end")
     with vmrun.VMProcess(guest_args(vireo_binary, debian_guest,
-                                    cmd_append(cmd))) as vm:
+                                    cmd_append(cmd), machine=machine)) as vm:
         # whole lines: the console may be read in the middle of one
         m = vm.expect(r"^VIREO-RTC rtc=(\d+) sys=(\d+)\r?\n",
                       timeout=TIMEOUT)
