@@ -1,8 +1,8 @@
 """The PC's clocks with a real guest: Debian's kernel (rtc_cmos built in)
 boots with -kernel on pc (and microvm), sets its system time from the
-MC146818 RTC, and
-its clock must match the host's within a second; with -rtc base=DATE it
-reads that date, and `hwclock -w` sets the RTC (QMP RTC_CHANGE). An RTC
+MC146818 RTC, and its clock must match the host's within a second; with
+-rtc base=DATE it reads that date, and `hwclock -w` sets the RTC (QMP
+RTC_CHANGE). An RTC
 alarm interrupt reaches the guest on IRQ 8 (through the HPET's legacy
 route, which Linux uses on pc). The pvpanic module reports a kernel panic
 (GUEST_PANICKED) and Vireo exits, as QEMU's default -action panic=shutdown.
