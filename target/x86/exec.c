@@ -10,10 +10,10 @@
 #include "int.h"
 
 #define BLOCK_MAX_INSNS     64
-#define CACHE_BUCKET_BITS   12
+#define CACHE_BUCKET_BITS   14
 #define CACHE_BUCKETS       (1u << CACHE_BUCKET_BITS)
-#define CACHE_BLOCKS        8192
-#define CACHE_INSNS         (96 * 1024)
+#define CACHE_BLOCKS        32768
+#define CACHE_INSNS         (320 * 1024)
 
 /*
  * A block remembers the blocks that ran after it, keyed by linear address,

@@ -23,27 +23,6 @@ ALWAYS_INLINE uint64_t get_reg(X86CPU *cpu, int reg, int size)
 }
 
 /*
- * The end of every handler here (of Jcc only when not taken): when the
- * decoder marked the next instruction of the block as one of these too
- * (64-bit code), run it now as the run loop would, with a tail call; else
- * tell the loop where to resume. A store into the running block's page
- * stops the chain.
- */
-ALWAYS_INLINE void thread_next(X86CPU *cpu, const X86Insn *insn)
-{
-    if (insn->thread_next && likely(!cpu->block_stop)) {
-        const X86Insn *n = insn + 1;
-        uint64_t rip = cpu->next_rip;
-
-        cpu->rip = rip;
-        cpu->next_rip = rip + n->len;
-        n->exec(cpu, n);
-        return;
-    }
-    cpu->thread_end = insn + 1;
-}
-
-/*
  * The linear address of a memory operand of 64-bit code with 64-bit
  * addressing and no FS/GS override, the only kind the memory forms here
  * are chosen for: no segment base, no wrap-around.
@@ -130,7 +109,7 @@ ALWAYS_INLINE void alu_form(X86CPU *cpu, const X86Insn *insn, int op,
                                            const X86Insn *insn)           \
     {                                                                     \
         alu_form(cpu, insn, op, size, form);                              \
-        thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                           \
     }
 #define ALU_FNS(form, size)                                               \
     ALU_FN(form, 0, size) ALU_FN(form, 1, size) ALU_FN(form, 2, size)     \
@@ -173,25 +152,25 @@ ALWAYS_INLINE void test_form(X86CPU *cpu, const X86Insn *insn, int size,
 static void test_r_4(X86CPU *cpu, const X86Insn *insn)
 {
     test_form(cpu, insn, 4, false);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void test_r_8(X86CPU *cpu, const X86Insn *insn)
 {
     test_form(cpu, insn, 8, false);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void test_m_4(X86CPU *cpu, const X86Insn *insn)
 {
     test_form(cpu, insn, 4, true);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void test_m_8(X86CPU *cpu, const X86Insn *insn)
 {
     test_form(cpu, insn, 8, true);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 /* FF /0, /1 on a register */
@@ -208,25 +187,25 @@ ALWAYS_INLINE void inc_dec_form(X86CPU *cpu, const X86Insn *insn, int size,
 static void inc_4(X86CPU *cpu, const X86Insn *insn)
 {
     inc_dec_form(cpu, insn, 4, false);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void inc_8(X86CPU *cpu, const X86Insn *insn)
 {
     inc_dec_form(cpu, insn, 8, false);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void dec_4(X86CPU *cpu, const X86Insn *insn)
 {
     inc_dec_form(cpu, insn, 4, true);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void dec_8(X86CPU *cpu, const X86Insn *insn)
 {
     inc_dec_form(cpu, insn, 8, true);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 /* ---------------------------------------------------------------------
@@ -276,7 +255,7 @@ ALWAYS_INLINE void shift_form(X86CPU *cpu, const X86Insn *insn, int op,
     static void name(X86CPU *cpu, const X86Insn *insn)                    \
     {                                                                     \
         shift_form(cpu, insn, op, size, one);                             \
-        thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                           \
     }
 
 SHIFT_FN(shl_i_4, SHIFT_SHL, 4, false)
@@ -292,10 +271,55 @@ SHIFT_FN(shr_1_8, SHIFT_SHR, 8, true)
 SHIFT_FN(sar_1_4, SHIFT_SAR, 4, true)
 SHIFT_FN(sar_1_8, SHIFT_SAR, 8, true)
 
-/* [by one][size 4, 8][0 shl, 1 shr, 2 sar] */
-static X86ExecFn *const shift_fns[2][2][3] = {
-    { { shl_i_4, shr_i_4, sar_i_4 }, { shl_i_8, shr_i_8, sar_i_8 } },
-    { { shl_1_4, shr_1_4, sar_1_4 }, { shl_1_8, shr_1_8, sar_1_8 } },
+/* Rotates (C1 /0 /1 with imm8 != 0, D1 /0 /1): only CF and OF change. */
+ALWAYS_INLINE void rotate_form(X86CPU *cpu, const X86Insn *insn, bool right,
+                               int size, bool by_one)
+{
+    int bits = size * 8;
+    unsigned c = by_one ? 1 : insn->imm & (bits - 1);
+    uint64_t a = get_reg(cpu, insn->rm, size), sign = x86_sign_bit(
+        sz_log2(size)), r;
+    uint32_t f = x86_compute_flags(cpu) & ~(CC_C | CC_O);
+    bool cf, of;
+
+    if (right) {
+        r = (a >> c) | (a << (bits - c));
+        cf = r & sign;
+        of = !!(r & sign) ^ !!(r & (sign >> 1));
+    } else {
+        r = (a << c) | (a >> (bits - c));
+        cf = r & 1;
+        of = !!(r & sign) ^ cf;
+    }
+    if (size == 4) {
+        r = (uint32_t)r;
+    }
+    x86_set_cc_flags(cpu, f | (cf ? CC_C : 0) | (of ? CC_O : 0));
+    cpu->regs[insn->rm] = r;
+}
+
+#define ROTATE_FN(name, right, size, one)                                 \
+    static void name(X86CPU *cpu, const X86Insn *insn)                    \
+    {                                                                     \
+        rotate_form(cpu, insn, right, size, one);                         \
+        x86_thread_next(cpu, insn);                                       \
+    }
+
+ROTATE_FN(rol_i_4, false, 4, false)
+ROTATE_FN(rol_i_8, false, 8, false)
+ROTATE_FN(ror_i_4, true, 4, false)
+ROTATE_FN(ror_i_8, true, 8, false)
+ROTATE_FN(rol_1_4, false, 4, true)
+ROTATE_FN(rol_1_8, false, 8, true)
+ROTATE_FN(ror_1_4, true, 4, true)
+ROTATE_FN(ror_1_8, true, 8, true)
+
+/* [by one][size 4, 8][0 shl, 1 shr, 2 sar, 3 rol, 4 ror] */
+static X86ExecFn *const shift_fns[2][2][5] = {
+    { { shl_i_4, shr_i_4, sar_i_4, rol_i_4, ror_i_4 },
+      { shl_i_8, shr_i_8, sar_i_8, rol_i_8, ror_i_8 } },
+    { { shl_1_4, shr_1_4, sar_1_4, rol_1_4, ror_1_4 },
+      { shl_1_8, shr_1_8, sar_1_8, rol_1_8, ror_1_8 } },
 };
 
 /* ---------------------------------------------------------------------
@@ -320,49 +344,49 @@ ALWAYS_INLINE void mov_store(X86CPU *cpu, const X86Insn *insn, int size)
 static void mov_ld_1(X86CPU *cpu, const X86Insn *insn)
 {
     mov_load(cpu, insn, 1);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_ld_2(X86CPU *cpu, const X86Insn *insn)
 {
     mov_load(cpu, insn, 2);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_ld_4(X86CPU *cpu, const X86Insn *insn)
 {
     mov_load(cpu, insn, 4);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_ld_8(X86CPU *cpu, const X86Insn *insn)
 {
     mov_load(cpu, insn, 8);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_st_1(X86CPU *cpu, const X86Insn *insn)
 {
     mov_store(cpu, insn, 1);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_st_2(X86CPU *cpu, const X86Insn *insn)
 {
     mov_store(cpu, insn, 2);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_st_4(X86CPU *cpu, const X86Insn *insn)
 {
     mov_store(cpu, insn, 4);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_st_8(X86CPU *cpu, const X86Insn *insn)
 {
     mov_store(cpu, insn, 8);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 /* 89/8B between registers, 32 bits */
@@ -373,7 +397,7 @@ static void mov_rr_4(X86CPU *cpu, const X86Insn *insn)
     } else {
         cpu->regs[insn->rm] = (uint32_t)cpu->regs[insn->reg];
     }
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 /* B8+r */
@@ -381,26 +405,26 @@ static void mov_ri_4(X86CPU *cpu, const X86Insn *insn)
 {
     cpu->regs[(insn->opcode & 7) | ((insn->rex & 1) << 3)] =
         (uint32_t)insn->imm;
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void mov_ri_8(X86CPU *cpu, const X86Insn *insn)
 {
     cpu->regs[(insn->opcode & 7) | ((insn->rex & 1) << 3)] = insn->imm;
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 /* 8D */
 static void lea_4(X86CPU *cpu, const X86Insn *insn)
 {
     cpu->regs[insn->reg] = (uint32_t)flat_ea(cpu, insn);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 static void lea_8(X86CPU *cpu, const X86Insn *insn)
 {
     cpu->regs[insn->reg] = flat_ea(cpu, insn);
-    thread_next(cpu, insn);
+    x86_thread_next(cpu, insn);
 }
 
 /* 0F B6/B7 (movzx), BE/BF (movsx) into a 32- or 64-bit register */
@@ -425,7 +449,7 @@ ALWAYS_INLINE void movx_form(X86CPU *cpu, const X86Insn *insn, int ssize,
         X86CPU *cpu, const X86Insn *insn)                                 \
     {                                                                     \
         movx_form(cpu, insn, ssize, sign, size, mem);                     \
-        thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                           \
     }
 #define MOVX_FNS(ssize, sign)                                             \
     MOVX_FN(ssize, sign, 4, 0) MOVX_FN(ssize, sign, 4, 1)                 \
@@ -457,7 +481,7 @@ static X86ExecFn *const movx_fns[4][2][2] = {
             cpu->thread_end = insn + 1;                                   \
             return;                                                       \
         }                                                                 \
-        thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                           \
     }
 
 JCC_FN(0) JCC_FN(1) JCC_FN(2) JCC_FN(3) JCC_FN(4) JCC_FN(5) JCC_FN(6)
@@ -556,14 +580,17 @@ X86ExecFn *x86_int_select_fast(const X86Insn *insn, int code_size)
             return NULL;
         }
         return si ? mov_ri_8 : mov_ri_4;
-    case 0xc1: case 0xd1:
-        if (mem || si < 0 || reg < 4) {
+    case 0xc1: case 0xd1: {
+        /* /0 rol, /1 ror, /4 shl, /5 shr, /6 sal, /7 sar; not rcl, rcr */
+        static const int8_t kind[8] = { 3, 4, -1, -1, 0, 1, 0, 2 };
+        if (mem || si < 0 || kind[reg] < 0) {
             return NULL;
         }
         if (op == 0xc1 && !(insn->imm & (si ? 63 : 31))) {
             return NULL;
         }
-        return shift_fns[op == 0xd1][si][reg == 7 ? 2 : reg == 5 ? 1 : 0];
+        return shift_fns[op == 0xd1][si][kind[reg]];
+    }
     case 0xff:
         if (mem || si < 0 || reg > 1) {
             return NULL;
@@ -576,5 +603,6 @@ X86ExecFn *x86_int_select_fast(const X86Insn *insn, int code_size)
 
 bool x86_int_fast_threads(const X86Insn *insn, int code_size)
 {
-    return insn->exec && insn->exec == x86_int_select_fast(insn, code_size);
+    return insn->exec && (insn->exec == x86_int_select_fast(insn, code_size) ||
+                          x86_int_threaded(insn->exec));
 }

@@ -1552,7 +1552,7 @@ static X86ExecFn *select_mov(const X86Insn *insn)
     return to_reg ? exec_mov_r_rm : exec_mov_rm_r;
 }
 
-X86ExecFn *x86_int_select(const X86Insn *insn, int code_size)
+static X86ExecFn *select_int(const X86Insn *insn, int code_size)
 {
     int op = insn->opcode, reg = insn->reg & 7;
     bool mem = insn->mod != 3;
@@ -1706,4 +1706,86 @@ X86ExecFn *x86_int_select(const X86Insn *insn, int code_size)
     default:
         return NULL;
     }
+}
+
+/*
+ * The commonest general handlers in 64-bit code, each wrapped to continue
+ * into the next instruction as int-fast.c's do, so a run of them costs no
+ * trip through the run loop. Only handlers that never change rIP or the
+ * interrupt state qualify.
+ */
+#define THREADED(fn)                                                      \
+    static void fn##_thr(X86CPU *cpu, const X86Insn *insn)                \
+    {                                                                     \
+        fn(cpu, insn);                                                    \
+        x86_thread_next(cpu, insn);                                       \
+    }
+
+THREADED(exec_mov_r64_r64)
+THREADED(exec_mov_r64_m)
+THREADED(exec_mov_m_r64)
+THREADED(exec_mov_r_rm)
+THREADED(exec_mov_rm_imm)
+THREADED(exec_mov_r_imm)
+THREADED(exec_movx)
+THREADED(exec_movsxd)
+THREADED(exec_lea)
+THREADED(exec_push_reg64)
+THREADED(exec_pop_reg64)
+THREADED(exec_cmov)
+THREADED(exec_setcc)
+THREADED(exec_imul_r_rm)
+THREADED(exec_imul_r_rm_imm)
+THREADED(exec_inc_dec_rm)
+THREADED(exec_shift)
+THREADED(exec_test_rm_r)
+THREADED(exec_cbw)
+THREADED(exec_cwd)
+
+static const struct {
+    X86ExecFn *plain, *threaded;
+} threaded_fns[] = {
+    { exec_mov_r64_r64, exec_mov_r64_r64_thr },
+    { exec_mov_r64_m, exec_mov_r64_m_thr },
+    { exec_mov_m_r64, exec_mov_m_r64_thr },
+    { exec_mov_r_rm, exec_mov_r_rm_thr },
+    { exec_mov_rm_imm, exec_mov_rm_imm_thr },
+    { exec_mov_r_imm, exec_mov_r_imm_thr },
+    { exec_movx, exec_movx_thr },
+    { exec_movsxd, exec_movsxd_thr },
+    { exec_lea, exec_lea_thr },
+    { exec_push_reg64, exec_push_reg64_thr },
+    { exec_pop_reg64, exec_pop_reg64_thr },
+    { exec_cmov, exec_cmov_thr },
+    { exec_setcc, exec_setcc_thr },
+    { exec_imul_r_rm, exec_imul_r_rm_thr },
+    { exec_imul_r_rm_imm, exec_imul_r_rm_imm_thr },
+    { exec_inc_dec_rm, exec_inc_dec_rm_thr },
+    { exec_shift, exec_shift_thr },
+    { exec_test_rm_r, exec_test_rm_r_thr },
+    { exec_cbw, exec_cbw_thr },
+    { exec_cwd, exec_cwd_thr },
+};
+
+bool x86_int_threaded(X86ExecFn *fn)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(threaded_fns); i++) {
+        if (fn == threaded_fns[i].threaded) {
+            return true;
+        }
+    }
+    return false;
+}
+
+X86ExecFn *x86_int_select(const X86Insn *insn, int code_size)
+{
+    X86ExecFn *fn = select_int(insn, code_size);
+
+    for (size_t i = 0; code_size == 8 && i < G_N_ELEMENTS(threaded_fns);
+         i++) {
+        if (fn == threaded_fns[i].plain) {
+            return threaded_fns[i].threaded;
+        }
+    }
+    return fn;
 }

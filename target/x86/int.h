@@ -39,6 +39,32 @@ X86ExecFn x86_exec_too_long;
  * it for everything it does not route to sys/x87/sse. */
 X86ExecFn *x86_int_select(const X86Insn *insn, int code_size);
 
+/* Whether fn is one of the general handlers x86_int_select wraps for
+ * 64-bit code to end with x86_thread_next. */
+bool x86_int_threaded(X86ExecFn *fn);
+
+/*
+ * The end of a threaded handler (all of int-fast.c's, of Jcc only when
+ * not taken, and the wrapped general ones): when the decoder marked the
+ * next instruction of the block as threaded too (64-bit code), run it now
+ * as the run loop would, with a tail call; else tell the loop where to
+ * resume. A store into the running block's page stops the chain.
+ */
+static inline __attribute__((always_inline)) void
+x86_thread_next(X86CPU *cpu, const X86Insn *insn)
+{
+    if (insn->thread_next && likely(!cpu->block_stop)) {
+        const X86Insn *n = insn + 1;
+        uint64_t rip = cpu->next_rip;
+
+        cpu->rip = rip;
+        cpu->next_rip = rip + n->len;
+        n->exec(cpu, n);
+        return;
+    }
+    cpu->thread_end = insn + 1;
+}
+
 /* ---- int-fast.c ---- */
 
 /* A handler specialized for insn's operation, operand size and operand

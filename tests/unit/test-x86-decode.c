@@ -561,6 +561,64 @@ static void test_block_ends(void)
     g_assert_false(x86_insn_ends_block(&i));
 }
 
+/*
+ * The specialized rotate handlers (int-fast.c) against the general
+ * semantics (x86_alu_shift): result, CF and OF, and the other flags kept,
+ * for every size, direction and a spread of counts and values.
+ */
+static void test_fast_rotates_match_general(void)
+{
+    static const unsigned counts[] = { 1, 2, 7, 31, 32, 33, 63 };
+    g_autofree X86CPU *fast = g_new0(X86CPU, 1);
+    g_autofree X86CPU *ref = g_new0(X86CPU, 1);
+    GRand *rand = g_rand_new_with_seed(42);
+
+    for (int size = 4; size <= 8; size += 4) {
+        for (int right = 0; right < 2; right++) {
+            for (int by_one = 0; by_one < 2; by_one++) {
+                for (size_t ci = 0; ci < G_N_ELEMENTS(counts); ci++) {
+                    unsigned count = by_one ? 1 : counts[ci];
+                    unsigned masked = count & (size == 8 ? 63 : 31);
+                    char hex[32];
+                    X86Insn insn;
+
+                    if (masked == 0 || (by_one && ci)) {
+                        continue;
+                    }
+                    /* rol/ror ecx or rcx */
+                    g_snprintf(hex, sizeof(hex), "%s%s %02x%s", size == 8 ?
+                               "48 " : "", by_one ? "d1" : "c1",
+                               right ? 0xc9 : 0xc1, "");
+                    if (!by_one) {
+                        g_snprintf(hex + strlen(hex), sizeof(hex) -
+                                   strlen(hex), " %02x", count);
+                    }
+                    decode(8, hex, &insn);
+                    g_assert_true(insn.threadable);
+                    for (int v = 0; v < 50; v++) {
+                        uint64_t a = ((uint64_t)g_rand_int(rand) << 32) |
+                                     g_rand_int(rand);
+                        uint32_t f = g_rand_int(rand) & (CC_C | CC_P | CC_A |
+                                                         CC_Z | CC_S | CC_O);
+                        fast->regs[R_ECX] = a;
+                        x86_set_cc_flags(fast, f);
+                        x86_set_cc_flags(ref, f);
+                        insn.exec(fast, &insn);
+                        uint64_t want = x86_alu_shift(
+                            ref, right ? SHIFT_ROR : SHIFT_ROL,
+                            size == 8 ? 3 : 2,
+                            size == 8 ? a : (uint32_t)a, count);
+                        g_assert_cmphex(fast->regs[R_ECX], ==, want);
+                        g_assert_cmphex(x86_compute_flags(fast), ==,
+                                        x86_compute_flags(ref));
+                    }
+                }
+            }
+        }
+    }
+    g_rand_free(rand);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -575,5 +633,7 @@ int main(int argc, char **argv)
     g_test_add_func("/x86/decode/truncated", test_truncated);
     g_test_add_func("/x86/decode/effective-address", test_effective_address);
     g_test_add_func("/x86/decode/block-ends", test_block_ends);
+    g_test_add_func("/x86/decode/fast-rotates-match-general",
+                    test_fast_rotates_match_general);
     return g_test_run();
 }
