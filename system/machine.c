@@ -13,9 +13,9 @@
 typedef struct RomBlob {
     char *name;
     hwaddr addr;
-    void *data;             /* with remake: its source */
+    void *data;             /* with a loader: its source */
     size_t len;
-    RomBlobRemake remake;
+    RomLoader loader;
     uint64_t arg;
 } RomBlob;
 
@@ -40,21 +40,19 @@ void machine_add_rom_blob(Machine *m, const char *name, hwaddr addr,
     address_space_write_rom(&m->as_mem, addr, data, len);
 }
 
-void machine_add_rom_blob_remade(Machine *m, const char *name, hwaddr addr,
-                                 const void *data, size_t len,
-                                 const void *src, size_t src_len,
-                                 RomBlobRemake remake, uint64_t arg)
+bool machine_add_rom_loader(Machine *m, const char *name, const void *src,
+                            size_t src_len, RomLoader loader, uint64_t arg,
+                            GError **errp)
 {
     RomBlob *b = g_new0(RomBlob, 1);
 
     b->name = g_strdup(name);
-    b->addr = addr;
     b->data = g_memdup2(src, src_len);
     b->len = src_len;
-    b->remake = remake;
+    b->loader = loader;
     b->arg = arg;
     g_ptr_array_add(m->rom_blobs, b);
-    address_space_write_rom(&m->as_mem, addr, data, len);
+    return loader(&m->as_mem, b->data, b->len, arg, errp);
 }
 
 void machine_load_rom_blobs(Machine *m)
@@ -62,20 +60,13 @@ void machine_load_rom_blobs(Machine *m)
     for (guint i = 0; i < m->rom_blobs->len; i++) {
         RomBlob *b = g_ptr_array_index(m->rom_blobs, i);
         g_autoptr(GError) err = NULL;
-        g_autofree uint8_t *made = NULL;
-        size_t len;
 
-        if (!b->remake) {
+        if (!b->loader) {
             address_space_write_rom(&m->as_mem, b->addr, b->data, b->len);
-            continue;
-        }
-        /* it worked when the blob was added; only host memory can fail */
-        made = b->remake(b->data, b->len, b->arg, &len, &err);
-        if (!made) {
+        } else if (!b->loader(&m->as_mem, b->data, b->len, b->arg, &err)) {
+            /* it worked at start-up, from the same source */
             fprintf(stderr, "vireo: reset: %s: %s\n", b->name, err->message);
-            continue;
         }
-        address_space_write_rom(&m->as_mem, b->addr, made, len);
     }
 }
 

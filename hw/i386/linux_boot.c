@@ -114,18 +114,26 @@ static bool cmdline_has(const char *cmdline, const char *word)
     return false;
 }
 
-/* RomBlobRemake of the decompressed kernel: arg is the end of RAM below
- * 4 GiB, with bit 0 set for a random virtual offset. */
-static uint8_t *unpack_again(const uint8_t *src, size_t len, uint64_t arg,
-                             size_t *out_len, GError **errp)
+static void as_write(void *opaque, uint64_t paddr, const void *buf,
+                     size_t len)
 {
+    address_space_write_rom(opaque, paddr, buf, len);
+}
+
+static void as_read(void *opaque, uint64_t paddr, void *buf, size_t len)
+{
+    address_space_read(opaque, paddr, buf, len);
+}
+
+/* RomLoader of the kernel Vireo decompresses: arg is the end of RAM below
+ * 4 GiB, with bit 0 set for a random virtual offset. */
+static bool load_unpacked(AddressSpace *as, const uint8_t *src, size_t len,
+                          uint64_t arg, GError **errp)
+{
+    LinuxUnpackSink sink = { as_write, as_read, as };
     LinuxUnpacked u;
 
-    if (!linux_unpack(src, len, arg & 1, arg & ~1ULL, &u, errp)) {
-        return NULL;
-    }
-    *out_len = u.len;
-    return u.image;
+    return linux_unpack(src, len, arg & 1, arg & ~1ULL, &sink, &u, errp);
 }
 
 static bool place_initrd(const LinuxBootInput *in, const uint8_t *hdr,
@@ -238,15 +246,14 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
     LinuxUnpacked u = { 0 };
     bool kaslr = !cmdline_has(cmdline, "nokaslr");
     uint64_t ram_end = in->mem.below_4g_mem_size;
-    if (in->unpack && !linux_unpack(k, in->kernel_len, kaslr, ram_end, &u,
-                                    errp)) {
+    if (in->unpack &&
+        !linux_unpack_probe(k, in->kernel_len, ram_end, &u, errp)) {
         return false;
     }
     kernel_end = MAX(kernel_end, u.paddr + u.len);
 
     uint64_t initrd_addr = 0;
     if (in->initrd && !place_initrd(in, k, kernel_end, &initrd_addr, errp)) {
-        g_free(u.image);
         return false;
     }
 
@@ -256,7 +263,6 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
            hdr_end - HDR_SETUP_SECTS);
     if (!build_e820(&in->mem, bp, errp)) {
         g_free(bp);
-        g_free(u.image);
         return false;
     }
     bp[HDR_TYPE_OF_LOADER] = LOADER_TYPE_UNDEFINED;
@@ -280,13 +286,14 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp)
     boot_image_add(img, "linux cmdline", LINUX_CMDLINE_ADDR,
                    (uint8_t *)g_strdup(cmdline), cmdline_len + 1);
     if (in->unpack) {
+        /* a kernel without KASLR has no relocation table and ignores it */
         bp[HDR_LOADFLAGS] &= ~LOADFLAGS_KASLR;
-        if (kaslr && u.relocatable) {
+        if (kaslr) {
             bp[HDR_LOADFLAGS] |= LOADFLAGS_KASLR;
         }
-        boot_image_add_remade(img, "linux kernel (decompressed)", u.paddr,
-                              u.image, u.len, g_memdup2(k, in->kernel_len),
-                              in->kernel_len, unpack_again, ram_end | kaslr);
+        boot_image_add_loader(img, "linux kernel (decompressed)",
+                              g_memdup2(k, in->kernel_len), in->kernel_len,
+                              load_unpacked, ram_end | kaslr);
     } else {
         boot_image_add(img, "linux kernel", LINUX_KERNEL_ADDR,
                        g_memdup2(k + pm_offset, pm_size), pm_size);

@@ -6,6 +6,10 @@
  * The boot CPU then enters the kernel proper's startup_64 directly, as the
  * comment on that entry point allows ("directly from a 64bit bootloader").
  *
+ * The payload is decompressed in pieces straight into guest memory (a
+ * LinuxUnpackSink), so the VMM never holds the decompressed kernel; only
+ * the relocation table after the ELF file is kept while it is applied.
+ *
  * Facts used (Documentation/arch/x86/boot.rst and the kernel's build):
  * - the setup header's payload_offset/payload_length locate the compressed
  *   vmlinux.bin, optionally followed by its relocation table; for every
@@ -35,6 +39,10 @@
 #define HDR_END 0x250
 
 #define KERNEL_IMAGE_SIZE (1ULL << 30)
+/* Decompressed in pieces of this size, straight to guest memory: the VMM
+ * never holds the whole kernel. The ELF and program headers must lie in
+ * the first piece. */
+#define CHUNK (256 * 1024)
 /* Far more than any kernel; a hostile length field is refused, not
  * allocated. */
 #define UNPACK_MAX (1ULL << 30)
@@ -105,104 +113,108 @@ bool linux_unpack_supported(const uint8_t *kernel, size_t len)
     return c != COMP_NONE && c != COMP_OTHER;
 }
 
-static bool inflate_gzip(const uint8_t *in, size_t in_len, uint8_t *out,
-                         size_t out_len)
+/* A streaming decompressor of one of the formats. */
+typedef struct Stream {
+    Compression c;
+    z_stream z;
+    lzma_stream x;
+    ZSTD_DStream *zs;
+    ZSTD_inBuffer zin;
+    bool done;
+} Stream;
+
+static bool stream_init(Stream *st, Compression c, const uint8_t *in,
+                        size_t in_len)
 {
-    z_stream s = { 0 };
-    int ret;
-
-    if (inflateInit2(&s, 16 + MAX_WBITS) != Z_OK) {
-        return false;
-    }
-    s.next_in = (Bytef *)in;
-    s.next_out = out;
-    /* zlib counts in uInt; the payload and output are below 4 GiB */
-    s.avail_in = in_len;
-    s.avail_out = out_len;
-    ret = inflate(&s, Z_FINISH);
-    inflateEnd(&s);
-    return ret == Z_STREAM_END && s.total_out == out_len;
-}
-
-static bool inflate_lzma(Compression c, const uint8_t *in, size_t in_len,
-                         uint8_t *out, size_t out_len)
-{
-    lzma_stream s = LZMA_STREAM_INIT;
-    lzma_ret ret;
-
-    ret = c == COMP_XZ ? lzma_stream_decoder(&s, UINT64_MAX, 0)
-                       : lzma_alone_decoder(&s, UINT64_MAX);
-    if (ret != LZMA_OK) {
-        return false;
-    }
-    s.next_in = in;
-    s.avail_in = in_len;
-    s.next_out = out;
-    s.avail_out = out_len;
-    ret = lzma_code(&s, LZMA_FINISH);
-    lzma_end(&s);
-    /* .lzma streams may carry no end marker: a full buffer ends them */
-    return (ret == LZMA_STREAM_END || (c == COMP_LZMA && ret == LZMA_OK)) &&
-           s.total_out == out_len;
-}
-
-/* The decompressed payload, *len bytes, or NULL with errp set. */
-static uint8_t *decompress(const uint8_t *k, size_t klen, size_t *len,
-                           GError **errp)
-{
-    size_t plen;
-    const uint8_t *p = payload(k, klen, &plen);
-    Compression c = p ? compression(p, plen) : COMP_NONE;
-    uint64_t n;
-    uint8_t *out;
-    bool ok;
-
-    if (c == COMP_NONE || c == COMP_OTHER) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "KERNEL: %s; kernel-decompress=on needs a gzip, xz, lzma "
-                    "or zstd payload (kernel-decompress=off runs the "
-                    "kernel's own decompressor)",
-                    !p ? "the setup header locates no payload in the file"
-                       : c == COMP_OTHER ? "the payload is compressed with "
-                                           "bzip2, lzo or lz4"
-                                         : "the payload format is unknown");
-        return NULL;
-    }
-    n = ld32(p + plen - 4);
-    if (n < ELF_HDR_SIZE || n > UNPACK_MAX) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "KERNEL: the payload claims a decompressed size of %" PRIu64
-                    " bytes", n);
-        return NULL;
-    }
-    out = g_try_malloc(n);
-    if (!out) {
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "KERNEL: no host memory to decompress %" PRIu64 " bytes",
-                    n);
-        return NULL;
-    }
+    memset(st, 0, sizeof(*st));
+    st->c = c;
     switch (c) {
     case COMP_GZIP:
-        ok = inflate_gzip(p, plen, out, n);
+        if (inflateInit2(&st->z, 16 + MAX_WBITS) != Z_OK) {
+            return false;
+        }
+        st->z.next_in = (Bytef *)in;
+        st->z.avail_in = in_len;    /* below 4 GiB: checked by payload() */
+        return true;
+    case COMP_XZ:
+    case COMP_LZMA:
+        st->x = (lzma_stream)LZMA_STREAM_INIT;
+        if ((c == COMP_XZ ? lzma_stream_decoder(&st->x, UINT64_MAX, 0)
+                          : lzma_alone_decoder(&st->x, UINT64_MAX)) !=
+            LZMA_OK) {
+            return false;
+        }
+        st->x.next_in = in;
+        st->x.avail_in = in_len;
+        return true;
+    default:
+        st->zs = ZSTD_createDStream();
+        st->zin = (ZSTD_inBuffer){ in, in_len, 0 };
+        return st->zs && !ZSTD_isError(ZSTD_initDStream(st->zs));
+    }
+}
+
+static void stream_end(Stream *st)
+{
+    switch (st->c) {
+    case COMP_GZIP:
+        inflateEnd(&st->z);
         break;
-    case COMP_ZSTD:
-        ok = ZSTD_decompress(out, n, p, plen - 4) == n;
+    case COMP_XZ:
+    case COMP_LZMA:
+        lzma_end(&st->x);
         break;
     default:
-        ok = inflate_lzma(c, p, plen - 4, out, n);
+        ZSTD_freeDStream(st->zs);
         break;
     }
-    if (!ok) {
-        g_free(out);
-        g_set_error(errp, VIREO_ERROR, 0,
-                    "KERNEL: the compressed payload is corrupt or not %" PRIu64
-                    " bytes long as its trailer says",
-                    n);
-        return NULL;
+}
+
+/* Up to cap more bytes into out: how many, or -1 on a corrupt stream.
+ * st->done is set at the stream's end. */
+static ssize_t stream_read(Stream *st, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+
+    while (n < cap && !st->done) {
+        if (st->c == COMP_GZIP) {
+            st->z.next_out = out + n;
+            st->z.avail_out = cap - n;
+            int ret = inflate(&st->z, Z_NO_FLUSH);
+            n = cap - st->z.avail_out;
+            if (ret == Z_STREAM_END) {
+                st->done = true;
+            } else if (ret != Z_OK) {
+                return -1;
+            }
+        } else if (st->c == COMP_ZSTD) {
+            ZSTD_outBuffer o = { out, cap, n };
+            size_t ret = ZSTD_decompressStream(st->zs, &o, &st->zin);
+            if (ZSTD_isError(ret)) {
+                return -1;
+            }
+            if (ret == 0) {
+                st->done = true;    /* the frame is complete and flushed */
+            } else if (o.pos == n && st->zin.pos == st->zin.size) {
+                return -1;          /* input used up, the frame cut short */
+            }
+            n = o.pos;
+        } else {
+            st->x.next_out = out + n;
+            st->x.avail_out = cap - n;
+            lzma_ret ret = lzma_code(&st->x, LZMA_FINISH);
+            n = cap - st->x.avail_out;
+            if (ret == LZMA_STREAM_END) {
+                st->done = true;
+            } else if (ret == LZMA_BUF_ERROR && st->c == COMP_LZMA &&
+                       !st->x.avail_in) {
+                st->done = true;    /* .lzma without an end marker */
+            } else if (ret != LZMA_OK) {
+                return -1;
+            }
+        }
     }
-    *len = n;
-    return out;
+    return n;
 }
 
 typedef struct Segment {
@@ -215,16 +227,19 @@ typedef struct Elf {
     uint64_t end;           /* highest paddr + memsz */
     uint64_t kernel_map;    /* virtual minus physical, of the first load */
     uint64_t file_end;      /* where the ELF file ends in the payload */
+    uint64_t out_len;       /* the decompressed length */
     Segment seg[16];
     int nseg;
 } Elf;
 
+/* The ELF and program headers, from the first len decompressed bytes. */
 static bool parse_elf(const uint8_t *d, size_t len, Elf *elf, GError **errp)
 {
     uint64_t phoff, shoff;
     unsigned phnum, shnum;
 
-    if (memcmp(d, "\x7f" "ELF\x02\x01", 6) || ld16(d + 18) != 62) {
+    if (len < ELF_HDR_SIZE || memcmp(d, "\x7f" "ELF\x02\x01", 6) ||
+        ld16(d + 18) != 62) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: the decompressed payload is not an x86-64 ELF "
                     "image");
@@ -237,8 +252,7 @@ static bool parse_elf(const uint8_t *d, size_t len, Elf *elf, GError **errp)
     phnum = ld16(d + 56);
     shnum = ld16(d + 60);
     if (ld16(d + 54) != ELF_PHDR_SIZE || phoff > len ||
-        phnum > (len - phoff) / ELF_PHDR_SIZE ||
-        (shnum && (shoff > len || shnum > (len - shoff) / 64))) {
+        phnum > (len - phoff) / ELF_PHDR_SIZE || shoff > UNPACK_MAX) {
         goto bad;
     }
     elf->base = UINT64_MAX;
@@ -254,8 +268,8 @@ static bool parse_elf(const uint8_t *d, size_t len, Elf *elf, GError **errp)
         if (ld32(ph) != PT_LOAD) {
             continue;
         }
-        if (elf->nseg == G_N_ELEMENTS(elf->seg) || s.offset > len ||
-            s.filesz > len - s.offset || s.filesz > s.memsz ||
+        if (elf->nseg == G_N_ELEMENTS(elf->seg) || s.offset > UNPACK_MAX ||
+            s.filesz > UNPACK_MAX || s.filesz > s.memsz ||
             s.memsz > UNPACK_MAX || s.paddr > UNPACK_MAX) {
             goto bad;
         }
@@ -267,8 +281,7 @@ static bool parse_elf(const uint8_t *d, size_t len, Elf *elf, GError **errp)
         elf->end = MAX(elf->end, s.paddr + s.memsz);
         elf->file_end = MAX(elf->file_end, s.offset + s.filesz);
     }
-    if (!elf->nseg || elf->entry < elf->base || elf->entry >= elf->end ||
-        elf->file_end > len) {
+    if (!elf->nseg || elf->entry < elf->base || elf->entry >= elf->end) {
         goto bad;
     }
     return true;
@@ -306,26 +319,30 @@ static bool find_relocs(const uint8_t *t, size_t tlen, size_t lists[3][2])
 }
 
 /* Applies the relocations in table t for a virtual offset of delta to the
- * laid-out image (physical elf->base, len bytes). */
-static bool relocate(uint8_t *img, size_t len, const Elf *elf,
+ * laid-out kernel in sink. */
+static bool relocate(const LinuxUnpackSink *sink, const Elf *elf,
                      const uint8_t *t, size_t lists[3][2], uint64_t delta,
                      GError **errp)
 {
     uint64_t virt_base = elf->kernel_map + elf->base;
+    uint64_t len = elf->end - elf->base;
 
     for (int l = 0; l < 3; l++) {
         size_t width = l == 0 ? 8 : 4;
         for (size_t i = lists[l][0]; i < lists[l][1]; i++) {
             uint64_t vaddr = (uint64_t)(int64_t)(int32_t)ld32(t + i * 4);
             uint64_t pos = vaddr - virt_base;
-            uint8_t *p;
+            uint8_t p[8];
             if (pos > len || len - pos < width) {
                 g_set_error(errp, VIREO_ERROR, 0,
                             "KERNEL: relocation at 0x%" PRIx64
                             " is outside the kernel image", vaddr);
                 return false;
             }
-            p = img + pos;
+            if (!delta) {
+                continue;       /* checked all the same */
+            }
+            sink->read(sink->opaque, elf->base + pos, p, width);
             if (l == 0) {
                 st64(p, ld64(p) + delta);
             } else if (l == 1) {
@@ -333,6 +350,7 @@ static bool relocate(uint8_t *img, size_t len, const Elf *elf,
             } else {
                 st32(p, ld32(p) + (uint32_t)delta);
             }
+            sink->write(sink->opaque, elf->base + pos, p, width);
         }
     }
     return true;
@@ -354,11 +372,15 @@ static uint64_t random_delta(uint64_t base, uint64_t size, uint64_t align)
     return (uint64_t)g_random_int_range(0, MIN(slots, G_MAXINT32)) * align;
 }
 
-static int by_offset(const void *a, const void *b)
+static void write_zeros(const LinuxUnpackSink *sink, uint64_t a, uint64_t end)
 {
-    const Segment *x = a, *y = b;
+    static const uint8_t zeros[64 * 1024];
 
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
+    while (a < end) {
+        uint64_t n = MIN(end - a, sizeof(zeros));
+        sink->write(sink->opaque, a, zeros, n);
+        a += n;
+    }
 }
 
 static int by_paddr(const void *a, const void *b)
@@ -368,92 +390,171 @@ static int by_paddr(const void *a, const void *b)
     return x->paddr < y->paddr ? -1 : x->paddr > y->paddr;
 }
 
-/*
- * Lays the segments of the payload d (len bytes) out from elf->base, in
- * place when every one moves down as in the kernel's own build, and zeroes
- * the gaps and each segment's memsz beyond filesz. Returns the image,
- * elf->end - elf->base bytes; d is consumed.
- */
-static uint8_t *lay_out(uint8_t *d, size_t len, Elf *elf)
+/* Zeroes what no segment's file bytes cover in [base, end): the gaps and
+ * each segment's memsz beyond filesz, as the kernel expects of its bss. */
+static void zero_holes(const LinuxUnpackSink *sink, const Elf *elf)
 {
-    uint64_t img_len = elf->end - elf->base, cursor = 0;
-    uint8_t *img = d;
+    Segment seg[G_N_ELEMENTS(elf->seg)];
+    uint64_t cursor = elf->base;
 
-    qsort(elf->seg, elf->nseg, sizeof(Segment), by_offset);
+    memcpy(seg, elf->seg, sizeof(seg));
+    qsort(seg, elf->nseg, sizeof(Segment), by_paddr);
     for (int i = 0; i < elf->nseg; i++) {
-        if (elf->seg[i].paddr - elf->base > elf->seg[i].offset) {
-            img = g_malloc(img_len);
-            break;
-        }
+        write_zeros(sink, cursor, seg[i].paddr);
+        cursor = MAX(cursor, seg[i].paddr + seg[i].filesz);
     }
-    if (img == d && img_len > len) {
-        img = d = g_realloc(d, img_len);
-    }
-    for (int i = 0; i < elf->nseg; i++) {
-        const Segment *s = &elf->seg[i];
-        memmove(img + (s->paddr - elf->base), d + s->offset, s->filesz);
-    }
-    if (img != d) {
-        g_free(d);
-    }
-    qsort(elf->seg, elf->nseg, sizeof(Segment), by_paddr);
-    for (int i = 0; i < elf->nseg; i++) {
-        const Segment *s = &elf->seg[i];
-        uint64_t start = s->paddr - elf->base;
-        if (start > cursor) {
-            memset(img + cursor, 0, start - cursor);
-        }
-        memset(img + start + s->filesz, 0, s->memsz - s->filesz);
-        cursor = MAX(cursor, start + s->memsz);
-    }
-    return img;
+    write_zeros(sink, cursor, elf->end);
 }
 
-bool linux_unpack(const uint8_t *kernel, size_t klen, bool randomize,
-                  uint64_t ram_end, LinuxUnpacked *out, GError **errp)
+/* Hands decompressed bytes at payload offset off to the segments that
+ * hold them, and keeps those past the ELF file (the relocation table). */
+static void place(const LinuxUnpackSink *sink, const Elf *elf, uint64_t off,
+                  const uint8_t *buf, size_t n, GByteArray *tail)
 {
-    size_t len, tlen = 0, lists[3][2];
-    uint8_t *d = decompress(kernel, klen, &len, errp);
-    g_autofree uint8_t *table = NULL;
-    uint64_t delta = 0;
-    uint8_t *img;
-    Elf elf;
+    for (int i = 0; i < elf->nseg; i++) {
+        const Segment *s = &elf->seg[i];
+        uint64_t lo = MAX(off, s->offset);
+        uint64_t hi = MIN(off + n, s->offset + s->filesz);
+        if (lo < hi) {
+            sink->write(sink->opaque, s->paddr + (lo - s->offset),
+                        buf + (lo - off), hi - lo);
+        }
+    }
+    if (off + n > elf->file_end) {
+        uint64_t from = MAX(off, elf->file_end);
+        g_byte_array_append(tail, buf + (from - off), off + n - from);
+    }
+}
 
-    if (!d) {
+/*
+ * Decompresses the payload: the first piece always (the headers, into
+ * elf), the rest too when sink is given. Returns false with errp set.
+ */
+static bool unpack(const uint8_t *k, size_t klen, uint64_t ram_end,
+                   const LinuxUnpackSink *sink, Elf *elf, GByteArray *tail,
+                   GError **errp)
+{
+    size_t plen;
+    const uint8_t *p = payload(k, klen, &plen);
+    Compression c = p ? compression(p, plen) : COMP_NONE;
+    g_autofree uint8_t *buf = NULL;
+    uint64_t n, off = 0;
+    Stream st;
+    ssize_t got;
+    bool ok = false;
+
+    if (c == COMP_NONE || c == COMP_OTHER) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "KERNEL: %s; kernel-decompress=on needs a gzip, xz, lzma "
+                    "or zstd payload (kernel-decompress=off runs the "
+                    "kernel's own decompressor)",
+                    !p ? "the setup header locates no payload in the file"
+                       : c == COMP_OTHER ? "the payload is compressed with "
+                                           "bzip2, lzo or lz4"
+                                         : "the payload format is unknown");
         return false;
     }
-    if (!parse_elf(d, len, &elf, errp)) {
-        g_free(d);
+    n = ld32(p + plen - 4);
+    if (n < ELF_HDR_SIZE || n > UNPACK_MAX) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "KERNEL: the payload claims a decompressed size of %" PRIu64
+                    " bytes", n);
         return false;
     }
-    if (elf.base < LINUX_KERNEL_ADDR || elf.end > ram_end) {
+    /* gzip's trailer holds the size; the others have it appended */
+    if (!stream_init(&st, c, p, c == COMP_GZIP ? plen : plen - 4)) {
+        g_set_error(errp, VIREO_ERROR, 0, "KERNEL: cannot start the %s "
+                    "decompressor", c == COMP_GZIP ? "gzip" : c == COMP_ZSTD
+                    ? "zstd" : "xz");
+        return false;
+    }
+    buf = g_malloc(CHUNK);
+    got = stream_read(&st, buf, MIN(CHUNK, n));
+    if (got < 0) {
+        goto corrupt;
+    }
+    if (!parse_elf(buf, got, elf, errp)) {
+        goto out;
+    }
+    elf->out_len = n;
+    if (elf->file_end > n) {
+        g_set_error(errp, VIREO_ERROR, 0,
+                    "KERNEL: the decompressed vmlinux has bad program "
+                    "headers: its file ends at %" PRIu64 " of %" PRIu64
+                    " bytes", elf->file_end, n);
+        goto out;
+    }
+    if (elf->base < LINUX_KERNEL_ADDR || elf->end > ram_end) {
         g_set_error(errp, VIREO_ERROR, 0,
                     "KERNEL: the decompressed kernel spans 0x%" PRIx64
                     "-0x%" PRIx64 ", outside guest RAM from 1 MiB to 0x%"
-                    PRIx64, elf.base, elf.end, ram_end);
-        g_free(d);
+                    PRIx64, elf->base, elf->end, ram_end);
+        goto out;
+    }
+    if (!sink) {
+        ok = true;
+        goto out;
+    }
+    zero_holes(sink, elf);
+    while (got > 0) {
+        if (off + got > n) {
+            goto corrupt;
+        }
+        place(sink, elf, off, buf, got, tail);
+        off += got;
+        got = stream_read(&st, buf, CHUNK);
+    }
+    if (got < 0 || !st.done || off != n) {
+        goto corrupt;
+    }
+    ok = true;
+    goto out;
+corrupt:
+    g_set_error(errp, VIREO_ERROR, 0,
+                "KERNEL: the compressed payload is corrupt or not %" PRIu64
+                " bytes long as its trailer says", n);
+out:
+    stream_end(&st);
+    return ok;
+}
+
+bool linux_unpack_probe(const uint8_t *kernel, size_t len, uint64_t ram_end,
+                        LinuxUnpacked *out, GError **errp)
+{
+    Elf elf;
+
+    if (!unpack(kernel, len, ram_end, NULL, &elf, NULL, errp)) {
         return false;
     }
-    if (find_relocs(d + elf.file_end, len - elf.file_end, lists)) {
-        tlen = len - elf.file_end;
-        table = g_memdup2(d + elf.file_end, tlen);
-    }
-    if (table && randomize) {
-        delta = random_delta(elf.base, MAX(len, elf.end - elf.base),
-                             ld32(kernel + HDR_KERNEL_ALIGNMENT));
-    }
-    img = lay_out(d, len, &elf);
-    /* checked whenever KASLR is asked for, even if the offset is 0 */
-    if (table && randomize && !relocate(img, elf.end - elf.base, &elf, table, lists,
-                           delta, errp)) {
-        g_free(img);
-        return false;
-    }
-    out->image = img;
-    out->len = elf.end - elf.base;
     out->paddr = elf.base;
+    out->len = elf.end - elf.base;
     out->entry = elf.entry;
-    out->relocatable = table != NULL;
-    out->delta = delta;
+    return true;
+}
+
+bool linux_unpack(const uint8_t *kernel, size_t len, bool randomize,
+                  uint64_t ram_end, const LinuxUnpackSink *sink,
+                  LinuxUnpacked *out, GError **errp)
+{
+    g_autoptr(GByteArray) tail = g_byte_array_new();
+    size_t lists[3][2];
+    bool relocs;
+    Elf elf;
+
+    if (!unpack(kernel, len, ram_end, sink, &elf, tail, errp)) {
+        return false;
+    }
+    relocs = find_relocs(tail->data, tail->len, lists);
+    out->paddr = elf.base;
+    out->len = elf.end - elf.base;
+    out->entry = elf.entry;
+    out->relocatable = relocs;
+    out->delta = 0;
+    if (relocs && randomize) {
+        out->delta = random_delta(elf.base, MAX(elf.out_len, out->len),
+                                  ld32(kernel + HDR_KERNEL_ALIGNMENT));
+        /* checked whenever KASLR is asked for, even if the offset is 0 */
+        return relocate(sink, &elf, tail->data, lists, out->delta, errp);
+    }
     return true;
 }

@@ -17,7 +17,6 @@ static void boot_blob_free(gpointer p)
 
     g_free(b->name);
     g_free(b->data);
-    g_free(b->src);
     g_free(b);
 }
 
@@ -47,15 +46,12 @@ void boot_image_add(BootImage *img, const char *name, hwaddr addr,
     g_ptr_array_add(img->blobs, b);
 }
 
-void boot_image_add_remade(BootImage *img, const char *name, hwaddr addr,
-                           uint8_t *data, size_t len, uint8_t *src,
-                           size_t src_len, RomBlobRemake remake, uint64_t arg)
+void boot_image_add_loader(BootImage *img, const char *name, uint8_t *src,
+                           size_t src_len, RomLoader loader, uint64_t arg)
 {
-    boot_image_add(img, name, addr, data, len);
+    boot_image_add(img, name, 0, src, src_len);
     BootBlob *b = g_ptr_array_index(img->blobs, img->blobs->len - 1);
-    b->src = src;
-    b->src_len = src_len;
-    b->remake = remake;
+    b->loader = loader;
     b->arg = arg;
 }
 
@@ -63,7 +59,7 @@ const BootBlob *boot_image_find(const BootImage *img, hwaddr addr)
 {
     for (guint i = 0; i < img->blobs->len; i++) {
         const BootBlob *b = g_ptr_array_index(img->blobs, i);
-        if (addr >= b->addr && addr - b->addr < b->len) {
+        if (!b->loader && addr >= b->addr && addr - b->addr < b->len) {
             return b;
         }
     }
@@ -216,17 +212,16 @@ bool x86_load_kernel(Machine *m, GError **errp)
                     m->cfg.kernel);
         ok = false;
     }
-    if (ok) {
-        for (guint i = 0; i < img.blobs->len; i++) {
-            const BootBlob *b = g_ptr_array_index(img.blobs, i);
-            if (b->remake) {
-                machine_add_rom_blob_remade(m, b->name, b->addr, b->data,
-                                            b->len, b->src, b->src_len,
-                                            b->remake, b->arg);
-            } else {
-                machine_add_rom_blob(m, b->name, b->addr, b->data, b->len);
-            }
+    for (guint i = 0; ok && i < img.blobs->len; i++) {
+        const BootBlob *b = g_ptr_array_index(img.blobs, i);
+        if (b->loader) {
+            ok = machine_add_rom_loader(m, b->name, b->data, b->len,
+                                        b->loader, b->arg, errp);
+        } else {
+            machine_add_rom_blob(m, b->name, b->addr, b->data, b->len);
         }
+    }
+    if (ok) {
         m->boot = img.boot;
     }
     boot_image_destroy(&img);

@@ -47,11 +47,9 @@ typedef struct BootBlob {
     hwaddr addr;
     uint8_t *data;
     size_t len;
-    /* When set, later resets write remake(src, src_len, arg) instead of
-     * keeping data (machine_add_rom_blob_remade). */
-    RomBlobRemake remake;
-    uint8_t *src;
-    size_t src_len;
+    /* When set, data is not guest bytes but the source loader writes
+     * guest memory from, at start-up and every reset (machine_add_rom_loader) */
+    RomLoader loader;
     uint64_t arg;
 } BootBlob;
 
@@ -66,10 +64,9 @@ void boot_image_destroy(BootImage *img);
 /* Takes ownership of data (g_malloc'd). */
 void boot_image_add(BootImage *img, const char *name, hwaddr addr,
                     uint8_t *data, size_t len);
-/* Takes ownership of data and src (g_malloc'd). */
-void boot_image_add_remade(BootImage *img, const char *name, hwaddr addr,
-                           uint8_t *data, size_t len, uint8_t *src,
-                           size_t src_len, RomBlobRemake remake, uint64_t arg);
+/* Takes ownership of src (g_malloc'd). */
+void boot_image_add_loader(BootImage *img, const char *name, uint8_t *src,
+                           size_t src_len, RomLoader loader, uint64_t arg);
 /* The blob that covers addr, or NULL (tests use it to read back). */
 const BootBlob *boot_image_find(const BootImage *img, hwaddr addr);
 
@@ -118,23 +115,34 @@ bool linux_boot_build(const LinuxBootInput *in, BootImage *img, GError **errp);
 /* --- linux_unpack.c: the bzImage decompressor's work, on the host --- */
 
 typedef struct LinuxUnpacked {
-    uint8_t *image;         /* g_malloc'd, len bytes to write at paddr */
-    size_t len;
-    uint64_t paddr;
+    uint64_t paddr;         /* where the kernel starts */
+    uint64_t len;           /* up to the end of its last segment's memsz */
     uint64_t entry;         /* physical address of the kernel's startup_64 */
     bool relocatable;       /* carries a relocation table (KASLR) */
     uint64_t delta;         /* virtual offset applied */
 } LinuxUnpacked;
 
+/* Where linux_unpack puts the kernel: guest memory, or a buffer in tests. */
+typedef struct LinuxUnpackSink {
+    void (*write)(void *opaque, uint64_t paddr, const void *buf, size_t len);
+    void (*read)(void *opaque, uint64_t paddr, void *buf, size_t len);
+    void *opaque;
+} LinuxUnpackSink;
+
 /* Whether the bzImage's payload is in a format linux_unpack reads. */
 bool linux_unpack_supported(const uint8_t *kernel, size_t len);
+/* Where the kernel goes and its entry, from the headers at the start of
+ * the payload; its physical range must lie between 1 MiB and ram_end. */
+bool linux_unpack_probe(const uint8_t *kernel, size_t len, uint64_t ram_end,
+                        LinuxUnpacked *out, GError **errp);
 /*
- * Decompresses the bzImage's payload and lays the vmlinux out at its
- * physical addresses (which must lie between 1 MiB and ram_end); with
- * randomize and a relocation table, relocated to a random virtual offset.
+ * Decompresses the bzImage's payload into sink, laid out at its physical
+ * addresses (gaps and bss zeroed); with randomize and a relocation table,
+ * relocated to a random virtual offset.
  */
 bool linux_unpack(const uint8_t *kernel, size_t len, bool randomize,
-                  uint64_t ram_end, LinuxUnpacked *out, GError **errp);
+                  uint64_t ram_end, const LinuxUnpackSink *sink,
+                  LinuxUnpacked *out, GError **errp);
 
 /* --- multiboot.c: Multiboot Specification 0.6.96 --- */
 

@@ -192,18 +192,16 @@ void machine_class_print_help(void);
 void machine_add_rom_blob(Machine *m, const char *name, hwaddr addr,
                           const void *data, size_t len);
 /*
- * Makes a blob's bytes anew from a smaller source it keeps, for an image
- * too big to keep twice (the kernel Vireo decompresses): g_malloc'd bytes,
- * *len of them, or NULL with errp set.
+ * Writes guest memory from a smaller source (the kernel Vireo decompresses
+ * from its bzImage), so that the image itself is never held. Returns false
+ * with errp set.
  */
-typedef uint8_t *(*RomBlobRemake)(const uint8_t *src, size_t src_len,
-                                  uint64_t arg, size_t *len, GError **errp);
-/* Like machine_add_rom_blob, but keeps only src: each reset writes what
- * remake(src, src_len, arg) makes instead of data. */
-void machine_add_rom_blob_remade(Machine *m, const char *name, hwaddr addr,
-                                 const void *data, size_t len,
-                                 const void *src, size_t src_len,
-                                 RomBlobRemake remake, uint64_t arg);
+typedef bool (*RomLoader)(AddressSpace *as, const uint8_t *src,
+                          size_t src_len, uint64_t arg, GError **errp);
+/* Runs loader now and at every reset, with a copy of src it keeps. */
+bool machine_add_rom_loader(Machine *m, const char *name, const void *src,
+                            size_t src_len, RomLoader loader, uint64_t arg,
+                            GError **errp);
 void machine_load_rom_blobs(Machine *m);
 void machine_e820_add(Machine *m, uint64_t addr, uint64_t size, uint32_t type);
 /*
