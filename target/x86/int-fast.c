@@ -109,7 +109,7 @@ ALWAYS_INLINE void alu_form(X86CPU *cpu, const X86Insn *insn, int op,
                                            const X86Insn *insn)           \
     {                                                                     \
         alu_form(cpu, insn, op, size, form);                              \
-        x86_thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                       \
     }
 #define ALU_FNS(form, size)                                               \
     ALU_FN(form, 0, size) ALU_FN(form, 1, size) ALU_FN(form, 2, size)     \
@@ -255,7 +255,7 @@ ALWAYS_INLINE void shift_form(X86CPU *cpu, const X86Insn *insn, int op,
     static void name(X86CPU *cpu, const X86Insn *insn)                    \
     {                                                                     \
         shift_form(cpu, insn, op, size, one);                             \
-        x86_thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                       \
     }
 
 SHIFT_FN(shl_i_4, SHIFT_SHL, 4, false)
@@ -277,8 +277,8 @@ ALWAYS_INLINE void rotate_form(X86CPU *cpu, const X86Insn *insn, bool right,
 {
     int bits = size * 8;
     unsigned c = by_one ? 1 : insn->imm & (bits - 1);
-    uint64_t a = get_reg(cpu, insn->rm, size), sign = x86_sign_bit(
-        sz_log2(size)), r;
+    uint64_t a = get_reg(cpu, insn->rm, size);
+    uint64_t sign = x86_sign_bit(sz_log2(size)), r;
     uint32_t f = x86_compute_flags(cpu) & ~(CC_C | CC_O);
     bool cf, of;
 
@@ -449,7 +449,7 @@ ALWAYS_INLINE void movx_form(X86CPU *cpu, const X86Insn *insn, int ssize,
         X86CPU *cpu, const X86Insn *insn)                                 \
     {                                                                     \
         movx_form(cpu, insn, ssize, sign, size, mem);                     \
-        x86_thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                       \
     }
 #define MOVX_FNS(ssize, sign)                                             \
     MOVX_FN(ssize, sign, 4, 0) MOVX_FN(ssize, sign, 4, 1)                 \
@@ -481,7 +481,7 @@ static X86ExecFn *const movx_fns[4][2][2] = {
             cpu->thread_end = insn + 1;                                   \
             return;                                                       \
         }                                                                 \
-        x86_thread_next(cpu, insn);                                           \
+        x86_thread_next(cpu, insn);                                       \
     }
 
 JCC_FN(0) JCC_FN(1) JCC_FN(2) JCC_FN(3) JCC_FN(4) JCC_FN(5) JCC_FN(6)
